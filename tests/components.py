@@ -1,0 +1,75 @@
+"""Helpers for tests that start real components on 127.0.0.1.
+
+Under ``CI=true`` a missing component is a failure, never a skip.  Outside CI
+the test is skipped with the reason, so a developer without root can still run
+the unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail under CI, because a real component cannot be had."""
+    if IN_CI:
+        pytest.fail(f"component unavailable under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+def ensure_binary(binary: str, apt_package: str) -> str:
+    """Return the path of ``binary``, installing ``apt_package`` when absent and running as root."""
+    path = shutil.which(binary)
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "install", "-y", "-qq", apt_package], env=env,
+                       capture_output=True, check=False)
+        path = shutil.which(binary)
+        if not path:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
+            subprocess.run(["apt-get", "install", "-y", "-qq", apt_package], env=env,
+                           capture_output=True, check=False)
+            path = shutil.which(binary)
+    if not path:
+        unavailable(f"{binary} (Debian package {apt_package}) is not installed")
+    assert path is not None
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float = 20.0, what: str = "component") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: S110 - polling a starting server; any failure means "not yet"
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"{what} did not become ready within {timeout}s")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
