@@ -1,1 +1,1 @@
-
+"""Registry connectivity: the OCI distribution protocol, its authentication and TLS."""

@@ -1,0 +1,97 @@
+"""The registry layer's pluggable interface: how a provider supplies credentials.
+
+A :class:`CredentialProvider` turns what the vault holds for a registry (a PAT,
+a robot token, a service principal, an access key, a service-account key)
+into what the distribution protocol speaks: a user name and password for
+``Basic`` auth and for the bearer-token endpoint, or, for providers with their
+own token exchange (ACR), the bearer token itself.  One module per provider
+lives in :mod:`harbourmaster.registry.providers`.
+
+Secrets arrive as :class:`harbourmaster.domain.secret.Secret` (anything with
+``reveal() -> str`` satisfies :class:`SecretValue`) and are revealed only at
+the moment a header or form field is built.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import httpx
+
+from harbourmaster.registry.challenge import Challenge
+
+__all__ = [
+    "BearerToken",
+    "CredentialProvider",
+    "RegistryCredentials",
+    "SecretValue",
+]
+
+
+@runtime_checkable
+class SecretValue(Protocol):
+    """What the layer needs of a secret: a way to reveal it at the last moment."""
+
+    def reveal(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    """A user name and secret password, valid until ``expires_at`` (epoch seconds) if known."""
+
+    username: str
+    password: SecretValue = field(repr=False)
+    expires_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"RegistryCredentials(username={self.username!r}, password=<redacted>)"
+
+
+@dataclass(frozen=True)
+class BearerToken:
+    """A registry bearer token and when it stops being usable (epoch seconds)."""
+
+    value: SecretValue = field(repr=False)
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"BearerToken(<redacted>, expires_at={self.expires_at:.0f})"
+
+    def usable(self, *, now: float | None = None, margin: float = 10.0) -> bool:
+        return (now if now is not None else time.time()) + margin < self.expires_at
+
+
+class CredentialProvider(abc.ABC):
+    """Supplies credentials for one registry.
+
+    Subclasses implement :meth:`credentials`; providers that have their own
+    token exchange also override :meth:`bearer_token`.
+    """
+
+    #: A short provider name for messages ("ecr", "ghcr", ...).
+    name: str = "static"
+    #: Host suffixes a blob download may be redirected to (the provider's storage backend).
+    blob_redirect_hosts: frozenset[str] = frozenset()
+
+    @abc.abstractmethod
+    async def credentials(self, *, http: httpx.AsyncClient) -> RegistryCredentials | None:
+        """Credentials for ``Basic`` auth and the token endpoint, or ``None`` for anonymous.
+
+        Raises:
+            TokenExchangeFailed: the provider's identity endpoint refused or misbehaved.
+        """
+
+    async def bearer_token(
+        self, *, http: httpx.AsyncClient, challenge: Challenge, scopes: tuple[str, ...]
+    ) -> BearerToken | None:
+        """A bearer token for ``scopes`` obtained the provider's own way, or ``None``
+        to use the generic token flow with :meth:`credentials`.
+
+        Raises:
+            TokenExchangeFailed: the provider's token endpoint refused or misbehaved.
+        """
+        del http, challenge, scopes
+        return None
