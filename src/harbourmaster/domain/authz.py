@@ -1,0 +1,65 @@
+"""Who may do what: the role policy every surface enforces.
+
+Roles are global (administrator, platform-engineer, auditor) except
+team-member, which is held per environment through access entries.  Every API
+route and every service entry point names one :class:`Permission`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from harbourmaster.domain.model import Role
+from harbourmaster.errors import Forbidden
+
+__all__ = ["PERMISSIONS", "Permission", "Principal", "require"]
+
+
+class Permission(StrEnum):
+    GOVERNANCE_READ = "governance.read"
+    GOVERNANCE_WRITE = "governance.write"
+    IDENTITY_WRITE = "identity.write"
+    DECISION_CHECK = "decision.check"
+    AUDIT_READ = "audit.read"
+    TOKEN_CREATE = "token.create"
+    KEYS_ROTATE = "keys.rotate"
+
+
+_ALL: Final = frozenset(Role)
+
+PERMISSIONS: Final[dict[Permission, frozenset[Role]]] = {
+    Permission.GOVERNANCE_READ: _ALL,
+    Permission.GOVERNANCE_WRITE: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER}),
+    Permission.IDENTITY_WRITE: frozenset({Role.ADMINISTRATOR}),
+    # Team members may check only on environments they have access to; the
+    # decision service checks that part.
+    Permission.DECISION_CHECK: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER, Role.TEAM_MEMBER}),
+    Permission.AUDIT_READ: frozenset({Role.ADMINISTRATOR, Role.AUDITOR}),
+    Permission.TOKEN_CREATE: frozenset({Role.ADMINISTRATOR}),
+    Permission.KEYS_ROTATE: frozenset({Role.ADMINISTRATOR}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated actor: a user with a role, or the local operator."""
+
+    name: str
+    role: Role
+
+    @property
+    def audit_name(self) -> str:
+        return self.name
+
+
+def require(principal: Principal, permission: Permission) -> None:
+    """Raises:
+    Forbidden: ``principal``'s role does not carry ``permission``.
+    """
+    if principal.role not in PERMISSIONS[permission]:
+        raise Forbidden(
+            f"{principal.name} ({principal.role.value}) may not {permission.value}; "
+            f"allowed roles: {', '.join(sorted(r.value for r in PERMISSIONS[permission]))}"
+        )

@@ -1,0 +1,196 @@
+"""The governance model: registries, environments, identities and grants.
+
+These are plain values.  The store persists them, the services validate
+changes to them (see :mod:`harbourmaster.domain.rules`) and the decision
+engine reads them through a :class:`~harbourmaster.domain.decision.GovernanceSnapshot`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from harbourmaster.domain.matching import RegistryLocation
+
+__all__ = [
+    "ANONYMOUS_DOCKERHUB",
+    "PUBLIC_REGISTRY_HOSTS",
+    "AccessEntry",
+    "CredentialInfo",
+    "CredentialKind",
+    "Environment",
+    "EnvironmentKind",
+    "Provider",
+    "Registry",
+    "RegistryGrant",
+    "Role",
+    "Team",
+    "Tier",
+    "TlsSettings",
+    "User",
+]
+
+
+class Provider(StrEnum):
+    DOCKERHUB = "dockerhub"
+    DOCKERHUB_ANONYMOUS = "dockerhub-anonymous"
+    ECR = "ecr"
+    ACR = "acr"
+    GAR = "gar"
+    GITLAB = "gitlab"
+    GHCR = "ghcr"
+    QUAY = "quay"
+    PROGET = "proget"
+    HARBOR = "harbor"
+    CUSTOM = "custom"
+
+
+class EnvironmentKind(StrEnum):
+    KUBERNETES = "kubernetes"
+    DOCKER_STANDALONE = "docker-standalone"
+    SWARM = "swarm"
+
+
+class Tier(StrEnum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class Role(StrEnum):
+    ADMINISTRATOR = "administrator"
+    PLATFORM_ENGINEER = "platform-engineer"
+    TEAM_MEMBER = "team-member"
+    AUDITOR = "auditor"
+
+
+class CredentialKind(StrEnum):
+    USER = "user"
+    ROBOT = "robot"
+
+
+#: Hosts that serve the public internet's images.  A registry on one of these
+#: is public whatever its provider says (D-06 keeps them off staging and
+#: production).  Self-hosted Quay, GitLab or Harbor instances are not public.
+PUBLIC_REGISTRY_HOSTS: frozenset[str] = frozenset(
+    {
+        "docker.io",
+        "ghcr.io",
+        "quay.io",
+        "registry.gitlab.com",
+        "public.ecr.aws",
+        "gcr.io",
+        "mcr.microsoft.com",
+        "registry.k8s.io",
+        "k8s.gcr.io",
+    }
+)
+
+#: Name of the built-in anonymous Docker Hub registry.
+ANONYMOUS_DOCKERHUB = "dockerhub-anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """How to reach a registry: CA bundle and client certificate (PEM text), or insecure."""
+
+    ca_bundle: str | None = None
+    client_certificate: str | None = None
+    #: Whether a client key is held in the vault (the key itself never leaves it).
+    client_key_set: bool = False
+    #: Plain HTTP or unverified TLS; only allowed for development-tier use.
+    insecure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    """What may be known about a registry credential: everything but the secret."""
+
+    kind: CredentialKind
+    username: str
+    expires: dt.date | None
+    secret_set: bool
+
+    def expired(self, today: dt.date) -> bool:
+        return self.expires is not None and self.expires < today
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    name: str
+    provider: Provider
+    url: str
+    location: RegistryLocation
+    oci_artifacts: bool = False
+    #: Provider-specific, non-secret fields (ECR region and account, GitLab
+    #: instance and project, Quay/GHCR organisation, ProGet feed URL).
+    provider_fields: tuple[tuple[str, str], ...] = ()
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    credential: CredentialInfo | None = None
+    #: Marked public by the administrator (in addition to the known public hosts).
+    declared_public: bool = False
+    builtin: bool = False
+
+    @property
+    def public(self) -> bool:
+        return (
+            self.declared_public
+            or self.provider in (Provider.DOCKERHUB, Provider.DOCKERHUB_ANONYMOUS)
+            or self.location.host in PUBLIC_REGISTRY_HOSTS
+        )
+
+    @property
+    def scope(self) -> str | None:
+        return "/".join(self.location.scope) or None
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    name: str
+    kind: EnvironmentKind
+    tier: Tier
+    group: str | None = None
+    namespaces: tuple[str, ...] = ()
+    hide_dockerhub_anonymous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role = Role.TEAM_MEMBER
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    name: str
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """A user or a team holds a role on an environment."""
+
+    environment: str
+    user: str | None = None
+    team: str | None = None
+    role: Role = Role.TEAM_MEMBER
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryGrant:
+    """One registry granted to one namespace (Kubernetes) or one user or team (docker, swarm)."""
+
+    registry: str
+    environment: str
+    namespace: str | None = None
+    user: str | None = None
+    team: str | None = None
+
+    @property
+    def grantee(self) -> str:
+        if self.namespace is not None:
+            return f"namespace {self.namespace}"
+        if self.user is not None:
+            return f"user {self.user}"
+        return f"team {self.team}"

@@ -1,0 +1,336 @@
+"""The whole governance model as one value, and the rules it must satisfy.
+
+Every change, whether from ``apply`` or from an API call, is made by building
+the desired :class:`GovernanceState` and checking it with
+:func:`validate_state` before anything is written.  One set of rules therefore
+guards every surface.  Violations carry a *path*: the apply command maps it to
+the place in the YAML document (``grants[3].teams[0]``), the API to the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from harbourmaster.domain.model import (
+    ANONYMOUS_DOCKERHUB,
+    AccessEntry,
+    CredentialKind,
+    Environment,
+    EnvironmentKind,
+    Registry,
+    RegistryGrant,
+    Team,
+    Tier,
+    User,
+)
+from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
+from harbourmaster.errors import BadInput
+
+__all__ = [
+    "GovernanceState",
+    "StateInvalid",
+    "Violation",
+    "describe_entity",
+    "validate_state",
+]
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$")
+_USER_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9@._+-]{0,126}[A-Za-z0-9])?$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class StateInvalid(BadInput):
+    """The governance model would break a rule; ``violations`` lists every problem."""
+
+    def __init__(self, violations: list[Violation], *, summary: str | None = None) -> None:
+        self.violations = violations
+        head = summary or f"{len(violations)} problem(s); nothing was changed"
+        super().__init__(head, details=[str(v) for v in violations])
+
+
+@dataclass(frozen=True)
+class GovernanceState:
+    registries: tuple[Registry, ...] = ()
+    environments: tuple[Environment, ...] = ()
+    users: tuple[User, ...] = ()
+    teams: tuple[Team, ...] = ()
+    access: tuple[AccessEntry, ...] = ()
+    grants: tuple[RegistryGrant, ...] = ()
+    tiers: Mapping[Tier, TierPolicy] = field(default_factory=lambda: dict(DEFAULT_TIER_POLICIES))
+    hide_dockerhub_anonymous: bool = False
+
+    def registry(self, name: str) -> Registry | None:
+        return next((r for r in self.registries if r.name == name), None)
+
+    def environment(self, name: str) -> Environment | None:
+        return next((e for e in self.environments if e.name == name), None)
+
+    def evolve(self, **changes: object) -> GovernanceState:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+#: Maps an entity to where it came from (e.g. ``registries[2]``); the API uses names.
+Locator = Callable[[object], str]
+
+
+def describe_entity(entity: object) -> str:
+    if isinstance(entity, Registry):
+        return f"registry {entity.name}"
+    if isinstance(entity, Environment):
+        return f"environment {entity.name}"
+    if isinstance(entity, User):
+        return f"user {entity.name}"
+    if isinstance(entity, Team):
+        return f"team {entity.name}"
+    if isinstance(entity, AccessEntry):
+        return f"access {entity.environment}/{entity.user or entity.team}"
+    if isinstance(entity, RegistryGrant):
+        return f"grant {entity.registry} to {entity.environment} {entity.grantee}"
+    return type(entity).__name__
+
+
+def _duplicates(names: list[str]) -> set[str]:
+    seen: set[str] = set()
+    dup: set[str] = set()
+    for n in names:
+        (dup if n in seen else seen).add(n)
+    return dup
+
+
+def _check_names(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+    for kind, items, pattern in (
+        ("registry", state.registries, _NAME),
+        ("environment", state.environments, _NAME),
+        ("team", state.teams, _NAME),
+    ):
+        dup = _duplicates([i.name for i in items])
+        for item in items:
+            if not pattern.match(item.name):
+                out.append(
+                    Violation(
+                        f"{loc(item)}.name",
+                        f"{item.name!r} is not a valid {kind} name "
+                        "(lowercase letters, digits, '.', '_', '-'; at most 128)",
+                    )
+                )
+            if item.name in dup:
+                out.append(Violation(f"{loc(item)}.name", f"{kind} {item.name} is defined more than once"))
+    dup_users = _duplicates([u.name for u in state.users])
+    for user in state.users:
+        if not _USER_NAME.match(user.name):
+            out.append(Violation(f"{loc(user)}.name", f"{user.name!r} is not a valid user name"))
+        if user.name in dup_users:
+            out.append(Violation(f"{loc(user)}.name", f"user {user.name} is defined more than once"))
+
+
+def _check_registries(state: GovernanceState, out: list[Violation], loc: Locator, today: dt.date) -> None:
+    for reg in state.registries:
+        cred = reg.credential
+        if cred is not None and cred.expires is not None and cred.expires < today and not reg.builtin:
+            out.append(
+                Violation(
+                    f"{loc(reg)}.credential.expires",
+                    f"the credential of registry {reg.name} expired on "
+                    f"{cred.expires.isoformat()}; expired credentials are refused",
+                )
+            )
+        if reg.location.scheme == "http" and not reg.tls.insecure:
+            out.append(
+                Violation(
+                    f"{loc(reg)}.url",
+                    f"registry {reg.name} uses plain http://; set "
+                    "tls.insecure: true to allow it (development tier only)",
+                )
+            )
+
+
+def _check_environments(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+    for env in state.environments:
+        if env.kind is not EnvironmentKind.KUBERNETES and env.namespaces:
+            out.append(
+                Violation(
+                    f"{loc(env)}.namespaces",
+                    f"environment {env.name} is {env.kind.value}: only Kubernetes "
+                    "environments have namespaces",
+                )
+            )
+        for ns in env.namespaces:
+            if not _NAMESPACE.match(ns):
+                out.append(
+                    Violation(
+                        f"{loc(env)}.namespaces",
+                        f"{ns!r} is not a valid Kubernetes namespace name (RFC 1123 label)",
+                    )
+                )
+        for ns in _duplicates(list(env.namespaces)):
+            out.append(Violation(f"{loc(env)}.namespaces", f"namespace {ns} is listed more than once"))
+
+
+def _check_identities(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+    users = {u.name for u in state.users}
+    teams = {t.name for t in state.teams}
+    envs = {e.name for e in state.environments}
+    for team in state.teams:
+        for member in team.members:
+            if member not in users:
+                out.append(Violation(f"{loc(team)}.members", f"user {member} is not defined"))
+    for entry in state.access:
+        if entry.environment not in envs:
+            out.append(
+                Violation(f"{loc(entry)}.environment", f"environment {entry.environment} is not defined")
+            )
+        if (entry.user is None) == (entry.team is None):
+            out.append(Violation(loc(entry), "name exactly one of user or team"))
+        if entry.user is not None and entry.user not in users:
+            out.append(Violation(f"{loc(entry)}.user", f"user {entry.user} is not defined"))
+        if entry.team is not None and entry.team not in teams:
+            out.append(Violation(f"{loc(entry)}.team", f"team {entry.team} is not defined"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Access:
+    users: Mapping[str, set[str]]
+    teams: Mapping[str, set[str]]
+
+
+def _check_grants(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+    regs = {r.name: r for r in state.registries}
+    envs = {e.name: e for e in state.environments}
+    users = {u.name for u in state.users}
+    teams = {t.name for t in state.teams}
+    members = {t.name: t.members for t in state.teams}
+    env_users: dict[str, set[str]] = {}
+    env_teams: dict[str, set[str]] = {}
+    for entry in state.access:
+        if entry.user is not None:
+            env_users.setdefault(entry.environment, set()).add(entry.user)
+        if entry.team is not None:
+            env_teams.setdefault(entry.environment, set()).add(entry.team)
+            env_users.setdefault(entry.environment, set()).update(members.get(entry.team, ()))
+    access = _Access(env_users, env_teams)
+    for grant in state.grants:
+        where = loc(grant)
+        reg = regs.get(grant.registry)
+        env = envs.get(grant.environment)
+        if reg is None:
+            out.append(Violation(f"{where}.registry", f"registry {grant.registry} is not defined"))
+        if env is None:
+            out.append(Violation(f"{where}.environment", f"environment {grant.environment} is not defined"))
+        if reg is None or env is None:
+            continue
+        if reg.public and env.tier is not Tier.DEVELOPMENT:
+            out.append(
+                Violation(
+                    where,
+                    f"registry {reg.name} is public and cannot be approved for "
+                    f"{env.tier.value} environment {env.name} (rule D-06: public registries "
+                    "only on development tier; mirror the image into an internal registry)",
+                )
+            )
+        if reg.tls.insecure and env.tier is not Tier.DEVELOPMENT:
+            out.append(
+                Violation(
+                    where,
+                    f"registry {reg.name} is insecure (plain HTTP or unverified TLS) "
+                    f"and cannot be granted to {env.tier.value} environment {env.name}",
+                )
+            )
+        if reg.name == ANONYMOUS_DOCKERHUB:
+            out.append(
+                Violation(
+                    where,
+                    f"{ANONYMOUS_DOCKERHUB} is built in and needs no grant; it is "
+                    "open on development environments unless hidden",
+                )
+            )
+        if (
+            reg.credential is not None
+            and reg.credential.kind is CredentialKind.ROBOT
+            and reg.credential.expires is None
+            and env.tier is not Tier.DEVELOPMENT
+        ):
+            out.append(
+                Violation(
+                    where,
+                    f"registry {reg.name} uses a robot credential without an expiry "
+                    f"and cannot be granted to {env.tier.value} environment {env.name} "
+                    "(rule D-08: robot and service credentials must expire)",
+                )
+            )
+        _check_grantee(access, grant, env, where, users, teams, out)
+
+
+def _check_grantee(
+    access: _Access,
+    grant: RegistryGrant,
+    env: Environment,
+    where: str,
+    users: set[str],
+    teams: set[str],
+    out: list[Violation],
+) -> None:
+    if env.kind is EnvironmentKind.KUBERNETES:
+        if grant.namespace is None:
+            out.append(
+                Violation(
+                    where,
+                    f"environment {env.name} is Kubernetes: registry access is "
+                    "granted per namespace (rule D-05), not to users or teams",
+                )
+            )
+        elif grant.namespace not in env.namespaces:
+            out.append(
+                Violation(where, f"namespace {grant.namespace} is not a namespace of environment {env.name}")
+            )
+        return
+    if grant.namespace is not None:
+        out.append(
+            Violation(
+                where,
+                f"environment {env.name} is {env.kind.value}: registry access is "
+                "granted to users or teams, not namespaces",
+            )
+        )
+        return
+    rule = (
+        "on docker-standalone and swarm environments registry access can only be granted to "
+        "identities that already have access to the environment (rule: grant-requires-access)"
+    )
+    if grant.user is not None:
+        if grant.user not in users:
+            out.append(Violation(where, f"user {grant.user} is not defined"))
+        elif grant.user not in access.users.get(env.name, ()):
+            out.append(Violation(where, f"user {grant.user} has no access to environment {env.name}; {rule}"))
+    if grant.team is not None:
+        if grant.team not in teams:
+            out.append(Violation(where, f"team {grant.team} is not defined"))
+        elif grant.team not in access.teams.get(env.name, ()):
+            out.append(Violation(where, f"team {grant.team} has no access to environment {env.name}; {rule}"))
+    if grant.user is None and grant.team is None:
+        out.append(Violation(where, "name a user or a team"))
+
+
+def validate_state(
+    state: GovernanceState, *, today: dt.date, locate: Locator | None = None
+) -> list[Violation]:
+    """Every rule the governance model breaks, in document order; empty when valid."""
+    loc = locate or describe_entity
+    out: list[Violation] = []
+    _check_names(state, out, loc)
+    _check_registries(state, out, loc, today)
+    _check_environments(state, out, loc)
+    _check_identities(state, out, loc)
+    _check_grants(state, out, loc)
+    return out

@@ -1,0 +1,114 @@
+"""``harbourmaster export``: the current model as a governance document, without secrets.
+
+The output applies back cleanly: a credential without ``secret`` keeps the
+stored one, so export → apply is a no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from harbourmaster.domain.model import EnvironmentKind, Registry, RegistryGrant
+from harbourmaster.domain.state import GovernanceState
+from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES
+from harbourmaster.services.document import API_VERSION
+
+__all__ = ["export_document", "export_yaml"]
+
+
+def _registry(reg: Registry) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": reg.name, "provider": reg.provider.value, "url": reg.url}
+    if reg.scope:
+        out["scope"] = reg.scope
+    if reg.declared_public:
+        out["public"] = True
+    if reg.oci_artifacts:
+        out["oci_artifacts"] = True
+    out.update(dict(reg.provider_fields))
+    if reg.credential is not None:
+        cred: dict[str, Any] = {"kind": reg.credential.kind.value, "username": reg.credential.username}
+        if reg.credential.expires is not None:
+            cred["expires"] = reg.credential.expires.isoformat()
+        out["credential"] = cred
+    tls: dict[str, Any] = {}
+    if reg.tls.ca_bundle:
+        tls["ca_bundle"] = reg.tls.ca_bundle
+    if reg.tls.client_certificate:
+        tls["client_certificate"] = reg.tls.client_certificate
+    if reg.tls.insecure:
+        tls["insecure"] = True
+    if tls:
+        out["tls"] = tls
+    return out
+
+
+def _grants(state: GovernanceState) -> list[dict[str, Any]]:
+    grouped: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for g in state.grants:
+        entry = grouped.setdefault((g.registry, g.environment), {"namespaces": [], "teams": [], "users": []})
+        _grantee_list(entry, g).append(g.namespace or g.team or g.user or "")
+    out = []
+    for (registry, environment), entry in sorted(grouped.items()):
+        item: dict[str, Any] = {"registry": registry, "environment": environment}
+        item.update({k: sorted(v) for k, v in entry.items() if v})
+        out.append(item)
+    return out
+
+
+def _grantee_list(entry: dict[str, list[str]], g: RegistryGrant) -> list[str]:
+    if g.namespace is not None:
+        return entry["namespaces"]
+    return entry["teams"] if g.team is not None else entry["users"]
+
+
+def export_document(state: GovernanceState) -> dict[str, Any]:
+    """The governance document describing ``state`` (no secret, no built-in registry)."""
+    tiers = {
+        tier.value: {
+            "block_severity": p.block_severity,
+            "advisory_severity": p.advisory_severity,
+            "require_signature": p.require_signature,
+            "ignore_unfixed": p.ignore_unfixed,
+        }
+        for tier, p in sorted(state.tiers.items())
+        if p != DEFAULT_TIER_POLICIES.get(tier)
+    }
+    doc: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": "Governance",
+        "registries": [_registry(r) for r in sorted(state.registries, key=lambda r: r.name) if not r.builtin],
+        "environments": [
+            {
+                "name": e.name,
+                "kind": e.kind.value,
+                "tier": e.tier.value,
+                **({"group": e.group} if e.group else {}),
+                **({"namespaces": list(e.namespaces)} if e.kind is EnvironmentKind.KUBERNETES else {}),
+                **({"hide_dockerhub_anonymous": True} if e.hide_dockerhub_anonymous else {}),
+            }
+            for e in sorted(state.environments, key=lambda e: e.name)
+        ],
+        "users": [{"name": u.name, "role": u.role.value} for u in sorted(state.users, key=lambda u: u.name)],
+        "teams": [
+            {"name": t.name, "members": sorted(t.members)} for t in sorted(state.teams, key=lambda t: t.name)
+        ],
+        "access": [
+            {
+                "environment": a.environment,
+                **({"team": a.team} if a.team else {"user": a.user}),
+                "role": a.role.value,
+            }
+            for a in sorted(state.access, key=lambda a: (a.environment, a.team or "", a.user or ""))
+        ],
+        "grants": _grants(state),
+        "settings": {"hide_dockerhub_anonymous": state.hide_dockerhub_anonymous},
+    }
+    if tiers:
+        doc["tiers"] = tiers
+    return doc
+
+
+def export_yaml(state: GovernanceState) -> str:
+    return yaml.safe_dump(export_document(state), sort_keys=False, default_flow_style=False)

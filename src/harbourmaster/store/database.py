@@ -1,0 +1,143 @@
+"""Engine, sessions and migrations.
+
+SQLite (the embedded default) and PostgreSQL are both first-class.  Every
+write goes through :meth:`Database.transaction`: one transaction per
+operation, so a failed apply or request leaves nothing half-written.  On
+SQLite transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers
+serialise instead of failing at commit, which the audit hash chain relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from harbourmaster.errors import Error
+
+__all__ = ["Database", "StoreError"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class StoreError(Error):
+    kind = "store"
+    status = 503
+
+
+def _redact_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable database URL>"
+
+
+class Database:
+    """One database: an engine, a session factory and its migrations."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.display_url = _redact_url(url)
+        try:
+            kwargs: dict[str, Any] = {"echo": echo, "future": True}
+            if url.startswith("sqlite"):
+                kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            else:
+                kwargs["pool_pre_ping"] = True
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StoreError(f"cannot open database {self.display_url}: {type(exc).__name__}") from exc
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def _alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration."""
+        try:
+            command.upgrade(self._alembic_config(), "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"migrating {self.display_url} failed: {exc.__class__.__name__}: "
+                f"{str(exc.orig) if hasattr(exc, 'orig') else exc}"
+            ) from exc
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def ensure_current(self) -> None:
+        """Raise unless the schema is at the newest migration (run ``harbourmaster init``)."""
+        current = self.current_revision()
+        if current != self.head_revision():
+            raise StoreError(
+                f"database {self.display_url} is at schema revision {current or 'none'}, "
+                f"expected {self.head_revision()}: run 'harbourmaster init' to migrate it"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session inside one transaction: committed on success, rolled back on any error."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error on {self.display_url}: {exc.__class__.__name__}") from exc
+        finally:
+            session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session."""
+        session = self._sessions()
+        try:
+            yield session
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error on {self.display_url}: {exc.__class__.__name__}") from exc
+        finally:
+            session.rollback()
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy drive transactions; we issue BEGIN ourselves below.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

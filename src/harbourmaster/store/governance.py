@@ -1,0 +1,357 @@
+"""Loading the governance model from the store, and writing a new one back.
+
+``save_state`` writes only the differences between the stored model and the
+desired one, inside the caller's transaction, and bumps the model revision so
+that cached decision snapshots are rebuilt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from harbourmaster.domain.matching import parse_registry_location
+from harbourmaster.domain.model import (
+    AccessEntry,
+    CredentialInfo,
+    CredentialKind,
+    Environment,
+    EnvironmentKind,
+    Provider,
+    Registry,
+    RegistryGrant,
+    Role,
+    Team,
+    Tier,
+    TlsSettings,
+    User,
+)
+from harbourmaster.domain.state import GovernanceState
+from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
+from harbourmaster.store.models import (
+    AccessRow,
+    EnvironmentRow,
+    GrantRow,
+    MetaRow,
+    NamespaceRow,
+    RegistryRow,
+    TeamMemberRow,
+    TeamRow,
+    TierPolicyRow,
+    UserRow,
+)
+
+__all__ = ["SealedUpdates", "load_state", "model_revision", "rewrap_all", "save_state", "sealed_blobs"]
+
+
+@dataclass
+class SealedUpdates:
+    """Vault output to store with the new state: registry name -> sealed blob, or None to clear."""
+
+    credentials: dict[str, bytes | None] = field(default_factory=dict)
+    client_keys: dict[str, bytes | None] = field(default_factory=dict)
+
+
+def _meta(session: Session, key: str) -> dict[str, object] | None:
+    row = session.get(MetaRow, key)
+    return dict(row.value) if row is not None else None
+
+
+def _set_meta(session: Session, key: str, value: dict[str, object]) -> None:
+    row = session.get(MetaRow, key)
+    if row is None:
+        session.add(MetaRow(key=key, value=value))
+    else:
+        row.value = value
+
+
+def model_revision(session: Session) -> int:
+    value = _meta(session, "revision")
+    return int(value["revision"]) if value else 0  # type: ignore[call-overload]
+
+
+def _registry_from_row(row: RegistryRow) -> Registry:
+    credential = None
+    if row.credential_kind is not None:
+        credential = CredentialInfo(
+            kind=CredentialKind(row.credential_kind),
+            username=row.credential_username or "",
+            expires=row.credential_expires,
+            secret_set=row.credential_sealed is not None,
+        )
+    return Registry(
+        name=row.name,
+        provider=Provider(row.provider),
+        url=row.url,
+        location=parse_registry_location(row.url, row.scope),
+        oci_artifacts=row.oci_artifacts,
+        provider_fields=tuple(sorted((str(k), str(v)) for k, v in (row.provider_fields or {}).items())),
+        tls=TlsSettings(
+            ca_bundle=row.ca_bundle,
+            client_certificate=row.client_certificate,
+            client_key_set=row.client_key_sealed is not None,
+            insecure=row.insecure,
+        ),
+        credential=credential,
+        declared_public=row.declared_public,
+        builtin=row.builtin,
+    )
+
+
+def load_state(session: Session) -> GovernanceState:
+    """The governance model as stored."""
+    users = {row.id: row.name for row in session.scalars(select(UserRow))}
+    user_rows = list(session.scalars(select(UserRow).order_by(UserRow.name)))
+    teams = {row.id: row.name for row in session.scalars(select(TeamRow))}
+    members: dict[int, list[str]] = {}
+    for m in session.scalars(select(TeamMemberRow)):
+        members.setdefault(m.team_id, []).append(users[m.user_id])
+    env_rows = list(
+        session.scalars(
+            select(EnvironmentRow)
+            .options(selectinload(EnvironmentRow.namespaces))
+            .order_by(EnvironmentRow.name)
+        )
+    )
+    envs = {row.id: row.name for row in env_rows}
+    regs = {row.id: row for row in session.scalars(select(RegistryRow).order_by(RegistryRow.name))}
+    tiers = dict(DEFAULT_TIER_POLICIES)
+    for t in session.scalars(select(TierPolicyRow)):
+        tier = Tier(t.tier)
+        tiers[tier] = TierPolicy(
+            tier, t.block_severity, t.advisory_severity, t.require_signature, t.ignore_unfixed
+        )
+    settings = _meta(session, "settings") or {}
+    grants = [
+        RegistryGrant(
+            registry=regs[g.registry_id].name,
+            environment=envs[g.environment_id],
+            namespace=g.namespace,
+            user=users[g.user_id] if g.user_id is not None else None,
+            team=teams[g.team_id] if g.team_id is not None else None,
+        )
+        for g in session.scalars(select(GrantRow).order_by(GrantRow.id))
+    ]
+    return GovernanceState(
+        registries=tuple(_registry_from_row(r) for r in regs.values()),
+        environments=tuple(
+            Environment(
+                name=e.name,
+                kind=EnvironmentKind(e.kind),
+                tier=Tier(e.tier),
+                group=e.group,
+                namespaces=tuple(n.name for n in e.namespaces),
+                hide_dockerhub_anonymous=e.hide_dockerhub_anonymous,
+            )
+            for e in env_rows
+        ),
+        users=tuple(User(u.name, Role(u.role)) for u in user_rows),
+        teams=tuple(
+            Team(name, tuple(sorted(members.get(tid, ()))))
+            for tid, name in sorted(teams.items(), key=lambda kv: kv[1])
+        ),
+        access=tuple(
+            AccessEntry(
+                environment=envs[a.environment_id],
+                user=users[a.user_id] if a.user_id is not None else None,
+                team=teams[a.team_id] if a.team_id is not None else None,
+                role=Role(a.role),
+            )
+            for a in session.scalars(select(AccessRow).order_by(AccessRow.id))
+        ),
+        grants=tuple(grants),
+        tiers=tiers,
+        hide_dockerhub_anonymous=bool(settings.get("hide_dockerhub_anonymous", False)),
+    )
+
+
+def _apply_registry(row: RegistryRow, reg: Registry) -> None:
+    row.provider = reg.provider.value
+    row.url = reg.url
+    row.scope = reg.scope
+    row.oci_artifacts = reg.oci_artifacts
+    row.declared_public = reg.declared_public
+    row.builtin = reg.builtin
+    row.provider_fields = dict(reg.provider_fields)
+    row.ca_bundle = reg.tls.ca_bundle
+    row.client_certificate = reg.tls.client_certificate
+    row.insecure = reg.tls.insecure
+    cred = reg.credential
+    row.credential_kind = cred.kind.value if cred else None
+    row.credential_username = cred.username if cred else None
+    row.credential_expires = cred.expires if cred else None
+    if cred is None:
+        row.credential_sealed = None
+    if not reg.tls.client_key_set:
+        row.client_key_sealed = None
+
+
+def _sync_registries(session: Session, new: GovernanceState, sealed: SealedUpdates) -> dict[str, int]:
+    rows = {r.name: r for r in session.scalars(select(RegistryRow))}
+    wanted = {r.name: r for r in new.registries}
+    for name in rows.keys() - wanted.keys():
+        session.delete(rows.pop(name))
+    now = dt.datetime.now(dt.UTC)
+    for name, reg in wanted.items():
+        row = rows.get(name)
+        if row is None:
+            row = RegistryRow(name=name)
+            session.add(row)
+            rows[name] = row
+        _apply_registry(row, reg)
+        if name in sealed.credentials:
+            row.credential_sealed = sealed.credentials[name]
+            row.credential_updated_at = now
+        if name in sealed.client_keys:
+            row.client_key_sealed = sealed.client_keys[name]
+    session.flush()
+    return {name: row.id for name, row in rows.items()}
+
+
+_Named = TypeVar("_Named", UserRow, TeamRow)
+
+
+def _sync_named(session: Session, model: type[_Named], names: Mapping[str, object]) -> dict[str, int]:
+    rows: dict[str, _Named] = {r.name: r for r in session.scalars(select(model))}
+    for name in rows.keys() - names.keys():
+        session.delete(rows.pop(name))
+    for name, value in names.items():
+        row = rows.get(name)
+        if row is None:
+            row = model(name=name)
+            session.add(row)
+            rows[name] = row
+        if isinstance(row, UserRow):
+            assert isinstance(value, User)
+            row.role = value.role.value
+    session.flush()
+    return {name: row.id for name, row in rows.items()}
+
+
+def _sync_environments(session: Session, new: GovernanceState) -> dict[str, int]:
+    rows = {
+        r.name: r
+        for r in session.scalars(select(EnvironmentRow).options(selectinload(EnvironmentRow.namespaces)))
+    }
+    wanted = {e.name: e for e in new.environments}
+    for name in rows.keys() - wanted.keys():
+        session.delete(rows.pop(name))
+    for name, env in wanted.items():
+        row = rows.get(name)
+        if row is None:
+            row = EnvironmentRow(name=name)
+            session.add(row)
+            rows[name] = row
+        row.kind, row.tier, row.group = env.kind.value, env.tier.value, env.group
+        row.hide_dockerhub_anonymous = env.hide_dockerhub_anonymous
+        have = {n.name: n for n in row.namespaces}
+        for ns_name in have.keys() - set(env.namespaces):
+            row.namespaces.remove(have[ns_name])
+        for ns_name in env.namespaces:
+            if ns_name not in have:
+                row.namespaces.append(NamespaceRow(name=ns_name))
+    session.flush()
+    return {name: row.id for name, row in rows.items()}
+
+
+def _replace_links(session: Session, new: GovernanceState, ids: Mapping[str, Mapping[str, int]]) -> None:
+    """Team members, access entries and grants: reconcile as sets of tuples."""
+    reg, env, usr, team = ids["registries"], ids["environments"], ids["users"], ids["teams"]
+
+    def uid(name: str | None) -> int | None:
+        return usr[name] if name is not None else None
+
+    def tid(name: str | None) -> int | None:
+        return team[name] if name is not None else None
+
+    want_members = {(team[t.name], usr[m]) for t in new.teams for m in t.members}
+    have_members = {(m.team_id, m.user_id): m for m in session.scalars(select(TeamMemberRow))}
+    for member_key in have_members.keys() - want_members:
+        session.delete(have_members[member_key])
+    for team_id, user_id in want_members - have_members.keys():
+        session.add(TeamMemberRow(team_id=team_id, user_id=user_id))
+
+    want_access = {(env[a.environment], uid(a.user), tid(a.team)): a.role.value for a in new.access}
+    have_access = {(a.environment_id, a.user_id, a.team_id): a for a in session.scalars(select(AccessRow))}
+    for access_key, row in have_access.items():
+        if access_key not in want_access:
+            session.delete(row)
+        elif row.role != want_access[access_key]:
+            row.role = want_access[access_key]
+    for access_key, role in want_access.items():
+        if access_key not in have_access:
+            env_id, access_user, access_team = access_key
+            session.add(AccessRow(environment_id=env_id, user_id=access_user, team_id=access_team, role=role))
+
+    want_grants = {
+        (reg[g.registry], env[g.environment], g.namespace, uid(g.user), tid(g.team)) for g in new.grants
+    }
+    have_grants = {
+        (g.registry_id, g.environment_id, g.namespace, g.user_id, g.team_id): g.id
+        for g in session.scalars(select(GrantRow))
+    }
+    stale = [gid for key, gid in have_grants.items() if key not in want_grants]
+    for start in range(0, len(stale), 500):
+        session.execute(delete(GrantRow).where(GrantRow.id.in_(stale[start : start + 500])))
+    session.add_all(
+        GrantRow(registry_id=k[0], environment_id=k[1], namespace=k[2], user_id=k[3], team_id=k[4])
+        for k in want_grants - have_grants.keys()
+    )
+
+
+def _sync_tiers(session: Session, new: GovernanceState) -> None:
+    rows = {r.tier: r for r in session.scalars(select(TierPolicyRow))}
+    for tier, policy in new.tiers.items():
+        row = rows.get(tier.value)
+        if row is None:
+            row = TierPolicyRow(tier=tier.value)
+            session.add(row)
+        row.block_severity = policy.block_severity
+        row.advisory_severity = policy.advisory_severity
+        row.require_signature = policy.require_signature
+        row.ignore_unfixed = policy.ignore_unfixed
+
+
+def save_state(session: Session, new: GovernanceState, *, sealed: SealedUpdates | None = None) -> int:
+    """Write ``new`` over the stored model inside the caller's transaction; returns the new revision."""
+    sealed = sealed or SealedUpdates()
+    ids = {
+        "registries": _sync_registries(session, new, sealed),
+        "environments": _sync_environments(session, new),
+        "users": _sync_named(session, UserRow, {u.name: u for u in new.users}),
+        "teams": _sync_named(session, TeamRow, {t.name: t for t in new.teams}),
+    }
+    _replace_links(session, new, ids)
+    _sync_tiers(session, new)
+    _set_meta(session, "settings", {"hide_dockerhub_anonymous": new.hide_dockerhub_anonymous})
+    revision = model_revision(session) + 1
+    _set_meta(session, "revision", {"revision": revision})
+    session.flush()
+    return revision
+
+
+def sealed_blobs(session: Session, registry: str) -> tuple[bytes | None, bytes | None]:
+    """The sealed credential and client key of ``registry`` (opaque vault blobs)."""
+    row = session.scalars(select(RegistryRow).where(RegistryRow.name == registry)).one_or_none()
+    if row is None:
+        return None, None
+    return row.credential_sealed, row.client_key_sealed
+
+
+def rewrap_all(session: Session, rewrap: Callable[[str, str, bytes], bytes]) -> int:
+    """Replace every sealed blob with ``rewrap(record, field, blob)``; returns how many were rewrapped."""
+    count = 0
+    for row in session.scalars(select(RegistryRow).with_for_update()):
+        if row.credential_sealed is not None:
+            row.credential_sealed = rewrap(row.name, "credential", row.credential_sealed)
+            count += 1
+        if row.client_key_sealed is not None:
+            row.client_key_sealed = rewrap(row.name, "client_key", row.client_key_sealed)
+            count += 1
+    session.flush()
+    return count

@@ -1,0 +1,174 @@
+"""SQLAlchemy tables of the governance store.
+
+Names are the identities of governance objects (the declarative file refers to
+them by name), so tables are keyed by surrogate ids but unique on names.
+Sealed secrets are opaque blobs produced by the vault; nothing here can read
+them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "AccessRow",
+    "ApiTokenRow",
+    "AuditRow",
+    "Base",
+    "EnvironmentRow",
+    "GrantRow",
+    "MetaRow",
+    "NamespaceRow",
+    "RegistryRow",
+    "TeamMemberRow",
+    "TeamRow",
+    "TierPolicyRow",
+    "UserRow",
+]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class RegistryRow(Base):
+    __tablename__ = "registries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(String(512))
+    scope: Mapped[str | None] = mapped_column(String(255))
+    oci_artifacts: Mapped[bool] = mapped_column(Boolean, default=False)
+    declared_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    provider_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ca_bundle: Mapped[str | None] = mapped_column(Text)
+    client_certificate: Mapped[str | None] = mapped_column(Text)
+    client_key_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    insecure: Mapped[bool] = mapped_column(Boolean, default=False)
+    credential_kind: Mapped[str | None] = mapped_column(String(16))
+    credential_username: Mapped[str | None] = mapped_column(String(255))
+    credential_expires: Mapped[dt.date | None] = mapped_column(Date)
+    credential_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    credential_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EnvironmentRow(Base):
+    __tablename__ = "environments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str] = mapped_column(String(32))
+    group: Mapped[str | None] = mapped_column("env_group", String(128))
+    hide_dockerhub_anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    namespaces: Mapped[list[NamespaceRow]] = relationship(
+        back_populates="environment", cascade="all, delete-orphan", order_by="NamespaceRow.name"
+    )
+
+
+class NamespaceRow(Base):
+    __tablename__ = "namespaces"
+    __table_args__ = (UniqueConstraint("environment_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    environment: Mapped[EnvironmentRow] = relationship(back_populates="namespaces")
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class TeamRow(Base):
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class TeamMemberRow(Base):
+    __tablename__ = "team_members"
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AccessRow(Base):
+    __tablename__ = "environment_access"
+    __table_args__ = (UniqueConstraint("environment_id", "user_id", "team_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))
+
+
+class GrantRow(Base):
+    __tablename__ = "registry_grants"
+    __table_args__ = (UniqueConstraint("registry_id", "environment_id", "namespace", "user_id", "team_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registry_id: Mapped[int] = mapped_column(ForeignKey("registries.id", ondelete="CASCADE"), index=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), index=True)
+    namespace: Mapped[str | None] = mapped_column(String(63))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+
+
+class TierPolicyRow(Base):
+    __tablename__ = "tier_policies"
+    tier: Mapped[str] = mapped_column(String(32), primary_key=True)
+    block_severity: Mapped[str] = mapped_column(String(16))
+    advisory_severity: Mapped[str | None] = mapped_column(String(16))
+    require_signature: Mapped[bool] = mapped_column(Boolean)
+    ignore_unfixed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MetaRow(Base):
+    """Small key/value facts: settings, the model revision, the audit head."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    time: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(512))
+    result: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
