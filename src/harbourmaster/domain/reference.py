@@ -1,0 +1,301 @@
+"""Image references, parsed and normalised as container tools do.
+
+The grammar is the one of the distribution project's ``reference`` package::
+
+    reference        := name [ ":" tag ] [ "@" digest ]
+    name             := [ domain "/" ] path-component [ "/" path-component ]*
+    domain           := host [ ":" port-number ]
+    host             := domain-name | "[" ipv6-hex-and-colons "]"
+    domain-name      := domain-component [ "." domain-component ]*
+    domain-component := [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
+    port-number      := [0-9]+
+    path-component   := [a-z0-9]+ ( separator [a-z0-9]+ )*
+    separator        := "." | "_" | "__" | "-"+
+    tag              := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+    digest           := algorithm ":" hex      (sha256: 64, sha384: 96, sha512: 128 lowercase hex)
+
+and the Docker normalisation rules: the first component is a registry host only
+when it contains ``.`` or ``:`` or is exactly ``localhost``; otherwise the name
+lives on ``docker.io``, where a one-component name gains the ``library/``
+prefix; ``index.docker.io`` is an alias of ``docker.io``; the whole name
+(``domain/path``, after normalisation) is at most 255 characters.
+
+Deliberate choices where tools disagree (each is the stricter one):
+
+* A first component with upper-case letters but no ``.`` or ``:`` (``Foo/bar``)
+  is rejected.  Newer Docker reads it as a registry host, podman and skopeo
+  reject it; accepting it would let one string mean two different images.
+* A first component that contains ``.`` or ``:`` but is not a valid host
+  (``a_b.c/d``) is rejected.  The Go library accepts it as a name *without* a
+  registry, which no client can pull from and no policy can place.
+* The registry host is lower-cased (DNS is case-insensitive), and the
+  ``index.docker.io`` alias is applied after lower-casing.
+* ``registry-1.docker.io`` is kept literally, as the reference library does;
+  :mod:`harbourmaster.domain.matching` treats it as Docker Hub when matching.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from harbourmaster.errors import BadInput
+
+__all__ = [
+    "DEFAULT_DOMAIN",
+    "DEFAULT_TAG",
+    "NAME_MAX_LENGTH",
+    "TAG_MAX_LENGTH",
+    "ImageReference",
+    "ReferenceError",
+    "normalize",
+    "parse_reference",
+]
+
+DEFAULT_DOMAIN = "docker.io"
+DEFAULT_TAG = "latest"
+NAME_MAX_LENGTH = 255
+TAG_MAX_LENGTH = 128
+
+_LEGACY_DEFAULT_DOMAIN = "index.docker.io"
+_OFFICIAL_PREFIX = "library/"
+_LOCALHOST = "localhost"
+
+# No valid reference is longer than this (a 255-character name written with the
+# longer "index.docker.io/" prefix, a 128-character tag and a sha512 digest).
+# Checking it first keeps every later step linear in a small input.
+_TEXT_MAX_LENGTH = 600
+
+_PATH_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST_RE = re.compile(rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\]")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_DIGEST_RE = re.compile(r"([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,})")
+_IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
+_ALLOWED_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@[]+")
+_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+class ReferenceError(BadInput):
+    """An image reference does not follow the reference grammar."""
+
+    kind = "invalid-image-reference"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReference:
+    """A parsed, normalised image reference.
+
+    ``domain`` is the lower-case registry host with its port (``docker.io``,
+    ``harbor.corp:8443``, ``[::1]:5000``); ``path`` is the repository inside it
+    (``library/nginx``).  ``tag`` and ``digest`` are as written, or None.
+    """
+
+    domain: str
+    path: str
+    tag: str | None = None
+    digest: str | None = None
+    _segments: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # Matching asks for the segments on every lookup; split once.
+        object.__setattr__(self, "_segments", tuple(self.path.split("/")))
+
+    @property
+    def repository(self) -> str:
+        """The full repository name, ``docker.io/library/nginx``."""
+        return f"{self.domain}/{self.path}"
+
+    @property
+    def path_segments(self) -> tuple[str, ...]:
+        """The repository path split on ``/``: ``("library", "nginx")``."""
+        return self._segments
+
+    @property
+    def normalized(self) -> str:
+        """The full reference; ``:latest`` is implied when there is neither tag nor digest."""
+        return self.repository + self._suffix()
+
+    @property
+    def familiar(self) -> str:
+        """The short Docker form: ``nginx:latest``, ``team/app:v1``, ``harbor.corp/x/y:v1``.
+
+        Unlike Docker's own familiar form, ``docker.io`` is kept when dropping it
+        would make the first path component read as a host
+        (``docker.io/a.b/c``), so the familiar form always means the same image.
+        """
+        name = self.repository
+        if self.domain == DEFAULT_DOMAIN:
+            first = self._segments[0]
+            # "docker.io/a.b/c" cannot drop its domain: "a.b/c" names host a.b.
+            if not ("." in first or ":" in first or first == _LOCALHOST):
+                name = self.path
+            rest = self.path.removeprefix(_OFFICIAL_PREFIX)
+            if rest != self.path and "/" not in rest:
+                name = rest
+        return name + self._suffix()
+
+    @property
+    def host(self) -> str:
+        """The registry host without the port (an IPv6 address keeps its brackets)."""
+        if self.domain.startswith("["):
+            return self.domain[: self.domain.index("]") + 1]
+        return self.domain.partition(":")[0]
+
+    @property
+    def port(self) -> int | None:
+        """The registry port when one is written, else None."""
+        after_host = self.domain[len(self.host) :]
+        return int(after_host[1:]) if after_host else None
+
+    def _suffix(self) -> str:
+        if self.tag is None and self.digest is None:
+            return ":" + DEFAULT_TAG
+        suffix = f":{self.tag}" if self.tag is not None else ""
+        return suffix + (f"@{self.digest}" if self.digest is not None else "")
+
+    def __str__(self) -> str:
+        return self.normalized
+
+
+def _fail(text: str, problem: str) -> ReferenceError:
+    return ReferenceError(f"invalid image reference {text!r}: {problem}")
+
+
+def _split_domain(text: str, name: str) -> tuple[str, str]:
+    """Split ``name`` into (lower-case domain, remainder) per Docker's rules."""
+    first, slash, rest = name.partition("/")
+    if not slash:
+        return DEFAULT_DOMAIN, name
+    looks_like_host = first == _LOCALHOST or "." in first or ":" in first
+    if not looks_like_host:
+        if first.lower() != first:
+            raise _fail(
+                text,
+                f"the first component {first!r} has upper-case letters: repository names must be "
+                "lower-case, and a registry host must contain '.' or ':' (or be 'localhost')",
+            )
+        return DEFAULT_DOMAIN, name
+    _check_domain(text, first)
+    domain = first.lower()
+    if domain == _LEGACY_DEFAULT_DOMAIN:
+        domain = DEFAULT_DOMAIN
+    return domain, rest
+
+
+def _check_domain(text: str, domain: str) -> None:
+    if domain.startswith("["):
+        end = domain.find("]")
+        host, port_part = (domain, "") if end < 0 else (domain[: end + 1], domain[end + 1 :])
+        if port_part and not port_part.startswith(":"):
+            raise _fail(text, f"registry host {domain!r}: unexpected {port_part!r} after the IPv6 address")
+        port = port_part[1:] if port_part else None
+    else:
+        host, colon, port_text = domain.partition(":")
+        port = port_text if colon else None
+    if not _HOST_RE.fullmatch(host):
+        raise _fail(
+            text,
+            f"registry host {host!r} is not a valid host name, IPv4 address or bracketed IPv6 address",
+        )
+    if port is not None and not (port.isascii() and port.isdigit()):
+        raise _fail(text, f"registry host {domain!r}: port {port!r} is not a number")
+
+
+def _check_path(text: str, path: str) -> None:
+    if not path:
+        raise _fail(text, "the repository path is empty")
+    for component in path.split("/"):
+        if _PATH_COMPONENT_RE.fullmatch(component):
+            continue
+        if not component:
+            raise _fail(text, "the repository path has an empty component ('//', or a '/' at an end)")
+        if _PATH_COMPONENT_RE.fullmatch(component.lower()):
+            raise _fail(text, f"repository name component {component!r} must be lower-case")
+        raise _fail(
+            text,
+            f"repository name component {component!r} must be lower-case letters and digits, "
+            "separated by one '.', one or two '_', or dashes",
+        )
+
+
+def _check_tag(text: str, tag: str) -> None:
+    if not tag:
+        raise _fail(text, "the tag after ':' is empty")
+    if len(tag) > TAG_MAX_LENGTH:
+        raise _fail(text, f"the tag is {len(tag)} characters; the limit is {TAG_MAX_LENGTH}")
+    if not _TAG_RE.fullmatch(tag):
+        raise _fail(
+            text,
+            f"tag {tag!r} must start with a letter, digit or '_' and contain only those and '.' or '-'",
+        )
+
+
+def _check_digest(text: str, digest: str) -> None:
+    match = _DIGEST_RE.fullmatch(digest)
+    if not match:
+        raise _fail(text, f"digest {digest!r} is not 'algorithm:hex' with at least 32 hex digits")
+    algorithm, hex_digits = match.group(1), match.group(2)
+    expected = _DIGEST_HEX_LENGTHS.get(algorithm)
+    if expected is None:
+        raise _fail(text, f"digest algorithm {algorithm!r} is not supported (use sha256, sha384 or sha512)")
+    if len(hex_digits) != expected:
+        raise _fail(text, f"a {algorithm} digest has {expected} hex digits, not {len(hex_digits)}")
+    if hex_digits.lower() != hex_digits:
+        raise _fail(text, f"the {algorithm} digest must be lower-case hex")
+
+
+def parse_reference(text: str) -> ImageReference:
+    """Parse and normalise an image reference such as ``nginx`` or ``harbor.corp:8443/team/app:v1``.
+
+    Raises:
+        ReferenceError: the text is not a string, is empty, has surrounding
+            whitespace or a character outside the grammar, names an invalid
+            host, port, repository path, tag or digest, or is too long.  The
+            message quotes the reference and says what is wrong.
+    """
+    if not isinstance(text, str):
+        raise ReferenceError(f"an image reference must be a string, not {type(text).__name__}")
+    if not text:
+        raise ReferenceError("invalid image reference '': it is empty")
+    if text.strip() != text:
+        raise _fail(text, "it has leading or trailing whitespace")
+    if len(text) > _TEXT_MAX_LENGTH:
+        raise ReferenceError(
+            f"invalid image reference {text[:40]!r}... : it is {len(text)} characters, "
+            f"longer than any valid reference"
+        )
+    for position, char in enumerate(text):
+        if char not in _ALLOWED_CHARS:
+            raise _fail(text, f"invalid character {char!r} at position {position}")
+    if _IDENTIFIER_RE.fullmatch(text):
+        raise _fail(text, "a 64-character hexadecimal string is an image ID, not a repository name")
+
+    name_and_tag, at, digest = text.partition("@")
+    domain, remainder = _split_domain(text, name_and_tag)
+    path, colon, tag = remainder.partition(":")
+    _check_path(text, path)
+    if domain == DEFAULT_DOMAIN and "/" not in path:
+        path = _OFFICIAL_PREFIX + path
+    name_length = len(domain) + 1 + len(path)
+    if name_length > NAME_MAX_LENGTH:
+        raise _fail(text, f"the name is {name_length} characters; the limit is {NAME_MAX_LENGTH}")
+    if colon:
+        _check_tag(text, tag)
+    if at:
+        _check_digest(text, digest)
+    return ImageReference(
+        domain=domain,
+        path=path,
+        tag=tag if colon else None,
+        digest=digest if at else None,
+    )
+
+
+def normalize(text: str) -> str:
+    """Return the normalised form of ``text``: ``nginx`` → ``docker.io/library/nginx:latest``.
+
+    Raises:
+        ReferenceError: as :func:`parse_reference`.
+    """
+    return parse_reference(text).normalized
