@@ -43,7 +43,9 @@ VALID = [
     ("index.docker.io/nginx", "docker.io/library/nginx:latest", "docker.io", "library/nginx", None, None),
     ("index.docker.io/a/b", "docker.io/a/b:latest", "docker.io", "a/b", None, None),
     ("INDEX.DOCKER.IO/nginx", "docker.io/library/nginx:latest", "docker.io", "library/nginx", None, None),
-    ("registry-1.docker.io/a/b", "registry-1.docker.io/a/b:latest", "registry-1.docker.io", "a/b", None, None),
+    # Kept literally, as the reference library does; matching treats it as Docker Hub.
+    ("registry-1.docker.io/a/b", "registry-1.docker.io/a/b:latest", "registry-1.docker.io", "a/b",
+     None, None),
     ("team/app", "docker.io/team/app:latest", "docker.io", "team/app", None, None),
     ("team/sub/app:v1", "docker.io/team/sub/app:v1", "docker.io", "team/sub/app", "v1", None),
     ("harbor.corp/team/app", "harbor.corp/team/app:latest", "harbor.corp", "team/app", None, None),
@@ -264,7 +266,7 @@ def test_grammatical_references_parse_and_normalising_is_idempotent(text: str) -
     assert parse_reference(ref.familiar) == again
 
 
-_alphabet = st.sampled_from(list("aZ09._-/:@[]+ é\n") + ["sha256:", "docker.io/", "localhost", "a" * 64])
+_alphabet = st.sampled_from([*"aZ09._-/:@[]+ é\n", "sha256:", "docker.io/", "localhost", "a" * 64])
 
 
 @given(st.one_of(st.text(), st.lists(_alphabet, max_size=12).map("".join)))
