@@ -21,31 +21,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from harbourmaster.domain.secret import Secret
 from harbourmaster.registry.challenge import Challenge, parse_www_authenticate
 from harbourmaster.registry.errors import AuthenticationFailed, TokenExchangeFailed, translate_transport_error
-from harbourmaster.registry.interface import BearerToken, CredentialProvider, RegistryCredentials, SecretValue
+from harbourmaster.registry.interface import BearerToken, CredentialProvider, RegistryCredentials
 
-__all__ = ["Anonymous", "RegistryAuth", "RevealedSecret", "UsernamePassword", "basic_header"]
+__all__ = ["Anonymous", "RegistryAuth", "UsernamePassword", "basic_header"]
 
 #: The distribution token spec's default lifetime when ``expires_in`` is absent.
 DEFAULT_TOKEN_SECONDS = 60
-
-
-class RevealedSecret:
-    """A secret obtained at run time (a token from an exchange); redacted in every repr."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "RevealedSecret(<redacted>)"
-
-    __str__ = __repr__
 
 
 def basic_header(credentials: RegistryCredentials) -> str:
@@ -69,7 +53,7 @@ class UsernamePassword(CredentialProvider):
 
     name = "basic"
 
-    def __init__(self, username: str, password: SecretValue) -> None:
+    def __init__(self, username: str, password: Secret) -> None:
         if not username or ":" in username:
             raise ValueError("a registry user name must be non-empty and must not contain ':'")
         self._credentials = RegistryCredentials(username=username, password=password)
@@ -284,4 +268,4 @@ class RegistryAuth:
             lifetime = DEFAULT_TOKEN_SECONDS
         issued = _parse_issued_at(doc.get("issued_at"))
         start = min(issued, self._clock()) if issued is not None else self._clock()
-        return BearerToken(value=RevealedSecret(value), expires_at=start + float(lifetime))
+        return BearerToken(value=Secret(value), expires_at=start + float(lifetime))

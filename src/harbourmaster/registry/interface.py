@@ -7,9 +7,8 @@ into what the distribution protocol speaks: a user name and password for
 own token exchange (ACR), the bearer token itself.  One module per provider
 lives in :mod:`harbourmaster.registry.providers`.
 
-Secrets arrive as :class:`harbourmaster.domain.secret.Secret` (anything with
-``reveal() -> str`` satisfies :class:`SecretValue`) and are revealed only at
-the moment a header or form field is built.
+Secrets arrive as :class:`harbourmaster.domain.secret.Secret` and are revealed
+only at the moment a header or form field is built.
 """
 
 from __future__ import annotations
@@ -17,25 +16,17 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 import httpx
 
+from harbourmaster.domain.secret import Secret
 from harbourmaster.registry.challenge import Challenge
 
 __all__ = [
     "BearerToken",
     "CredentialProvider",
     "RegistryCredentials",
-    "SecretValue",
 ]
-
-
-@runtime_checkable
-class SecretValue(Protocol):
-    """What the layer needs of a secret: a way to reveal it at the last moment."""
-
-    def reveal(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +34,7 @@ class RegistryCredentials:
     """A user name and secret password, valid until ``expires_at`` (epoch seconds) if known."""
 
     username: str
-    password: SecretValue = field(repr=False)
+    password: Secret = field(repr=False)
     expires_at: float | None = None
 
     def __repr__(self) -> str:
@@ -54,7 +45,7 @@ class RegistryCredentials:
 class BearerToken:
     """A registry bearer token and when it stops being usable (epoch seconds)."""
 
-    value: SecretValue = field(repr=False)
+    value: Secret = field(repr=False)
     expires_at: float
 
     def __repr__(self) -> str:

@@ -14,8 +14,8 @@ import ssl
 import tempfile
 from dataclasses import dataclass, field
 
+from harbourmaster.domain.secret import Secret
 from harbourmaster.registry.errors import InsecureTransportRefused
-from harbourmaster.registry.interface import SecretValue
 
 __all__ = [
     "ClientCertificate",
@@ -31,7 +31,7 @@ class ClientCertificate:
     """A client certificate chain (PEM) and its private key (PEM, secret)."""
 
     certificate_pem: str
-    private_key_pem: SecretValue = field(repr=False)
+    private_key_pem: Secret = field(repr=False)
 
     def __repr__(self) -> str:
         return "ClientCertificate(<certificate>, private_key=<redacted>)"
