@@ -13,10 +13,11 @@ from collections.abc import Iterator, Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from harbourmaster.domain.audit import AuditEntry, ChainVerdict, chain_next, verify_chain
+from harbourmaster.domain.audit import AuditEntry, ChainVerdict, chain_next, format_audit_time, verify_chain
+from harbourmaster.errors import Error
 from harbourmaster.store.models import AuditRow, MetaRow
 
-__all__ = ["append_audit", "iter_audit", "verify_audit"]
+__all__ = ["AuditLogBroken", "append_audit", "iter_audit", "verify_audit"]
 
 _HEAD = "audit_head"
 
@@ -35,8 +36,13 @@ def _row_to_entry(row: AuditRow) -> AuditEntry:
     )
 
 
+class AuditLogBroken(Error):
+    kind = "audit-log-broken"
+    status = 500
+
+
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return format_audit_time(dt.datetime.now(dt.UTC))
 
 
 def append_audit(
@@ -57,7 +63,13 @@ def append_audit(
     prev: AuditEntry | None = None
     if head is not None:
         last = session.get(AuditRow, int(head.value["seq"]))
-        prev = _row_to_entry(last) if last is not None else None
+        if last is None:
+            # Never restart the chain over a gap: that would hide the deletion.
+            raise AuditLogBroken(
+                f"the audit log's newest record {head.value['seq']} is missing; run 'harbourmaster audit "
+                "verify' and restore the log before making changes"
+            )
+        prev = _row_to_entry(last)
     entry = chain_next(
         prev,
         time=_now(),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.decision import Decision, Tenant, decide
 from harbourmaster.domain.model import Role
+from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.domain.workloads import WorkloadImage
 from harbourmaster.enforce.content import load_deployment_content
 from harbourmaster.errors import BadInput, Forbidden
@@ -38,6 +39,18 @@ def _authorise(hm: Harbourmaster, principal: Principal, environment: str) -> Non
         users = hm.snapshot().environment_users.get(environment, frozenset())
         if principal.name not in users:
             raise Forbidden(f"{principal.name} has no access to environment {environment}")
+
+
+def _require_parsable(images: list[str]) -> None:
+    """A malformed reference is bad input here (the caller named it), not a denial."""
+    problems = []
+    for image in images:
+        try:
+            parse_reference(image)
+        except ReferenceError as exc:
+            problems.append(exc.message)
+    if problems:
+        raise BadInput(f"{len(problems)} malformed image reference(s)", details=problems)
 
 
 def _tenant(namespace: str | None, user: str | None) -> Tenant:
@@ -86,11 +99,12 @@ def check_images(
 
     Raises:
         Forbidden: ``principal`` may not check on this environment.
-        BadInput: both a namespace and a user, or no images.
+        BadInput: both a namespace and a user, no images, or a malformed reference.
     """
     if not images:
         raise BadInput("no images to check: name at least one image or a file")
     _authorise(hm, principal, environment)
+    _require_parsable(images)
     tenant = _tenant(namespace, user)
     decisions = decide(hm.snapshot(), environment=environment, tenant=tenant, images=images)
     _record(hm, principal, environment, tenant, decisions)
@@ -119,6 +133,7 @@ def check_content(
     """
     _authorise(hm, principal, environment)
     content = load_deployment_content(text, source=source)
+    _require_parsable([w.image for w in content.images])
     snapshot = hm.snapshot()
     out: list[ContentDecision] = []
     by_tenant: dict[Tenant, list[Decision]] = {}

@@ -297,7 +297,7 @@ def registry_from_spec(
                 parse_secret_reference(spec.tls.client_key, field=f"{path}.tls.client_key")
             except SecretReferenceError as exc:
                 problems.append(Violation(f"{path}.tls.client_key", exc.message))
-        has_key = spec.tls.client_key is not None or (client_key_set and cert is not None)
+        has_key = spec.tls.client_key is not None or client_key_set
         if cert is not None and not has_key:
             problems.append(Violation(f"{path}.tls.client_key", "a client certificate needs a client key"))
         tls = TlsSettings(

@@ -15,10 +15,10 @@ from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES
 from harbourmaster.services.document import API_VERSION
 
-__all__ = ["export_document", "export_yaml"]
+__all__ = ["export_document", "export_yaml", "registry_document"]
 
 
-def _registry(reg: Registry) -> dict[str, Any]:
+def registry_document(reg: Registry) -> dict[str, Any]:
     out: dict[str, Any] = {"name": reg.name, "provider": reg.provider.value, "url": reg.url}
     if reg.scope:
         out["scope"] = reg.scope
@@ -78,7 +78,9 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": "Governance",
-        "registries": [_registry(r) for r in sorted(state.registries, key=lambda r: r.name) if not r.builtin],
+        "registries": [
+            registry_document(r) for r in sorted(state.registries, key=lambda r: r.name) if not r.builtin
+        ],
         "environments": [
             {
                 "name": e.name,

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from harbourmaster.api.deps import CoreDep, RequirePermission
+from harbourmaster.api.schemas import (
+    ChangePublic,
+    HideAnonymousBody,
+    RegistryCreate,
+    RegistryPublic,
+    RegistryUpdate,
+)
+from harbourmaster.domain.authz import Permission, Principal
+from harbourmaster.domain.secret import Secret
+from harbourmaster.services import governance
+from harbourmaster.services.views import registry_view
+
+router = APIRouter(prefix="/registries", tags=["registries"])
+
+Reader = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_READ))]
+Writer = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_WRITE))]
+
+
+def _split(body: RegistryCreate | RegistryUpdate) -> tuple[dict[str, Any], Secret | None, Secret | None]:
+    """Separate the secrets from the other fields; secrets go to the vault only."""
+    fields = body.model_dump(exclude_unset=True, exclude={"credential": {"secret"}, "tls": {"client_key"}})
+    secret = body.credential.secret if body.credential is not None else None
+    key = body.tls.client_key if body.tls is not None else None
+    return (
+        fields,
+        Secret(secret.get_secret_value()) if secret is not None else None,
+        Secret(key.get_secret_value()) if key is not None else None,
+    )
+
+
+@router.get("", response_model=list[RegistryPublic])
+def list_registries(hm: CoreDep, _p: Reader) -> list[dict[str, Any]]:
+    state = hm.state()
+    return [registry_view(r, state=state, today=hm.today()) for r in state.registries]
+
+
+@router.get("/{name}", response_model=RegistryPublic)
+def get_registry(name: str, hm: CoreDep, _p: Reader) -> dict[str, Any]:
+    return registry_view(governance.get_registry(hm, name), state=hm.state(), today=hm.today())
+
+
+@router.post("", response_model=RegistryPublic, status_code=201)
+def create_registry(body: RegistryCreate, hm: CoreDep, principal: Writer) -> dict[str, Any]:
+    fields, secret, key = _split(body)
+    reg = governance.put_registry(
+        hm, principal, name=body.name, fields=fields, create=True, secret=secret, client_key=key
+    )
+    return registry_view(reg, state=hm.state(), today=hm.today())
+
+
+@router.patch("/{name}", response_model=RegistryPublic)
+def update_registry(name: str, body: RegistryUpdate, hm: CoreDep, principal: Writer) -> dict[str, Any]:
+    fields, secret, key = _split(body)
+    reg = governance.put_registry(
+        hm, principal, name=name, fields=fields, create=False, secret=secret, client_key=key
+    )
+    return registry_view(reg, state=hm.state(), today=hm.today())
+
+
+@router.delete("/{name}", response_model=ChangePublic)
+def delete_registry(name: str, hm: CoreDep, principal: Writer) -> dict[str, Any]:
+    change = governance.delete_registry(hm, principal, name)
+    return {"revision": change.revision, "changes": list(change.changes)}
+
+
+@router.put("/dockerhub-anonymous/visibility", response_model=ChangePublic)
+def hide_anonymous(body: HideAnonymousBody, hm: CoreDep, principal: Writer) -> dict[str, Any]:
+    change = governance.set_hide_anonymous(hm, principal, hidden=body.hidden, environment=body.environment)
+    return {"revision": change.revision, "changes": list(change.changes)}

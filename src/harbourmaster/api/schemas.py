@@ -1,0 +1,278 @@
+"""Request and response bodies.
+
+Each entity has a family: ``XCreate``, ``XUpdate`` (all optional) and
+``XPublic``.  Secret fields exist only in ``XCreate``/``XUpdate`` (as
+``SecretStr``), so no response model can carry one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from harbourmaster.domain.model import CredentialKind, EnvironmentKind, Provider, Role, Tier
+
+__all__ = [
+    "AccessBody",
+    "ApplyBody",
+    "ApplyPublic",
+    "AuditVerifyPublic",
+    "ChangePublic",
+    "CheckBody",
+    "DecisionPublic",
+    "EnvironmentCreate",
+    "EnvironmentPublic",
+    "EnvironmentUpdate",
+    "GrantBody",
+    "HideAnonymousBody",
+    "RegistryCreate",
+    "RegistryPublic",
+    "RegistryUpdate",
+    "TeamCreate",
+    "TeamPublic",
+    "TierPublic",
+    "TierUpdate",
+    "TokenCreate",
+    "TokenPublic",
+    "UserCreate",
+    "UserPublic",
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CredentialCreate(_Body):
+    kind: CredentialKind = CredentialKind.USER
+    username: str = Field(min_length=1, max_length=255)
+    secret: SecretStr | None = None
+    expires: dt.date | None = None
+
+
+class CredentialUpdate(_Body):
+    kind: CredentialKind | None = None
+    username: str | None = None
+    #: Omitted: the stored secret is kept.
+    secret: SecretStr | None = None
+    expires: dt.date | None = None
+
+
+class TlsBody(_Body):
+    ca_bundle: str | None = None
+    client_certificate: str | None = None
+    client_key: SecretStr | None = None
+    insecure: bool = False
+
+
+class _RegistryFields(_Body):
+    scope: str | None = None
+    public: bool | None = None
+    oci_artifacts: bool | None = None
+    tls: TlsBody | None = None
+    region: str | None = None
+    account: str | None = None
+    instance: str | None = None
+    project: str | None = None
+    organisation: str | None = None
+    feed_url: str | None = None
+    tenant: str | None = None
+
+
+class RegistryCreate(_RegistryFields):
+    name: str
+    provider: Provider
+    url: str
+    credential: CredentialCreate | None = None
+
+
+class RegistryUpdate(_RegistryFields):
+    provider: Provider | None = None
+    url: str | None = None
+    credential: CredentialUpdate | None = None
+
+
+class CredentialPublic(BaseModel):
+    kind: str
+    username: str
+    secret_set: bool
+    expires: str | None
+    expired: bool
+
+
+class TlsPublic(BaseModel):
+    ca_bundle_set: bool
+    client_certificate_set: bool
+    client_key_set: bool
+    insecure: bool
+
+
+class GrantPublic(BaseModel):
+    registry: str
+    environment: str
+    namespace: str | None = None
+    user: str | None = None
+    team: str | None = None
+
+
+class RegistryPublic(BaseModel):
+    name: str
+    provider: str
+    url: str
+    host: str
+    scope: str | None
+    public: bool
+    builtin: bool
+    oci_artifacts: bool
+    provider_fields: dict[str, str]
+    tls: TlsPublic
+    credential: CredentialPublic | None
+    hidden: bool = False
+    grants: list[GrantPublic] = Field(default_factory=list)
+
+
+class EnvironmentCreate(_Body):
+    name: str
+    kind: EnvironmentKind
+    tier: Tier
+    group: str | None = None
+    namespaces: list[str] = Field(default_factory=list)
+    hide_dockerhub_anonymous: bool = False
+
+
+class EnvironmentUpdate(_Body):
+    kind: EnvironmentKind | None = None
+    tier: Tier | None = None
+    group: str | None = None
+    namespaces: list[str] | None = None
+    hide_dockerhub_anonymous: bool | None = None
+
+
+class EnvironmentPublic(BaseModel):
+    name: str
+    kind: str
+    tier: str
+    group: str | None
+    namespaces: list[str]
+    hide_dockerhub_anonymous: bool
+
+
+class UserCreate(_Body):
+    name: str
+    role: Role = Role.TEAM_MEMBER
+
+
+class UserPublic(BaseModel):
+    name: str
+    role: str
+
+
+class TeamCreate(_Body):
+    name: str
+    members: list[str] = Field(default_factory=list)
+
+
+class TeamPublic(BaseModel):
+    name: str
+    members: list[str]
+
+
+class AccessBody(_Body):
+    environment: str
+    user: str | None = None
+    team: str | None = None
+    role: Role = Role.TEAM_MEMBER
+
+
+class GrantBody(_Body):
+    registry: str
+    environment: str
+    namespace: str | None = None
+    user: str | None = None
+    team: str | None = None
+
+
+class TierUpdate(_Body):
+    block_severity: str | None = None
+    advisory_severity: str | None = None
+    require_signature: bool | None = None
+    ignore_unfixed: bool | None = None
+
+
+class TierPublic(BaseModel):
+    tier: str
+    block_severity: str
+    advisory_severity: str | None
+    require_signature: bool
+    ignore_unfixed: bool
+
+
+class HideAnonymousBody(_Body):
+    hidden: bool
+    environment: str | None = None
+
+
+class ChangePublic(BaseModel):
+    revision: int
+    changes: list[str]
+
+
+class CheckBody(_Body):
+    environment: str
+    namespace: str | None = None
+    user: str | None = None
+    images: list[str] | None = None
+    #: Kubernetes YAML or a compose file, instead of ``images``.
+    content: str | None = None
+
+
+class DecisionPublic(BaseModel):
+    image: str
+    normalized: str | None
+    registry: str | None
+    allowed: bool
+    reasons: list[str]
+    digest: str | None = None
+    source: str | None = None
+    field_path: str | None = None
+
+
+class ApplyBody(_Body):
+    document: str
+    dry_run: bool = False
+    prune: bool = False
+
+
+class ApplyPublic(BaseModel):
+    changes: list[str]
+    applied: bool
+    dry_run: bool
+    revision: int
+
+
+class AuditVerifyPublic(BaseModel):
+    ok: bool
+    count: int
+    first_bad_seq: int | None
+    problem: str | None
+
+
+class TokenCreate(_Body):
+    user: str
+    name: str = "api"
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenPublic(BaseModel):
+    """The one response that carries a secret: the new token, for its owner, once."""
+
+    user: str
+    name: str
+    token: str
+    expires_at: dt.datetime | None
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(exclude_unset=True)

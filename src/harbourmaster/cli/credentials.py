@@ -1,0 +1,31 @@
+"""``credentials expiring``."""
+
+from __future__ import annotations
+
+import typer
+
+from harbourmaster.cli._common import JsonOption, emit_json, guard, open_core, print_table
+from harbourmaster.services.credentials import expiring_credentials, parse_duration
+
+app = typer.Typer(help="Registry credentials (write-only: never shown).", no_args_is_help=True)
+
+
+@app.command()
+@guard
+def expiring(
+    within: str = typer.Option("14d", "--within", help="Horizon, e.g. 14d, 2w, 36h."),
+    json_output: bool = JsonOption,
+) -> None:
+    """List credentials that expire within the horizon (or already have)."""
+    rows = expiring_credentials(open_core(), within=parse_duration(within))
+    if json_output:
+        emit_json([r.as_dict() for r in rows])
+        return
+    print_table(
+        f"credentials expiring within {within}",
+        ["registry", "kind", "username", "expires", "days left"],
+        [
+            (r.registry, r.kind, r.username, r.expires.isoformat(), "EXPIRED" if r.expired else r.days_left)
+            for r in rows
+        ],
+    )

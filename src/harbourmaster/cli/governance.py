@@ -1,0 +1,138 @@
+"""``apply``, ``export`` and ``check``: the declarative model and decisions."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import typer
+
+from harbourmaster.cli._common import (
+    EXIT_BAD_INPUT,
+    JsonOption,
+    emit_json,
+    fail,
+    guard,
+    local_principal,
+    open_core,
+    print_table,
+    stdout,
+)
+from harbourmaster.errors import BadInput, Error
+from harbourmaster.services.apply import apply_document
+from harbourmaster.services.decisions import check_content, check_images
+from harbourmaster.services.export import export_yaml
+
+app = typer.Typer()
+
+
+def _read(path: str) -> tuple[str, str]:
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        return Path(path).read_text(encoding="utf-8"), path
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+@app.command()
+@guard
+def apply(
+    file: str = typer.Option(..., "-f", "--file", help="Governance YAML file, or - for standard input."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes without making them."),
+    prune: bool = typer.Option(False, "--prune", help="Remove what the file no longer names."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Make the governance model match FILE, idempotently, in one transaction."""
+    text, source = _read(file)
+    hm = open_core()
+    result = apply_document(hm, text, source=source, actor=hm.local_actor(), dry_run=dry_run, prune=prune)
+    if json_output:
+        emit_json(
+            {
+                "changes": list(result.changes),
+                "applied": result.applied,
+                "dry_run": dry_run,
+                "revision": result.revision,
+            }
+        )
+        return
+    for line in result.changes:
+        stdout.print(line, markup=False, highlight=False)
+    if not result.changes:
+        stdout.print("no changes: the model already matches the file")
+    elif dry_run:
+        stdout.print(f"dry run: {len(result.changes)} change(s) not applied")
+    else:
+        stdout.print(f"applied {len(result.changes)} change(s); model revision {result.revision}")
+
+
+@app.command()
+@guard
+def export(output: str = typer.Option("-", "-o", "--output", help="File to write, or - for stdout.")) -> None:
+    """Write the current model as governance YAML (without secrets)."""
+    text = export_yaml(open_core().state())
+    if output == "-":
+        sys.stdout.write(text)
+        return
+    target = Path(output)
+    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _reasons(row: dict[str, object]) -> str:
+    reasons = row["reasons"]
+    return "; ".join(str(x) for x in reasons) if isinstance(reasons, list) else ""
+
+
+@app.command()
+def check(
+    images: list[str] = typer.Argument(None, help="Image references to check."),
+    env: str = typer.Option(..., "--env", help="Target environment."),
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="Kubernetes namespace."),
+    user: str | None = typer.Option(None, "--user", "-u", help="User (docker-standalone, swarm)."),
+    file: str | None = typer.Option(
+        None, "-f", "--file", help="Kubernetes YAML or compose file (- for stdin)."
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """May these images be deployed? Exit 0: all allowed; 1: any denied; 2: bad input or error."""
+    try:
+        if (file is None) == (not images):
+            raise BadInput("give either image references or -f FILE, not both and not neither")
+        hm = open_core()
+        principal = local_principal(hm)
+        build_only: list[str] = []
+        if file is not None:
+            text, source = _read(file)
+            results, build_only = check_content(
+                hm, principal, environment=env, text=text, source=source, namespace=namespace, user=user
+            )
+            rows = [r.as_dict() for r in results]
+        else:
+            decisions = check_images(
+                hm, principal, environment=env, images=list(images), namespace=namespace, user=user
+            )
+            rows = [d.as_dict() for d in decisions]
+    except Error as exc:
+        # Exit 1 means "denied"; any failure to decide is reported as 2.
+        fail(exc, code=EXIT_BAD_INPUT)
+    if json_output:
+        emit_json(rows)
+    else:
+        print_table(
+            None,
+            ["image", "allowed", "registry", "reasons"],
+            [(r["image"], "yes" if r["allowed"] else "NO", r["registry"] or "-", _reasons(r)) for r in rows],
+        )
+        for service in build_only:
+            stdout.print(f"service {service} is built locally (no image to check)", markup=False)
+    raise typer.Exit(0 if all(r["allowed"] for r in rows) else 1)

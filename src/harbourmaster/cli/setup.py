@@ -1,0 +1,46 @@
+"""``init`` and ``serve``."""
+
+from __future__ import annotations
+
+import typer
+
+from harbourmaster.cli._common import JsonOption, emit_json, guard, open_core, stdout
+
+app = typer.Typer()
+
+
+@app.command()
+@guard
+def init(json_output: bool = JsonOption) -> None:
+    """Create the data directory, the master key (mode 0600) and the database schema. Idempotent."""
+    report = open_core(migrate=True).init()
+    if json_output:
+        emit_json(
+            {
+                "home": report.home,
+                "database": report.database,
+                "master_key": report.master_key,
+                "created_key": report.created_key,
+                "schema_revision": report.schema_revision,
+            }
+        )
+        return
+    stdout.print(f"home:        {report.home}")
+    stdout.print(f"database:    {report.database} (schema {report.schema_revision})")
+    stdout.print(f"master key:  {report.master_key}{' (created)' if report.created_key else ''}")
+
+
+@app.command()
+@guard
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8400, help="Port to listen on."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Run the HTTP API (OpenAPI at /api/v1/openapi.json)."""
+    import uvicorn
+
+    from harbourmaster.api.app import create_app
+
+    hm = open_core()
+    uvicorn.run(create_app(hm), host=host, port=port, log_level=log_level)
