@@ -80,6 +80,15 @@ class _Scanner:
         raise ValueError("unterminated quoted string")
 
 
+def _is_token68_tail(text: str, pos: int) -> bool:
+    """At ``pos`` is a run of '=' ending the item (``abc==``): the padding of a token68."""
+    end = pos
+    while end < len(text) and text[end] == "=":
+        end += 1
+    rest = text[end:].lstrip(" \t")
+    return (end - pos >= 2 or not rest or rest.startswith(",")) and (not rest or rest.startswith(","))
+
+
 def parse_www_authenticate(header: str) -> list[Challenge]:
     """Parse every challenge in a ``WWW-Authenticate`` value.
 
@@ -105,7 +114,7 @@ def parse_www_authenticate(header: str) -> list[Challenge]:
             mark = sc.pos
             name = sc.token()
             sc.skip_ws()
-            if name and sc.peek() == "=":
+            if name and sc.peek() == "=" and not _is_token68_tail(sc.text, sc.pos):
                 sc.pos += 1
                 sc.skip_ws()
                 value = sc.quoted() if sc.peek() == '"' else sc.token()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 __all__ = ["sign_v4"]
 
@@ -22,7 +22,7 @@ def _canonical_query(query: str) -> str:
     pairs = []
     for part in query.split("&") if query else []:
         name, _, value = part.partition("=")
-        pairs.append((quote(name, safe="-_.~"), quote(value, safe="-_.~")))
+        pairs.append((quote(unquote(name), safe="-_.~"), quote(unquote(value), safe="-_.~")))
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
