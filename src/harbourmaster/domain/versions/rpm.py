@@ -45,8 +45,8 @@ def _vercmp_key(text: str) -> tuple[_Token, ...]:
 class RpmVersionScheme(VersionScheme):
     """Red Hat, AlmaLinux, Rocky Linux, SUSE, ... package versions (``rpmvercmp``).
 
-    A missing epoch is 0.  A missing release compares as an empty release,
-    older than any release except one starting with ``~``.
+    A missing epoch is 0.  A missing release sorts before every release, as
+    ``rpm.vercmp`` sorts it (``1.0 < 1.0-~1 < 1.0-1``).
     """
 
     name: ClassVar[str] = "rpm"
@@ -70,4 +70,4 @@ class RpmVersionScheme(VersionScheme):
             raise self.invalid(text, "the release after the last '-' is empty")
         if ":" in version or ":" in release:
             raise self.invalid(text, "only one ':' (after the epoch) is allowed")
-        return (epoch, _vercmp_key(version), _vercmp_key(release))
+        return (epoch, _vercmp_key(version), _vercmp_key(release) if "-" in rest else ())
