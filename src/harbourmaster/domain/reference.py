@@ -37,7 +37,7 @@ Deliberate choices where tools disagree (each is the stricter one):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harbourmaster.errors import BadInput
 
@@ -95,11 +95,6 @@ class ImageReference:
     path: str
     tag: str | None = None
     digest: str | None = None
-    _segments: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        # Matching asks for the segments on every lookup; split once.
-        object.__setattr__(self, "_segments", tuple(self.path.split("/")))
 
     @property
     def repository(self) -> str:
@@ -109,7 +104,7 @@ class ImageReference:
     @property
     def path_segments(self) -> tuple[str, ...]:
         """The repository path split on ``/``: ``("library", "nginx")``."""
-        return self._segments
+        return tuple(self.path.split("/"))
 
     @property
     def normalized(self) -> str:
@@ -126,7 +121,7 @@ class ImageReference:
         """
         name = self.repository
         if self.domain == DEFAULT_DOMAIN:
-            first = self._segments[0]
+            first = self.path.partition("/")[0]
             # "docker.io/a.b/c" cannot drop its domain: "a.b/c" names host a.b.
             if not ("." in first or ":" in first or first == _LOCALHOST):
                 name = self.path
