@@ -1,0 +1,275 @@
+"""Streaming one image layer: decompression by magic bytes, bomb limits, tar members, whiteouts.
+
+A layer is read exactly once, front to back.  Nothing is written to disk and no
+more than one tar block plus the member a cataloger asked for is held at a time.
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import hashlib
+import io
+import posixpath
+import tarfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import zstandard
+
+from harbourmaster.supply.sbom.interface import FileEntry, LayerError, ScanLimits
+
+__all__ = [
+    "Compression",
+    "LayerMember",
+    "LayerReader",
+    "MemberKind",
+    "detect_compression",
+    "normalise_member_path",
+]
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+_CHUNK = 256 * 1024
+
+
+class Compression(enum.StrEnum):
+    GZIP = "gzip"
+    ZSTD = "zstd"
+    NONE = "none"
+
+
+class MemberKind(enum.Enum):
+    FILE = "file"
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    WHITEOUT = "whiteout"
+    OPAQUE = "opaque"
+    OTHER = "other"
+
+
+def detect_compression(head: bytes) -> Compression:
+    """The compression of a layer from its first bytes (media types lie; magic bytes do not)."""
+    if head.startswith(GZIP_MAGIC):
+        return Compression.GZIP
+    if head.startswith(ZSTD_MAGIC):
+        return Compression.ZSTD
+    return Compression.NONE
+
+
+def normalise_member_path(name: str) -> str | None:
+    """``./usr/bin/x`` → ``/usr/bin/x``.  ``None`` for names that escape the root or are absolute.
+
+    Layers are relative archives (OCI image-layer spec); an absolute name or a
+    ``..`` component is a path-traversal attempt and is never cataloged.
+    """
+    if name.startswith("/"):
+        return None
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            return None
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerMember:
+    """A member of the layer: its kind, its entry, and for whiteouts the path they delete."""
+
+    kind: MemberKind
+    entry: FileEntry
+    #: For WHITEOUT: the deleted path; for OPAQUE: the directory made opaque; for HARDLINK: the target.
+    target: str = ""
+
+
+class _Source(io.RawIOBase):
+    """The compressed bytes: counted for progress, hashed to check the layer digest."""
+
+    def __init__(self, raw: BinaryIO, *, expected_digest: str,
+                 on_progress: Callable[[int], None] | None) -> None:
+        self._raw = raw
+        self._on_progress = on_progress
+        self.read_bytes = 0
+        algo, _, hexpart = expected_digest.partition(":")
+        self._expected = hexpart if algo == "sha256" and hexpart else ""
+        self._hash = hashlib.sha256() if self._expected else None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self.read_bytes += n
+            if self._hash is not None:
+                self._hash.update(data)
+            if self._on_progress is not None:
+                self._on_progress(n)
+        return n
+
+    def digest_matches(self) -> bool:
+        return self._hash is None or self._hash.hexdigest() == self._expected
+
+
+class _Decompressed(io.RawIOBase):
+    """Decompressed tar bytes, counted; raises :class:`LayerError` past the bomb limits."""
+
+    def __init__(self, inner: BinaryIO, source: _Source, *, limits: ScanLimits, layer: str) -> None:
+        self._inner = inner
+        self._source = source
+        self._limits = limits
+        self._layer = layer
+        self.produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._inner.read(len(buffer))
+        except EOFError as exc:
+            raise LayerError(f"layer {self._layer}: truncated compressed stream ({exc})") from exc
+        except (OSError, zlib.error, zstandard.ZstdError) as exc:
+            raise LayerError(f"layer {self._layer}: corrupt compressed stream ({exc})") from exc
+        n = len(data)
+        buffer[:n] = data
+        self.produced += n
+        self._check_bomb()
+        return n
+
+    def _check_bomb(self) -> None:
+        limits = self._limits
+        if self.produced > limits.max_layer_bytes:
+            raise LayerError(
+                f"layer {self._layer}: decompressed size exceeds the limit of {limits.max_layer_bytes} "
+                "bytes; stopped reading (possible decompression bomb)")
+        if self.produced > limits.ratio_floor_bytes and self._source.read_bytes:
+            ratio = self.produced / self._source.read_bytes
+            if ratio > limits.max_ratio:
+                raise LayerError(
+                    f"layer {self._layer}: compression ratio {ratio:.0f}:1 exceeds the limit of "
+                    f"{limits.max_ratio:.0f}:1; stopped reading (possible decompression bomb)")
+
+
+class LayerReader:
+    """Iterates the members of one layer stream; use :meth:`open_member` on the current FILE member.
+
+    Raises :class:`LayerError` (from iteration) when the layer is not a tar, is
+    truncated, exceeds the bomb limits or does not match its digest.  Members
+    whose names escape the root are skipped and listed in :attr:`warnings`.
+    """
+
+    def __init__(self, raw: BinaryIO, *, layer_digest: str, limits: ScanLimits, verify_digest: bool = True,
+                 on_progress: Callable[[int], None] | None = None) -> None:
+        self.layer_digest = layer_digest
+        self.warnings: list[tuple[str, str]] = []
+        self._source = _Source(raw, expected_digest=layer_digest if verify_digest else "",
+                               on_progress=on_progress)
+        buffered = io.BufferedReader(self._source, buffer_size=_CHUNK)
+        self.compression = detect_compression(buffered.peek(4)[:4])
+        inner: BinaryIO
+        if self.compression is Compression.GZIP:
+            inner = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
+        elif self.compression is Compression.ZSTD:
+            inner = zstandard.ZstdDecompressor().stream_reader(
+                buffered, read_size=_CHUNK, read_across_frames=True)
+        else:
+            inner = buffered
+        self._decompressed = _Decompressed(inner, self._source, limits=limits, layer=layer_digest)
+        self._tar: tarfile.TarFile | None = None
+        self._current: tarfile.TarInfo | None = None
+
+    def __iter__(self) -> Iterator[LayerMember]:
+        try:
+            self._tar = tarfile.open(  # noqa: SIM115 - the reader owns it for the whole pass
+                fileobj=self._decompressed, mode="r|", bufsize=_CHUNK)
+        except tarfile.ReadError as exc:
+            raise LayerError(f"layer {self.layer_digest} is not a tar archive "
+                             f"({self.compression} stream: {exc})") from exc
+        tar = self._tar
+        while True:
+            try:
+                info = tar.next()
+            except tarfile.TarError as exc:
+                raise LayerError(f"layer {self.layer_digest}: corrupt tar stream ({exc})") from exc
+            # tarfile keeps every member it has seen; drop them so memory stays per-member.
+            tar.members = []  # type: ignore[attr-defined]
+            if info is None:
+                break
+            member = self._member(info)
+            if member is not None:
+                self._current = info
+                yield member
+        self._finish(tar)
+
+    def open_member(self) -> BinaryIO:
+        """A stream of the current FILE member's bytes (valid until the next iteration step)."""
+        assert self._tar is not None and self._current is not None
+        stream = self._tar.extractfile(self._current)
+        assert stream is not None
+        return stream  # type: ignore[return-value]
+
+    def _member(self, info: tarfile.TarInfo) -> LayerMember | None:
+        path = normalise_member_path(info.name)
+        if path is None:
+            self.warnings.append((info.name, "member name escapes the layer root (absolute or '..'); "
+                                             "skipped"))
+            return None
+        entry = FileEntry(path=path, size=info.size, mode=info.mode, is_symlink=info.issym(),
+                          link_target=info.linkname if (info.issym() or info.islnk()) else "")
+        base = posixpath.basename(path)
+        parent = posixpath.dirname(path)
+        if base == OPAQUE_MARKER:
+            return LayerMember(kind=MemberKind.OPAQUE, entry=entry, target=parent)
+        if base.startswith(WHITEOUT_PREFIX):
+            if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+                return None  # aufs bookkeeping (.wh..wh.plnk and friends), not a deletion
+            return LayerMember(kind=MemberKind.WHITEOUT, entry=entry,
+                               target=posixpath.join(parent, base[len(WHITEOUT_PREFIX):]))
+        if info.isreg():
+            return LayerMember(kind=MemberKind.FILE, entry=entry)
+        if info.isdir():
+            return LayerMember(kind=MemberKind.DIRECTORY, entry=entry)
+        if info.issym():
+            return LayerMember(kind=MemberKind.SYMLINK, entry=entry)
+        if info.islnk():
+            target = normalise_member_path(info.linkname)
+            if target is None:
+                self.warnings.append((path, f"hard link target {info.linkname!r} escapes the layer root; "
+                                            "skipped"))
+                return None
+            return LayerMember(kind=MemberKind.HARDLINK, entry=entry, target=target)
+        return LayerMember(kind=MemberKind.OTHER, entry=entry)
+
+    def _finish(self, tar: tarfile.TarFile) -> None:
+        # A short read while skipping member data is silent in tarfile's stream mode: compare
+        # how far the archive claims to reach with what was actually decompressed.
+        if self._decompressed.produced < tar.offset:
+            raise LayerError(f"layer {self.layer_digest}: truncated tar stream (archive ends at byte "
+                             f"{self._decompressed.produced}, members reach byte {tar.offset})")
+        if self._decompressed.produced < tar.offset + tarfile.BLOCKSIZE:
+            self.warnings.append(("", "tar stream has no end-of-archive marker (possibly truncated)"))
+        while self._decompressed.read(_CHUNK):
+            pass  # drain padding so the compressed stream is checked to its end
+        while self._source.read(_CHUNK):
+            pass
+        if not self._source.digest_matches():
+            raise LayerError(f"layer {self.layer_digest}: content does not match its digest")
+
+    @property
+    def compressed_bytes(self) -> int:
+        return self._source.read_bytes
+
+    @property
+    def decompressed_bytes(self) -> int:
+        return self._decompressed.produced

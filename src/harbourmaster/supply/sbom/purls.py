@@ -1,0 +1,75 @@
+"""Package URLs (purl) for found packages, per purl type, built with packageurl-python.
+
+OS packages need the distro (namespace and ``distro=`` qualifier), which is
+only known once every layer has been read, so purls are made at the end.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packageurl import PackageURL
+
+from harbourmaster.supply.sbom.interface import Distro, FoundPackage, PackageType, Platform
+
+__all__ = ["image_purl", "normalise_pypi_name", "purl_for"]
+
+#: os-release ``ID`` → purl namespace where the two differ.
+_RPM_NAMESPACES = {"rhel": "redhat", "amzn": "amazon", "ol": "oracle", "opensuse-leap": "opensuse",
+                   "opensuse-tumbleweed": "opensuse", "sles": "suse"}
+_DEFAULT_NAMESPACE = {PackageType.DEB: "debian", PackageType.APK: "alpine"}
+
+
+def normalise_pypi_name(name: str) -> str:
+    """PEP 503 normalisation: runs of ``-``, ``_`` and ``.`` become ``-``, lower case."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _os_purl(found: FoundPackage, distro: Distro | None) -> PackageURL:
+    qualifiers: dict[str, str] = {}
+    if found.arch:
+        qualifiers["arch"] = found.arch
+    if found.epoch and found.type is PackageType.RPM:
+        qualifiers["epoch"] = found.epoch
+    namespace = _DEFAULT_NAMESPACE.get(found.type, "")
+    if distro is not None and distro.id:
+        namespace = _RPM_NAMESPACES.get(distro.id, distro.id) if found.type is PackageType.RPM else distro.id
+        if distro.version_id:
+            qualifiers["distro"] = f"{distro.id}-{distro.version_id}"
+        elif distro.version_codename:
+            qualifiers["distro"] = f"{distro.id}-{distro.version_codename}"
+    if found.source_package and found.source_package != found.name and found.type is PackageType.DEB:
+        qualifiers["upstream"] = found.source_package
+    return PackageURL(type=found.type.value, namespace=namespace or None, name=found.name,
+                      version=found.version or None, qualifiers=qualifiers or None)
+
+
+def purl_for(found: FoundPackage, distro: Distro | None) -> str:
+    """The purl of ``found``; OS package types take their namespace and ``distro=`` from ``distro``."""
+    if found.type in (PackageType.DEB, PackageType.APK, PackageType.RPM):
+        return str(_os_purl(found, distro).to_string())
+    name = found.name
+    namespace = found.namespace or None
+    if found.type is PackageType.PYPI:
+        name = normalise_pypi_name(name)
+    elif found.type is PackageType.GOLANG:
+        namespace, _, name = found.name.rpartition("/")
+        namespace = namespace or None
+    return str(PackageURL(type=found.type.value, namespace=namespace, name=name,
+                          version=found.version or None).to_string())
+
+
+def image_purl(*, name: str, digest: str, platform: Platform) -> str:
+    """``pkg:oci/NAME@DIGEST?arch=...`` for the image itself (the SBOM's root component)."""
+    repository = name.split("@", 1)[0]
+    last = repository.rsplit("/", 1)[-1]
+    if ":" in last:  # drop a tag, keep a registry port
+        repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
+    qualifiers = {"arch": platform.architecture} if platform.architecture else {}
+    if platform.os:
+        qualifiers["os"] = platform.os
+    if "/" in repository:
+        qualifiers["repository_url"] = repository
+    short = repository.rsplit("/", 1)[-1].lower() or "image"
+    return str(PackageURL(type="oci", name=short, version=digest or None,
+                          qualifiers=qualifiers or None).to_string())
