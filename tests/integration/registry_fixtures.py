@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -49,6 +50,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from harbourmaster.domain.secret import Secret
+from harbourmaster.registry import (
+    ClientCertificate,
+    CredentialProvider,
+    RegistryClient,
+    RegistryEndpoint,
+    TransportSecurity,
+    UsernamePassword,
+)
 from tests.components import ensure_binary, free_port, stop_process, wait_until
 
 __all__ = [
@@ -302,6 +312,31 @@ class RunningRegistry:
     @property
     def ca_file(self) -> Path | None:
         return self.root / "ca.pem" if self.ca_pem else None
+
+    def endpoint(self, *, trust_ca: bool = True, client_certificate: bool = True) -> RegistryEndpoint:
+        """The endpoint for harbourmaster's client: plain HTTP, or HTTPS trusting the test CA."""
+        if self.scheme == "http":
+            return RegistryEndpoint(self.host, TransportSecurity(plain_http=True))
+        cert = None
+        if client_certificate and self.client_cert_pem and self.client_key_pem:
+            cert = ClientCertificate(
+                certificate_pem=self.client_cert_pem, private_key_pem=Secret(self.client_key_pem)
+            )
+        return RegistryEndpoint(
+            self.host,
+            TransportSecurity(ca_bundle_pem=self.ca_pem if trust_ca else None, client_certificate=cert),
+        )
+
+    def provider(self, *, password: str | None = None) -> CredentialProvider | None:
+        """Basic credentials for htpasswd/token set-ups (``password`` overrides), else None."""
+        if not self.username:
+            return None
+        return UsernamePassword(self.username, Secret(password or self.password or ""))
+
+    def client(self, **kwargs: Any) -> RegistryClient:
+        """A :class:`RegistryClient` for this registry (plain HTTP is development-only here)."""
+        kwargs.setdefault("provider", self.provider())
+        return RegistryClient(self.endpoint(), development_only=self.scheme == "http", **kwargs)
 
 
 def start_registry(directory: Path, *, auth: str | None = None, tls: str | None = None) -> RunningRegistry:
