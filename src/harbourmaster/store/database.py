@@ -84,8 +84,18 @@ class Database:
             ) from exc
 
     def current_revision(self) -> str | None:
-        with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+        """The schema revision the database is at (None: not migrated).
+
+        Raises:
+            StoreError: the database cannot be reached or read.
+        """
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot read the schema revision of {self.display_url}: {exc.__class__.__name__}"
+            ) from exc
 
     def head_revision(self) -> str | None:
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
