@@ -4,6 +4,9 @@ import os
 
 import pytest
 
+# Session fixtures for a private PostgreSQL cluster and per-test databases.
+pytest_plugins = ["tests.integration.postgres"]
+
 # Tests never touch the developer's real data directory.
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
