@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,7 +122,7 @@ class BlobOperations:
                 raise BlobIntegrityError(
                     f"blob {dig} stream ended early after {received} bytes", registry=host, repository=repo
                 ) from None
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, ssl.SSLError) as exc:
                 raise translate_transport_error(exc, registry=host, repository=repo) from None
         finally:
             await response.aclose()

@@ -10,6 +10,7 @@ referrers API maintains the ``<alg>-<hex>`` referrers tag, as the spec asks.
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -191,7 +192,7 @@ class ManifestOperations:
                         f"manifest {ref} exceeds the 4 MiB limit", registry=host, repository=repo
                     )
                 chunks.append(chunk)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, ssl.SSLError) as exc:
             raise translate_transport_error(exc, registry=host, repository=repo) from None
         finally:
             await response.aclose()

@@ -19,6 +19,7 @@ import asyncio
 import email.utils
 import json
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -196,7 +197,7 @@ class RegistrySession:
             )
             try:
                 response = await self.http.send(request, stream=True, follow_redirects=False)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, ssl.SSLError) as exc:
                 if (
                     replayable
                     and attempt < self.options.max_retries
@@ -272,7 +273,7 @@ class RegistrySession:
             if not stream:
                 try:
                     await response.aread()
-                except httpx.TransportError as exc:
+                except (httpx.TransportError, ssl.SSLError) as exc:
                     raise translate_transport_error(
                         exc, registry=self.registry, repository=repository
                     ) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -234,7 +235,7 @@ class RegistryAuth:
         headers = {"Authorization": basic_header(creds)} if creds else {}
         try:
             response = await http.get(realm, params=tuple(params), headers=headers, follow_redirects=False)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, ssl.SSLError) as exc:
             raise translate_transport_error(exc, registry=self.registry, repository=repository) from None
         if response.status_code in (401, 403):
             raise AuthenticationFailed(

@@ -149,7 +149,7 @@ class RegistryClient(ManifestOperations, BlobOperations):
         """
         try:
             return await self._http.get(f"{self.endpoint.base_url}/v2/", follow_redirects=False)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, ssl.SSLError) as exc:
             raise translate_transport_error(exc, registry=self.endpoint.host) from None
 
     async def _paginate(

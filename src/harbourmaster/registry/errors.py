@@ -227,11 +227,13 @@ def _looks_like_dns_failure(text: str) -> bool:
 
 
 def translate_transport_error(
-    exc: httpx.TransportError, *, registry: str, repository: str | None = None
+    exc: httpx.TransportError | ssl.SSLError, *, registry: str, repository: str | None = None
 ) -> RegistryError:
-    """Map an httpx transport exception to the matching :class:`RegistryError`.
+    """Map an httpx transport exception (or a bare ``ssl.SSLError``, which httpcore lets
+    through when a TLS 1.3 server rejects the client certificate after the handshake) to
+    the matching :class:`RegistryError`.
 
-    This is the only place the registry layer translates httpx exceptions.
+    This is the only place the registry layer translates transport exceptions.
     """
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from typing import Any
 
 import httpx
@@ -32,7 +33,7 @@ async def post_for_json(
     """
     try:
         response = await http.post(url, data=data, content=content, headers=headers, follow_redirects=False)
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, ssl.SSLError) as exc:
         raise translate_transport_error(exc, registry=registry) from None
     try:
         doc = json.loads(response.content)
