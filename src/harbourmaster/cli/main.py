@@ -25,3 +25,7 @@ app.add_typer(credentials.app, name="credentials")
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

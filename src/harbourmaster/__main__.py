@@ -1,0 +1,5 @@
+"""python -m harbourmaster"""
+
+from harbourmaster.cli.main import main
+
+main()
