@@ -294,7 +294,8 @@ def main() -> None:
         f"{5e6 / ours['warm_mean']:,.0f} decisions/s"
     )
     print(
-        f"  cold (every reference parsed): p50 {ours['cold_p50']:.1f} µs, p99 {ours['cold_p99']:.1f} µs per pod; "
+        f"  cold (every reference parsed): p50 {ours['cold_p50']:.1f} µs, "
+        f"p99 {ours['cold_p99']:.1f} µs per pod; "
         f"p99 {ours['cold_p99'] / 5:.1f} µs per image; {5e6 / ours['cold_mean']:,.0f} decisions/s"
     )
     if peer:
