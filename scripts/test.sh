@@ -5,24 +5,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS="docker-registry skopeo umoci podman apache2-utils postgresql dpkg openssl"
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  missing=""
-  for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-  if [ -n "$missing" ]; then
+# binary:Debian package; a package is installed only when its binary is absent.
+NEEDS="docker-registry:docker-registry skopeo:skopeo umoci:umoci podman:podman htpasswd:apache2-utils
+pg_ctlcluster:postgresql dpkg-query:dpkg rpm:rpm mvn:maven openssl:openssl node:nodejs npm:npm"
+missing=""
+for need in $NEEDS; do
+  command -v "${need%%:*}" >/dev/null 2>&1 || missing="$missing ${need#*:}"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     # shellcheck disable=SC2086
     apt-get install -y -qq $missing >/dev/null
+  else
+    echo "missing (install them, or integration tests fail under CI=true):$missing" >&2
   fi
 fi
 
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+EXTRAS=test source scripts/_venv.sh
 
 echo "== ruff"
 .venv/bin/ruff check src tests bench

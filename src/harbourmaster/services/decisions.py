@@ -41,14 +41,14 @@ def _authorise(hm: Harbourmaster, principal: Principal, environment: str) -> Non
             raise Forbidden(f"{principal.name} has no access to environment {environment}")
 
 
-def _require_parsable(images: list[str]) -> None:
+def _require_parsable(images: list[str], sources: list[str] | None = None) -> None:
     """A malformed reference is bad input here (the caller named it), not a denial."""
     problems = []
-    for image in images:
+    for i, image in enumerate(images):
         try:
             parse_reference(image)
         except ReferenceError as exc:
-            problems.append(exc.message)
+            problems.append(f"{sources[i]}: {exc.message}" if sources else exc.message)
     if problems:
         raise BadInput(f"{len(problems)} malformed image reference(s)", details=problems)
 
@@ -133,7 +133,9 @@ def check_content(
     """
     _authorise(hm, principal, environment)
     content = load_deployment_content(text, source=source)
-    _require_parsable([w.image for w in content.images])
+    _require_parsable(
+        [w.image for w in content.images], [f"{source}: {w.source} {w.field_path}" for w in content.images]
+    )
     snapshot = hm.snapshot()
     out: list[ContentDecision] = []
     by_tenant: dict[Tenant, list[Decision]] = {}
