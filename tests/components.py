@@ -59,7 +59,7 @@ def wait_until(check: Callable[[], bool], *, timeout: float = 20.0, what: str = 
         try:
             if check():
                 return
-        except Exception:  # noqa: S110 - polling a starting server; any failure means "not yet"
+        except Exception:  # polling a starting server: any failure means "not yet"
             pass
         time.sleep(0.05)
     pytest.fail(f"{what} did not become ready within {timeout}s")
