@@ -20,6 +20,7 @@ from harbourmaster.domain.model import (
     CredentialKind,
     Environment,
     EnvironmentKind,
+    Provider,
     Registry,
     RegistryGrant,
     Team,
@@ -144,6 +145,15 @@ def _check_registries(state: GovernanceState, out: list[Violation], loc: Locator
                     f"{loc(reg)}.credential.expires",
                     f"the credential of registry {reg.name} expired on "
                     f"{cred.expires.isoformat()}; expired credentials are refused",
+                )
+            )
+        if reg.provider is Provider.DOCKERHUB and cred is None:
+            out.append(
+                Violation(
+                    f"{loc(reg)}.credential",
+                    f"registry {reg.name} is a Docker Hub registry "
+                    f"without a credential; anonymous pulls use the built-in "
+                    f"{ANONYMOUS_DOCKERHUB} registry",
                 )
             )
         if reg.location.scheme == "http" and not reg.tls.insecure:
