@@ -161,6 +161,29 @@ class _Decompressed(io.RawIOBase):
                     f"{limits.max_ratio:.0f}:1; stopped reading (possible decompression bomb)")
 
 
+class _MemberStream(io.RawIOBase):
+    """A member's bytes; a short read inside the member is the layer's truncation, not the file's."""
+
+    def __init__(self, inner: BinaryIO, *, layer: str, path: str) -> None:
+        self._inner = inner
+        self._layer = layer
+        self._path = path
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._inner.read(-1 if size is None else size)
+        except tarfile.ReadError as exc:
+            raise LayerError(f"layer {self._layer}: truncated tar stream inside {self._path} ({exc})") from exc
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 class LayerReader:
     """Iterates the members of one layer stream; use :meth:`open_member` on the current FILE member.
 
@@ -201,7 +224,8 @@ class LayerReader:
             try:
                 info = tar.next()
             except tarfile.TarError as exc:
-                raise LayerError(f"layer {self.layer_digest}: corrupt tar stream ({exc})") from exc
+                what = "truncated" if "unexpected end" in str(exc) else "corrupt"
+                raise LayerError(f"layer {self.layer_digest}: {what} tar stream ({exc})") from exc
             # tarfile keeps every member it has seen; drop them so memory stays per-member.
             tar.members = []  # type: ignore[attr-defined]
             if info is None:
@@ -213,11 +237,14 @@ class LayerReader:
         self._finish(tar)
 
     def open_member(self) -> BinaryIO:
-        """A stream of the current FILE member's bytes (valid until the next iteration step)."""
+        """A stream of the current FILE member's bytes (valid until the next iteration step).
+
+        Reading it raises :class:`LayerError` when the layer ends inside the member.
+        """
         assert self._tar is not None and self._current is not None
         stream = self._tar.extractfile(self._current)
         assert stream is not None
-        return stream  # type: ignore[return-value]
+        return _MemberStream(stream, layer=self.layer_digest, path=self._current.name)  # type: ignore[return-value]
 
     def _member(self, info: tarfile.TarInfo) -> LayerMember | None:
         path = normalise_member_path(info.name)

@@ -38,7 +38,7 @@ class BuildInfo:
         self.modules = modules
 
 
-def _varint_string(data: bytes, at: int) -> tuple[str, int]:
+def _varint_string(data: bytes, at: int) -> tuple[bytes, int]:
     length, shift = 0, 0
     while True:
         if at >= len(data) or shift > 63:
@@ -51,10 +51,10 @@ def _varint_string(data: bytes, at: int) -> tuple[str, int]:
             break
     if at + length > len(data):
         raise ValueError("Go build info string runs past the end of the file")
-    return data[at:at + length].decode("utf-8", errors="replace"), at + length
+    return data[at:at + length], at + length
 
 
-def _pointer_string(data: bytes, address: int, ptr_size: int, order: str) -> str:
+def _pointer_string(data: bytes, address: int, ptr_size: int, order: str) -> bytes:
     fmt = order + ("Q" if ptr_size == 8 else "I")
     header = virtual_to_offset(data, address)
     str_ptr, = struct.unpack_from(fmt, data, header)
@@ -62,14 +62,14 @@ def _pointer_string(data: bytes, address: int, ptr_size: int, order: str) -> str
     start = virtual_to_offset(data, str_ptr)
     if str_len > len(data) - start:
         raise ValueError("Go build info string runs past the end of the file")
-    return data[start:start + str_len].decode("utf-8", errors="replace")
+    return data[start:start + str_len]
 
 
-def _strip_sentinels(modules: str) -> str:
-    # The module text is framed by 16 sentinel bytes on each side.
-    if len(modules) >= 33 and modules[-17] == "\n":
-        return modules[16:-16]
-    return modules
+def _text(version: bytes, modules: bytes) -> BuildInfo:
+    # The module text is framed by 16 (non-UTF-8) sentinel bytes on each side.
+    if len(modules) >= 33 and modules[-17:-16] == b"\n":
+        modules = modules[16:-16]
+    return BuildInfo(version.decode("utf-8", errors="replace"), modules.decode("utf-8", errors="replace"))
 
 
 def read_build_info(data: bytes) -> BuildInfo | None:
@@ -84,7 +84,7 @@ def read_build_info(data: bytes) -> BuildInfo | None:
     if flags & _FLAG_INLINE:
         version, nxt = _varint_string(data, at + 32)
         modules, _ = _varint_string(data, nxt)
-        return BuildInfo(version, _strip_sentinels(modules))
+        return _text(version, modules)
     if ptr_size not in (4, 8):
         raise ValueError(f"Go build info has an invalid pointer size {ptr_size}")
     order = ">" if flags & _FLAG_BIG_ENDIAN else "<"
@@ -92,8 +92,8 @@ def read_build_info(data: bytes) -> BuildInfo | None:
     version_addr, = struct.unpack_from(fmt, data, at + 16)
     modules_addr, = struct.unpack_from(fmt, data, at + 16 + ptr_size)
     version = _pointer_string(data, version_addr, ptr_size, order)
-    modules = _pointer_string(data, modules_addr, ptr_size, order) if modules_addr else ""
-    return BuildInfo(version, _strip_sentinels(modules))
+    modules = _pointer_string(data, modules_addr, ptr_size, order) if modules_addr else b""
+    return _text(version, modules)
 
 
 def parse_module_text(text: str, *, path: str) -> list[FoundPackage]:

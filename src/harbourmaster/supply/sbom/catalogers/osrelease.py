@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from typing import BinaryIO
 
@@ -11,6 +12,7 @@ from harbourmaster.supply.sbom.interface import Cataloger, Distro, FileEntry, Fi
 __all__ = ["OsReleaseCataloger", "parse_os_release"]
 
 PATHS = frozenset({"/etc/os-release", "/usr/lib/os-release"})
+_LINK_DIRS = frozenset({"/etc", "/usr/lib"})
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -35,7 +37,9 @@ class OsReleaseCataloger(Cataloger):
     name = "os-release"
 
     def wants(self, entry: FileEntry) -> bool:
-        return entry.path in PATHS
+        # Symlinks directly in /etc and /usr/lib are recorded too, so a chain such as
+        # /etc/os-release -> ../usr/lib/os-release (Debian, Ubuntu, Fedora) can be followed.
+        return entry.path in PATHS or (entry.is_symlink and posixpath.dirname(entry.path) in _LINK_DIRS)
 
     def catalog(self, entry: FileEntry, content: BinaryIO, *, limits: ScanLimits) -> FileFindings:
         values = parse_os_release(read_text(content, limit=min(limits.max_file_bytes, 1024 * 1024)))

@@ -1,0 +1,77 @@
+"""`sbom generate` through Typer's CliRunner on the sub-app."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from harbourmaster.cli.sbom import app
+from harbourmaster.supply.sbom import SbomFormat, validate_sbom
+from tests.supply._images import compress, file, tar_bytes
+from tests.supply._layouts import add_image, write_index
+
+runner = CliRunner()
+STATUS = "Package: bash\nStatus: install ok installed\nVersion: 5.2\nArchitecture: amd64\n\n"
+
+
+def layout(tmp_path: Path) -> Path:
+    root = tmp_path / "layout"
+    blob = compress(
+        tar_bytes(
+            [file("var/lib/dpkg/status", STATUS), file("etc/os-release", "ID=debian\nVERSION_ID=12\n")]
+        ),
+        "gzip",
+    )
+    write_index(root, [add_image(root, [blob])], ["v1"])
+    return root
+
+
+def test_generate_to_a_file_with_a_json_summary(tmp_path: Path) -> None:
+    out = tmp_path / "sbom.spdx.json"
+    result = runner.invoke(
+        app,
+        ["generate", f"oci-layout:{layout(tmp_path)}:v1", "--format", "spdx-json", "-o", str(out), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["packages"] == 1 and summary["distro"]["id"] == "debian"
+    validate_sbom(out.read_text(), SbomFormat.SPDX_JSON)
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []  # no temp file left behind
+    assert oct(out.stat().st_mode & 0o777) != "0o600"
+
+
+def test_generate_to_stdout_defaults_to_cyclonedx(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", f"oci-layout:{layout(tmp_path)}"])
+    assert result.exit_code == 0, result.output
+    validate_sbom(result.stdout, SbomFormat.CYCLONEDX_JSON)
+    assert "1 packages" in result.stderr
+
+
+def test_bad_sources_exit_2_with_the_reason(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "docker://example.com/app:1"])
+    assert result.exit_code == 2
+    assert "not an image source" in result.stderr
+    result = runner.invoke(app, ["generate", f"oci-layout:{layout(tmp_path)}:nope"])
+    assert result.exit_code == 2 and "no image tagged 'nope'" in result.stderr
+
+
+def test_a_bomb_limit_from_the_command_line(tmp_path: Path) -> None:
+    root = tmp_path / "bomb"
+    write_index(
+        root,
+        [add_image(root, [compress(tar_bytes([file("zeros", bytes(40 * 1024 * 1024))]), "gzip")])],
+        [None],
+    )
+    out = tmp_path / "never.json"
+    result = runner.invoke(app, ["generate", f"oci-layout:{root}", "--max-layer-mib", "8", "-o", str(out)])
+    assert result.exit_code == 2
+    assert "possible decompression bomb" in result.stderr
+    assert not out.exists() and os.listdir(tmp_path) == ["bomb"]
+
+
+def test_unknown_format_is_rejected(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", f"oci-layout:{layout(tmp_path)}", "--format", "xml"])
+    assert result.exit_code == 2
