@@ -8,10 +8,11 @@ the digest and size match, so a wrong or truncated blob is never left behind;
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -29,6 +30,20 @@ if TYPE_CHECKING:
 __all__ = ["BlobOperations"]
 
 _READ_CHUNK = 1024 * 1024
+
+
+async def _batched(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Regroup the transport's small reads into chunks of about ``_READ_CHUNK`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    async for piece in source:
+        parts.append(piece)
+        size += len(piece)
+        if size >= _READ_CHUNK:
+            yield b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
@@ -83,10 +98,30 @@ class BlobOperations:
             BlobIntegrityError: wrong bytes, wrong size, or a truncated stream.
             RegistryError: not found, refused, or a transport failure.
         """
+        async for chunk in self._verified_stream(repository, digest, expected_size=expected_size, work=None):
+            yield chunk
+
+    async def _verified_stream(
+        self,
+        repository: str,
+        digest: str,
+        *,
+        expected_size: int | None,
+        work: Callable[[bytes], object] | None,
+    ) -> AsyncIterator[bytes]:
+        # Each chunk is hashed (and handed to ``work``, e.g. a file write) in a worker thread,
+        # one chunk behind the socket reads: hashlib and file writes release the GIL, so the
+        # event loop keeps receiving while the previous chunk is hashed and written.
         repo, dig = self._blob_args(repository, digest)
         host = self.endpoint.host
         algorithm, _, expected_hex = dig.partition(":")
         hasher = hashlib.new(algorithm)
+
+        def step(chunk: bytes) -> None:
+            hasher.update(chunk)
+            if work is not None:
+                work(chunk)
+
         response = await self._session.send(
             "GET",
             f"/v2/{repo}/blobs/{dig}",
@@ -96,6 +131,7 @@ class BlobOperations:
             stream=True,
         )
         received = 0
+        pending: asyncio.Future[None] | None = None
         try:
             if response.status_code != 200:
                 await response.aread()
@@ -108,7 +144,7 @@ class BlobOperations:
                     repository=repo,
                 )
             try:
-                async for chunk in response.aiter_raw(_READ_CHUNK):
+                async for chunk in _batched(response.aiter_raw()):
                     received += len(chunk)
                     if expected_size is not None and received > expected_size:
                         raise BlobIntegrityError(
@@ -116,7 +152,9 @@ class BlobOperations:
                             registry=host,
                             repository=repo,
                         )
-                    hasher.update(chunk)
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(asyncio.to_thread(step, chunk))
                     yield chunk
             except httpx.RemoteProtocolError:
                 raise BlobIntegrityError(
@@ -124,7 +162,12 @@ class BlobOperations:
                 ) from None
             except (httpx.TransportError, ssl.SSLError) as exc:
                 raise translate_transport_error(exc, registry=host, repository=repo) from None
+            if pending is not None:
+                await pending
+                pending = None
         finally:
+            if pending is not None:
+                await asyncio.gather(pending, return_exceptions=True)
             await response.aclose()
         if expected_size is not None and received != expected_size:
             raise BlobIntegrityError(
@@ -180,8 +223,9 @@ class BlobOperations:
         size = 0
         try:
             with open(tmp, "wb") as fh:
-                async for chunk in self.stream_blob(repository, digest, expected_size=expected_size):
-                    fh.write(chunk)
+                async for chunk in self._verified_stream(
+                    repository, digest, expected_size=expected_size, work=fh.write
+                ):
                     size += len(chunk)
             os.replace(tmp, dest)
         finally:
