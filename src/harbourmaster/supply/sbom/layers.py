@@ -15,7 +15,7 @@ import tarfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import zstandard
 
@@ -164,7 +164,7 @@ class _Decompressed(io.RawIOBase):
 class _MemberStream(io.RawIOBase):
     """A member's bytes; a short read inside the member is the layer's truncation, not the file's."""
 
-    def __init__(self, inner: BinaryIO, *, layer: str, path: str) -> None:
+    def __init__(self, inner: IO[bytes], *, layer: str, path: str) -> None:
         self._inner = inner
         self._layer = layer
         self._path = path
@@ -176,7 +176,8 @@ class _MemberStream(io.RawIOBase):
         try:
             return self._inner.read(-1 if size is None else size)
         except tarfile.ReadError as exc:
-            raise LayerError(f"layer {self._layer}: truncated tar stream inside {self._path} ({exc})") from exc
+            raise LayerError(
+                f"layer {self._layer}: truncated tar stream inside {self._path} ({exc})") from exc
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
@@ -244,7 +245,8 @@ class LayerReader:
         assert self._tar is not None and self._current is not None
         stream = self._tar.extractfile(self._current)
         assert stream is not None
-        return _MemberStream(stream, layer=self.layer_digest, path=self._current.name)  # type: ignore[return-value]
+        member = _MemberStream(stream, layer=self.layer_digest, path=self._current.name)
+        return member  # type: ignore[return-value]
 
     def _member(self, info: tarfile.TarInfo) -> LayerMember | None:
         path = normalise_member_path(info.name)
