@@ -23,7 +23,13 @@ from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation,
 from harbourmaster.services.audit import append_audit
 from harbourmaster.settings import Settings
 from harbourmaster.store.database import Database
-from harbourmaster.store.governance import SealedUpdates, load_state, model_revision, save_state
+from harbourmaster.store.governance import (
+    SealedUpdates,
+    load_state,
+    lock_model,
+    model_revision,
+    save_state,
+)
 from harbourmaster.vault.envelope import EnvelopeVault
 from harbourmaster.vault.keyfile import MASTER_KEY_ENV, MASTER_KEY_FILE, create_master_key_file, load_keyring
 
@@ -162,6 +168,7 @@ class Harbourmaster:
             StateInvalid: the new model would break a rule (nothing is written).
         """
         with self.db.transaction() as session:
+            lock_model(session)
             old = load_state(session)
             new = mutate(old)
             violations = [

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from harbourmaster.domain.matching import parse_registry_location
@@ -46,7 +46,18 @@ from harbourmaster.store.models import (
     UserRow,
 )
 
-__all__ = ["SealedUpdates", "load_state", "model_revision", "rewrap_all", "save_state", "sealed_blobs"]
+__all__ = [
+    "SealedUpdates",
+    "load_state",
+    "lock_model",
+    "model_revision",
+    "rewrap_all",
+    "save_state",
+    "sealed_blobs",
+]
+
+#: The PostgreSQL advisory lock key that serialises writers of the model.
+_MODEL_LOCK_KEY = 0x484D_4D4F_4445_4C00  # "HMMODEL\0"
 
 
 @dataclass
@@ -68,6 +79,18 @@ def _set_meta(session: Session, key: str, value: dict[str, object]) -> None:
         session.add(MetaRow(key=key, value=value))
     else:
         row.value = value
+
+
+def lock_model(session: Session) -> None:
+    """Hold the model for writing until the caller's transaction ends.
+
+    A change reads the model and then writes the difference, so two writers
+    that read the same model would undo each other's change.  On PostgreSQL
+    this takes a transaction-level advisory lock; SQLite transactions already
+    start with ``BEGIN IMMEDIATE`` and so are exclusive.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MODEL_LOCK_KEY})
 
 
 def model_revision(session: Session) -> int:
