@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harbourmaster.registry.providers._sigv4 import sign_v4
+from tests.components import unavailable
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
@@ -65,9 +65,10 @@ def _botocore_sign(
     region: str,
     amz_date: str,
 ) -> dict[str, str]:
-    auth = pytest.importorskip("botocore.auth")
-    awsrequest = pytest.importorskip("botocore.awsrequest")
-    credentials = pytest.importorskip("botocore.credentials")
+    try:
+        from botocore import auth, awsrequest, credentials
+    except ImportError:  # the oracle is a test dependency; under CI=true its absence fails
+        unavailable("botocore (the SigV4 oracle) is not installed: pip install botocore")
     request = awsrequest.AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
     signer = auth.SigV4Auth(credentials.Credentials(key, secret, token), "ecr", region)
     fixed = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
