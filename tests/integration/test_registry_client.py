@@ -187,3 +187,46 @@ def test_token_auth_caches_tokens_per_scope(registry_token: RunningRegistry) -> 
             assert f"repository:{repo}:pull,push" in scopes
 
     run(go())
+
+
+def test_ecr_provider_credentials_reach_the_real_registry(registry_basic: RunningRegistry) -> None:
+    """ECR's GetAuthorizationToken (a local stand-in) hands out the htpasswd password; the real
+    registry accepts it, and the token is renewed before it lapses, not after a failure."""
+    import base64
+
+    from harbourmaster.domain.secret import Secret
+    from harbourmaster.registry.providers import Ecr
+    from tests.registry.standin import Reply, Seen, stand_in
+
+    now = [1_700_000_000.0]
+    issued: list[float] = []
+
+    def route(seen: Seen) -> Reply:
+        issued.append(now[0])
+        token = base64.b64encode(f"{registry_basic.username}:{registry_basic.password}".encode()).decode()
+        body = {"authorizationData": [{"authorizationToken": token, "expiresAt": now[0] + 12 * 3600}]}
+        return Reply(200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(body).encode())
+
+    repo = f"hm/{_unique('ecr')}"
+
+    async def go(url: str) -> None:
+        ecr = Ecr(
+            access_key_id="AKIAIOSFODNN7EXAMPLE",
+            secret_access_key=Secret("s"),
+            region="eu-west-1",
+            endpoint_url=f"{url}/",
+            refresh_margin=3600,
+            clock=lambda: now[0],
+        )
+        async with RegistryClient(registry_basic.endpoint(), provider=ecr, development_only=True) as c:
+            digest = await c.upload_blob(repo, b"via ecr")
+            assert len(issued) == 1
+            now[0] += 10 * 3600  # still valid, outside the margin
+            assert await c.read_blob(repo, digest) == b"via ecr"
+            assert len(issued) == 1
+            now[0] += 1.5 * 3600  # 30 minutes before expiry: renewed ahead of time
+            assert await c.read_blob(repo, digest) == b"via ecr"
+            assert len(issued) == 2
+
+    with stand_in(route) as s:
+        run(go(s.url))

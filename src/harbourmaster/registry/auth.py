@@ -99,23 +99,13 @@ class RegistryAuth:
         self._clock = clock
         self._tokens: dict[tuple[str, str, tuple[str, ...]], BearerToken] = {}
         self._remembered: _Remembered | None = None
-        self._credentials: RegistryCredentials | None = None
-        self._have_credentials = False
 
     def __repr__(self) -> str:
         return f"RegistryAuth(registry={self.registry!r}, provider={self.provider.name!r})"
 
     async def _creds(self, http: httpx.AsyncClient) -> RegistryCredentials | None:
-        now = self._clock()
-        stale = (
-            self._credentials is not None
-            and self._credentials.expires_at is not None
-            and self._credentials.expires_at <= now
-        )
-        if not self._have_credentials or stale:
-            self._credentials = await self.provider.credentials(http=http)
-            self._have_credentials = True
-        return self._credentials
+        # Providers cache (and refresh ahead of expiry) themselves; ask every time.
+        return await self.provider.credentials(http=http)
 
     async def preemptive(self, *, http: httpx.AsyncClient, scopes: tuple[str, ...]) -> str | None:
         """The ``Authorization`` value to send before any challenge, if the scheme is known."""
