@@ -1,0 +1,238 @@
+"""The API's authorisation matrix: every route, every role, no token and bad tokens.
+
+The expectation for each route is written out here, from the permission
+table in ``domain/authz.py``, independently of how the routes declare it.  A
+route that appears in the OpenAPI document without a row here fails the test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from harbourmaster.domain.authz import PERMISSIONS, Permission
+from harbourmaster.domain.model import Role
+from harbourmaster.store.governance import model_revision
+from harbourmaster.store.models import AuditRow
+from tests.api.conftest import ROLE_USERS, Api
+from tests.integration.postgres import table_rows
+
+P = "/api/v1"
+#: Any authenticated caller (GET /me).
+AUTHENTICATED = "authenticated"
+
+APPLY_DOCUMENT = """\
+apiVersion: harbourmaster.io/v1
+kind: Governance
+environments:
+  - name: applied-env
+    kind: swarm
+    tier: development
+"""
+
+
+@dataclass(frozen=True)
+class Call:
+    permission: Permission | str
+    ok: int
+    path_params: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+#: (method, path) -> how to call it and who may.  In an order where each call
+#: by an allowed caller succeeds (create before update before delete).
+ROUTES: dict[tuple[str, str], Call] = {
+    ("GET", f"{P}/me"): Call(AUTHENTICATED, 200),
+    ("GET", f"{P}/registries"): Call(Permission.GOVERNANCE_READ, 200),
+    ("POST", f"{P}/registries"): Call(
+        Permission.GOVERNANCE_WRITE,
+        201,
+        json={
+            "name": "matrix-reg",
+            "provider": "custom",
+            "url": "https://matrix.example",
+            "credential": {"username": "bot", "secret": "matrix-secret-value", "expires": "2030-01-01"},
+        },
+    ),
+    ("GET", f"{P}/registries/{{name}}"): Call(Permission.GOVERNANCE_READ, 200, {"name": "harbor-payments"}),
+    ("PATCH", f"{P}/registries/{{name}}"): Call(
+        Permission.GOVERNANCE_WRITE, 200, {"name": "matrix-reg"}, json={"oci_artifacts": True}
+    ),
+    ("DELETE", f"{P}/registries/{{name}}"): Call(Permission.GOVERNANCE_WRITE, 200, {"name": "matrix-reg"}),
+    ("PUT", f"{P}/registries/dockerhub-anonymous/visibility"): Call(
+        Permission.GOVERNANCE_WRITE, 200, json={"hidden": True, "environment": "dev-docker"}
+    ),
+    ("GET", f"{P}/environments"): Call(Permission.GOVERNANCE_READ, 200),
+    ("POST", f"{P}/environments"): Call(
+        Permission.GOVERNANCE_WRITE, 201, json={"name": "matrix-env", "kind": "swarm", "tier": "development"}
+    ),
+    ("GET", f"{P}/environments/{{name}}"): Call(Permission.GOVERNANCE_READ, 200, {"name": "prod-eu"}),
+    ("PATCH", f"{P}/environments/{{name}}"): Call(
+        Permission.GOVERNANCE_WRITE, 200, {"name": "matrix-env"}, json={"group": "matrix"}
+    ),
+    ("DELETE", f"{P}/environments/{{name}}"): Call(Permission.GOVERNANCE_WRITE, 200, {"name": "matrix-env"}),
+    ("GET", f"{P}/users"): Call(Permission.GOVERNANCE_READ, 200),
+    ("PUT", f"{P}/users/{{name}}"): Call(
+        Permission.IDENTITY_WRITE,
+        200,
+        {"name": "matrix-user"},
+        json={"name": "matrix-user", "role": "auditor"},
+    ),
+    ("GET", f"{P}/teams"): Call(Permission.GOVERNANCE_READ, 200),
+    ("PUT", f"{P}/teams/{{name}}"): Call(
+        Permission.IDENTITY_WRITE,
+        200,
+        {"name": "matrix-team"},
+        json={"name": "matrix-team", "members": ["matrix-user", "web-dev"]},
+    ),
+    ("DELETE", f"{P}/teams/{{name}}"): Call(Permission.IDENTITY_WRITE, 200, {"name": "matrix-team"}),
+    ("DELETE", f"{P}/users/{{name}}"): Call(Permission.IDENTITY_WRITE, 200, {"name": "matrix-user"}),
+    ("GET", f"{P}/access"): Call(Permission.GOVERNANCE_READ, 200),
+    ("POST", f"{P}/access"): Call(
+        Permission.GOVERNANCE_WRITE, 201, json={"environment": "dev-docker", "user": "web-dev"}
+    ),
+    ("GET", f"{P}/grants"): Call(Permission.GOVERNANCE_READ, 200),
+    ("POST", f"{P}/grants"): Call(
+        Permission.GOVERNANCE_WRITE,
+        201,
+        json={"registry": "ghcr-tools", "environment": "dev-docker", "user": "web-dev"},
+    ),
+    ("POST", f"{P}/grants/delete"): Call(
+        Permission.GOVERNANCE_WRITE,
+        200,
+        json={"registry": "ghcr-tools", "environment": "dev-docker", "user": "web-dev"},
+    ),
+    ("POST", f"{P}/access/delete"): Call(
+        Permission.GOVERNANCE_WRITE, 200, json={"environment": "dev-docker", "user": "web-dev"}
+    ),
+    ("GET", f"{P}/tiers"): Call(Permission.GOVERNANCE_READ, 200),
+    ("PATCH", f"{P}/tiers/{{tier}}"): Call(
+        Permission.GOVERNANCE_WRITE, 200, {"tier": "staging"}, json={"require_signature": True}
+    ),
+    ("POST", f"{P}/decisions"): Call(
+        Permission.DECISION_CHECK,
+        200,
+        json={
+            "environment": "dev-docker",
+            "user": "payments-dev",
+            "images": ["harbor.corp/payments/api:1.0"],
+        },
+    ),
+    ("POST", f"{P}/apply"): Call(Permission.GOVERNANCE_WRITE, 200, json={"document": APPLY_DOCUMENT}),
+    ("GET", f"{P}/export"): Call(Permission.GOVERNANCE_READ, 200),
+    ("GET", f"{P}/audit/verify"): Call(Permission.AUDIT_READ, 200),
+    ("GET", f"{P}/audit/export"): Call(Permission.AUDIT_READ, 200, params={"since": "0"}),
+    ("GET", f"{P}/credentials/expiring"): Call(Permission.GOVERNANCE_READ, 200, params={"within": "3650d"}),
+    ("POST", f"{P}/tokens"): Call(Permission.TOKEN_CREATE, 201, json={"user": "web-dev", "name": "matrix"}),
+}
+
+
+def _allowed(role: Role, permission: Permission | str) -> bool:
+    return permission == AUTHENTICATED or role in PERMISSIONS[Permission(permission)]
+
+
+def _send(api: Api, method: str, path: str, call: Call, headers: dict[str, str]) -> httpx.Response:
+    return api.client.request(
+        method, path.format(**call.path_params), json=call.json, params=call.params, headers=headers
+    )
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["status"] == status
+    assert isinstance(body["type"], str) and body["type"].startswith("https://")
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+def _writes(api: Api) -> tuple[int, int]:
+    with api.hm.db.read() as session:
+        return model_revision(session), int(session.scalar(select(func.count()).select_from(AuditRow)) or 0)
+
+
+def test_the_table_covers_every_route_in_the_openapi_document(api: Api) -> None:
+    spec = api.client.get(f"{P}/openapi.json").json()
+    assert spec == api.client.app.openapi()  # type: ignore[attr-defined]
+    documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    assert documented, "no routes documented"
+    missing = documented - ROUTES.keys()
+    assert not missing, f"routes without an authorisation expectation: {sorted(missing)}"
+    assert ROUTES.keys() - documented == set(), "expectations for routes that do not exist"
+    for permission in {c.permission for c in ROUTES.values()} - {AUTHENTICATED}:
+        assert permission in PERMISSIONS
+
+
+@pytest.mark.parametrize("role", list(ROLE_USERS), ids=[r.value for r in ROLE_USERS])
+def test_each_role_gets_exactly_its_permissions(api: Api, role: Role) -> None:
+    headers = api.headers(ROLE_USERS[role])
+    for (method, path), call in ROUTES.items():
+        before = _writes(api)
+        response = _send(api, method, path, call, headers)
+        where = f"{role.value}: {method} {path}"
+        if _allowed(role, call.permission):
+            assert response.status_code == call.ok, f"{where}: {response.status_code} {response.text}"
+        else:
+            body = assert_problem(response, 403)
+            assert body["type"].endswith("/forbidden"), where
+            assert role.value in body["detail"], where
+            assert _writes(api) == before, f"{where}: a refused request wrote something"
+
+
+CALLERS = {
+    "no-token": {},
+    "unknown-token": {"Authorization": "Bearer hm_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"},
+    "not-a-token": {"Authorization": "Bearer not-a-harbourmaster-token"},
+    "basic-auth": {"Authorization": "Basic YWRtaW46YWRtaW4="},
+    "empty-bearer": {"Authorization": "Bearer "},
+}
+
+
+@pytest.mark.parametrize("caller", [*CALLERS, "expired-token"])
+def test_unauthenticated_callers_get_401_everywhere(api: Api, caller: str) -> None:
+    headers = (
+        {"Authorization": f"Bearer {api.tokens['expired']}"} if caller == "expired-token" else CALLERS[caller]
+    )
+    rows = table_rows(api.hm.db.engine)
+    for (method, path), call in ROUTES.items():
+        response = _send(api, method, path, call, headers)
+        body = assert_problem(response, 401)
+        assert body["type"].endswith("/unauthenticated"), f"{method} {path}"
+        assert response.headers.get("www-authenticate") == "Bearer"
+        if caller != "no-token":
+            token = headers["Authorization"].partition(" ")[2]
+            assert not token or token not in response.text
+    assert table_rows(api.hm.db.engine) == rows
+
+
+def test_a_team_member_may_check_only_where_they_have_access(api: Api) -> None:
+    headers = {"Authorization": f"Bearer {api.token_for('tools-dev')}"}  # access: dev-docker only
+    ok = api.client.post(
+        f"{P}/decisions",
+        json={"environment": "dev-docker", "user": "tools-dev", "images": ["ghcr.io/corp-tools/cli:1"]},
+        headers=headers,
+    )
+    assert ok.status_code == 200 and ok.json()[0]["allowed"] is True
+    refused = api.client.post(
+        f"{P}/decisions",
+        json={"environment": "prod-eu", "namespace": "web", "images": ["harbor.corp/web/app:1"]},
+        headers=headers,
+    )
+    body = assert_problem(refused, 403)
+    assert "tools-dev has no access to environment prod-eu" in body["detail"]
+
+
+def test_routes_outside_the_api_document(api: Api) -> None:
+    """Health and metrics are deliberately open (probes and scrapers carry no token)."""
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    assert api.client.get("/metrics").status_code == 200
+    unknown = api.client.get(f"{P}/no-such-route", headers=api.headers("admin"))
+    assert_problem(unknown, 404)
