@@ -97,3 +97,46 @@ def test_retry_after_forms() -> None:
     assert wait is not None and 3 <= wait <= 5.5
     assert _retry_after("soon", cap=20) is None
     assert _retry_after(None, cap=20) is None
+
+
+def test_referrers_api_when_the_registry_has_one() -> None:
+    subject = "sha256:" + "c" * 64
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": "sha256:" + "d" * 64,
+                    "size": 9,
+                    "artifactType": "application/spdx+json",
+                },
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": "sha256:" + "e" * 64,
+                    "size": 9,
+                    "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+                },
+            ],
+        }
+    ).encode()
+
+    def route(r: Seen) -> Reply:
+        assert r.path == f"/v2/team/app/referrers/{subject}"
+        return Reply(200, {"Content-Type": "application/vnd.oci.image.index.v1+json"}, index)
+
+    async def go(host: str) -> Any:
+        async with RegistryClient(RegistryEndpoint(host, PLAIN), development_only=True) as c:
+            return (
+                await c.referrers("team/app", subject),
+                await c.referrers("team/app", subject, artifact_type="application/spdx+json"),
+                await c.referrers_supported("team/app"),
+            )
+
+    with stand_in(route) as s:
+        everything, sboms, supported = run(go(s.host))
+    assert everything.via == "api" and len(everything.descriptors) == 2
+    assert [d.digest for d in sboms.descriptors] == ["sha256:" + "d" * 64]  # filtered client-side
+    assert s.seen[1].query == {"artifactType": ["application/spdx+json"]}
+    assert supported is True
