@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import struct
 import subprocess
 from pathlib import Path
@@ -13,35 +12,12 @@ import pytest
 from harbourmaster.supply.sbom import FileEntry, ScanLimits
 from harbourmaster.supply.sbom.catalogers.golang import GoBinaryCataloger, parse_module_text, read_build_info
 from tests.components import ensure_binary
-
-MAIN = (
-    'package main\n\nimport (\n\t"fmt"\n\t"example.com/greeter"\n)\n\n'
-    "func main() { fmt.Println(greeter.Hello()) }\n"
-)
+from tests.supply._tools import build_go_binary
 
 
 @pytest.fixture(scope="session")
 def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = ensure_binary("go", "golang-go")
-    src = tmp_path_factory.mktemp("gosrc")
-    (src / "greeter").mkdir()
-    (src / "go.mod").write_text(
-        "module example.com/hello\n\ngo 1.19\n\nrequire example.com/greeter v1.2.3\n\n"
-        "replace example.com/greeter v1.2.3 => ./greeter\n"
-    )
-    (src / "greeter" / "go.mod").write_text("module example.com/greeter\n\ngo 1.19\n")
-    (src / "greeter" / "g.go").write_text('package greeter\n\nfunc Hello() string { return "hello" }\n')
-    (src / "main.go").write_text(MAIN)
-    env = dict(
-        os.environ,
-        GOPATH=str(src / "gopath"),
-        GOCACHE=str(src / "cache"),
-        GOFLAGS="-mod=mod",
-        GOPROXY="off",
-        CGO_ENABLED="0",
-    )
-    subprocess.run([go, "build", "-o", "hello", "."], cwd=src, env=env, check=True, capture_output=True)
-    return src / "hello"
+    return build_go_binary(tmp_path_factory.mktemp("gosrc"))
 
 
 def catalog(path: Path):
