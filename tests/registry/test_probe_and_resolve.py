@@ -123,7 +123,8 @@ def test_referrers_api_when_the_registry_has_one() -> None:
     ).encode()
 
     def route(r: Seen) -> Reply:
-        assert r.path == f"/v2/team/app/referrers/{subject}"
+        if not r.path.startswith("/v2/team/app/referrers/sha256:"):
+            return Reply(404)
         return Reply(200, {"Content-Type": "application/vnd.oci.image.index.v1+json"}, index)
 
     async def go(host: str) -> Any:
@@ -138,5 +139,6 @@ def test_referrers_api_when_the_registry_has_one() -> None:
         everything, sboms, supported = run(go(s.host))
     assert everything.via == "api" and len(everything.descriptors) == 2
     assert [d.digest for d in sboms.descriptors] == ["sha256:" + "d" * 64]  # filtered client-side
+    assert s.seen[0].path == f"/v2/team/app/referrers/{subject}"
     assert s.seen[1].query == {"artifactType": ["application/spdx+json"]}
     assert supported is True
