@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-# Session fixtures for a private PostgreSQL cluster and per-test databases.
-pytest_plugins = ["tests.integration.postgres"]
+# Session fixtures: a private PostgreSQL cluster with per-test databases, and
+# the CNCF distribution registry in its set-ups (anonymous, basic, TLS, token, mTLS).
+pytest_plugins = ["tests.integration.postgres", "tests.integration.registry_fixtures"]
 
 # Tests never touch the developer's real data directory.
 @pytest.fixture(autouse=True)
