@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from harbourmaster.domain.decision import GovernanceSnapshot, Tenant, decide
+from harbourmaster.domain.decision import Tenant, decide
 from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import (
     AccessEntry,
@@ -43,6 +43,7 @@ from harbourmaster.domain.model import (
     User,
 )
 from harbourmaster.domain.state import GovernanceState
+from harbourmaster.services.core import snapshot_of
 
 HOSTS, SCOPES = 100, 10  # 1,000 registries
 K8S_ENVS, DOCKER_ENVS, NAMESPACES = 100, 100, 20
@@ -114,16 +115,7 @@ def pct(samples: list[float], q: float) -> float:
 
 
 def bench_in_process(state: GovernanceState, rounds: int) -> dict[str, float]:
-    snap = GovernanceSnapshot.build(
-        revision=1,
-        registries=state.registries,
-        environments=state.environments,
-        users=state.users,
-        teams=state.teams,
-        access=state.access,
-        grants=state.grants,
-        hide_dockerhub_anonymous=True,
-    )
+    snap = snapshot_of(replace(state, hide_dockerhub_anonymous=True), revision=1, today=dt.date.today())
     pods = [
         (f"k8s-{i % K8S_ENVS}", f"ns{i % NAMESPACES}", pod_images(i % K8S_ENVS, i % NAMESPACES))
         for i in range(200)
