@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import Engine, inspect, text
@@ -43,6 +44,9 @@ from sqlalchemy import Engine, inspect, text
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.settings import Settings
 from tests.components import ensure_binary, free_port, unavailable, wait_until
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = [
     "DATABASES",
@@ -74,7 +78,8 @@ class PostgresCluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
 
-    def _admin(self) -> object:
+    def admin_connection(self) -> psycopg.Connection[Any]:
+        """An autocommit psycopg connection to the ``postgres`` database, as the superuser."""
         import psycopg
 
         return psycopg.connect(
@@ -84,23 +89,23 @@ class PostgresCluster:
     def create_database(self) -> str:
         """A new empty database; returns its name."""
         name = f"hm_{uuid.uuid4().hex[:16]}"
-        with self._admin() as conn:  # type: ignore[attr-defined]
+        with self.admin_connection() as conn:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return name
 
     def drop_database(self, name: str) -> None:
-        with self._admin() as conn:  # type: ignore[attr-defined]
+        with self.admin_connection() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def database_oid(self, name: str) -> int:
-        with self._admin() as conn:  # type: ignore[attr-defined]
+        with self.admin_connection() as conn:
             row = conn.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,)).fetchone()
         assert row is not None, f"no database {name}"
         return int(row[0])
 
     def checkpoint(self) -> None:
         """Flush shared buffers to the data files (so a byte scan of them sees every row)."""
-        with self._admin() as conn:  # type: ignore[attr-defined]
+        with self.admin_connection() as conn:
             conn.execute("CHECKPOINT")
 
 
@@ -149,8 +154,18 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     port = free_port()
     cluster = PostgresCluster(bindir, datadir, socket_dir, "127.0.0.1", port, run_as)
     _run(
-        [*run_as, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
-         "--encoding=UTF8", "--no-sync", "--no-instructions"],
+        [
+            *run_as,
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+            "--no-instructions",
+        ],
         what="initdb",
     )
     options = (
@@ -159,13 +174,26 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     )
     log = root / "server.log"
     _run(
-        [*run_as, str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(root / "server.log"),
-         "-o", options, "-w", "-t", "30", "start"],
+        [
+            *run_as,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        ],
         what="pg_ctl start",
     )
     try:
+
         def ready() -> bool:
-            with cluster._admin() as conn:  # type: ignore[attr-defined]
+            with cluster.admin_connection() as conn:
                 return conn.execute("SELECT 1").fetchone() == (1,)
 
         wait_until(ready, timeout=30, what=f"PostgreSQL on 127.0.0.1:{port} (log {log})")
@@ -173,7 +201,9 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     finally:
         subprocess.run(
             [*run_as, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"],
-            capture_output=True, timeout=60, check=False,
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
         shutil.rmtree(root, ignore_errors=True)
 
