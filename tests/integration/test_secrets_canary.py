@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -190,15 +191,46 @@ def planted(
     hm.db.dispose()
 
 
+#: Values for query parameters; a required parameter not named here fails the sweep.
+QUERY_VALUES = {
+    "within": "36500d",
+    "since": "0",
+    "repository": "apps/app",
+    "reference": "latest",
+    "image": "harbor.canary.example/apps/app@sha256:" + "a" * 64,
+    "environment": "canary-env",
+    "namespace": "apps",
+}
+#: GET routes that only read the model: each must answer 200.  Others may reach out to a
+#: registry (none is reachable here) and may answer 502/503/504, never 500.
+LOCAL_GETS = {
+    "/registries",
+    "/registries/{name}",
+    "/environments",
+    "/environments/{name}",
+    "/me",
+    "/users",
+    "/teams",
+    "/grants",
+    "/access",
+    "/tiers",
+    "/export",
+    "/audit/verify",
+    "/audit/export",
+    "/credentials/expiring",
+}
+
+
 def _fill(path: str, state_names: dict[str, list[str]]) -> list[str]:
     """Every concrete path for a templated one, from the current model."""
     if "{" not in path:
         return [path]
-    for prefix, names in state_names.items():
-        if path == f"{P}/{prefix}/{{name}}":
-            assert names, f"no {prefix} to fill {path} with"
-            return [f"{P}/{prefix}/{name}" for name in names]
-    pytest.fail(f"no rule to fill the path parameters of GET {path}: add one to this test")
+    match = re.fullmatch(rf"{P}/(\w+)/\{{(\w+)\}}(/[\w/-]*)?", path)
+    if match is None or match[1] not in state_names:
+        pytest.fail(f"no rule to fill the path parameters of GET {path}: add one to this test")
+    names = state_names[match[1]]
+    assert names, f"no {match[1]} to fill {path} with"
+    return [f"{P}/{match[1]}/{name}{match[3] or ''}" for name in names]
 
 
 def sweep_api(p: Planted, sweep: Sweep) -> int:
@@ -208,18 +240,30 @@ def sweep_api(p: Planted, sweep: Sweep) -> int:
         "environments": [e.name for e in state.environments],
         "users": [u.name for u in state.users],
         "teams": [t.name for t in state.teams],
+        "tiers": [t.value for t in state.tiers],
     }
-    query = {"within": "36500d", "since": "0"}
     spec = p.client.get(f"{P}/openapi.json").json()
     sweep.add("openapi.json", json.dumps(spec))
     count = 0
     for path, ops in spec["paths"].items():
         if "get" not in ops:
             continue
-        params = {q["name"]: query[q["name"]] for q in ops["get"].get("parameters", []) if q["in"] == "query"}
+        params = {}
+        for q in ops["get"].get("parameters", []):
+            if q["in"] != "query":
+                continue
+            if q["name"] in QUERY_VALUES:
+                params[q["name"]] = QUERY_VALUES[q["name"]]
+            elif q.get("required"):
+                pytest.fail(f"no value for the required query parameter {q['name']} of GET {path}")
         for concrete in _fill(path, names):
             response = p.client.get(concrete, headers=p.admin, params=params)
-            assert response.status_code == 200, f"GET {concrete}: {response.status_code} {response.text}"
+            where = f"GET {concrete}: {response.status_code} {response.text[:300]}"
+            if path.removeprefix(P) in LOCAL_GETS:
+                assert response.status_code == 200, where
+            else:
+                assert response.status_code < 500 or response.status_code in (502, 503, 504), where
+                assert response.status_code not in (401, 403), where
             sweep.add(f"GET {concrete}", response.content)
             sweep.add(f"GET {concrete} headers", str(response.headers))
             count += 1
