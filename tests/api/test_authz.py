@@ -64,6 +64,12 @@ ROUTES: dict[tuple[str, str], Call] = {
         Permission.GOVERNANCE_WRITE, 200, {"name": "matrix-reg"}, json={"oci_artifacts": True}
     ),
     ("DELETE", f"{P}/registries/{{name}}"): Call(Permission.GOVERNANCE_WRITE, 200, {"name": "matrix-reg"}),
+    # dev-local (http://127.0.0.1:5000) has nothing listening in these tests: the probe
+    # reports "connection refused" (200), browsing it is a registry failure (502).
+    ("POST", f"{P}/registries/{{name}}/test"): Call(Permission.REGISTRY_PROBE, 200, {"name": "dev-local"}),
+    ("GET", f"{P}/registries/{{name}}/browse"): Call(
+        Permission.REGISTRY_PROBE, 502, {"name": "dev-local"}, params={"repository": "team/app"}
+    ),
     ("PUT", f"{P}/registries/dockerhub-anonymous/visibility"): Call(
         Permission.GOVERNANCE_WRITE, 200, json={"hidden": True, "environment": "dev-docker"}
     ),
@@ -121,6 +127,16 @@ ROUTES: dict[tuple[str, str], Call] = {
             "environment": "dev-docker",
             "user": "payments-dev",
             "images": ["harbor.corp/payments/api:1.0"],
+        },
+    ),
+    # An image given by digest resolves without asking the registry.
+    ("GET", f"{P}/resolve"): Call(
+        Permission.DECISION_CHECK,
+        200,
+        params={
+            "image": "127.0.0.1:5000/team/app@sha256:" + "a" * 64,
+            "environment": "dev-docker",
+            "user": "payments-dev",
         },
     ),
     ("POST", f"{P}/apply"): Call(Permission.GOVERNANCE_WRITE, 200, json={"document": APPLY_DOCUMENT}),

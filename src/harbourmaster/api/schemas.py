@@ -19,6 +19,7 @@ __all__ = [
     "ApplyBody",
     "ApplyPublic",
     "AuditVerifyPublic",
+    "BrowsePublic",
     "ChangePublic",
     "CheckBody",
     "DecisionPublic",
@@ -27,9 +28,14 @@ __all__ = [
     "EnvironmentUpdate",
     "GrantBody",
     "HideAnonymousBody",
+    "ImagePublic",
+    "PlatformImagePublic",
+    "ProbeFailurePublic",
+    "ProbeReportPublic",
     "RegistryCreate",
     "RegistryPublic",
     "RegistryUpdate",
+    "ResolvedImagePublic",
     "TeamCreate",
     "TeamPublic",
     "TierPublic",
@@ -226,6 +232,8 @@ class CheckBody(_Body):
     images: list[str] | None = None
     #: Kubernetes YAML or a compose file, instead of ``images``.
     content: str | None = None
+    #: Pin allowed images to the digest their tag points to now (when the registry answers).
+    resolve: bool = True
 
 
 class DecisionPublic(BaseModel):
@@ -237,6 +245,72 @@ class DecisionPublic(BaseModel):
     digest: str | None = None
     source: str | None = None
     field_path: str | None = None
+
+
+class ProbeFailurePublic(BaseModel):
+    kind: str
+    message: str
+    details: list[str]
+
+
+class ProbeReportPublic(BaseModel):
+    """``registry test``: how far a registry could be reached, trusted and authenticated."""
+
+    registry: str
+    ok: bool
+    reachable: bool
+    #: verified | unverified | plain-http | untrusted | not-tested
+    tls: str
+    tls_subject: str | None
+    tls_issuer: str | None
+    #: anonymous | basic | bearer | failed | not-tested
+    authentication: str
+    auth_realm: str | None
+    api_version: str | None
+    referrers_api: bool | None
+    latency_ms: float | None
+    failures: list[ProbeFailurePublic]
+
+
+class PlatformImagePublic(BaseModel):
+    platform: str | None
+    digest: str
+    media_type: str
+    size: int
+    created: str | None
+
+
+class ImagePublic(BaseModel):
+    digest: str
+    media_type: str
+    total_size: int
+    created: str | None
+    platforms: list[PlatformImagePublic]
+
+
+class BrowsePublic(BaseModel):
+    """``registry browse``: repositories, one repository's tags, or one image."""
+
+    registry: str
+    host: str
+    repository: str | None
+    reference: str | None
+    repositories: list[str] | None
+    tags: list[str] | None
+    image: ImagePublic | None
+    #: More repositories or tags exist than were listed.
+    truncated: bool
+
+
+class ResolvedImagePublic(BaseModel):
+    image: str
+    normalized: str
+    environment: str
+    tenant: str
+    registry: str
+    repository: str
+    reference: str
+    digest: str
 
 
 class ApplyBody(_Body):

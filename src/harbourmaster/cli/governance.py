@@ -102,6 +102,9 @@ def check(
     file: str | None = typer.Option(
         None, "-f", "--file", help="Kubernetes YAML or compose file (- for stdin)."
     ),
+    no_resolve: bool = typer.Option(
+        False, "--no-resolve", help="Do not pin allowed images to their current digest."
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """May these images be deployed? Exit 0: all allowed; 1: any denied; 2: bad input or error."""
@@ -114,12 +117,25 @@ def check(
         if file is not None:
             text, source = _read(file)
             results, build_only = check_content(
-                hm, principal, environment=env, text=text, source=source, namespace=namespace, user=user
+                hm,
+                principal,
+                environment=env,
+                text=text,
+                source=source,
+                namespace=namespace,
+                user=user,
+                resolve=not no_resolve,
             )
             rows = [r.as_dict() for r in results]
         else:
             decisions = check_images(
-                hm, principal, environment=env, images=list(images), namespace=namespace, user=user
+                hm,
+                principal,
+                environment=env,
+                images=list(images),
+                namespace=namespace,
+                user=user,
+                resolve=not no_resolve,
             )
             rows = [d.as_dict() for d in decisions]
     except Error as exc:
@@ -130,8 +146,17 @@ def check(
     else:
         print_table(
             None,
-            ["image", "allowed", "registry", "reasons"],
-            [(r["image"], "yes" if r["allowed"] else "NO", r["registry"] or "-", _reasons(r)) for r in rows],
+            ["image", "allowed", "registry", "digest", "reasons"],
+            [
+                (
+                    r["image"],
+                    "yes" if r["allowed"] else "NO",
+                    r["registry"] or "-",
+                    r["digest"] or "-",
+                    _reasons(r),
+                )
+                for r in rows
+            ],
         )
         for service in build_only:
             stdout.print(f"service {service} is built locally (no image to check)", markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harbourmaster.cli import audit, credentials, governance, keys, registry, setup, token
+from harbourmaster.cli import audit, credentials, governance, keys, registry, resolve, setup, token
 
 app = typer.Typer(
     name="harbourmaster",
@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for sub in (setup.app, governance.app):
+for sub in (setup.app, governance.app, resolve.app):
     app.registered_commands.extend(sub.registered_commands)
 app.add_typer(registry.app, name="registry")
 app.add_typer(audit.app, name="audit")

@@ -22,6 +22,7 @@ class Permission(StrEnum):
     GOVERNANCE_WRITE = "governance.write"
     IDENTITY_WRITE = "identity.write"
     DECISION_CHECK = "decision.check"
+    REGISTRY_PROBE = "registry.probe"
     AUDIT_READ = "audit.read"
     TOKEN_CREATE = "token.create"
     KEYS_ROTATE = "keys.rotate"
@@ -36,6 +37,9 @@ PERMISSIONS: Final[dict[Permission, frozenset[Role]]] = {
     # Team members may check only on environments they have access to; the
     # decision service checks that part.
     Permission.DECISION_CHECK: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER, Role.TEAM_MEMBER}),
+    # Testing and browsing a registry use its stored credential against the
+    # whole registry, not one environment's grant: registry operators only.
+    Permission.REGISTRY_PROBE: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER}),
     Permission.AUDIT_READ: frozenset({Role.ADMINISTRATOR, Role.AUDITOR}),
     Permission.TOKEN_CREATE: frozenset({Role.ADMINISTRATOR}),
     Permission.KEYS_ROTATE: frozenset({Role.ADMINISTRATOR}),

@@ -16,7 +16,14 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.store.governance import sealed_blobs
 from harbourmaster.vault.interface import SealedSecret
 
-__all__ = ["CredentialUse", "ExpiringCredential", "expiring_credentials", "parse_duration", "use_credential"]
+__all__ = [
+    "CredentialUse",
+    "ExpiringCredential",
+    "expiring_credentials",
+    "parse_duration",
+    "use_client_key",
+    "use_credential",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +132,27 @@ def use_credential(hm: Harbourmaster, *, registry: str, actor: str, purpose: str
             "expired credentials are refused"
         )
     return use
+
+
+def use_client_key(hm: Harbourmaster, *, registry: str, actor: str, purpose: str) -> Secret | None:
+    """Open a registry's TLS client key for one connection; audited.  None when it has none.
+
+    Raises:
+        NotFound: no such registry.
+        VaultError: the sealed key cannot be opened.
+    """
+    if hm.state().registry(registry) is None:
+        raise NotFound(f"registry {registry} is not defined")
+    with hm.db.transaction() as session:
+        _, blob = sealed_blobs(session, registry)
+        if blob is None:
+            return None
+        key = hm.vault.open(SealedSecret.from_bytes(blob), record=registry, field="client_key")
+        append_audit(
+            session,
+            actor=actor,
+            action="credential.use",
+            target=registry,
+            details={"purpose": purpose, "field": "client_key"},
+        )
+    return key

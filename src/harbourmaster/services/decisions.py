@@ -1,22 +1,26 @@
-"""Deployment decisions as a service: authorise, decide, audit.
+"""Deployment decisions as a service: authorise, decide, pin to digests, audit.
 
 Each call records one audit entry with every image's verdict, so the log
-answers "who tried to deploy what, where, and why was it refused".
+answers "who tried to deploy what, where, and why was it refused".  Allowed
+images are pinned to the digest their tag points to now when the registry
+can be reached (:mod:`harbourmaster.services.registry_digests`); when it
+cannot, the decision stands and the audit entry says why the digest is unknown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.decision import Decision, Tenant, decide
-from harbourmaster.domain.model import Role
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.domain.workloads import WorkloadImage
 from harbourmaster.enforce.content import load_deployment_content
-from harbourmaster.errors import BadInput, Forbidden
+from harbourmaster.errors import BadInput
 from harbourmaster.services.audit import append_audit
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.registry_access import authorise_environment, resolve_decision_digests
 
 __all__ = ["ContentDecision", "check_content", "check_images"]
 
@@ -31,14 +35,6 @@ class ContentDecision:
         out["source"] = self.workload.source
         out["field_path"] = self.workload.field_path
         return out
-
-
-def _authorise(hm: Harbourmaster, principal: Principal, environment: str) -> None:
-    require(principal, Permission.DECISION_CHECK)
-    if principal.role is Role.TEAM_MEMBER:
-        users = hm.snapshot().environment_users.get(environment, frozenset())
-        if principal.name not in users:
-            raise Forbidden(f"{principal.name} has no access to environment {environment}")
 
 
 def _require_parsable(images: list[str], sources: list[str] | None = None) -> None:
@@ -60,7 +56,12 @@ def _tenant(namespace: str | None, user: str | None) -> Tenant:
 
 
 def _record(
-    hm: Harbourmaster, principal: Principal, environment: str, tenant: Tenant, decisions: list[Decision]
+    hm: Harbourmaster,
+    principal: Principal,
+    environment: str,
+    tenant: Tenant,
+    decisions: Sequence[Decision],
+    digest_errors: Sequence[str | None] | None = None,
 ) -> None:
     denied = [d for d in decisions if not d.allowed]
     with hm.db.transaction() as session:
@@ -78,9 +79,10 @@ def _record(
                         "registry": d.registry,
                         "allowed": d.allowed,
                         "digest": d.digest,
+                        **({"digest_error": error} if error else {}),
                         **({"reasons": list(d.reasons)} if not d.allowed else {}),
                     }
-                    for d in decisions
+                    for d, error in zip(decisions, digest_errors or [None] * len(decisions), strict=True)
                 ],
             },
         )
@@ -94,8 +96,12 @@ def check_images(
     images: list[str],
     namespace: str | None = None,
     user: str | None = None,
+    resolve: bool = True,
 ) -> list[Decision]:
     """Decide each image for ``environment`` and a namespace or user; audited.
+
+    With ``resolve``, allowed images are pinned to their current digest where the
+    registry answers (never failing the decision when it does not).
 
     Raises:
         Forbidden: ``principal`` may not check on this environment.
@@ -103,11 +109,14 @@ def check_images(
     """
     if not images:
         raise BadInput("no images to check: name at least one image or a file")
-    _authorise(hm, principal, environment)
+    authorise_environment(hm, principal, environment)
     _require_parsable(images)
     tenant = _tenant(namespace, user)
     decisions = decide(hm.snapshot(), environment=environment, tenant=tenant, images=images)
-    _record(hm, principal, environment, tenant, decisions)
+    errors: list[str | None] = [None] * len(decisions)
+    if resolve:
+        decisions, errors = resolve_decision_digests(hm, decisions, actor=principal.audit_name)
+    _record(hm, principal, environment, tenant, decisions, errors)
     return decisions
 
 
@@ -120,6 +129,7 @@ def check_content(
     source: str,
     namespace: str | None = None,
     user: str | None = None,
+    resolve: bool = True,
 ) -> tuple[list[ContentDecision], list[str]]:
     """Decide every image in a Kubernetes manifest or compose file; returns decisions and build-only services.
 
@@ -127,18 +137,20 @@ def check_content(
     applies to workloads without one, and a workload naming another namespace
     is denied (``kubectl apply -n`` would refuse it too).
 
+    With ``resolve``, allowed images are pinned to digests as in :func:`check_images`.
+
     Raises:
         ContentError / WorkloadError: the content cannot be parsed (names the source and place).
         Forbidden: ``principal`` may not check on this environment.
     """
-    _authorise(hm, principal, environment)
+    authorise_environment(hm, principal, environment)
     content = load_deployment_content(text, source=source)
     _require_parsable(
         [w.image for w in content.images], [f"{source}: {w.source} {w.field_path}" for w in content.images]
     )
     snapshot = hm.snapshot()
     out: list[ContentDecision] = []
-    by_tenant: dict[Tenant, list[Decision]] = {}
+    tenants: list[Tenant] = []
     for workload in content.images:
         if content.kind == "kubernetes" and user is None:
             ns = workload.namespace or namespace
@@ -149,14 +161,21 @@ def check_content(
                 )
                 decision = Decision(workload.image, None, None, False, (why, "denied by default"))
                 out.append(ContentDecision(decision, workload))
-                by_tenant.setdefault(Tenant(namespace=namespace), []).append(decision)
+                tenants.append(Tenant(namespace=namespace))
                 continue
             tenant = Tenant(namespace=ns)
         else:
             tenant = _tenant(namespace, user)
         decision = decide(snapshot, environment=environment, tenant=tenant, images=[workload.image])[0]
         out.append(ContentDecision(decision, workload))
-        by_tenant.setdefault(tenant, []).append(decision)
-    for tenant, decisions in by_tenant.items():
-        _record(hm, principal, environment, tenant, decisions)
+        tenants.append(tenant)
+    errors: list[str | None] = [None] * len(out)
+    if resolve:
+        pinned, errors = resolve_decision_digests(hm, [c.decision for c in out], actor=principal.audit_name)
+        out = [replace(c, decision=d) for c, d in zip(out, pinned, strict=True)]
+    by_tenant: dict[Tenant, list[tuple[Decision, str | None]]] = {}
+    for tenant, c, error in zip(tenants, out, errors, strict=True):
+        by_tenant.setdefault(tenant, []).append((c.decision, error))
+    for tenant, rows in by_tenant.items():
+        _record(hm, principal, environment, tenant, [d for d, _ in rows], [e for _, e in rows])
     return out, list(content.build_only)

@@ -15,6 +15,7 @@ from harbourmaster.api.schemas import (
     AuditVerifyPublic,
     CheckBody,
     DecisionPublic,
+    ResolvedImagePublic,
     TokenCreate,
     TokenPublic,
 )
@@ -26,6 +27,7 @@ from harbourmaster.services.audit import iter_audit, verify_audit
 from harbourmaster.services.credentials import expiring_credentials, parse_duration
 from harbourmaster.services.decisions import check_content, check_images
 from harbourmaster.services.export import export_yaml
+from harbourmaster.services.registry_access import resolve_image
 from harbourmaster.services.tokens import create_token
 
 router = APIRouter(tags=["operations"])
@@ -51,6 +53,7 @@ def decide(body: CheckBody, hm: CoreDep, principal: Checker) -> list[dict[str, A
             source="request",
             namespace=body.namespace,
             user=body.user,
+            resolve=body.resolve,
         )
         return [r.as_dict() for r in results]
     assert body.images is not None
@@ -61,8 +64,24 @@ def decide(body: CheckBody, hm: CoreDep, principal: Checker) -> list[dict[str, A
         images=body.images,
         namespace=body.namespace,
         user=body.user,
+        resolve=body.resolve,
     )
     return [d.as_dict() for d in decisions]
+
+
+@router.get("/resolve", response_model=ResolvedImagePublic)
+def resolve(
+    hm: CoreDep,
+    principal: Checker,
+    image: Annotated[str, Query(min_length=1, max_length=4096)],
+    environment: Annotated[str, Query(min_length=1)],
+    namespace: str | None = None,
+    user: str | None = None,
+) -> dict[str, Any]:
+    """The digest ``image`` points to now, using the credentials granted on ``environment``."""
+    return resolve_image(
+        hm, principal, image, environment=environment, namespace=namespace, user=user
+    ).as_dict()
 
 
 @router.post("/apply", response_model=ApplyPublic)

@@ -2,25 +2,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from harbourmaster.api.deps import CoreDep, RequirePermission
 from harbourmaster.api.schemas import (
+    BrowsePublic,
     ChangePublic,
     HideAnonymousBody,
+    ProbeReportPublic,
     RegistryCreate,
     RegistryPublic,
     RegistryUpdate,
 )
 from harbourmaster.domain.authz import Permission, Principal
 from harbourmaster.domain.secret import Secret
-from harbourmaster.services import governance
+from harbourmaster.services import governance, registry_access
 from harbourmaster.services.views import registry_view
 
 router = APIRouter(prefix="/registries", tags=["registries"])
 
 Reader = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_READ))]
 Writer = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_WRITE))]
+Prober = Annotated[Principal, Depends(RequirePermission(Permission.REGISTRY_PROBE))]
 
 
 def _split(body: RegistryCreate | RegistryUpdate) -> tuple[dict[str, Any], Secret | None, Secret | None]:
@@ -74,3 +77,27 @@ def delete_registry(name: str, hm: CoreDep, principal: Writer) -> dict[str, Any]
 def hide_anonymous(body: HideAnonymousBody, hm: CoreDep, principal: Writer) -> dict[str, Any]:
     change = governance.set_hide_anonymous(hm, principal, hidden=body.hidden, environment=body.environment)
     return {"revision": change.revision, "changes": list(change.changes)}
+
+
+@router.post("/{name}/test", response_model=ProbeReportPublic)
+def test_registry(
+    name: str,
+    hm: CoreDep,
+    principal: Prober,
+    repository: Annotated[str | None, Query(max_length=512)] = None,
+) -> dict[str, Any]:
+    """Probe the registry with its stored credential; failures are in the report (200)."""
+    report = registry_access.test_registry(hm, principal, name, repository=repository)
+    return registry_access.probe_report_view(report)
+
+
+@router.get("/{name}/browse", response_model=BrowsePublic)
+def browse_registry(
+    name: str,
+    hm: CoreDep,
+    principal: Prober,
+    repository: Annotated[str | None, Query(max_length=512)] = None,
+    reference: Annotated[str | None, Query(max_length=256)] = None,
+) -> dict[str, Any]:
+    """Repositories (no ``repository``), tags (no ``reference``), or an image summary."""
+    return registry_access.browse(hm, principal, name, repository or None, reference or None).as_dict()
