@@ -211,6 +211,17 @@ def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, kind):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def _looks_like_dns_failure(text: str) -> bool:
     lowered = text.lower()
     return any(
@@ -256,7 +267,8 @@ def translate_transport_error(
             return NameResolutionFailed(
                 f"the host name does not resolve ({text})", registry=registry, repository=repository
             )
-        if "refused" in text.lower():
+        # anyio reports "All connection attempts failed"; the refusal is further down the chain.
+        if "refused" in text.lower() or _caused_by(exc, ConnectionRefusedError):
             return ConnectionRefused(
                 "connection refused: nothing is listening at that address",
                 registry=registry,
