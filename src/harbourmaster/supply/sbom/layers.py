@@ -7,18 +7,22 @@ more than one tar block plus the member a cataloger asked for is held at a time.
 from __future__ import annotations
 
 import enum
-import gzip
-import hashlib
 import io
 import posixpath
 import tarfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
-import zstandard
-
+from harbourmaster.supply.sbom._streams import (
+    CHUNK,
+    BlobSource,
+    Prefetch,
+    TarStream,
+    gunzip,
+    read_chunks,
+    unzstd,
+)
 from harbourmaster.supply.sbom.interface import FileEntry, LayerError, ScanLimits
 
 __all__ = [
@@ -34,7 +38,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
-_CHUNK = 256 * 1024
 
 
 class Compression(enum.StrEnum):
@@ -90,77 +93,6 @@ class LayerMember:
     target: str = ""
 
 
-class _Source(io.RawIOBase):
-    """The compressed bytes: counted for progress, hashed to check the layer digest."""
-
-    def __init__(self, raw: BinaryIO, *, expected_digest: str,
-                 on_progress: Callable[[int], None] | None) -> None:
-        self._raw = raw
-        self._on_progress = on_progress
-        self.read_bytes = 0
-        algo, _, hexpart = expected_digest.partition(":")
-        self._expected = hexpart if algo == "sha256" and hexpart else ""
-        self._hash = hashlib.sha256() if self._expected else None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        if n:
-            self.read_bytes += n
-            if self._hash is not None:
-                self._hash.update(data)
-            if self._on_progress is not None:
-                self._on_progress(n)
-        return n
-
-    def digest_matches(self) -> bool:
-        return self._hash is None or self._hash.hexdigest() == self._expected
-
-
-class _Decompressed(io.RawIOBase):
-    """Decompressed tar bytes, counted; raises :class:`LayerError` past the bomb limits."""
-
-    def __init__(self, inner: BinaryIO, source: _Source, *, limits: ScanLimits, layer: str) -> None:
-        self._inner = inner
-        self._source = source
-        self._limits = limits
-        self._layer = layer
-        self.produced = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        try:
-            data = self._inner.read(len(buffer))
-        except EOFError as exc:
-            raise LayerError(f"layer {self._layer}: truncated compressed stream ({exc})") from exc
-        except (OSError, zlib.error, zstandard.ZstdError) as exc:
-            raise LayerError(f"layer {self._layer}: corrupt compressed stream ({exc})") from exc
-        n = len(data)
-        buffer[:n] = data
-        self.produced += n
-        self._check_bomb()
-        return n
-
-    def _check_bomb(self) -> None:
-        limits = self._limits
-        if self.produced > limits.max_layer_bytes:
-            raise LayerError(
-                f"layer {self._layer}: decompressed size exceeds the limit of {limits.max_layer_bytes} "
-                "bytes; stopped reading (possible decompression bomb)")
-        if self.produced > limits.ratio_floor_bytes and self._source.read_bytes:
-            ratio = self.produced / self._source.read_bytes
-            if ratio > limits.max_ratio:
-                raise LayerError(
-                    f"layer {self._layer}: compression ratio {ratio:.0f}:1 exceeds the limit of "
-                    f"{limits.max_ratio:.0f}:1; stopped reading (possible decompression bomb)")
-
-
 class _MemberStream(io.RawIOBase):
     """A member's bytes; a short read inside the member is the layer's truncation, not the file's."""
 
@@ -197,26 +129,38 @@ class LayerReader:
                  on_progress: Callable[[int], None] | None = None) -> None:
         self.layer_digest = layer_digest
         self.warnings: list[tuple[str, str]] = []
-        self._source = _Source(raw, expected_digest=layer_digest if verify_digest else "",
-                               on_progress=on_progress)
-        buffered = io.BufferedReader(self._source, buffer_size=_CHUNK)
+        self._source = BlobSource(raw, expected_digest=layer_digest if verify_digest else "",
+                                  on_progress=on_progress)
+        buffered = io.BufferedReader(self._source, buffer_size=CHUNK)
         self.compression = detect_compression(buffered.peek(4)[:4])
-        inner: BinaryIO
+        chunks: Iterator[bytes]
         if self.compression is Compression.GZIP:
-            inner = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
+            chunks = gunzip(buffered.read)
         elif self.compression is Compression.ZSTD:
-            inner = zstandard.ZstdDecompressor().stream_reader(
-                buffered, read_size=_CHUNK, read_across_frames=True)
+            chunks = unzstd(buffered)
         else:
-            inner = buffered
-        self._decompressed = _Decompressed(inner, self._source, limits=limits, layer=layer_digest)
+            chunks = read_chunks(buffered)
+        self._prefetch = Prefetch(chunks)
+        self._decompressed = TarStream(self._prefetch, self._source, limits=limits, layer=layer_digest)
         self._tar: tarfile.TarFile | None = None
         self._current: tarfile.TarInfo | None = None
 
+    def close(self) -> None:
+        """Stop the read-ahead thread (idempotent)."""
+        self._prefetch.close()
+
     def __iter__(self) -> Iterator[LayerMember]:
         try:
+            yield from self._members()
+        finally:
+            self.close()
+
+    def _members(self) -> Iterator[LayerMember]:
+        try:
+            # "r:" with a forward-only file: tarfile seeks ahead over member data, which
+            # TarStream turns into skipping without copies.
             self._tar = tarfile.open(  # noqa: SIM115 - the reader owns it for the whole pass
-                fileobj=self._decompressed, mode="r|", bufsize=_CHUNK)
+                fileobj=self._decompressed, mode="r:")
         except tarfile.ReadError as exc:
             raise LayerError(f"layer {self.layer_digest} is not a tar archive "
                              f"({self.compression} stream: {exc})") from exc
@@ -288,9 +232,8 @@ class LayerReader:
                              f"{self._decompressed.produced}, members reach byte {tar.offset})")
         if self._decompressed.produced < tar.offset + tarfile.BLOCKSIZE:
             self.warnings.append(("", "tar stream has no end-of-archive marker (possibly truncated)"))
-        while self._decompressed.read(_CHUNK):
-            pass  # drain padding so the compressed stream is checked to its end
-        while self._source.read(_CHUNK):
+        self._decompressed.read()  # drain padding so the compressed stream is checked to its end
+        while self._source.read(CHUNK):
             pass
         if not self._source.digest_matches():
             raise LayerError(f"layer {self.layer_digest}: content does not match its digest")

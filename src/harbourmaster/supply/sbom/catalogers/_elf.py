@@ -14,7 +14,7 @@ class ElfError(ValueError):
     """The ELF headers are malformed or do not cover an address."""
 
 
-def virtual_to_offset(data: bytes, address: int) -> int:
+def virtual_to_offset(data: bytes | bytearray, address: int) -> int:
     """The file offset holding virtual ``address``; raises :class:`ElfError` when none does."""
     if not data.startswith(ELF_MAGIC) or len(data) < 64:
         raise ElfError("not an ELF file")

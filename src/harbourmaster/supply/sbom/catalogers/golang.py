@@ -14,6 +14,7 @@ import struct
 from typing import BinaryIO
 
 from harbourmaster.supply.sbom.catalogers._elf import ELF_MAGIC, ElfError, virtual_to_offset
+from harbourmaster.supply.sbom.catalogers._text import read_all
 from harbourmaster.supply.sbom.interface import (
     Cataloger,
     FileEntry,
@@ -38,7 +39,7 @@ class BuildInfo:
         self.modules = modules
 
 
-def _varint_string(data: bytes, at: int) -> tuple[bytes, int]:
+def _varint_string(data: bytes | bytearray, at: int) -> tuple[bytes, int]:
     length, shift = 0, 0
     while True:
         if at >= len(data) or shift > 63:
@@ -51,10 +52,10 @@ def _varint_string(data: bytes, at: int) -> tuple[bytes, int]:
             break
     if at + length > len(data):
         raise ValueError("Go build info string runs past the end of the file")
-    return data[at:at + length], at + length
+    return bytes(data[at:at + length]), at + length
 
 
-def _pointer_string(data: bytes, address: int, ptr_size: int, order: str) -> bytes:
+def _pointer_string(data: bytes | bytearray, address: int, ptr_size: int, order: str) -> bytes:
     fmt = order + ("Q" if ptr_size == 8 else "I")
     header = virtual_to_offset(data, address)
     str_ptr, = struct.unpack_from(fmt, data, header)
@@ -62,7 +63,7 @@ def _pointer_string(data: bytes, address: int, ptr_size: int, order: str) -> byt
     start = virtual_to_offset(data, str_ptr)
     if str_len > len(data) - start:
         raise ValueError("Go build info string runs past the end of the file")
-    return data[start:start + str_len]
+    return bytes(data[start:start + str_len])
 
 
 def _text(version: bytes, modules: bytes) -> BuildInfo:
@@ -72,7 +73,7 @@ def _text(version: bytes, modules: bytes) -> BuildInfo:
     return BuildInfo(version.decode("utf-8", errors="replace"), modules.decode("utf-8", errors="replace"))
 
 
-def read_build_info(data: bytes) -> BuildInfo | None:
+def read_build_info(data: bytes | bytearray) -> BuildInfo | None:
     """The build info embedded in ELF ``data``, or ``None`` when there is none.
 
     Raises ``ValueError`` (or :class:`ElfError`) when the blob is present but malformed.
@@ -127,7 +128,7 @@ class GoBinaryCataloger(Cataloger):
         head = content.read(4)
         if head != ELF_MAGIC:
             return FileFindings()
-        data = head + content.read(limits.max_binary_bytes)
+        data = read_all(content, size=entry.size, limit=limits.max_binary_bytes, prefix=head)
         try:
             info = read_build_info(data)
         except (ValueError, ElfError, struct.error) as exc:
