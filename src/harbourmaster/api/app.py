@@ -48,7 +48,9 @@ def create_app(hm: Harbourmaster) -> FastAPI:
         route = request.scope.get("route")
         # The route template, never the raw path: paths carry names chosen by users.
         template = getattr(route, "path", "unmatched")
-        latency.labels(template, request.method, str(response.status_code)).observe(time.perf_counter() - start)
+        latency.labels(template, request.method, str(response.status_code)).observe(
+            time.perf_counter() - start
+        )
         return response
 
     @app.get("/healthz", include_in_schema=False)
