@@ -128,6 +128,11 @@ def put_registry(
         raise StateInvalid(problems)
 
     def mutate(state: GovernanceState) -> GovernanceState:
+        # Checked again inside the write transaction: a concurrent create may have won.
+        if create and state.registry(name) is not None:
+            raise Conflict(f"registry {name} already exists")
+        if not create and state.registry(name) is None:
+            raise NotFound(f"registry {name} is not defined")
         others = tuple(r for r in state.registries if r.name != name)
         return replace(state, registries=(*others, reg))
 
@@ -212,13 +217,22 @@ def _put_named(
         raise Conflict(f"{kind} {obj.name} already exists")
     if not create and obj.name not in current:
         raise NotFound(f"{kind} {obj.name} is not defined")
+    def mutate(state: GovernanceState) -> GovernanceState:
+        # Checked again inside the write transaction: a concurrent create may have won.
+        present = {o.name for o in getattr(state, attr)}
+        if create and obj.name in present:
+            raise Conflict(f"{kind} {obj.name} already exists")
+        if not create and obj.name not in present:
+            raise NotFound(f"{kind} {obj.name} is not defined")
+        return state.evolve(**{attr: (*[o for o in getattr(state, attr) if o.name != obj.name], obj)})
+
     return _write(
         hm,
         principal,
         permission=permission,
         action=f"{kind}.{'create' if create else 'update'}",
         target=obj.name,
-        mutate=lambda s: s.evolve(**{attr: (*[o for o in getattr(s, attr) if o.name != obj.name], obj)}),
+        mutate=mutate,
     )
 
 
