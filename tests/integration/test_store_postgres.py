@@ -173,3 +173,48 @@ def test_sqlite_and_postgresql_hold_the_same_model(
         assert shapes[0] == shapes[1]
     finally:
         lite.db.dispose()
+
+
+def test_concurrent_creates_of_one_registry_admit_exactly_one(pg: Harbourmaster) -> None:
+    """Two callers create the same registry at once: one succeeds, the other gets a Conflict."""
+    from harbourmaster.errors import Conflict
+
+    admin = Principal("admin", Role.ADMINISTRATOR)
+    outcomes: list[str] = []
+
+    def work(i: int) -> None:
+        try:
+            governance.put_registry(
+                pg,
+                admin,
+                name="contested",
+                fields={"provider": "custom", "url": f"https://r{i}.example"},
+                create=True,
+            )
+            outcomes.append("created")
+        except Conflict:
+            outcomes.append("conflict")
+
+    assert _run_threads(work, count=4) == []
+    with pg.db.read() as session:
+        creates = list(session.scalars(select(AuditRow.target).where(AuditRow.action == "registry.create")))
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "created"]
+    assert creates == ["contested"]
+
+
+def test_concurrent_creates_of_one_environment_admit_exactly_one(pg: Harbourmaster) -> None:
+    from harbourmaster.errors import Conflict
+
+    admin = Principal("admin", Role.ADMINISTRATOR)
+    outcomes: list[str] = []
+
+    def work(i: int) -> None:
+        env = Environment("contested", EnvironmentKind.SWARM, Tier.DEVELOPMENT, group=f"g{i}")
+        try:
+            governance.put_environment(pg, admin, env, create=True)
+            outcomes.append("created")
+        except Conflict:
+            outcomes.append("conflict")
+
+    assert _run_threads(work, count=4) == []
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "created"]
