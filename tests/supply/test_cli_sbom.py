@@ -75,3 +75,30 @@ def test_a_bomb_limit_from_the_command_line(tmp_path: Path) -> None:
 def test_unknown_format_is_rejected(tmp_path: Path) -> None:
     result = runner.invoke(app, ["generate", f"oci-layout:{layout(tmp_path)}", "--format", "xml"])
     assert result.exit_code == 2
+
+
+def test_layer_bars_track_each_layer_on_a_terminal() -> None:
+    import io as _io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from harbourmaster.cli.sbom import _LayerBars
+    from harbourmaster.supply.sbom import LayerDescriptor
+
+    console = Console(file=_io.StringIO(), force_terminal=True, width=100)
+    with Progress(console=console) as progress:
+        bars = _LayerBars(progress)
+        layers = [
+            LayerDescriptor(digest="sha256:" + "a" * 64, size=100),
+            LayerDescriptor(digest="sha256:" + "b" * 64, size=-1),
+        ]
+        for i, layer in enumerate(layers):
+            bars.start_layer(i, layer)
+            bars.advance(i, 60)
+            bars.advance(i, 40)
+            bars.finish_layer(i)
+        tasks = progress.tasks
+    assert [t.completed for t in tasks] == [100, 100]
+    assert all(t.finished for t in tasks)
+    assert "aaaaaaaaaaaa" in tasks[0].description

@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from harbourmaster.supply.sbom.catalogers.dpkg import PRESENT_STATES, parse_dpkg_status
 from tests.components import ensure_binary
 
@@ -116,3 +119,35 @@ def test_stanzas_without_a_package_or_with_a_bad_status_are_warnings() -> None:
     packages, warnings = parse_dpkg_status("Version: 1\n\nPackage: x\nStatus: installed\n", path="/s")
     assert packages == []
     assert len(warnings) == 2
+
+
+_names = st.from_regex(r"[a-z0-9][a-z0-9+.-]{0,15}", fullmatch=True)
+_versions = st.from_regex(r"([0-9]:)?[0-9][A-Za-z0-9.+~]{0,8}(-[A-Za-z0-9.+~]{1,6})?", fullmatch=True)
+_states = st.sampled_from(
+    [
+        "installed",
+        "config-files",
+        "unpacked",
+        "half-configured",
+        "not-installed",
+        "triggers-awaited",
+        "half-installed",
+    ]
+)
+
+
+@given(st.lists(st.tuples(_names, _versions, _states), max_size=8, unique_by=lambda t: t[0]))
+def test_status_files_round_trip(entries: list[tuple[str, str, str]]) -> None:
+    text = "".join(
+        f"Package: {n}\nStatus: install ok {s}\nVersion: {v}\nDescription: x\n multi\n line\n\n"
+        for n, v, s in entries
+    )
+    packages, warnings = parse_dpkg_status(text, path="/s")
+    assert [(p.name, p.version) for p in packages] == [(n, v) for n, v, s in entries if s in PRESENT_STATES]
+    assert warnings == []
+
+
+@given(st.text(max_size=500))
+def test_arbitrary_text_never_crashes(text: str) -> None:
+    packages, _warnings = parse_dpkg_status(text, path="/s")
+    assert all(p.name for p in packages)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
+import threading
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harbourmaster.supply.sbom import LayerError, ScanLimits
@@ -144,3 +146,35 @@ def test_normalised_paths_never_escape_the_root(parts: list[str]) -> None:
         assert ".." not in result.split("/")
         assert "//" not in result
         assert os.path.normpath(result) == result or result == "/"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=3000), st.sampled_from(["gzip", "zstd", "none"]))
+def test_arbitrary_bytes_are_a_layer_error_or_members_never_a_crash(data: bytes, how: str) -> None:
+    blob = compress(data, how) if how != "none" else data
+    try:
+        read_all(blob, verify=False)
+    except LayerError as exc:
+        assert exc.message.startswith("layer ")
+
+
+@given(st.binary(min_size=1, max_size=2000), st.integers(min_value=1, max_value=10))
+@settings(max_examples=40, deadline=None)
+def test_corrupting_a_gzip_layer_is_detected_or_harmless(noise: bytes, where: int) -> None:
+    blob = bytearray(compress(tar_bytes(LAYER), "gzip"))
+    at = len(blob) * where // 11
+    blob[at : at + len(noise)] = noise
+    with contextlib.suppress(LayerError):
+        read_all(bytes(blob), verify=False)
+
+
+def test_the_read_ahead_thread_stops_after_an_error() -> None:
+    before = threading.active_count()
+    for _ in range(5):
+        with pytest.raises(LayerError):
+            read_all(gzip.compress(b"not a tar" * 100))
+        blob = compress(tar_bytes([file("big", os.urandom(3_000_000))]), "gzip")
+        reader = LayerReader(io.BytesIO(blob), layer_digest=digest_of(blob), limits=ScanLimits())
+        next(iter(reader))  # abandon the layer after its first member
+        reader.close()
+    assert threading.active_count() == before

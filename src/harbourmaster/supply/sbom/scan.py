@@ -197,7 +197,10 @@ def scan_image(source: ImageSource, *, catalogers: Sequence[Cataloger],
                     progress.advance(index, n)
             reader = LayerReader(raw, layer_digest=layer.digest, verify_digest=layer.stream_digest,
                                  limits=limits, on_progress=on_bytes)
-            step.run(reader)
+            try:
+                step.run(reader)
+            finally:
+                reader.close()
         view.apply_layer(files=step.files, links=step.links, hidden=step.hidden,
                          hidden_below=step.hidden_below)
         if progress is not None:
