@@ -178,3 +178,29 @@ def test_the_read_ahead_thread_stops_after_an_error() -> None:
         next(iter(reader))  # abandon the layer after its first member
         reader.close()
     assert threading.active_count() == before
+
+
+def _raw_header(name: bytes, typeflag: bytes, size: int) -> bytes:
+    header = bytearray(512)
+    header[0 : len(name)] = name
+    header[100:108] = b"0000644\0"
+    header[124:136] = b"%011o\0" % size
+    header[148:156] = b" " * 8
+    header[156:157] = typeflag
+    header[257:263] = b"ustar\0"
+    header[263:265] = b"00"
+    checksum = sum(header)
+    header[148:156] = b"%06o\0 " % checksum
+    return bytes(header)
+
+
+def test_a_pax_header_claiming_gigabytes_is_refused_not_allocated() -> None:
+    blob = _raw_header(b"././@PaxHeader", b"x", 8 * 1024**3) + b"\0" * 4096
+    with pytest.raises(LayerError, match="asks to read 8589934592 bytes"):
+        read_all(blob, verify=False)
+
+
+def test_trailing_data_after_the_archive_is_skipped_within_limits() -> None:
+    blob = compress(tar_bytes(LAYER) + bytes(5 * 1024 * 1024), "gzip")
+    _, members = read_all(blob)
+    assert any(path == "/etc/hostname" for _, path, _, _ in members)

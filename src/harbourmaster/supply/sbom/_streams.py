@@ -159,6 +159,7 @@ class TarStream(io.RawIOBase):
         self._limits = limits
         self._layer = layer
         self._chunk = memoryview(b"")
+        self._max_read = max(limits.max_file_bytes, limits.max_binary_bytes)
         self.position = 0
         self.produced = 0
 
@@ -199,6 +200,11 @@ class TarStream(io.RawIOBase):
                     f"{limits.max_ratio:.0f}:1; stopped reading (possible decompression bomb)")
 
     def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > self._max_read:
+            # tarfile reads pax and GNU long-name headers whole: a header claiming gigabytes
+            # must not become a gigabyte allocation.
+            raise LayerError(f"layer {self._layer}: a tar header or member asks to read {size} bytes at "
+                             f"offset {self.position}, more than the {self._max_read}-byte limit")
         if size is None or size < 0:
             parts = []
             while self._chunk or self._fill():
@@ -220,6 +226,12 @@ class TarStream(io.RawIOBase):
             wanted -= len(take)
         self.position += size - wanted
         return b"".join(pieces)
+
+    def drain(self) -> None:
+        """Skip to the end (padding after the archive), still counting and checking limits."""
+        while self._chunk or self._fill():
+            self.position += len(self._chunk)
+            self._chunk = memoryview(b"")
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))

@@ -232,7 +232,7 @@ class LayerReader:
                              f"{self._decompressed.produced}, members reach byte {tar.offset})")
         if self._decompressed.produced < tar.offset + tarfile.BLOCKSIZE:
             self.warnings.append(("", "tar stream has no end-of-archive marker (possibly truncated)"))
-        self._decompressed.read()  # drain padding so the compressed stream is checked to its end
+        self._decompressed.drain()  # padding: the compressed stream is still checked to its end
         while self._source.read(CHUNK):
             pass
         if not self._source.digest_matches():

@@ -78,6 +78,8 @@ class OciLayoutSource(ImageSource):
 
     def open_layer(self, layer: LayerDescriptor) -> BinaryIO:
         path = self._blob_path(layer.digest)
+        if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+            raise SourceError(f"layer {layer.digest}: blob {path} is not a regular file")
         try:
             return path.open("rb")
         except OSError as exc:
@@ -127,6 +129,8 @@ class OciLayoutSource(ImageSource):
         return self._dir / "blobs" / algo / hexpart
 
     def _read_file(self, path: Path) -> bytes:
+        if path.exists() and not path.is_file():
+            raise SourceError(f"{path} is not a regular file")
         try:
             with path.open("rb") as fh:
                 return fh.read(4 * 1024 * 1024 + 1)
