@@ -28,7 +28,7 @@ from harbourmaster.supply.sbom import (
     validate_sbom,
 )
 from tests.components import ensure_binary
-from tests.supply._tools import Umoci, build_go_binary, npm_node_modules, npm_oracle
+from tests.supply._tools import Umoci, build_go_binary, ensure_file, npm_node_modules, npm_oracle
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +56,7 @@ def _without_package(status: str, name: str) -> str:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     root = tmp_path_factory.mktemp("sbom-image")
     node_modules = npm_node_modules()
+    ensure_file(Path("/usr/share/java/commons-lang3.jar"), "libcommons-lang3-java")
     go_binary = build_go_binary(root / "go")
     umoci = Umoci(root)
     fs = umoci.rootfs
@@ -157,8 +158,6 @@ def test_go_modules_equal_go_version_m(built: Built, sbom: Sbom) -> None:
 
 
 def test_jars_are_cataloged(sbom: Sbom) -> None:
-    if not Path("/usr/share/java/commons-lang3.jar").exists():
-        pytest.skip("no Debian jars on this machine")
     assert any(p.purl.startswith("pkg:maven/org.apache.commons/commons-lang3@") for p in sbom.packages)
 
 

@@ -18,6 +18,18 @@ GO_MAIN = (
 )
 
 
+def ensure_file(path: Path, apt_package: str) -> Path:
+    """``path``, installing ``apt_package`` when it is missing and we are root; else unavailable()."""
+    if not path.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", apt_package], env=env, capture_output=True, check=False
+        )
+    if not path.exists():
+        unavailable(f"{path} (Debian package {apt_package}) is not installed")
+    return path
+
+
 def build_go_binary(workdir: Path) -> Path:
     """A Go program with one (locally replaced) module dependency, built offline."""
     go = ensure_binary("go", "golang-go")

@@ -11,6 +11,7 @@ import pytest
 
 from harbourmaster.supply.sbom import FileEntry, ScanLimits
 from harbourmaster.supply.sbom.catalogers.java import JavaArchiveCataloger, parse_manifest, parse_properties
+from tests.supply._tools import ensure_file
 
 JAR = Path("/usr/share/java/commons-lang3.jar")
 
@@ -31,9 +32,7 @@ def zip_of(entries: dict[str, bytes]) -> bytes:
 
 @pytest.fixture
 def debian_jar() -> bytes:
-    if not JAR.exists():
-        pytest.skip("libcommons-lang3-java is not installed")
-    return JAR.read_bytes()
+    return ensure_file(JAR, "libcommons-lang3-java").read_bytes()
 
 
 def test_a_debian_jar_matches_its_debian_package_version(debian_jar: bytes) -> None:

@@ -192,3 +192,21 @@ def test_progress_sees_every_layer_and_every_byte() -> None:
 
     scan(src, progress=Progress())
     assert seen == {i: layer.size for i, layer in enumerate(src.layers())}
+
+
+def test_distroless_status_d_entries() -> None:
+    stanza = "Package: {0}\nVersion: {1}\nArchitecture: amd64\nSource: {2}\n"
+    src = image(
+        [
+            file(
+                "var/lib/dpkg/status.d/base-files", stanza.format("base-files", "12.4+deb12u5", "base-files")
+            ),
+            file("var/lib/dpkg/status.d/libssl3", stanza.format("libssl3", "3.0.11-1~deb12u2", "openssl")),
+            file("var/lib/dpkg/status.d/libssl3.md5sums", "d41d8cd98f00b204e9800998ecf8427e  usr/lib/x\n"),
+            file("etc/os-release", OS_RELEASE),
+        ]
+    )
+    sbom = scan(src)
+    assert names(sbom) == {("deb", "base-files", "12.4+deb12u5"), ("deb", "libssl3", "3.0.11-1~deb12u2")}
+    ssl = next(p for p in sbom.packages if p.name == "libssl3")
+    assert ssl.path == "/var/lib/dpkg/status.d/libssl3" and ssl.source_package == "openssl"

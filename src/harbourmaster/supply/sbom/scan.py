@@ -36,7 +36,11 @@ OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 
 
 class ScanProgress(Protocol):
-    """Receives progress while layers stream (a terminal progress bar, for instance)."""
+    """Receives progress while layers stream (a terminal progress bar, for instance).
+
+    ``advance`` is called from the thread that reads the layer ahead, so it must be
+    thread-safe (rich's ``Progress`` is).
+    """
 
     def start_layer(self, index: int, layer: LayerDescriptor) -> None: ...
     def advance(self, index: int, compressed_bytes: int) -> None: ...
