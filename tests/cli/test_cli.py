@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harbourmaster.services.core import Harbourmaster
 from harbourmaster.vault.interface import VaultError
 
 
@@ -22,7 +23,8 @@ def test_init_creates_a_private_key_file_and_is_idempotent(cli) -> None:  # type
     first = cli("init", "--json")
     assert first.exit_code == 0
     report = json.loads(first.stdout)
-    assert report["created_key"] is True and report["schema_revision"] == "0001"
+    assert report["created_key"] is True
+    assert report["schema_revision"] == Harbourmaster.from_environ().db.head_revision()
     key = home() / "master.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     again = json.loads(cli("init", "--json").stdout)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -36,6 +37,8 @@ __all__ = [
     "MetaRow",
     "NamespaceRow",
     "RegistryRow",
+    "SbomComponentRow",
+    "SbomRow",
     "TeamMemberRow",
     "TeamRow",
     "TierPolicyRow",
@@ -172,3 +175,41 @@ class AuditRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class SbomRow(Base):
+    """An SBOM kept for an image's life, as the document that was generated or fetched."""
+
+    __tablename__ = "sboms"
+    __table_args__ = (UniqueConstraint("image_digest", "format", "platform"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_digest: Mapped[str] = mapped_column(String(200), index=True)
+    image_name: Mapped[str] = mapped_column(String(512))
+    platform: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(32))
+    distro: Mapped[str | None] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(32))
+    component_count: Mapped[int] = mapped_column(Integer)
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SbomComponentRow(Base):
+    """One package of a stored SBOM, indexed by purl parts for correlation with advisories."""
+
+    __tablename__ = "sbom_components"
+    __table_args__ = (
+        Index("ix_sbom_components_type_name", "purl_type", "name"),
+        Index("ix_sbom_components_type_source", "purl_type", "source_package"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sbom_id: Mapped[int] = mapped_column(ForeignKey("sboms.id", ondelete="CASCADE"), index=True)
+    purl: Mapped[str] = mapped_column(String(2048))
+    purl_type: Mapped[str] = mapped_column(String(32))
+    namespace: Mapped[str | None] = mapped_column(String(512))
+    name: Mapped[str] = mapped_column(String(512))
+    version: Mapped[str] = mapped_column(String(256))
+    source_package: Mapped[str | None] = mapped_column(String(512))
+    source_version: Mapped[str | None] = mapped_column(String(256))
+    distro: Mapped[str | None] = mapped_column(String(64))
+    layer_digest: Mapped[str | None] = mapped_column(String(200))
