@@ -54,8 +54,11 @@ def test_store_index_and_fetch(hm: Harbourmaster) -> None:
     names = {c["name"] for c in json.loads(document)["components"]}
     assert {"libssl3", "requests"} <= names
     with hm.db.read() as s:
-        rows = list(s.scalars(select(SbomComponentRow).where(SbomComponentRow.purl_type == "deb")))
-    assert [(r.name, r.source_package, r.distro) for r in rows] == [("libssl3", "openssl", "debian-12")]
+        rows = [
+            (r.name, r.source_package, r.distro)
+            for r in s.scalars(select(SbomComponentRow).where(SbomComponentRow.purl_type == "deb"))
+        ]
+    assert rows == [("libssl3", "openssl", "debian-12")]
 
 
 def test_storing_again_replaces_the_earlier_sbom(hm: Harbourmaster) -> None:
