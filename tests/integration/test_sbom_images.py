@@ -37,6 +37,11 @@ PRESENT = {"i", "U", "F", "H", "W", "t"}
 DELETED_DIST = "pip"
 DELETED_NPM = "semver"
 DELETED_DEB = "bash"
+RUBY_SPEC_DIRS = [
+    Path("/usr/lib/ruby/gems/3.1.0/specifications"),
+    Path("/usr/share/rubygems-integration/all/specifications"),
+    Path("/usr/lib/x86_64-linux-gnu/rubygems-integration/3.1.0/specifications"),
+]
 
 
 class Built:
@@ -80,6 +85,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     for jar in ("commons-lang3.jar", "commons-io.jar"):
         if Path("/usr/share/java", jar).exists():
             shutil.copy(Path("/usr/share/java", jar), fs / "usr/share/java" / jar, follow_symlinks=True)
+    ensure_binary("gem", "ruby")
+    for spec_dir in RUBY_SPEC_DIRS:
+        if spec_dir.is_dir():
+            shutil.copytree(spec_dir, fs / spec_dir.relative_to("/"), dirs_exist_ok=True)
     umoci.repack()
     # layer 3: deletions (umoci writes real whiteouts) and an overwritten dpkg database
     for meta in site.glob(f"{DELETED_DIST}-*.dist-info"):
@@ -155,6 +164,18 @@ def test_go_modules_equal_go_version_m(built: Built, sbom: Sbom) -> None:
     ours = {(p.name, p.version) for p in sbom.packages if p.type is PackageType.GOLANG}
     assert deps <= ours and ("stdlib", out.splitlines()[0].split(": ")[1]) in ours
     assert all(p.path == "/usr/local/bin/hello" for p in sbom.packages if p.type is PackageType.GOLANG)
+
+
+def test_gems_equal_gem_list(sbom: Sbom) -> None:
+    out = subprocess.run(
+        [ensure_binary("gem", "ruby"), "list", "--local"], capture_output=True, text=True, check=True
+    ).stdout
+    oracle = {
+        (line.split(" ")[0], v.removeprefix("default: "))
+        for line in out.splitlines()
+        for v in line.split(" (", 1)[1].rstrip(")").split(", ")
+    }
+    assert of_type(sbom, PackageType.GEM) == oracle
 
 
 def test_jars_are_cataloged(sbom: Sbom) -> None:

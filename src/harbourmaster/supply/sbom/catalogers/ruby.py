@@ -1,4 +1,4 @@
-"""Ruby gems from installed gemspecs (``.../specifications/NAME-VERSION.gemspec``).
+"""Ruby gems from installed gemspecs (``.../specifications/[default/]NAME-VERSION.gemspec``).
 
 Installed gemspecs are Ruby source written by RubyGems in a fixed shape
 (``s.name = "rake".freeze``); they are read, never evaluated.
@@ -43,8 +43,8 @@ class RubyGemCataloger(Cataloger):
     name = "gem"
 
     def wants(self, entry: FileEntry) -> bool:
-        path = entry.path
-        return path.endswith(".gemspec") and path.rsplit("/", 2)[-2:-1] == ["specifications"]
+        # specifications/NAME.gemspec, and specifications/default/NAME.gemspec for default gems
+        return entry.path.endswith(".gemspec") and "/specifications/" in entry.path
 
     def catalog(self, entry: FileEntry, content: BinaryIO, *, limits: ScanLimits) -> FileFindings:
         found = parse_gemspec(read_text(content, limit=min(limits.max_file_bytes, _MAX_GEMSPEC)),
