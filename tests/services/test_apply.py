@@ -228,3 +228,27 @@ def test_tier_overrides_are_validated(hm: Harbourmaster, example_text: str) -> N
     details = "\n".join(err.value.details)
     assert "tiers.staging" in details and "catastrophic" in details
     assert "tiers.development" in details and "above the block severity" in details
+
+
+def test_allowlist_applies_exports_and_is_validated(hm: Harbourmaster, example_text: str) -> None:
+    apply(hm, example_text)
+    (entry,) = hm.state().allowlist
+    assert (entry.advisory, entry.registry, entry.expires.isoformat()) == (
+        "CVE-2023-4911",
+        "harbor-payments",
+        "2027-03-31",
+    )
+    exported = yaml.safe_load(export_yaml(hm.state()))
+    assert exported["allowlist"][0]["id"] == "CVE-2023-4911"
+    doc = yaml.safe_load(example_text)
+    doc["allowlist"].append(
+        {"id": "GHSA-aaaa-bbbb-cccc", "expires": "2027-01-01", "reason": "vendor VEX pending"}
+    )
+    result = apply(hm, yaml.safe_dump(doc))
+    assert result.changes == ("+ allowlist GHSA-aaaa-bbbb-cccc",)
+    doc["allowlist"].append({"id": "not an id", "registry": "ghost", "expires": "2027-01-01", "reason": " "})
+    with pytest.raises(DocumentInvalid) as err:
+        apply(hm, yaml.safe_dump(doc))
+    details = "\n".join(err.value.details)
+    assert "allowlist[2].id" in details and "allowlist[2].registry: registry ghost is not defined" in details
+    assert "allowlist[2].reason" in details

@@ -85,6 +85,12 @@ def describe_changes(
         a, b = old.tiers.get(tier), new.tiers.get(tier)
         if a != b and a is not None and b is not None:
             out += [f"~ tier {tier.value}: {c}" for c in _field_changes(a, b)]
+    out += _named(
+        "allowlist",
+        old.allowlist,
+        new.allowlist,
+        lambda a: a.advisory + (f" for registry {a.registry}" if a.registry else ""),
+    )
     if old.hide_dockerhub_anonymous != new.hide_dockerhub_anonymous:
         out.append(
             f"~ settings: hide_dockerhub_anonymous: {old.hide_dockerhub_anonymous} -> "

@@ -17,6 +17,7 @@ __all__ = [
     "ANONYMOUS_DOCKERHUB",
     "PUBLIC_REGISTRY_HOSTS",
     "AccessEntry",
+    "AllowlistEntry",
     "CredentialInfo",
     "CredentialKind",
     "Environment",
@@ -175,6 +176,23 @@ class AccessEntry:
     user: str | None = None
     team: str | None = None
     role: Role = Role.TEAM_MEMBER
+
+
+@dataclass(frozen=True, slots=True)
+class AllowlistEntry:
+    """An accepted vulnerability: suppresses an advisory system-wide or for one registry, until it expires."""
+
+    advisory: str
+    expires: dt.date
+    reason: str
+    registry: str | None = None
+
+    def active(self, today: dt.date) -> bool:
+        return today <= self.expires
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.advisory, self.registry)
 
 
 @dataclass(frozen=True, slots=True)

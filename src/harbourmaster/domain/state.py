@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from harbourmaster.domain.model import (
     ANONYMOUS_DOCKERHUB,
     AccessEntry,
+    AllowlistEntry,
     CredentialKind,
     Environment,
     EnvironmentKind,
@@ -71,6 +72,7 @@ class GovernanceState:
     grants: tuple[RegistryGrant, ...] = ()
     tiers: Mapping[Tier, TierPolicy] = field(default_factory=lambda: dict(DEFAULT_TIER_POLICIES))
     hide_dockerhub_anonymous: bool = False
+    allowlist: tuple[AllowlistEntry, ...] = ()
 
     def registry(self, name: str) -> Registry | None:
         return next((r for r in self.registries if r.name == name), None)
@@ -97,6 +99,10 @@ def describe_entity(entity: object) -> str:
         return f"team {entity.name}"
     if isinstance(entity, AccessEntry):
         return f"access {entity.environment}/{entity.user or entity.team}"
+    if isinstance(entity, AllowlistEntry):
+        return f"allowlist {entity.advisory}" + (
+            f" for registry {entity.registry}" if entity.registry else ""
+        )
     if isinstance(entity, RegistryGrant):
         return f"grant {entity.registry} to {entity.environment} {entity.grantee}"
     return type(entity).__name__
@@ -332,6 +338,32 @@ def _check_grantee(
         out.append(Violation(where, "name a user or a team"))
 
 
+_ADVISORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._:-]{1,127}$")
+
+
+def _check_allowlist(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+    registries = {r.name for r in state.registries}
+    seen: set[tuple[str, str | None]] = set()
+    for entry in state.allowlist:
+        where = loc(entry)
+        if not _ADVISORY_ID.match(entry.advisory):
+            out.append(
+                Violation(
+                    f"{where}.id",
+                    f"{entry.advisory!r} is not an advisory id (e.g. CVE-2024-1234, "
+                    "GHSA-xxxx-xxxx-xxxx, DSA-5678-1)",
+                )
+            )
+        if entry.registry is not None and entry.registry not in registries:
+            out.append(Violation(f"{where}.registry", f"registry {entry.registry} is not defined"))
+        if not entry.reason.strip():
+            out.append(Violation(f"{where}.reason", "say why the vulnerability is accepted"))
+        if entry.key in seen:
+            scope = f"registry {entry.registry}" if entry.registry else "system-wide"
+            out.append(Violation(where, f"{entry.advisory} is allowlisted twice ({scope})"))
+        seen.add(entry.key)
+
+
 def validate_state(
     state: GovernanceState, *, today: dt.date, locate: Locator | None = None
 ) -> list[Violation]:
@@ -343,4 +375,5 @@ def validate_state(
     _check_environments(state, out, loc)
     _check_identities(state, out, loc)
     _check_grants(state, out, loc)
+    _check_allowlist(state, out, loc)
     return out

@@ -14,7 +14,15 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from harbourmaster.domain.model import AccessEntry, Environment, Registry, RegistryGrant, Team, User
+from harbourmaster.domain.model import (
+    AccessEntry,
+    AllowlistEntry,
+    Environment,
+    Registry,
+    RegistryGrant,
+    Team,
+    User,
+)
 from harbourmaster.domain.secret import Secret
 from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation, describe_entity
 from harbourmaster.domain.tiers import TierPolicyError
@@ -136,6 +144,12 @@ class _Plan:
                 tiers[tier] = tiers[tier].with_changes(**tier_spec.model_dump(exclude_none=True))
             except TierPolicyError as exc:
                 self.problems.append(Violation(f"tiers.{tier.value}", exc.message))
+        allowlist = [
+            self._at(AllowlistEntry(a.id, a.expires, a.reason, a.registry), f"allowlist[{i}]")
+            for i, a in enumerate(doc.allowlist)
+        ]
+        named = {a.key for a in allowlist}
+        kept_allowlist = [] if self.prune else [a for a in old.allowlist if a.key not in named]
         builtin = [r for r in old.registries if r.builtin]
         merged_regs = _merge(old.registries, registries, "name", self.prune)
         if self.prune:
@@ -150,6 +164,7 @@ class _Plan:
             grants=tuple(grants) if self.prune else _union(old.grants, grants),
             tiers=tiers,
             hide_dockerhub_anonymous=doc.settings.hide_dockerhub_anonymous,
+            allowlist=(*kept_allowlist, *allowlist),
         )
 
     def sealed(

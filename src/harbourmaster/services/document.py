@@ -146,6 +146,14 @@ class TierSpec(_Spec):
     ignore_unfixed: bool | None = None
 
 
+class AllowlistSpec(_Spec):
+    id: str
+    expires: dt.date
+    reason: str
+    #: Only for images from this registry; omitted: system-wide.
+    registry: str | None = None
+
+
 class SettingsSpec(_Spec):
     hide_dockerhub_anonymous: bool = False
 
@@ -162,6 +170,8 @@ class GovernanceDocument(_Spec):
     grants: list[GrantSpec] = Field(default_factory=list)
     tiers: dict[Tier, TierSpec] = Field(default_factory=dict)
     settings: SettingsSpec = Field(default_factory=SettingsSpec)
+    #: Accepted vulnerabilities, each with an expiry.
+    allowlist: list[AllowlistSpec] = Field(default_factory=list)
 
 
 def _loc(parts: tuple[int | str, ...]) -> str:

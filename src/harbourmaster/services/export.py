@@ -109,6 +109,16 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
     }
     if tiers:
         doc["tiers"] = tiers
+    if state.allowlist:
+        doc["allowlist"] = [
+            {
+                "id": a.advisory,
+                **({"registry": a.registry} if a.registry else {}),
+                "expires": a.expires.isoformat(),
+                "reason": a.reason,
+            }
+            for a in sorted(state.allowlist, key=lambda a: (a.advisory, a.registry or ""))
+        ]
     return doc
 
 

@@ -217,6 +217,7 @@ def _put_named(
         raise Conflict(f"{kind} {obj.name} already exists")
     if not create and obj.name not in current:
         raise NotFound(f"{kind} {obj.name} is not defined")
+
     def mutate(state: GovernanceState) -> GovernanceState:
         # Checked again inside the write transaction: a concurrent create may have won.
         present = {o.name for o in getattr(state, attr)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, selectinload
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import (
     AccessEntry,
+    AllowlistEntry,
     CredentialInfo,
     CredentialKind,
     Environment,
@@ -91,6 +92,12 @@ def lock_model(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MODEL_LOCK_KEY})
+
+
+def _allowlist_meta(session: Session) -> list[dict[str, Any]]:
+    value = _meta(session, "allowlist") or {}
+    entries = value.get("entries", [])
+    return list(entries) if isinstance(entries, list) else []
 
 
 def model_revision(session: Session) -> int:
@@ -190,6 +197,15 @@ def load_state(session: Session) -> GovernanceState:
         grants=tuple(grants),
         tiers=tiers,
         hide_dockerhub_anonymous=bool(settings.get("hide_dockerhub_anonymous", False)),
+        allowlist=tuple(
+            AllowlistEntry(
+                advisory=str(e["advisory"]),
+                expires=dt.date.fromisoformat(str(e["expires"])),
+                reason=str(e["reason"]),
+                registry=str(e["registry"]) if e.get("registry") else None,
+            )
+            for e in _allowlist_meta(session)
+        ),
     )
 
 
@@ -352,6 +368,21 @@ def save_state(session: Session, new: GovernanceState, *, sealed: SealedUpdates 
     _replace_links(session, new, ids)
     _sync_tiers(session, new)
     _set_meta(session, "settings", {"hide_dockerhub_anonymous": new.hide_dockerhub_anonymous})
+    _set_meta(
+        session,
+        "allowlist",
+        {
+            "entries": [
+                {
+                    "advisory": e.advisory,
+                    "expires": e.expires.isoformat(),
+                    "reason": e.reason,
+                    "registry": e.registry,
+                }
+                for e in new.allowlist
+            ]
+        },
+    )
     revision = model_revision(session) + 1
     _set_meta(session, "revision", {"revision": revision})
     session.flush()
