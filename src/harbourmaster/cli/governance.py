@@ -93,6 +93,14 @@ def _reasons(row: dict[str, object]) -> str:
     return "; ".join(str(x) for x in reasons) if isinstance(reasons, list) else ""
 
 
+def _short_digest(digest: object) -> str:
+    """``sha256:`` and 12 hex digits, as in ``docker images``; ``--json`` has the whole digest."""
+    if not isinstance(digest, str):
+        return "-"
+    algorithm, _, hexdigits = digest.partition(":")
+    return f"{algorithm}:{hexdigits[:12]}"
+
+
 @app.command()
 def check(
     images: list[str] = typer.Argument(None, help="Image references to check."),
@@ -152,7 +160,7 @@ def check(
                     r["image"],
                     "yes" if r["allowed"] else "NO",
                     r["registry"] or "-",
-                    r["digest"] or "-",
+                    _short_digest(r["digest"]),
                     _reasons(r),
                 )
                 for r in rows

@@ -100,8 +100,9 @@ def check_images(
 ) -> list[Decision]:
     """Decide each image for ``environment`` and a namespace or user; audited.
 
-    With ``resolve``, allowed images are pinned to their current digest where the
-    registry answers (never failing the decision when it does not).
+    Allowed images given by digest carry it; with ``resolve``, tags are pinned to
+    their current digest where the registry answers (never failing the decision
+    when it does not).
 
     Raises:
         Forbidden: ``principal`` may not check on this environment.
@@ -113,9 +114,9 @@ def check_images(
     _require_parsable(images)
     tenant = _tenant(namespace, user)
     decisions = decide(hm.snapshot(), environment=environment, tenant=tenant, images=images)
-    errors: list[str | None] = [None] * len(decisions)
-    if resolve:
-        decisions, errors = resolve_decision_digests(hm, decisions, actor=principal.audit_name)
+    decisions, errors = resolve_decision_digests(
+        hm, decisions, actor=principal.audit_name, ask_registries=resolve
+    )
     _record(hm, principal, environment, tenant, decisions, errors)
     return decisions
 
@@ -169,10 +170,10 @@ def check_content(
         decision = decide(snapshot, environment=environment, tenant=tenant, images=[workload.image])[0]
         out.append(ContentDecision(decision, workload))
         tenants.append(tenant)
-    errors: list[str | None] = [None] * len(out)
-    if resolve:
-        pinned, errors = resolve_decision_digests(hm, [c.decision for c in out], actor=principal.audit_name)
-        out = [replace(c, decision=d) for c, d in zip(out, pinned, strict=True)]
+    pinned, errors = resolve_decision_digests(
+        hm, [c.decision for c in out], actor=principal.audit_name, ask_registries=resolve
+    )
+    out = [replace(c, decision=d) for c, d in zip(out, pinned, strict=True)]
     by_tenant: dict[Tenant, list[tuple[Decision, str | None]]] = {}
     for tenant, c, error in zip(tenants, out, errors, strict=True):
         by_tenant.setdefault(tenant, []).append((c.decision, error))

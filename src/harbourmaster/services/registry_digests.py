@@ -140,7 +140,7 @@ async def _gather(
 
 
 def resolve_decision_digests(
-    hm: Harbourmaster, decisions: Sequence[Decision], *, actor: str
+    hm: Harbourmaster, decisions: Sequence[Decision], *, actor: str, ask_registries: bool = True
 ) -> tuple[list[Decision], list[str | None]]:
     """Pin each allowed decision to the digest its tag points to now, where the registry answers.
 
@@ -148,7 +148,8 @@ def resolve_decision_digests(
     digest is unknown (None when it is known or was not wanted).  Never raises for a
     registry failure: a decision never fails because resolution did.  Uses the caches
     described in the module documentation; credentials are opened (audited, purpose
-    ``decision.resolve``) only for registries that are asked.
+    ``decision.resolve``) only for registries that are asked.  Without
+    ``ask_registries`` only images given by digest are pinned.
     """
     out = list(decisions)
     errors: list[str | None] = [None] * len(out)
@@ -162,7 +163,7 @@ def resolve_decision_digests(
             out[i] = replace(d, digest=ref.digest)
             continue
         registry = snapshot.registries.get(d.registry)
-        if registry is None:
+        if registry is None or not ask_registries:
             continue
         host = registry_host(registry)
         cached = _digests.get((registry.name, host, ref.path, ref.tag or "latest"))
