@@ -210,3 +210,15 @@ def test_distroless_status_d_entries() -> None:
     assert names(sbom) == {("deb", "base-files", "12.4+deb12u5"), ("deb", "libssl3", "3.0.11-1~deb12u2")}
     ssl = next(p for p in sbom.packages if p.name == "libssl3")
     assert ssl.path == "/var/lib/dpkg/status.d/libssl3" and ssl.source_package == "openssl"
+
+
+def test_a_package_without_a_valid_purl_is_a_warning() -> None:
+    src = image(
+        [
+            file("app/node_modules/@scope/x/package.json", '{"name": "@scope/", "version": "1.0.0"}'),
+            file("app/node_modules/ok/package.json", '{"name": "ok", "version": "1.0.0"}'),
+        ]
+    )
+    sbom = scan(src)
+    assert names(sbom) == {("npm", "ok", "1.0.0")}
+    assert any("no valid purl" in w.message for w in sbom.warnings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import BinaryIO, NewType
+from typing import BinaryIO
 
 from harbourmaster.errors import BadInput, Error
 
@@ -32,8 +32,6 @@ __all__ = [
     "ScanWarning",
     "SourceError",
 ]
-
-Digest = NewType("Digest", str)
 
 MiB = 1024 * 1024
 

@@ -226,8 +226,14 @@ def _assemble(source: ImageSource, view: _Filesystem, warnings: list[ScanWarning
             warnings.extend(ScanWarning(message=m, layer_digest=found.layer, path=path)
                             for m in findings.warnings)
             for p in findings.packages:
+                try:
+                    purl = purl_for(p, distro)
+                except ValueError as exc:  # packageurl refuses, e.g., an empty name
+                    message = f"{p.type.value} package {p.name!r}: no valid purl ({exc}); skipped"
+                    warnings.append(ScanWarning(message=message, layer_digest=found.layer, path=path))
+                    continue
                 packages.append(Package(
-                    name=p.name, version=p.version, type=p.type, purl=purl_for(p, distro), path=p.path,
+                    name=p.name, version=p.version, type=p.type, purl=purl, path=p.path,
                     layer_digest=found.layer, arch=p.arch, source_package=p.source_package,
                     source_version=p.source_version, licenses=p.licenses))
     packages.sort(key=lambda p: (p.type.value, p.name, p.version, p.path))
