@@ -179,6 +179,8 @@ environments:
     namespaces: [payments, web]
 users:
   - name: dev-user
+  - name: lab-admin
+    role: administrator
 access:
   - environment: dev
     user: dev-user
@@ -277,6 +279,8 @@ def test_registry_test_reports_reachability_tls_and_authentication(lab: Lab) -> 
     assert tls["ok"] and tls["tls"] == "verified" and tls["authentication"] == "anonymous"
     mtls = _json(lab.run("registry", "test", "lab-mtls", "--json"))
     assert mtls["ok"] and mtls["tls"] == "verified", mtls
+    anonymous = _json(lab.run("registry", "test", "lab-anonymous", "--json"))
+    assert anonymous["ok"] and anonymous["authentication"] == "anonymous" and anonymous["auth_realm"] is None
     token = _json(lab.run("registry", "test", "lab-token", "--json"))
     assert token["ok"] and token["authentication"] == "bearer"
     assert token["auth_realm"] == lab.token.token_issuer.realm  # type: ignore[union-attr]
@@ -287,7 +291,14 @@ def test_registry_test_reports_reachability_tls_and_authentication(lab: Lab) -> 
         assert expected in human.stdout
 
     records = [r for r in _audit(lab) if r["action"] == "registry.test"]
-    assert [r["target"] for r in records] == ["lab-basic", "lab-tls", "lab-mtls", "lab-token", "lab-basic"]
+    assert [r["target"] for r in records] == [
+        "lab-basic",
+        "lab-tls",
+        "lab-mtls",
+        "lab-anonymous",
+        "lab-token",
+        "lab-basic",
+    ]
     assert all(r["result"] == "ok" for r in records)
     uses = [r for r in _audit(lab) if r["action"] == "credential.use"]
     assert {(r["target"], r["details"]["purpose"]) for r in uses} >= {
@@ -409,6 +420,46 @@ def test_check_is_fast_the_second_time_a_registry_hangs(lab: Lab, monkeypatch: p
     assert images[0]["digest"] is None and "timed out" in images[0]["digest_error"]
     assert "not retried" in images[1]["digest_error"]
     assert "x" in images[2]["normalized"] and "not found" in images[2]["digest_error"].lower()
+
+
+def test_the_api_returns_what_the_cli_prints(lab: Lab) -> None:
+    from fastapi.testclient import TestClient
+
+    from harbourmaster.api.app import create_app
+    from harbourmaster.services.tokens import create_token
+
+    hm = Harbourmaster.from_environ()
+    token = create_token(hm, user="lab-admin", name="lab", actor="tests").token.reveal()
+    headers = {"Authorization": f"Bearer {token}"}
+    image = f"{lab.basic.host}/{REPO}:v1"
+    with TestClient(create_app(hm)) as api:
+        tested = api.post("/api/v1/registries/lab-basic/test", headers=headers)
+        assert tested.status_code == 200
+        cli_report = _json(lab.run("registry", "test", "lab-basic", "--json"))
+        assert tested.json().keys() == cli_report.keys()
+        assert {**tested.json(), "latency_ms": 0} == {**cli_report, "latency_ms": 0}
+        browsed = api.get(
+            "/api/v1/registries/lab-basic/browse",
+            params={"repository": REPO, "reference": "v1"},
+            headers=headers,
+        )
+        assert browsed.status_code == 200
+        assert browsed.json() == _json(lab.run("registry", "browse", "lab-basic", f"{REPO}:v1", "--json"))
+        resolved = api.get("/api/v1/resolve", params={"image": image, "environment": "dev"}, headers=headers)
+        assert resolved.status_code == 200 and resolved.json()["digest"] == lab.digest
+        assert resolved.json() == _json(lab.run("resolve", image, "--env", "dev", "--json"))
+        body = {"environment": "dev", "user": "dev-user", "images": [image]}
+        pinned = api.post("/api/v1/decisions", json=body, headers=headers)
+        assert pinned.status_code == 200 and pinned.json()[0]["digest"] == lab.digest
+        unpinned = api.post("/api/v1/decisions", json={**body, "resolve": False}, headers=headers)
+        assert unpinned.json()[0]["digest"] is None
+        down = api.get("/api/v1/registries/lab-closed/browse", headers=headers)
+        assert down.status_code == 502 and down.headers["content-type"].startswith("application/problem+json")
+        assert "connection refused" in down.json()["detail"]
+        member = create_token(hm, user="dev-user", name="lab", actor="tests").token.reveal()
+        refused = api.post("/api/v1/registries/lab-basic/test", headers={"Authorization": f"Bearer {member}"})
+        assert refused.status_code == 403
+    hm.db.dispose()
 
 
 def test_no_secret_in_outputs_reports_logs_or_audit(lab: Lab, caplog: pytest.LogCaptureFixture) -> None:

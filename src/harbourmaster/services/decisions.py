@@ -113,9 +113,10 @@ def check_images(
     authorise_environment(hm, principal, environment)
     _require_parsable(images)
     tenant = _tenant(namespace, user)
-    decisions = decide(hm.snapshot(), environment=environment, tenant=tenant, images=images)
+    snapshot = hm.snapshot()
+    decisions = decide(snapshot, environment=environment, tenant=tenant, images=images)
     decisions, errors = resolve_decision_digests(
-        hm, decisions, actor=principal.audit_name, ask_registries=resolve
+        hm, decisions, actor=principal.audit_name, ask_registries=resolve, snapshot=snapshot
     )
     _record(hm, principal, environment, tenant, decisions, errors)
     return decisions
@@ -171,7 +172,7 @@ def check_content(
         out.append(ContentDecision(decision, workload))
         tenants.append(tenant)
     pinned, errors = resolve_decision_digests(
-        hm, [c.decision for c in out], actor=principal.audit_name, ask_registries=resolve
+        hm, [c.decision for c in out], actor=principal.audit_name, ask_registries=resolve, snapshot=snapshot
     )
     out = [replace(c, decision=d) for c, d in zip(out, pinned, strict=True)]
     by_tenant: dict[Tenant, list[tuple[Decision, str | None]]] = {}

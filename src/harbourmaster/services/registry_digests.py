@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
-from harbourmaster.domain.decision import Decision
+from harbourmaster.domain.decision import Decision, GovernanceSnapshot
 from harbourmaster.domain.reference import ImageReference, parse_reference
 from harbourmaster.errors import Error
 from harbourmaster.registry import (
@@ -140,7 +140,12 @@ async def _gather(
 
 
 def resolve_decision_digests(
-    hm: Harbourmaster, decisions: Sequence[Decision], *, actor: str, ask_registries: bool = True
+    hm: Harbourmaster,
+    decisions: Sequence[Decision],
+    *,
+    actor: str,
+    ask_registries: bool = True,
+    snapshot: GovernanceSnapshot | None = None,
 ) -> tuple[list[Decision], list[str | None]]:
     """Pin each allowed decision to the digest its tag points to now, where the registry answers.
 
@@ -149,11 +154,11 @@ def resolve_decision_digests(
     registry failure: a decision never fails because resolution did.  Uses the caches
     described in the module documentation; credentials are opened (audited, purpose
     ``decision.resolve``) only for registries that are asked.  Without
-    ``ask_registries`` only images given by digest are pinned.
+    ``ask_registries`` only images given by digest are pinned.  ``snapshot`` is the one
+    the decisions were taken on (read from ``hm`` when needed and not given).
     """
     out = list(decisions)
     errors: list[str | None] = [None] * len(out)
-    snapshot = hm.snapshot()
     pending: dict[str, list[tuple[int, ImageReference]]] = {}
     for i, d in enumerate(out):
         if not d.allowed or d.registry is None or d.normalized is None:
@@ -162,8 +167,11 @@ def resolve_decision_digests(
         if ref.digest is not None:
             out[i] = replace(d, digest=ref.digest)
             continue
+        if not ask_registries:
+            continue
+        snapshot = snapshot or hm.snapshot()
         registry = snapshot.registries.get(d.registry)
-        if registry is None or not ask_registries:
+        if registry is None:
             continue
         host = registry_host(registry)
         cached = _digests.get((registry.name, host, ref.path, ref.tag or "latest"))
@@ -177,6 +185,7 @@ def resolve_decision_digests(
         pending.setdefault(registry.name, []).append((i, ref))
     if not pending:
         return out, errors
+    assert snapshot is not None
     state = hm.state()
     batches: list[tuple[str, list[tuple[int, ImageReference]]]] = []
     jobs: list[Coroutine[Any, Any, list[str | RegistryError]]] = []
