@@ -32,11 +32,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Never echo the input: a rejected body may hold a secret.
-        errors = [
-            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', 'invalid')}"
-            for e in exc.errors()
-        ]
+        # Never echo the input: a rejected body may hold a secret, as a value or
+        # pasted where a field name belongs, so unknown fields are not named.
+        errors = []
+        for e in exc.errors():
+            loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+            if e.get("type") == "extra_forbidden":
+                where = ".".join(loc[:-1]) or "body"
+                errors.append(
+                    f"{where}: has a field that is not part of the schema (see the OpenAPI document)"
+                )
+            else:
+                errors.append(f"{'.'.join(loc)}: {e.get('msg', 'invalid')}")
         return _problem(422, "bad-input", "BadInput", "the request body or parameters are invalid", errors)
 
     @app.exception_handler(StarletteHTTPException)

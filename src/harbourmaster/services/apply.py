@@ -23,10 +23,9 @@ from harbourmaster.domain.model import (
     Team,
     User,
 )
-from harbourmaster.domain.secret import Secret
+from harbourmaster.domain.secret import Secret, SecretReferenceError
 from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation, describe_entity
 from harbourmaster.domain.tiers import TierPolicyError
-from harbourmaster.errors import BadInput
 from harbourmaster.services.core import Change, Harbourmaster
 from harbourmaster.services.document import (
     DocumentInvalid,
@@ -35,7 +34,7 @@ from harbourmaster.services.document import (
     registry_from_spec,
 )
 from harbourmaster.store.governance import SealedUpdates, sealed_blobs
-from harbourmaster.vault.interface import SealedSecret, VaultError
+from harbourmaster.vault.interface import SealedSecret, UnresolvedSecretError, VaultError
 from harbourmaster.vault.references import resolve_secret_reference
 
 __all__ = ["ApplyResult", "apply_document"]
@@ -78,17 +77,22 @@ class _Plan:
 
     def resolve_secrets(self) -> None:
         for i, spec in enumerate(self.doc.registries):
-            try:
-                if spec.credential is not None and spec.credential.secret is not None:
-                    self.secrets[spec.name] = resolve_secret_reference(
-                        spec.credential.secret, field=f"registries[{i}].credential.secret"
-                    )
-                if spec.tls is not None and spec.tls.client_key is not None:
-                    self.client_keys[spec.name] = resolve_secret_reference(
-                        spec.tls.client_key, field=f"registries[{i}].tls.client_key"
-                    )
-            except (VaultError, BadInput) as exc:
-                self.problems.append(Violation(f"registries[{i}]", exc.message))
+            if spec.credential is not None and spec.credential.secret is not None:
+                self._resolve(
+                    self.secrets, spec.name, spec.credential.secret, f"registries[{i}].credential.secret"
+                )
+            if spec.tls is not None and spec.tls.client_key is not None:
+                self._resolve(
+                    self.client_keys, spec.name, spec.tls.client_key, f"registries[{i}].tls.client_key"
+                )
+
+    def _resolve(self, into: dict[str, Secret], name: str, reference: str, field: str) -> None:
+        try:
+            into[name] = resolve_secret_reference(reference, field=field)
+        except SecretReferenceError:
+            pass  # not a reference at all: registry_from_spec reports it with its path
+        except UnresolvedSecretError as exc:
+            self.problems.append(Violation(field, exc.message.removeprefix(f"{field}: ")))
 
     def build(self, old: GovernanceState) -> GovernanceState:
         doc = self.doc

@@ -210,21 +210,24 @@ def parse_document(text: str, *, source: str) -> GovernanceDocument:
         return GovernanceDocument.model_validate(raw)
     except ValidationError as exc:
         violations = [
-            Violation(_loc(tuple(e["loc"])), _clean_message(e)) for e in exc.errors(include_url=False)
+            Violation(
+                _loc(tuple(e["loc"])[:-1] if e["type"] == "extra_forbidden" else tuple(e["loc"])),
+                _clean_message(e),
+            )
+            for e in exc.errors(include_url=False)
         ]
         raise DocumentInvalid(source, violations) from None
 
 
 def _clean_message(error: Any) -> str:
+    """Pydantic's message without the input: a value in the wrong place may be a pasted secret."""
     kind = error.get("type", "")
     if kind == "extra_forbidden":
-        return "unknown field"
+        # The unknown key is not repeated either, for the same reason.
+        return "has a field that is not part of the schema"
     if kind == "missing":
         return "required field is missing"
-    msg = str(error.get("msg", "invalid"))
-    if kind in {"literal_error", "enum"}:
-        return f"{msg} (got {error.get('input')!r})"
-    return msg
+    return str(error.get("msg", "invalid"))
 
 
 def _read_pem(value: str, *, path: str, problems: list[Violation]) -> str | None:
