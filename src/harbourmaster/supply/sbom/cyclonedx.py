@@ -19,8 +19,6 @@ from cyclonedx.model.component_evidence import ComponentEvidence, Occurrence
 from cyclonedx.model.dependency import Dependable, Dependency
 from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
 from cyclonedx.output.json import JsonV1Dot6
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from harbourmaster import __version__
@@ -144,6 +142,10 @@ def validate_cyclonedx(document: str) -> None:
 
     Raises :class:`CycloneDxValidationError` with the validator's reason.
     """
+    # Imported here: the validator pulls in jsonschema, which writing does not need.
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(document)
     if error is not None:
         raise CycloneDxValidationError(

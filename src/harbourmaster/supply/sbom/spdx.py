@@ -16,7 +16,6 @@ import re
 from importlib import resources
 from typing import Any
 
-import jsonschema
 from cyclonedx.spdx import is_expression
 
 from harbourmaster import __version__
@@ -129,7 +128,9 @@ def to_spdx_json(sbom: Sbom, *, created: datetime.datetime | None = None) -> str
 
 
 @functools.cache
-def _validator() -> jsonschema.protocols.Validator:
+def _validator() -> Any:
+    import jsonschema  # here, not at module level: only validation needs it
+
     text = resources.files("harbourmaster.supply").joinpath("schemas/spdx-schema.json").read_text(
         encoding="utf-8")
     schema = json.loads(text)
