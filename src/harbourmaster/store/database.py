@@ -117,7 +117,7 @@ class Database:
             with session.begin():
                 yield session
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error on {self.display_url}: {exc.__class__.__name__}") from exc
+            raise StoreError(f"database error on {self.display_url}: {_cause(exc)}") from exc
         finally:
             session.close()
 
@@ -128,13 +128,20 @@ class Database:
         try:
             yield session
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error on {self.display_url}: {exc.__class__.__name__}") from exc
+            raise StoreError(f"database error on {self.display_url}: {_cause(exc)}") from exc
         finally:
             session.rollback()
             session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _cause(exc: SQLAlchemyError) -> str:
+    """The driver's own first line (never SQLAlchemy's text, which can include bound parameters)."""
+    orig = getattr(exc, "orig", None)
+    first = str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
