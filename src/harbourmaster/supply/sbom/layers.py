@@ -225,8 +225,8 @@ class LayerReader:
         return LayerMember(kind=MemberKind.OTHER, entry=entry)
 
     def _finish(self, tar: tarfile.TarFile) -> None:
-        # A short read while skipping member data is silent in tarfile's stream mode: compare
-        # how far the archive claims to reach with what was actually decompressed.
+        # A stream that ends exactly where a header should start reads as a clean end to
+        # tarfile: compare how far the members reach with what was actually decompressed.
         if self._decompressed.produced < tar.offset:
             raise LayerError(f"layer {self.layer_digest}: truncated tar stream (archive ends at byte "
                              f"{self._decompressed.produced}, members reach byte {tar.offset})")
