@@ -102,3 +102,11 @@ def test_layer_bars_track_each_layer_on_a_terminal() -> None:
     assert [t.completed for t in tasks] == [100, 100]
     assert all(t.finished for t in tasks)
     assert "aaaaaaaaaaaa" in tasks[0].description
+
+
+def test_help_renders() -> None:
+    result = runner.invoke(app, ["generate", "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--format", "--output", "--platform", "--max-ratio", "--max-layer-mib", "--json"):
+        assert option in result.stdout
+    assert "OS/ARCH[/VARIANT]" in result.stdout

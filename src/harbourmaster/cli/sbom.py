@@ -94,12 +94,12 @@ def _summary(sbom: Sbom, fmt: SbomFormat, output: Path | None) -> dict[str, obje
 @guard
 def generate(
     source: str = typer.Argument(..., metavar="SOURCE",
-                                 help="oci-layout:DIR[:TAG] or docker-archive:FILE[:REF]."),
+                                 help="oci-layout:DIR\\[:TAG] or docker-archive:FILE\\[:REF]."),
     fmt: SbomFormat = typer.Option(SbomFormat.CYCLONEDX_JSON, "--format", help="Document format."),
     output: Path | None = typer.Option(None, "-o", "--output",
                                        help="Write the SBOM here (atomically) instead of standard output."),
     platform: str = typer.Option("linux/amd64", "--platform",
-                                 help="OS/ARCH[/VARIANT] to pick from a multi-platform index."),
+                                 help="OS/ARCH\\[/VARIANT] to pick from a multi-platform index."),
     max_ratio: float = typer.Option(ScanLimits.max_ratio, "--max-ratio", min=1.0,
                                     help="Stop reading a layer whose compression ratio exceeds this."),
     max_layer_mib: int = typer.Option(ScanLimits.max_layer_bytes // MiB, "--max-layer-mib", min=1,
