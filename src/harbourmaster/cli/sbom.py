@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
-from harbourmaster.cli._common import JsonOption, emit_json, guard, stderr
+from harbourmaster.cli._common import emit_json, guard, stderr
 from harbourmaster.errors import BadInput
 from harbourmaster.supply.sbom import (
     LayerDescriptor,
@@ -104,7 +104,8 @@ def generate(
                                     help="Stop reading a layer whose compression ratio exceeds this."),
     max_layer_mib: int = typer.Option(ScanLimits.max_layer_bytes // MiB, "--max-layer-mib", min=1,
                                       help="Stop reading a layer that decompresses to more than this."),
-    json_output: bool = JsonOption,
+    json_output: bool = typer.Option(False, "--json", help="No progress bar; with -o, print a JSON summary "
+                                                          "(image, distro, package count, warnings)."),
 ) -> None:
     """Generate the SBOM of SOURCE, with a progress bar per layer on a terminal."""
     limits = ScanLimits(max_ratio=max_ratio, max_layer_bytes=max_layer_mib * MiB)
