@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harbourmaster.cli import audit, credentials, governance, keys, registry, resolve, setup, token
+from harbourmaster.cli import audit, credentials, governance, keys, registry, resolve, sbom, setup, token
 
 app = typer.Typer(
     name="harbourmaster",
@@ -21,6 +21,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
 app.add_typer(token.app, name="token")
 app.add_typer(credentials.app, name="credentials")
+app.add_typer(sbom.app, name="sbom")
 
 
 def main() -> None:
