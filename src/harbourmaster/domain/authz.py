@@ -26,6 +26,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     TOKEN_CREATE = "token.create"
     KEYS_ROTATE = "keys.rotate"
+    VULNDB_WRITE = "vulndb.write"
 
 
 _ALL: Final = frozenset(Role)
@@ -43,6 +44,9 @@ PERMISSIONS: Final[dict[Permission, frozenset[Role]]] = {
     Permission.AUDIT_READ: frozenset({Role.ADMINISTRATOR, Role.AUDITOR}),
     Permission.TOKEN_CREATE: frozenset({Role.ADMINISTRATOR}),
     Permission.KEYS_ROTATE: frozenset({Role.ADMINISTRATOR}),
+    # Importing advisories changes what every scan and gate reports; reading and scanning
+    # need only GOVERNANCE_READ.
+    Permission.VULNDB_WRITE: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER}),
 }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -29,6 +30,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "AccessRow",
+    "AdvisoryAffectedRow",
+    "AdvisoryMatchRow",
+    "AdvisoryRow",
     "ApiTokenRow",
     "AuditRow",
     "Base",
@@ -43,6 +47,7 @@ __all__ = [
     "TeamRow",
     "TierPolicyRow",
     "UserRow",
+    "VulnDbImportRow",
 ]
 
 
@@ -213,3 +218,69 @@ class SbomComponentRow(Base):
     source_version: Mapped[str | None] = mapped_column(String(256))
     distro: Mapped[str | None] = mapped_column(String(64))
     layer_digest: Mapped[str | None] = mapped_column(String(200))
+
+
+class AdvisoryRow(Base):
+    """An OSV advisory as last imported; ``withdrawn`` ones are kept but never match."""
+
+    __tablename__ = "advisories"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    advisory_id: Mapped[str] = mapped_column(String(256), unique=True)
+    modified: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    published: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    aliases: Mapped[list[str]] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))
+    severity_source: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(Float)
+    import_id: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class AdvisoryAffectedRow(Base):
+    """One ``affected[]`` entry of an advisory, indexed by ecosystem and package name for matching."""
+
+    __tablename__ = "advisory_affected"
+    __table_args__ = (Index("ix_advisory_affected_base_name", "ecosystem_base", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    advisory_pk: Mapped[int] = mapped_column(ForeignKey("advisories.id", ondelete="CASCADE"), index=True)
+    ecosystem: Mapped[str] = mapped_column(String(128))
+    ecosystem_base: Mapped[str] = mapped_column(String(64))
+    ecosystem_key: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(512))
+    ranges: Mapped[list[Any]] = mapped_column(JSON)
+    versions: Mapped[list[str]] = mapped_column(JSON)
+
+
+class VulnDbImportRow(Base):
+    """One advisory import: where from, when, and what it changed."""
+
+    __tablename__ = "vulndb_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(1024))
+    actor: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    records: Mapped[int] = mapped_column(Integer)
+    inserted: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    withdrawn: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    problems: Mapped[list[str]] = mapped_column(JSON)
+
+
+class AdvisoryMatchRow(Base):
+    """A stored SBOM's package known to be affected by an advisory (continuous correlation)."""
+
+    __tablename__ = "advisory_matches"
+    __table_args__ = (UniqueConstraint("sbom_id", "advisory_id", "purl_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sbom_id: Mapped[int] = mapped_column(ForeignKey("sboms.id", ondelete="CASCADE"), index=True)
+    advisory_id: Mapped[str] = mapped_column(String(256))
+    purl: Mapped[str] = mapped_column(String(2048))
+    purl_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(256))
+    severity: Mapped[str] = mapped_column(String(16))
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    import_id: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,153 @@
+"""Matching components against advisories, with each ecosystem's own version ordering.
+
+Each component maps to an ecosystem key (:mod:`..advisories.ecosystems`) and
+one or two package names: the package itself and, for OS packages, its source
+package (Debian, Ubuntu and Alpine advisories name source packages), matched
+at the source version when it is known.  The index returns pre-compiled
+entries, so a match is a dictionary look-up and a binary search per entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from harbourmaster.domain.findings import Finding, FindingPackage, FixState
+from harbourmaster.domain.osv_ranges import fixed_versions
+from harbourmaster.domain.versions import InvalidVersion
+from harbourmaster.supply.advisories import (
+    AdvisoryIndex,
+    CompiledAdvisory,
+    PackageKey,
+    component_ecosystem,
+    component_package_name,
+)
+from harbourmaster.supply.scan.components import Component
+
+__all__ = ["MatchResult", "Matcher", "relevant_fixes"]
+
+_OS_TYPES = frozenset({"deb", "apk", "rpm"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MatchResult:
+    """Findings (one per advisory and package), and what could not be checked."""
+
+    findings: tuple[Finding, ...]
+    components: int
+    unsupported: int
+    warnings: tuple[str, ...]
+
+
+def relevant_fixes(entry: CompiledAdvisory, installed: str) -> tuple[str, ...]:
+    """The entry's fixed versions above ``installed`` (all of them when none compares).  Never raises."""
+    fixes = fixed_versions(entry.ranges)
+    scheme = entry.compiled.scheme
+    above: list[str] = []
+    for fix in fixes:
+        try:
+            if scheme.compare(fix, installed) > 0:
+                above.append(fix)
+        except InvalidVersion:
+            return fixes
+    return tuple(above) or fixes
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    component: Component
+    ecosystem: str
+    key: PackageKey
+    version: str
+
+
+def _lookups(component: Component) -> list[_Lookup] | None:
+    found = component_ecosystem(component.purl_type, namespace=component.namespace, distro=component.distro)
+    if found is None:
+        return None
+    ecosystem, key = found
+    name = component_package_name(component.purl_type, namespace=component.namespace, name=component.name)
+    out = [_Lookup(component, ecosystem, (key, name), component.version)]
+    source = component.source_package
+    if component.purl_type in _OS_TYPES and source and source != name:
+        out.append(
+            _Lookup(component, ecosystem, (key, source), component.source_version or component.version)
+        )
+    return out
+
+
+class Matcher:
+    """Matches components against an :class:`AdvisoryIndex` (the core takes the interface)."""
+
+    def __init__(self, index: AdvisoryIndex) -> None:
+        self.index = index
+
+    def match(self, components: Iterable[Component]) -> MatchResult:
+        """Every advisory that affects a component.
+
+        A version the ecosystem cannot parse is reported in ``warnings``, not raised.
+        """
+        lookups: list[_Lookup] = []
+        unsupported = 0
+        count = 0
+        for component in components:
+            count += 1
+            found = _lookups(component)
+            if found is None:
+                unsupported += 1
+            else:
+                lookups.extend(found)
+        candidates = self.index.candidates({lookup.key for lookup in lookups})
+        findings: list[Finding] = []
+        seen: set[tuple[str, str]] = set()
+        warnings: list[str] = []
+        for lookup in lookups:
+            entries = candidates.get(lookup.key)
+            if not entries:
+                continue
+            findings.extend(self._match_one(lookup, entries, seen, warnings))
+        return MatchResult(
+            findings=tuple(findings), components=count, unsupported=unsupported, warnings=tuple(warnings)
+        )
+
+    @staticmethod
+    def _match_one(
+        lookup: _Lookup, entries: Sequence[CompiledAdvisory], seen: set[tuple[str, str]], warnings: list[str]
+    ) -> list[Finding]:
+        component = lookup.component
+        out: list[Finding] = []
+        for entry in entries:
+            mark = (entry.advisory_id, component.purl)
+            if mark in seen:
+                continue
+            try:
+                if not entry.compiled.matches(lookup.version):
+                    continue
+            except InvalidVersion as exc:
+                warnings.append(f"{component.purl}: {exc.message}; not checked against {entry.advisory_id}")
+                continue
+            seen.add(mark)
+            fixes = relevant_fixes(entry, lookup.version)
+            out.append(
+                Finding(
+                    id=entry.advisory_id,
+                    aliases=entry.aliases,
+                    package=FindingPackage(
+                        name=component.name,
+                        version=component.version,
+                        purl=component.purl,
+                        ecosystem=lookup.ecosystem,
+                    ),
+                    fixed_versions=fixes,
+                    severity=entry.severity,
+                    state=FixState.FIXED if fixes else FixState.NOT_FIXED,
+                    summary=entry.summary,
+                    notes=()
+                    if lookup.key[1]
+                    == component_package_name(
+                        component.purl_type, namespace=component.namespace, name=component.name
+                    )
+                    else (f"matched on source package {lookup.key[1]} {lookup.version}",),
+                )
+            )
+        return out
