@@ -1,22 +1,34 @@
-"""``sbom generate``: catalog an image on disk and write CycloneDX or SPDX JSON."""
+"""``sbom generate|attach|fetch|list``: SBOMs of images on disk and in approved registries."""
 
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
-from harbourmaster.cli._common import emit_json, guard, stderr
+from harbourmaster.cli._common import emit_json, guard, local_principal, open_core, print_table, stderr
+from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.errors import BadInput
+from harbourmaster.services.sbom_ops import (
+    SbomOutcome,
+    attach_image_sbom,
+    fetch_image_sbom,
+    generate_image_sbom,
+    stored_sboms,
+)
 from harbourmaster.supply.sbom import (
     LayerDescriptor,
     Sbom,
     SbomFormat,
     ScanLimits,
+    ScanProgress,
+    SourceError,
     default_catalogers,
     open_source,
     parse_platform,
@@ -26,10 +38,12 @@ from harbourmaster.supply.sbom import (
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Software bills of materials: generate an image's SBOM from an OCI layout or "
-                       "a docker-archive tarball.")
+app = typer.Typer(help="Software bills of materials: generate an image's SBOM (from a registry, an OCI "
+                       "layout or a docker-archive tarball), attach it to the image, fetch it back, "
+                       "list the SBOM store.")
 
 MiB = 1024 * 1024
+LOCAL_PREFIXES = ("oci-layout:", "docker-archive:")
 
 
 @app.callback()
@@ -56,7 +70,7 @@ class _LayerBars:
         self._progress.update(task, total=self._progress.tasks[task].completed)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str, *, newline: bool = True) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -68,7 +82,8 @@ def _write_atomically(path: Path, text: str) -> None:
         os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 is for secrets; an SBOM is an ordinary file
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-            fh.write("\n")
+            if newline:
+                fh.write("\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -90,16 +105,57 @@ def _summary(sbom: Sbom, fmt: SbomFormat, output: Path | None) -> dict[str, obje
     }
 
 
+@contextmanager
+def _progress(quiet: bool) -> Iterator[ScanProgress | None]:
+    """Per-layer bars on a terminal; nothing with --json or when standard error is not a terminal."""
+    if quiet or not stderr.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=stderr, transient=False) as progress:
+        yield _LayerBars(progress)
+
+
+def _note(text: str) -> None:
+    stderr.print(text, markup=False, highlight=False)
+
+
+def _emit_document(document: str, output: Path | None, *, exact: bool = False) -> None:
+    """Write the document to ``output`` (temp file + rename) or standard output; ``exact`` writes a
+    file byte for byte (a fetched SBOM), without the trailing newline a generated one gets."""
+    if output is not None:
+        _write_atomically(output, document, newline=not exact)
+    else:
+        sys.stdout.write(document if document.endswith("\n") else document + "\n")
+
+
+def _outcome_json(outcome: SbomOutcome, output: Path | None) -> dict[str, object]:
+    return {**outcome.as_dict(), "output": str(output) if output else None}
+
+
+def _check_image_reference(source: str) -> None:
+    try:
+        parse_reference(source)
+    except ReferenceError as exc:
+        raise SourceError(f"{source!r} is not an image source; use IMAGE (an image in an approved registry), "
+                          "oci-layout:DIR[:TAG] or docker-archive:FILE", details=[exc.message]) from None
+
+
+FormatOption = typer.Option(SbomFormat.CYCLONEDX_JSON, "--format", help="Document format.")
+PlatformOption = typer.Option("linux/amd64", "--platform",
+                              help="OS/ARCH\\[/VARIANT] to pick from a multi-platform index.")
+
+
 @app.command()
 @guard
 def generate(
     source: str = typer.Argument(..., metavar="SOURCE",
-                                 help="oci-layout:DIR\\[:TAG] or docker-archive:FILE\\[:REF]."),
-    fmt: SbomFormat = typer.Option(SbomFormat.CYCLONEDX_JSON, "--format", help="Document format."),
+                                 help="IMAGE (in an approved registry), oci-layout:DIR\\[:TAG] or "
+                                      "docker-archive:FILE\\[:REF]."),
+    fmt: SbomFormat = FormatOption,
     output: Path | None = typer.Option(None, "-o", "--output",
                                        help="Write the SBOM here (atomically) instead of standard output."),
-    platform: str = typer.Option("linux/amd64", "--platform",
-                                 help="OS/ARCH\\[/VARIANT] to pick from a multi-platform index."),
+    platform: str = PlatformOption,
     max_ratio: float = typer.Option(ScanLimits.max_ratio, "--max-ratio", min=1.0,
                                     help="Stop reading a layer whose compression ratio exceeds this."),
     max_layer_mib: int = typer.Option(ScanLimits.max_layer_bytes // MiB, "--max-layer-mib", min=1,
@@ -107,27 +163,115 @@ def generate(
     json_output: bool = typer.Option(False, "--json", help="No progress bar; with -o, print a JSON summary "
                                                           "(image, distro, package count, warnings)."),
 ) -> None:
-    """Generate the SBOM of SOURCE, with a progress bar per layer on a terminal."""
+    """Generate the SBOM of SOURCE, with a progress bar per layer on a terminal.
+
+    An IMAGE is read from its approved registry with that registry's credential, and the SBOM is
+    also kept in the SBOM store.
+    """
     limits = ScanLimits(max_ratio=max_ratio, max_layer_bytes=max_layer_mib * MiB)
-    with open_source(source, platform=parse_platform(platform)) as image_source:
-        if stderr.is_terminal and not json_output:
-            columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-            with Progress(*columns, console=stderr, transient=False) as progress:
-                sbom = scan_image(image_source, catalogers=default_catalogers(), limits=limits,
-                                  progress=_LayerBars(progress))
-        else:
-            sbom = scan_image(image_source, catalogers=default_catalogers(), limits=limits)
+    want = parse_platform(platform)
+    if not source.startswith(LOCAL_PREFIXES):
+        _check_image_reference(source)
+        hm = open_core()
+        with _progress(json_output) as bars:
+            outcome = generate_image_sbom(hm, local_principal(hm), source, fmt=fmt, platform=want,
+                                          limits=limits, progress=bars)
+        _emit_document(outcome.document, output)
+        if json_output:
+            if output is not None:
+                emit_json(_outcome_json(outcome, output))
+            return
+        for text in outcome.warnings:
+            _note(f"warning: {text}")
+        where = f" to {output}" if output else ""
+        _note(f"{outcome.packages} packages in {outcome.image} ({outcome.digest}){where}; stored")
+        return
+    with open_source(source, platform=want) as image_source, _progress(json_output) as bars:
+        sbom = scan_image(image_source, catalogers=default_catalogers(), limits=limits, progress=bars)
     document = render_sbom(sbom, fmt)
-    if output is not None:
-        _write_atomically(output, document)
-    else:
-        sys.stdout.write(document + "\n")
+    _emit_document(document, output)
     if json_output:
         if output is not None:
             emit_json(_summary(sbom, fmt, output))
         return
     for warning in sbom.warnings:
-        stderr.print(f"warning: {warning}", markup=False, highlight=False)
+        _note(f"warning: {warning}")
     where = f" to {output}" if output else ""
-    stderr.print(f"{len(sbom.packages)} packages in {sbom.image.name} ({sbom.image.digest}){where}",
-                 markup=False, highlight=False)
+    _note(f"{len(sbom.packages)} packages in {sbom.image.name} ({sbom.image.digest}){where}")
+
+
+@app.command()
+@guard
+def attach(
+    image: str = typer.Argument(..., metavar="IMAGE", help="An image in an approved registry."),
+    fmt: SbomFormat = FormatOption,
+    environments: list[str] = typer.Option([], "--env", metavar="ENV",
+                                           help="Also require IMAGE to resolve through a registry granted "
+                                                "on ENV (repeatable)."),
+    platform: str = PlatformOption,
+    regenerate: bool = typer.Option(False, "--regenerate",
+                                    help="Generate a fresh SBOM even if the store has one for the digest."),
+    json_output: bool = typer.Option(False, "--json", help="Print what was attached as JSON; no progress."),
+) -> None:
+    """Attach IMAGE's SBOM to it in its registry (an OCI artifact whose subject is the image).
+
+    The stored SBOM for the image's digest is attached; without one it is generated (and stored)
+    first.  Registries without the referrers API get the sha256-<hex> referrers tag.
+    """
+    hm = open_core()
+    with _progress(json_output) as bars:
+        outcome = attach_image_sbom(hm, local_principal(hm), image, fmt=fmt,
+                                    platform=parse_platform(platform), environments=environments,
+                                    regenerate=regenerate, progress=bars)
+    if json_output:
+        emit_json(outcome.as_dict())
+        return
+    assert outcome.attached is not None
+    how = "generated and attached" if outcome.generated else "attached the stored SBOM"
+    via = ("referrers API" if outcome.attached.via == "api"
+           else f"referrers tag {outcome.attached.referrers_tag}")
+    _note(f"{how}: {fmt.value} for {outcome.image} ({outcome.digest})")
+    _note(f"artifact {outcome.attached.artifact_digest} in {outcome.attached.repository}, "
+          f"found via the {via}")
+
+
+@app.command()
+@guard
+def fetch(
+    image: str = typer.Argument(..., metavar="IMAGE", help="An image in an approved registry."),
+    fmt: SbomFormat = FormatOption,
+    output: Path | None = typer.Option(None, "-o", "--output",
+                                       help="Write the SBOM here (atomically) instead of standard output."),
+    platform: str = PlatformOption,
+    json_output: bool = typer.Option(False, "--json", help="With -o, print a JSON summary."),
+) -> None:
+    """Fetch the SBOM attached to IMAGE (subject, digest and schema checked) and keep it in the store."""
+    hm = open_core()
+    outcome = fetch_image_sbom(hm, local_principal(hm), image, fmt=fmt, platform=parse_platform(platform))
+    _emit_document(outcome.document, output, exact=True)
+    if json_output:
+        if output is not None:
+            emit_json(_outcome_json(outcome, output))
+        return
+    assert outcome.fetched is not None
+    where = f" to {output}" if output else ""
+    _note(f"fetched {fmt.value} SBOM {outcome.fetched.document_digest} attached to {outcome.image} "
+          f"({outcome.digest}){where}; stored")
+
+
+@app.command("list")
+@guard
+def list_stored(
+    digest: str | None = typer.Option(None, "--digest", metavar="D", help="Only SBOMs of this image digest."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the SBOM store: every generated, attached or fetched SBOM, newest first."""
+    hm = open_core()
+    rows = stored_sboms(hm, local_principal(hm), image_digest=digest)
+    if json_output:
+        emit_json([r.as_dict() for r in rows])
+        return
+    columns = ["image", "digest", "platform", "format", "origin", "components", "distro", "created"]
+    print_table("SBOMs", columns,
+                [(r.image_name, r.image_digest, r.platform, r.format, r.origin, r.component_count,
+                  r.distro or "-", r.created_at.strftime("%Y-%m-%d %H:%M:%S")) for r in rows])

@@ -1,0 +1,375 @@
+"""SBOMs of registry images: generate, attach and fetch, each kept in the SBOM store.
+
+Each operation finds the image's registry in the governance model (an image in
+no approved registry is refused: harbourmaster talks only to approved
+registries), opens that registry's credential from the vault (audited, with the
+operation as purpose) and works against the registry with it:
+
+* :func:`generate_image_sbom` streams the image's layers through the catalogers,
+  validates the document against its official schema and stores it;
+* :func:`attach_image_sbom` pushes the stored SBOM (generating it first if the
+  store has none) as an OCI artifact whose ``subject`` is the image manifest;
+* :func:`fetch_image_sbom` finds the attached SBOM, checks its subject and schema,
+  and stores the document exactly as fetched (origin ``fetched``).
+
+Every operation is audited (``sbom.generate``, ``sbom.attach``, ``sbom.fetch``;
+failures too) and needs :attr:`Permission.REGISTRY_PROBE`, because it uses the
+registry's stored credential; reading the store needs ``GOVERNANCE_READ``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.model import Registry
+from harbourmaster.domain.reference import ImageReference, parse_reference
+from harbourmaster.errors import BadInput, Error
+from harbourmaster.registry import ClientOptions, CredentialProvider, RegistryClient, RegistryEndpoint
+from harbourmaster.services._sbom_documents import store_document
+from harbourmaster.services.audit import append_audit
+from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.registry_access import resolve_image
+from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
+from harbourmaster.services.sboms import StoredSbom, get_sbom, list_sboms, store_sbom
+from harbourmaster.store.models import SbomRow
+from harbourmaster.supply.sbom import (
+    Platform,
+    SbomFormat,
+    ScanLimits,
+    ScanProgress,
+    default_catalogers,
+    scan_image,
+    validate_sbom,
+)
+from harbourmaster.supply.sbom.attach import AttachedSbom, FetchedSbom, fetch_sbom, push_sbom
+from harbourmaster.supply.sbom.sources._json import platform_of
+from harbourmaster.supply.sbom.sources.registry import RegistrySource, resolve_platform_manifest
+
+__all__ = [
+    "ImageNotInApprovedRegistry",
+    "SbomOutcome",
+    "attach_image_sbom",
+    "fetch_image_sbom",
+    "generate_image_sbom",
+    "stored_sbom_document",
+    "stored_sboms",
+]
+
+T = TypeVar("T")
+SBOM_OPTIONS = ClientOptions(connect_timeout=5.0, read_timeout=60.0, max_retries=1)
+DEFAULT_PLATFORM = Platform(os="linux", architecture="amd64")
+
+
+class ImageNotInApprovedRegistry(BadInput):
+    """The image's registry is not one harbourmaster knows, so it is not contacted."""
+
+    kind = "sbom-unknown-registry"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SbomOutcome:
+    """What an SBOM operation did: the image, its digest, the stored SBOM and its document."""
+
+    operation: str  # "generate" | "attach" | "fetch"
+    image: str
+    registry: str
+    digest: str
+    format: SbomFormat
+    stored: StoredSbom
+    document: str
+    packages: int | None = None
+    warnings: tuple[str, ...] = ()
+    generated: bool = False
+    attached: AttachedSbom | None = None
+    fetched: FetchedSbom | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The public form (the API's answer and ``--json``); the document itself is not included."""
+        out: dict[str, Any] = {
+            "operation": self.operation,
+            "image": self.image,
+            "registry": self.registry,
+            "digest": self.digest,
+            "format": self.format.value,
+            "generated": self.generated,
+            "packages": self.packages,
+            "warnings": list(self.warnings),
+            "stored": self.stored.as_dict(),
+            "artifact": None,
+        }
+        ref = self.attached or self.fetched
+        if ref is not None:
+            out["artifact"] = {
+                "repository": ref.repository,
+                "digest": ref.artifact_digest,
+                "document_digest": ref.document_digest,
+                "subject": ref.subject_digest,
+                "artifact_type": self.format.media_type,
+                "via": ref.via,
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class _Target:
+    reference: ImageReference
+    registry: Registry
+
+    @property
+    def tag_or_digest(self) -> str:
+        return self.reference.digest or self.reference.tag or "latest"
+
+
+def _target(hm: Harbourmaster, image: str) -> _Target:
+    ref = parse_reference(image)
+    snapshot = hm.snapshot()
+    name = snapshot.index.lookup(ref)
+    if name is None:
+        raise ImageNotInApprovedRegistry(
+            f"image {ref.normalized} is in no approved registry (no registry covers {ref.domain}/"
+            f"{ref.path}); harbourmaster talks only to approved registries",
+            details=["define the registry in the governance model, or use an image from an approved one"])
+    return _Target(ref, snapshot.registries[name])
+
+
+def _connect(hm: Harbourmaster, target: _Target, *, actor: str,
+             purpose: str) -> tuple[RegistryEndpoint, CredentialProvider, bool]:
+    endpoint, development_only = endpoint_for(hm, target.registry, actor=actor, purpose=purpose)
+    provider = provider_for(hm, target.registry, actor=actor, purpose=purpose)
+    return endpoint, provider, development_only
+
+
+def _audited(hm: Harbourmaster, *, actor: str, action: str, target: _Target, details: dict[str, object],
+             work: Callable[[dict[str, object]], T]) -> T:
+    """Run ``work``; record ``action`` as ok (with what ``work`` added to ``details``) or failed."""
+    base = {"registry": target.registry.name, **details}
+    try:
+        result = work(base)
+    except Error as exc:
+        with hm.db.transaction() as session:
+            append_audit(session, actor=actor, action=action, target=target.reference.normalized,
+                         result="failed", details={**base, "error": exc.message})
+        raise
+    with hm.db.transaction() as session:
+        append_audit(session, actor=actor, action=action, target=target.reference.normalized, details=base)
+    return result
+
+
+def _document_of(hm: Harbourmaster, stored: StoredSbom) -> str:
+    with hm.db.read() as session:
+        document = session.scalar(select(SbomRow.document).where(SbomRow.id == stored.id))
+    assert document is not None
+    return document
+
+
+def _stored_for(hm: Harbourmaster, digest: str, fmt: SbomFormat, platform: str) -> StoredSbom | None:
+    return next((s for s in list_sboms(hm, image_digest=digest)
+                 if s.format == fmt.value and s.platform == platform), None)
+
+
+def _generate(hm: Harbourmaster, target: _Target, *, actor: str, fmt: SbomFormat, platform: Platform,
+              limits: ScanLimits | None, progress: ScanProgress | None,
+              purpose: str) -> tuple[StoredSbom, str, int, tuple[str, ...]]:
+    endpoint, provider, development_only = _connect(hm, target, actor=actor, purpose=purpose)
+    with RegistrySource(endpoint=endpoint, provider=provider, repository=target.reference.path,
+                        reference=target.tag_or_digest, name=target.reference.normalized,
+                        platform=platform, development_only=development_only,
+                        options=SBOM_OPTIONS) as source:
+        sbom = scan_image(source, catalogers=default_catalogers(), limits=limits, progress=progress)
+    stored = store_sbom(hm, sbom, fmt=fmt, actor=actor, origin="generated")
+    document = _document_of(hm, stored)
+    validate_sbom(document, fmt)
+    return stored, document, len(sbom.packages), tuple(str(w) for w in sbom.warnings)
+
+
+def generate_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
+                        fmt: SbomFormat = SbomFormat.CYCLONEDX_JSON, platform: Platform | None = None,
+                        limits: ScanLimits | None = None,
+                        progress: ScanProgress | None = None) -> SbomOutcome:
+    """Generate the SBOM of registry image ``image`` (layers streamed with the registry's
+    credential), validate it against the format's schema and store it; audited as ``sbom.generate``.
+
+    Raises:
+        Forbidden: ``principal`` may not use registry credentials.
+        ReferenceError: ``image`` is not a valid reference.
+        ImageNotInApprovedRegistry: no approved registry covers ``image``.
+        SourceError: no image for ``platform`` in the index.
+        LayerError: a layer cannot be read, or does not match its digest.
+        SbomError: the document fails its schema.
+        RegistryError: the registry failed (unreachable, refused, no such tag...).
+    """
+    require(principal, Permission.REGISTRY_PROBE)
+    target = _target(hm, image)
+    want = platform or DEFAULT_PLATFORM
+    actor = principal.audit_name
+
+    def work(details: dict[str, object]) -> SbomOutcome:
+        stored, document, count, warnings = _generate(
+            hm, target, actor=actor, fmt=fmt, platform=want, limits=limits, progress=progress,
+            purpose="sbom.generate")
+        details.update(digest=stored.image_digest, components=count)
+        return SbomOutcome(operation="generate", image=target.reference.normalized,
+                           registry=target.registry.name, digest=stored.image_digest, format=fmt,
+                           stored=stored, document=document, packages=count, warnings=warnings,
+                           generated=True)
+
+    return _audited(hm, actor=actor, action="sbom.generate", target=target,
+                    details={"format": fmt.value, "platform": str(want)}, work=work)
+
+
+async def _platform_image(client: RegistryClient, target: _Target,
+                          platform: Platform) -> tuple[Any, str]:
+    resolved = await resolve_platform_manifest(client, target.reference.path, target.tag_or_digest,
+                                               platform=platform)
+    config = resolved.parsed.config
+    raw = await client.read_blob(target.reference.path, config.digest, expected_size=config.size,
+                                 max_bytes=4 * 1024 * 1024)
+    try:
+        doc = json.loads(raw)
+        plat = str(platform_of(doc)) if isinstance(doc, dict) else str(platform)
+    except ValueError:
+        plat = str(platform)
+    return resolved, plat
+
+
+def attach_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
+                      fmt: SbomFormat = SbomFormat.CYCLONEDX_JSON, platform: Platform | None = None,
+                      environments: Sequence[str] = (), regenerate: bool = False,
+                      limits: ScanLimits | None = None, progress: ScanProgress | None = None,
+                      created: dt.datetime | None = None) -> SbomOutcome:
+    """Attach the SBOM of ``image`` to it in its registry, as an OCI artifact whose subject is the
+    image manifest (referrers API, or the ``sha256-<hex>`` tag where the registry lacks it).
+
+    The stored SBOM for the image's digest, format and platform is attached; without one (or
+    with ``regenerate``) it is generated and stored first.  With ``environments``, ``image`` must
+    also resolve through a registry granted on each of them (see :func:`resolve_image`).
+    Audited as ``sbom.attach``.
+
+    Raises:
+        Forbidden: ``principal`` may not use registry credentials, or not on an environment.
+        ResolveRefused: an environment grants no registry matching ``image``.
+        ImageNotInApprovedRegistry, ReferenceError, SourceError, LayerError, SbomError,
+        RegistryError: as for :func:`generate_image_sbom`; the registry may also refuse the push.
+    """
+    require(principal, Permission.REGISTRY_PROBE)
+    target = _target(hm, image)
+    for environment in environments:
+        granted = resolve_image(hm, principal, image, environment=environment)
+        if granted.registry != target.registry.name:
+            raise BadInput(f"{target.reference.normalized} resolves through registry {granted.registry} on "
+                           f"environment {environment}, not through {target.registry.name}")
+    want = platform or DEFAULT_PLATFORM
+    actor = principal.audit_name
+
+    def work(details: dict[str, object]) -> SbomOutcome:
+        endpoint, provider, dev_only = _connect(hm, target, actor=actor, purpose="sbom.attach")
+
+        async def subject() -> Any:
+            async with RegistryClient(endpoint, provider=provider, options=SBOM_OPTIONS,
+                                      development_only=dev_only) as client:
+                return await _platform_image(client, target, want)
+
+        resolved, plat = run_sync(subject())
+        digest = resolved.manifest.digest
+        stored = None if regenerate else _stored_for(hm, digest, fmt, plat)
+        generated = stored is None
+        packages = None
+        warnings: tuple[str, ...] = ()
+        if stored is None:
+            stored, document, packages, warnings = _generate(
+                hm, target, actor=actor, fmt=fmt, platform=want, limits=limits, progress=progress,
+                purpose="sbom.attach")
+        else:
+            document = _document_of(hm, stored)
+
+        async def push() -> AttachedSbom:
+            async with RegistryClient(endpoint, provider=provider, options=SBOM_OPTIONS,
+                                      development_only=dev_only) as client:
+                return await push_sbom(client, target.reference.path, document=document.encode(),
+                                       fmt=fmt, subject=resolved.manifest, created=created)
+
+        attached = run_sync(push())
+        details.update(digest=digest, artifact=attached.artifact_digest, via=attached.via,
+                       generated=generated, environments=list(environments))
+        return SbomOutcome(operation="attach", image=target.reference.normalized,
+                           registry=target.registry.name, digest=digest, format=fmt, stored=stored,
+                           document=document, packages=packages if packages is not None
+                           else stored.component_count, warnings=warnings, generated=generated,
+                           attached=attached)
+
+    return _audited(hm, actor=actor, action="sbom.attach", target=target,
+                    details={"format": fmt.value, "platform": str(want)}, work=work)
+
+
+def fetch_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
+                     fmt: SbomFormat = SbomFormat.CYCLONEDX_JSON,
+                     platform: Platform | None = None) -> SbomOutcome:
+    """The SBOM attached to ``image`` in its registry, checked (subject, artifact type, digest,
+    schema) and stored exactly as fetched (origin ``fetched``); audited as ``sbom.fetch``.
+
+    Raises:
+        Forbidden: ``principal`` may not use registry credentials.
+        ImageNotInApprovedRegistry, ReferenceError: as for :func:`generate_image_sbom`.
+        NoSbomAttached: no SBOM of ``fmt`` is attached to the image (nothing is stored).
+        AttachedSbomRejected: the attached artifact names another subject or its document fails
+            the schema (nothing is stored).
+        RegistryError: the registry failed, or a blob does not match its digest.
+    """
+    require(principal, Permission.REGISTRY_PROBE)
+    target = _target(hm, image)
+    want = platform or DEFAULT_PLATFORM
+    actor = principal.audit_name
+
+    def work(details: dict[str, object]) -> SbomOutcome:
+        endpoint, provider, dev_only = _connect(hm, target, actor=actor, purpose="sbom.fetch")
+
+        async def fetch() -> tuple[FetchedSbom, str]:
+            async with RegistryClient(endpoint, provider=provider, options=SBOM_OPTIONS,
+                                      development_only=dev_only) as client:
+                resolved, plat = await _platform_image(client, target, want)
+                return await fetch_sbom(client, target.reference.path, resolved.manifest.digest,
+                                        fmt=fmt), plat
+
+        fetched, plat = run_sync(fetch())
+        document = fetched.document.decode("utf-8")
+        stored = store_document(hm, document, fmt=fmt, image_digest=fetched.subject_digest,
+                                image_name=target.reference.normalized, platform=plat, actor=actor,
+                                origin="fetched")
+        details.update(digest=fetched.subject_digest, artifact=fetched.artifact_digest, via=fetched.via)
+        return SbomOutcome(operation="fetch", image=target.reference.normalized,
+                           registry=target.registry.name, digest=fetched.subject_digest, format=fmt,
+                           stored=stored, document=document, packages=stored.component_count,
+                           fetched=fetched)
+
+    return _audited(hm, actor=actor, action="sbom.fetch", target=target,
+                    details={"format": fmt.value, "platform": str(want)}, work=work)
+
+
+def stored_sboms(hm: Harbourmaster, principal: Principal, *,
+                 image_digest: str | None = None) -> list[StoredSbom]:
+    """The SBOMs in the store, newest first (optionally for one image digest).
+
+    Raises:
+        Forbidden: ``principal`` may not read governance data.
+    """
+    require(principal, Permission.GOVERNANCE_READ)
+    return list_sboms(hm, image_digest=image_digest)
+
+
+def stored_sbom_document(hm: Harbourmaster, principal: Principal, *, image_digest: str,
+                         fmt: SbomFormat | None = None) -> tuple[StoredSbom, str]:
+    """The newest stored SBOM document for ``image_digest`` (and ``fmt``).
+
+    Raises:
+        Forbidden: ``principal`` may not read governance data.
+        NotFound: none is stored.
+    """
+    require(principal, Permission.GOVERNANCE_READ)
+    return get_sbom(hm, image_digest=image_digest, fmt=fmt)
