@@ -145,6 +145,21 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("GET", f"{P}/audit/export"): Call(Permission.AUDIT_READ, 200, params={"since": "0"}),
     ("GET", f"{P}/credentials/expiring"): Call(Permission.GOVERNANCE_READ, 200, params={"within": "3650d"}),
     ("POST", f"{P}/tokens"): Call(Permission.TOKEN_CREATE, 201, json={"user": "web-dev", "name": "matrix"}),
+    # dev-local (127.0.0.1:5000) has nothing listening: the registry operations are registry failures (502).
+    ("POST", f"{P}/sboms/generate"): Call(
+        Permission.REGISTRY_PROBE, 502, json={"image": "127.0.0.1:5000/team/app:v1"}
+    ),
+    ("POST", f"{P}/sboms/attach"): Call(
+        Permission.REGISTRY_PROBE, 502, json={"image": "127.0.0.1:5000/team/app:v1", "format": "spdx-json"}
+    ),
+    ("POST", f"{P}/sboms/fetch"): Call(
+        Permission.REGISTRY_PROBE, 502, json={"image": "127.0.0.1:5000/team/app:v1"}
+    ),
+    ("GET", f"{P}/sboms"): Call(Permission.GOVERNANCE_READ, 200),
+    # Nothing is stored for this digest.
+    ("GET", f"{P}/sboms/document"): Call(
+        Permission.GOVERNANCE_READ, 404, params={"digest": "sha256:" + "b" * 64}
+    ),
 }
 
 

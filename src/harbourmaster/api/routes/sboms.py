@@ -1,0 +1,120 @@
+"""SBOMs: generate, attach and fetch for registry images; the SBOM store.
+
+The registry operations use the image's approved registry and its stored
+credential, so they need ``registry.probe`` (administrators and platform
+engineers); reading the store needs ``governance.read``.  The answers are
+what ``sbom ... --json`` prints, plus the document for generate and fetch.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from harbourmaster.api.deps import CoreDep, RequirePermission
+from harbourmaster.domain.authz import Permission, Principal
+from harbourmaster.services.sbom_ops import (
+    attach_image_sbom,
+    fetch_image_sbom,
+    generate_image_sbom,
+    stored_sbom_document,
+    stored_sboms,
+)
+from harbourmaster.supply.sbom import SbomFormat, parse_platform
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/sboms", tags=["sboms"])
+
+Reader = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_READ))]
+Operator = Annotated[Principal, Depends(RequirePermission(Permission.REGISTRY_PROBE))]
+
+
+class SbomImageBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(min_length=1, max_length=4096)
+    format: SbomFormat = SbomFormat.CYCLONEDX_JSON
+    platform: str = Field(default="linux/amd64", min_length=3, max_length=100)
+
+
+class SbomAttachBody(SbomImageBody):
+    environments: list[str] = Field(default_factory=list, max_length=100)
+    regenerate: bool = False
+
+
+class StoredSbomPublic(BaseModel):
+    id: int
+    image_digest: str
+    image_name: str
+    platform: str
+    format: str
+    distro: str | None
+    origin: str
+    component_count: int
+    created_at: str
+
+
+class SbomArtifactPublic(BaseModel):
+    repository: str
+    digest: str
+    document_digest: str
+    subject: str
+    artifact_type: str
+    via: str
+
+
+class SbomOutcomePublic(BaseModel):
+    operation: str
+    image: str
+    registry: str
+    digest: str
+    format: str
+    generated: bool
+    packages: int | None
+    warnings: list[str]
+    stored: StoredSbomPublic
+    artifact: SbomArtifactPublic | None
+    document: str | None = None
+
+
+@router.get("", response_model=list[StoredSbomPublic])
+def list_stored(hm: CoreDep, principal: Reader,
+                digest: Annotated[str | None, Query(max_length=200)] = None) -> list[dict[str, object]]:
+    """The SBOM store, newest first (optionally for one image digest)."""
+    return [s.as_dict() for s in stored_sboms(hm, principal, image_digest=digest)]
+
+
+@router.get("/document")
+def document(hm: CoreDep, principal: Reader, digest: Annotated[str, Query(min_length=1, max_length=200)],
+             format: SbomFormat | None = None) -> Response:
+    """The newest stored SBOM document for an image digest, as stored."""
+    _, text = stored_sbom_document(hm, principal, image_digest=digest, fmt=format)
+    return Response(content=text, media_type="application/json")
+
+
+@router.post("/generate", response_model=SbomOutcomePublic)
+def generate(body: SbomImageBody, hm: CoreDep, principal: Operator) -> dict[str, Any]:
+    """Generate the SBOM of a registry image and keep it in the store."""
+    outcome = generate_image_sbom(hm, principal, body.image, fmt=body.format,
+                                  platform=parse_platform(body.platform))
+    return {**outcome.as_dict(), "document": outcome.document}
+
+
+@router.post("/attach", response_model=SbomOutcomePublic)
+def attach(body: SbomAttachBody, hm: CoreDep, principal: Operator) -> dict[str, Any]:
+    """Attach the image's SBOM (generated first if the store has none) as an OCI artifact."""
+    outcome = attach_image_sbom(hm, principal, body.image, fmt=body.format,
+                                platform=parse_platform(body.platform), environments=body.environments,
+                                regenerate=body.regenerate)
+    return outcome.as_dict()
+
+
+@router.post("/fetch", response_model=SbomOutcomePublic)
+def fetch(body: SbomImageBody, hm: CoreDep, principal: Operator) -> dict[str, Any]:
+    """Fetch the SBOM attached to an image (checked), keep it in the store and return it."""
+    outcome = fetch_image_sbom(hm, principal, body.image, fmt=body.format,
+                               platform=parse_platform(body.platform))
+    return {**outcome.as_dict(), "document": outcome.document}
