@@ -160,6 +160,37 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("GET", f"{P}/sboms/document"): Call(
         Permission.GOVERNANCE_READ, 404, params={"digest": "sha256:" + "b" * 64}
     ),
+    ("POST", f"{P}/vulndb/records"): Call(
+        Permission.VULNDB_WRITE,
+        200,
+        json={
+            "records": [
+                {
+                    "id": "GHSA-matrix",
+                    "modified": "2026-01-01T00:00:00Z",
+                    "affected": [
+                        {
+                            "package": {"ecosystem": "npm", "name": "lodash"},
+                            "ranges": [
+                                {"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "4.17.21"}]}
+                            ],
+                        }
+                    ],
+                }
+            ]
+        },
+    ),
+    ("GET", f"{P}/vulndb/status"): Call(Permission.GOVERNANCE_READ, 200),
+    ("POST", f"{P}/scans"): Call(
+        Permission.GOVERNANCE_READ,
+        200,
+        json={
+            "document": '{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"type": "library", '
+            '"name": "lodash", "version": "4.17.20", "purl": "pkg:npm/lodash@4.17.20"}]}',
+            "environment": "prod-eu",
+        },
+    ),
+    ("GET", f"{P}/vulns/affected"): Call(Permission.GOVERNANCE_READ, 200, params={"since": "1d"}),
 }
 
 

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 
 from harbourmaster import __version__
 from harbourmaster.api.problems import install_problem_handlers
-from harbourmaster.api.routes import environments, grants, identities, operations, registries, sboms
+from harbourmaster.api.routes import environments, grants, identities, operations, registries, sboms, vulns
 from harbourmaster.services.core import Harbourmaster
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -29,7 +29,7 @@ def create_app(hm: Harbourmaster) -> FastAPI:
     )
     app.state.hm = hm
     install_problem_handlers(app)
-    for module in (registries, environments, identities, grants, operations, sboms):
+    for module in (registries, environments, identities, grants, operations, sboms, vulns):
         app.include_router(module.router, prefix=API_PREFIX)
 
     metrics = CollectorRegistry()

@@ -25,6 +25,7 @@ from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.audit import append_audit
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.sbom_ops import generate_image_sbom
 from harbourmaster.services.sboms import get_sbom
 from harbourmaster.store.models import AdvisoryMatchRow, SbomRow
 from harbourmaster.supply.advisories import (
@@ -270,13 +271,15 @@ def scan_target(
     image: str | None = None,
 ) -> ScanResult:
     """Scan ``oci-layout:DIR[:TAG]``, ``docker-archive:FILE``, an SBOM or scanner-report file, or an image
-    reference by digest (``REGISTRY/REPO@sha256:...``) whose SBOM is stored.
+    in an approved registry: by digest its stored SBOM is used when there is one; otherwise (or by tag) the
+    SBOM is generated from the registry (streamed with the registry's credential) and stored.
 
     Raises:
         Forbidden: the principal may not read governance data.
         SourceError, LayerError: the image on disk cannot be read.
-        NotFound: no SBOM is stored for the digest, or a tag was given (pull or generate an SBOM first),
-            or the environment does not exist.
+        NotFound: the environment does not exist.
+        ImageNotInApprovedRegistry, RegistryError: the image is in no approved registry, or the registry
+            failed (generating needs the REGISTRY_PROBE permission).
         BadInput: the target is none of the accepted forms.
     """
     require(principal, Permission.GOVERNANCE_READ)
@@ -302,6 +305,11 @@ def scan_target(
         return scan_document(
             hm, principal, document=text, where=target, environment=environment, vex=vex, image=image
         )
+    if target.endswith((".json", ".cdx", ".spdx")) or target.startswith(("/", "./", "../", "~")):
+        raise BadInput(
+            f"{target}: no such file (give an SBOM or report file, an image reference, "
+            "oci-layout:DIR or docker-archive:FILE)"
+        )
     try:
         reference = parse_reference(target)
     except ReferenceError as exc:
@@ -309,16 +317,26 @@ def scan_target(
             f"{target!r} is not a file, an oci-layout:/docker-archive: source or an image "
             f"reference ({exc.message})"
         ) from None
-    if reference.digest is None:
-        raise NotFound(
-            f"{target}: scanning by tag needs the image's digest; give REPO@sha256:... for an image "
-            "whose SBOM is stored, or an oci-layout:/docker-archive: copy of it"
-        )
-    _stored, document = get_sbom(hm, image_digest=str(reference.digest))
+    if reference.digest is not None:
+        try:
+            _stored, document = get_sbom(hm, image_digest=str(reference.digest))
+        except NotFound:
+            pass
+        else:
+            return scan_document(
+                hm,
+                principal,
+                document=document,
+                where=target,
+                environment=environment,
+                vex=vex,
+                image=image or target,
+            )
+    outcome = generate_image_sbom(hm, principal, target)
     return scan_document(
         hm,
         principal,
-        document=document,
+        document=outcome.document,
         where=target,
         environment=environment,
         vex=vex,

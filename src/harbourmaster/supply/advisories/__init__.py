@@ -27,7 +27,14 @@ from harbourmaster.supply.advisories.interface import (
     RawRecord,
 )
 from harbourmaster.supply.advisories.memory import MemoryAdvisoryIndex
-from harbourmaster.supply.advisories.osv import OsvDirectory, OsvFile, OsvZip, open_osv, parse_osv
+from harbourmaster.supply.advisories.osv import (
+    OsvDirectory,
+    OsvFile,
+    OsvRecords,
+    OsvZip,
+    open_osv,
+    parse_osv,
+)
 from harbourmaster.supply.advisories.store import (
     ImportReport,
     SqlAdvisoryIndex,
@@ -48,6 +55,7 @@ __all__ = [
     "MemoryAdvisoryIndex",
     "OsvDirectory",
     "OsvFile",
+    "OsvRecords",
     "OsvZip",
     "PackageKey",
     "RawRecord",

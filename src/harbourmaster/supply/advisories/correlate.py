@@ -173,14 +173,15 @@ def correlate_changed(
     for start in range(0, len(sbom_ids), _CHUNK):
         for a_start in range(0, len(advisory_ids), _CHUNK):
             known.update(
-                session.execute(
+                (row[0], row[1], row[2])
+                for row in session.execute(
                     select(
                         AdvisoryMatchRow.sbom_id, AdvisoryMatchRow.advisory_id, AdvisoryMatchRow.purl_hash
                     ).where(
                         AdvisoryMatchRow.sbom_id.in_(sbom_ids[start : start + _CHUNK]),
                         AdvisoryMatchRow.advisory_id.in_(advisory_ids[a_start : a_start + _CHUNK]),
                     )
-                ).tuples()
+                )
             )
     new = [v for k, v in found.items() if k not in known]
     if not new:

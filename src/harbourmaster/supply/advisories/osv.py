@@ -37,6 +37,7 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "OsvDirectory",
     "OsvFile",
+    "OsvRecords",
     "OsvZip",
     "open_osv",
     "parse_osv",
@@ -246,6 +247,22 @@ class OsvZip(AdvisorySource):
                     yield InvalidAdvisory(f"larger than {MAX_RECORD_BYTES} bytes", where=where)
                     continue
                 yield RawRecord(where, data)
+
+
+class OsvRecords(AdvisorySource):
+    """Records already decoded (e.g. the body of an API request), each re-encoded one at a time."""
+
+    def __init__(self, records: list[Any], *, description: str) -> None:
+        self._records = records
+        self.description = description
+
+    def records(self) -> Iterator[RawRecord | InvalidAdvisory]:
+        for index, record in enumerate(self._records):
+            where = f"{self.description}[{index}]"
+            try:
+                yield RawRecord(where, json.dumps(record).encode())
+            except (TypeError, ValueError) as exc:
+                yield InvalidAdvisory(f"cannot be encoded as JSON ({exc})", where=where)
 
 
 class OsvDirectory(AdvisorySource):

@@ -1,0 +1,198 @@
+"""``vulndb import|status``, ``scan`` and ``vulns affected``: the advisory database and scanning."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from harbourmaster.cli._common import (
+    JsonOption,
+    emit_json,
+    guard,
+    local_principal,
+    open_core,
+    print_table,
+    stdout,
+)
+from harbourmaster.domain.findings import Verdict
+from harbourmaster.domain.severity import Severity
+from harbourmaster.errors import BadInput
+from harbourmaster.services.vulns import (
+    affected_since,
+    import_vulndb,
+    parse_since,
+    scan_target,
+    vulndb_state,
+)
+from harbourmaster.supply.scan import OutputFormat, ScanResult, render, table_rows
+
+__all__ = ["scan_app", "vulndb_app", "vulns_app"]
+
+vulndb_app = typer.Typer(help="The advisory database: import OSV exports, show what is loaded.")
+vulns_app = typer.Typer(help="Continuous correlation: images that new advisories affect.")
+scan_app = typer.Typer()
+
+
+@vulndb_app.command("import")
+@guard
+def vulndb_import(
+    path: Path = typer.Argument(
+        ..., help="A directory of OSV JSON records, an ecosystem's all.zip, or one .json."
+    ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Refuse the whole import on the first malformed record "
+        "(default: skip it, report it and count it).",
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Import OSV advisories (incremental: newer 'modified' replaces, withdrawn stops matching), then report
+    which stored SBOMs the new advisories newly affect."""
+    hm = open_core()
+    result = import_vulndb(hm, local_principal(hm), path=path, strict=strict)
+    if json_output:
+        emit_json(result.as_dict())
+        return
+    r = result.report
+    stdout.print(
+        f"imported {r.source}: {r.records} records, {r.inserted} new, {r.updated} updated, "
+        f"{r.unchanged} unchanged, {r.withdrawn} withdrawn, {r.skipped} skipped",
+        markup=False,
+    )
+    for problem in r.problems:
+        stdout.print(f"  skipped: {problem}", markup=False, highlight=False)
+    for ecosystem, count in sorted(r.unsupported.items()):
+        stdout.print(
+            f"  {count} record(s) name ecosystem {ecosystem!r}, which is not supported", markup=False
+        )
+    for image in result.newly_affected:
+        ids = ", ".join(sorted({a["id"] for a in image.advisories}))
+        stdout.print(f"newly affected: {image.image_name} {image.image_digest}: {ids}", markup=False)
+
+
+@vulndb_app.command("status")
+@guard
+def vulndb_status_command(json_output: bool = JsonOption) -> None:
+    """Advisories per ecosystem, the last import time and the newest 'modified' timestamp."""
+    hm = open_core()
+    status = vulndb_state(hm, local_principal(hm))
+    if json_output:
+        emit_json(status.as_dict())
+        return
+    print_table("advisories per ecosystem", ["ecosystem", "advisories"], sorted(status.per_ecosystem.items()))
+    stdout.print(
+        f"advisories: {status.advisories} ({status.withdrawn} withdrawn); imports: {status.imports}; "
+        f"last import: {status.last_import or 'never'}; newest record: {status.newest_modified or '-'}",
+        markup=False,
+    )
+
+
+def _print_table(result: ScanResult) -> None:
+    print_table(
+        f"{result.target}: {len(result.findings)} finding(s)",
+        ["id", "aliases", "package", "installed", "fixed in", "severity", "state", "suppressed", "notes"],
+        table_rows(result),
+    )
+    summary = result.summary()
+    stdout.print(
+        f"components: {summary['components']} ({summary['unsupported_components']} without an "
+        f"advisory ecosystem); suppressed: {summary['suppressed']}",
+        markup=False,
+    )
+    for warning in result.warnings[:20]:
+        stdout.print(f"warning: {warning}", markup=False, highlight=False)
+    if result.verdict is not None:
+        colour = {Verdict.BLOCK: "red", Verdict.ALLOW_WITH_ADVISORY: "yellow", Verdict.ALLOW: "green"}
+        verdict = result.verdict
+        stdout.print(
+            f"[bold {colour[verdict.verdict]}]{result.environment} ({verdict.tier.value}): "
+            f"{verdict.verdict.value}[/] - ",
+            end="",
+        )
+        stdout.print(verdict.reason, markup=False)
+
+
+@scan_app.command("scan")
+@guard
+def scan(
+    target: str = typer.Argument(
+        ...,
+        metavar="TARGET",
+        help="REGISTRY/REPO@sha256:... (stored SBOM), an SBOM "
+        "file (CycloneDX/SPDX JSON), a Trivy or Grype JSON report, oci-layout:DIR\\[:TAG] "
+        "or docker-archive:FILE.",
+    ),
+    env: str | None = typer.Option(
+        None,
+        "--env",
+        help="Judge by this environment's tier (block / allow with advisory / allow); a block exits 1.",
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.TABLE, "--format", help="Output format."),
+    fail_on: str | None = typer.Option(
+        None,
+        "--fail-on",
+        help="Exit 1 when an unsuppressed finding is at or above "
+        "this severity (critical, high, medium, low, ...).",
+    ),
+    vex: list[Path] = typer.Option(
+        [], "--vex", help="An OpenVEX document; not_affected statements suppress findings (repeatable)."
+    ),
+    image: str | None = typer.Option(
+        None,
+        "--image",
+        help="The image's reference, when the target does not say "
+        "(decides registry-scoped allowlist entries).",
+    ),
+) -> None:
+    """Scan an image or an SBOM against the advisory database.  Exit 0: nothing fails; 1: a finding at or
+    above --fail-on or a block verdict; 2: bad input."""
+    threshold = Severity.parse(fail_on) if fail_on is not None else None
+    documents: list[tuple[str, str]] = []
+    for path in vex:
+        try:
+            documents.append((str(path), path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"--vex {path}: cannot be read ({exc})") from None
+    hm = open_core()
+    result = scan_target(hm, local_principal(hm), target=target, environment=env, vex=documents, image=image)
+    if fmt is OutputFormat.TABLE:
+        _print_table(result)
+    else:
+        sys.stdout.write(render(result, fmt) + "\n")
+    code = result.exit_code(threshold)
+    if code:
+        raise typer.Exit(code)
+
+
+@vulns_app.command("affected")
+@guard
+def affected(
+    since: str = typer.Option(
+        "7d",
+        "--since",
+        help="A date/time (2026-01-31, 2026-01-31T12:00:00Z) or a duration back from now (30m, 24h, 7d, 2w).",
+    ),
+    json_output: bool = JsonOption,
+) -> None:
+    """Images found newly affected by imported advisories since TIME."""
+    hm = open_core()
+    images = affected_since(hm, local_principal(hm), since=parse_since(since))
+    if json_output:
+        emit_json([i.as_dict() for i in images])
+        return
+    print_table(
+        f"images newly affected since {since}",
+        ["image", "digest", "first seen", "advisories"],
+        [
+            (
+                i.image_name,
+                i.image_digest,
+                i.first_seen.isoformat(timespec="seconds"),
+                ", ".join(sorted({a["id"] for a in i.advisories})),
+            )
+            for i in images
+        ],
+    )
