@@ -96,7 +96,8 @@ def use_credential(hm: Harbourmaster, *, registry: str, actor: str, purpose: str
         BadInput: the credential has expired (expired credentials are refused).
         VaultError: the sealed secret cannot be opened.
     """
-    state_reg = next((r for r in hm.state().registries if r.name == registry), None)
+    # The snapshot is cached per model revision: no full model load on the decision path.
+    state_reg = hm.snapshot().registries.get(registry)
     if state_reg is None:
         raise NotFound(f"registry {registry} is not defined")
     cred = state_reg.credential
@@ -141,7 +142,7 @@ def use_client_key(hm: Harbourmaster, *, registry: str, actor: str, purpose: str
         NotFound: no such registry.
         VaultError: the sealed key cannot be opened.
     """
-    if hm.state().registry(registry) is None:
+    if registry not in hm.snapshot().registries:
         raise NotFound(f"registry {registry} is not defined")
     with hm.db.transaction() as session:
         _, blob = sealed_blobs(session, registry)

@@ -34,7 +34,13 @@ from harbourmaster.registry import (
     resolve_digest,
 )
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, registry_host, run_sync
+from harbourmaster.services.registry_endpoints import (
+    endpoint_for,
+    granted_beyond_development,
+    provider_for,
+    registry_host,
+    run_sync,
+)
 
 __all__ = [
     "DIGEST_TTL",
@@ -186,14 +192,18 @@ def resolve_decision_digests(
     if not pending:
         return out, errors
     assert snapshot is not None
-    state = hm.state()
+    beyond_development = granted_beyond_development(snapshot)
     batches: list[tuple[str, list[tuple[int, ImageReference]]]] = []
     jobs: list[Coroutine[Any, Any, list[str | RegistryError]]] = []
     for name, items in pending.items():
         registry = snapshot.registries[name]
         try:
             endpoint, development_only = endpoint_for(
-                hm, registry, actor=actor, purpose="decision.resolve", state=state
+                hm,
+                registry,
+                actor=actor,
+                purpose="decision.resolve",
+                development_only=name not in beyond_development,
             )
             provider = provider_for(hm, registry, actor=actor, purpose="decision.resolve")
         except Error as exc:

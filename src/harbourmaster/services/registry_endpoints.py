@@ -17,10 +17,10 @@ import concurrent.futures
 from collections.abc import Coroutine
 from typing import Any, TypeVar, assert_never
 
+from harbourmaster.domain.decision import GovernanceSnapshot
 from harbourmaster.domain.model import Provider, Registry, Tier
 from harbourmaster.domain.reference import DEFAULT_DOMAIN
 from harbourmaster.domain.secret import Secret
-from harbourmaster.domain.state import GovernanceState
 from harbourmaster.errors import BadInput
 from harbourmaster.registry import (
     Anonymous,
@@ -45,7 +45,7 @@ from harbourmaster.registry.providers import (
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import use_client_key, use_credential
 
-__all__ = ["endpoint_for", "provider_for", "registry_host", "run_sync"]
+__all__ = ["endpoint_for", "granted_beyond_development", "provider_for", "registry_host", "run_sync"]
 
 T = TypeVar("T")
 
@@ -66,12 +66,25 @@ def registry_host(registry: Registry) -> str:
     return "registry-1.docker.io" if host == DEFAULT_DOMAIN else host
 
 
-def _development_only(state: GovernanceState, name: str) -> bool:
-    tiers = {e.name: e.tier for e in state.environments}
-    return not any(
-        g.registry == name and tiers.get(g.environment, Tier.DEVELOPMENT) is not Tier.DEVELOPMENT
-        for g in state.grants
-    )
+_beyond_development: tuple[GovernanceSnapshot, frozenset[str]] | None = None
+
+
+def granted_beyond_development(snapshot: GovernanceSnapshot) -> frozenset[str]:
+    """The registries granted to some staging or production environment (computed once per snapshot)."""
+    global _beyond_development
+    cached = _beyond_development
+    if cached is not None and cached[0] is snapshot:
+        return cached[1]
+    envs = snapshot.environments
+    names: set[str] = set()
+    for grants in (snapshot.namespace_grants, snapshot.user_grants):
+        for (environment, _), registries in grants.items():
+            env = envs.get(environment)
+            if env is not None and env.tier is not Tier.DEVELOPMENT:
+                names.update(registries)
+    result = frozenset(names)
+    _beyond_development = (snapshot, result)
+    return result
 
 
 def endpoint_for(
@@ -80,9 +93,10 @@ def endpoint_for(
     *,
     actor: str,
     purpose: str = "registry.connect",
-    state: GovernanceState | None = None,
+    development_only: bool | None = None,
 ) -> tuple[RegistryEndpoint, bool]:
-    """The registry's endpoint, and whether it is granted to development-tier environments only.
+    """The registry's endpoint, and whether it is granted to development-tier environments only
+    (``development_only``, computed from the current snapshot unless the caller gives it).
 
     A client certificate's key is opened from the vault (audited, ``purpose``).
 
@@ -104,7 +118,8 @@ def endpoint_for(
         ca_bundle_pem=tls.ca_bundle,
         client_certificate=certificate,
     )
-    development_only = _development_only(state or hm.state(), registry.name)
+    if development_only is None:
+        development_only = registry.name not in granted_beyond_development(hm.snapshot())
     return RegistryEndpoint(registry_host(registry), security), development_only
 
 
@@ -158,7 +173,7 @@ def provider_for(hm: Harbourmaster, registry: Registry, *, actor: str, purpose: 
         ServiceAccountKeyError: a GAR credential is not a service-account key.
         VaultError: the secret cannot be opened.
     """
-    if registry.provider is Provider.DOCKERHUB_ANONYMOUS:
+    if registry.provider is Provider.DOCKERHUB_ANONYMOUS or registry.credential is None:
         return Anonymous()
     fields = dict(registry.provider_fields)
     region = None
