@@ -271,7 +271,8 @@ def list_stored(
     if json_output:
         emit_json([r.as_dict() for r in rows])
         return
-    columns = ["image", "digest", "platform", "format", "origin", "components", "distro", "created"]
+    # Short digests keep the table readable on a terminal; --json has them whole.
+    columns = ["image", "digest", "format", "origin", "components", "created"]
     print_table("SBOMs", columns,
-                [(r.image_name, r.image_digest, r.platform, r.format, r.origin, r.component_count,
-                  r.distro or "-", r.created_at.strftime("%Y-%m-%d %H:%M:%S")) for r in rows])
+                [(r.image_name, r.image_digest[:19], r.format, r.origin, r.component_count,
+                  r.created_at.strftime("%Y-%m-%d %H:%M")) for r in rows])
