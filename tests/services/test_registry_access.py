@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -344,3 +345,38 @@ def test_repository_arguments_split_and_respect_the_scope(
         else:
             with pytest.raises(BadInput, match="outside the scope"):
                 registry_access._split_repository(registry, given_text)
+
+
+def test_the_public_api_is_pinned() -> None:
+    assert registry_access.__all__ == [
+        "BrowseResult",
+        "CatalogUnavailable",
+        "ResolveRefused",
+        "ResolvedImage",
+        "authorise_environment",
+        "browse",
+        "clear_registry_caches",
+        "endpoint_for",
+        "probe_report_view",
+        "provider_for",
+        "registry_host",
+        "resolve_decision_digests",
+        "resolve_image",
+        "run_sync",
+        "test_registry",
+    ]
+    for name in registry_access.__all__:
+        assert getattr(registry_access, name) is not None
+
+
+def test_an_unexpected_failure_never_fails_the_decision(
+    bridge: Harbourmaster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(jobs: list[Any]) -> list[object]:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(registry_digests, "_gather", broken)
+    pinned, errors = resolve_decision_digests(
+        bridge, [_allowed("reg.corp/team/app:v2", "reg-custom")], actor="a"
+    )
+    assert pinned[0].digest is None and errors == ["digest resolution failed unexpectedly (RuntimeError)"]

@@ -216,7 +216,18 @@ def resolve_decision_digests(
                 endpoint, provider, development_only, [(r.path, r.tag or "latest") for _, r in items]
             )
         )
-    for (name, items), results in zip(batches, run_sync(_gather(jobs)) if jobs else [], strict=True):
+    try:
+        answers = run_sync(_gather(jobs)) if jobs else []
+    except Exception as exc:
+        # A decision never fails because pinning did; the type names the defect without
+        # quoting anything a lower layer might have put in its message.
+        for job in jobs:
+            job.close()
+        for _, items in batches:
+            for i, _ in items:
+                errors[i] = f"digest resolution failed unexpectedly ({type(exc).__name__})"
+        return out, errors
+    for (name, items), results in zip(batches, answers, strict=True):
         host = registry_host(snapshot.registries[name])
         for (i, ref), result in zip(items, results, strict=True):
             if isinstance(result, str):
