@@ -9,8 +9,20 @@ _READ_CHUNK = 1024 * 1024
 
 
 def read_text(content: BinaryIO, *, limit: int) -> str:
-    """At most ``limit`` bytes of ``content`` decoded as UTF-8 (undecodable bytes replaced)."""
-    return content.read(limit).decode("utf-8", errors="replace")
+    """At most ``limit`` bytes of ``content`` decoded as UTF-8 (undecodable bytes replaced).
+
+    Read chunk by chunk: a stream's ``read(limit)`` may allocate the whole limit
+    up front, which would make every cataloged file cost the cap in memory.
+    """
+    parts: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = content.read(min(_READ_CHUNK, limit - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts).decode("utf-8", errors="replace")
 
 
 def read_all(content: BinaryIO, *, size: int, limit: int, prefix: bytes = b"") -> bytearray:
