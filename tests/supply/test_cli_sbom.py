@@ -110,3 +110,25 @@ def test_help_renders() -> None:
     for option in ("--format", "--output", "--platform", "--max-ratio", "--max-layer-mib", "--json"):
         assert option in result.stdout
     assert "OS/ARCH[/VARIANT]" in result.stdout
+
+
+def test_a_local_sbom_is_stored_when_the_data_directory_is_initialised(tmp_path: Path) -> None:
+    from harbourmaster.services.core import Harbourmaster
+    from harbourmaster.services.sboms import list_sboms
+
+    source = f"oci-layout:{layout(tmp_path)}:v1"
+    out = tmp_path / "a.json"
+    result = runner.invoke(app, ["generate", source, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "not stored (no data directory" in result.stderr
+    assert not (Path(os.environ["HARBOURMASTER_HOME"]) / "harbourmaster.db").exists()
+
+    hm = Harbourmaster.from_environ()
+    hm.init()
+    result = runner.invoke(app, ["generate", source, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.rstrip().endswith("; stored")
+    (stored,) = list_sboms(hm)
+    assert stored.component_count == 1 and stored.distro == "debian-12" and stored.origin == "generated"
+    assert runner.invoke(app, ["generate", source, "-o", str(out), "--no-store"]).exit_code == 0
+    assert len(list_sboms(hm)) == 1

@@ -22,6 +22,8 @@ from harbourmaster.services.sbom_ops import (
     generate_image_sbom,
     stored_sboms,
 )
+from harbourmaster.services.sboms import store_sbom
+from harbourmaster.settings import Settings
 from harbourmaster.supply.sbom import (
     LayerDescriptor,
     Sbom,
@@ -162,11 +164,14 @@ def generate(
                                       help="Stop reading a layer that decompresses to more than this."),
     json_output: bool = typer.Option(False, "--json", help="No progress bar; with -o, print a JSON summary "
                                                           "(image, distro, package count, warnings)."),
+    store: bool = typer.Option(True, "--store/--no-store",
+                               help="Keep a local source's SBOM in the SBOM store when HARBOURMASTER_HOME "
+                                    "is initialised (registry images are always stored)."),
 ) -> None:
     """Generate the SBOM of SOURCE, with a progress bar per layer on a terminal.
 
-    An IMAGE is read from its approved registry with that registry's credential, and the SBOM is
-    also kept in the SBOM store.
+    An IMAGE is read from its approved registry with that registry's credential.  The SBOM is
+    also kept in the SBOM store, indexed by image digest and component purl.
     """
     limits = ScanLimits(max_ratio=max_ratio, max_layer_bytes=max_layer_mib * MiB)
     want = parse_platform(platform)
@@ -190,14 +195,25 @@ def generate(
         sbom = scan_image(image_source, catalogers=default_catalogers(), limits=limits, progress=bars)
     document = render_sbom(sbom, fmt)
     _emit_document(document, output)
+    if json_output and output is not None:
+        emit_json(_summary(sbom, fmt, output))
+    stored = _store_local(sbom, fmt) if store else "not stored (--no-store)"
     if json_output:
-        if output is not None:
-            emit_json(_summary(sbom, fmt, output))
         return
     for warning in sbom.warnings:
         _note(f"warning: {warning}")
     where = f" to {output}" if output else ""
-    _note(f"{len(sbom.packages)} packages in {sbom.image.name} ({sbom.image.digest}){where}")
+    _note(f"{len(sbom.packages)} packages in {sbom.image.name} ({sbom.image.digest}){where}; {stored}")
+
+
+def _store_local(sbom: Sbom, fmt: SbomFormat) -> str:
+    """Keep the SBOM when a data directory is initialised; air-gapped use without one still works."""
+    settings = Settings.from_environ()
+    if settings.database_url.startswith("sqlite") and not (settings.home / "harbourmaster.db").exists():
+        return "not stored (no data directory: run 'harbourmaster init' to keep SBOMs)"
+    hm = open_core()
+    store_sbom(hm, sbom, fmt=fmt, actor=hm.local_actor(), origin="generated")
+    return "stored"
 
 
 @app.command()
