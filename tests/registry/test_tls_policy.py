@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
 from harbourmaster.domain.secret import Secret
@@ -40,3 +42,13 @@ def test_client_certificate_repr_hides_key() -> None:
     cert = ClientCertificate(certificate_pem="PEM", private_key_pem=Secret("super-secret-key"))
     assert "super-secret-key" not in repr(cert)
     assert "super-secret-key" not in repr(TransportSecurity(client_certificate=cert))
+
+
+def test_ssl_contexts_are_cached_per_configuration() -> None:
+    from harbourmaster.registry.tls import ssl_context
+
+    plain = TransportSecurity()
+    assert ssl_context(plain) is ssl_context(TransportSecurity())
+    unverified = ssl_context(TransportSecurity(skip_verify=True))
+    assert unverified is not ssl_context(plain)
+    assert unverified.verify_mode == ssl.CERT_NONE and ssl_context(plain).verify_mode == ssl.CERT_REQUIRED

@@ -9,9 +9,12 @@ governance store does); it passes that fact to :func:`check_transport`, and
 
 from __future__ import annotations
 
+import hashlib
 import os
 import ssl
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from harbourmaster.domain.secret import Secret
@@ -79,12 +82,42 @@ def check_transport(security: TransportSecurity, *, registry: str, development_o
         )
 
 
+_CONTEXTS: OrderedDict[tuple[bool, str | None, str | None, str | None], ssl.SSLContext] = OrderedDict()
+_CONTEXTS_MAX = 64
+_CONTEXTS_LOCK = threading.Lock()
+
+
 def ssl_context(security: TransportSecurity) -> ssl.SSLContext:
     """An SSL context trusting the system CAs plus the registry's CA bundle, with its client cert.
+
+    Contexts are cached per configuration: building one loads the system CA store
+    (tens of milliseconds), and a context is safe to share between clients.  The
+    cache key holds a SHA-256 of the client key, never the key.
 
     Raises:
         ssl.SSLError: the CA bundle or client certificate is not valid PEM (the caller wraps it).
     """
+    cert = security.client_certificate
+    key = (
+        security.skip_verify,
+        security.ca_bundle_pem,
+        cert.certificate_pem if cert else None,
+        hashlib.sha256(cert.private_key_pem.reveal().encode()).hexdigest() if cert else None,
+    )
+    with _CONTEXTS_LOCK:
+        cached = _CONTEXTS.get(key)
+        if cached is not None:
+            _CONTEXTS.move_to_end(key)
+            return cached
+    ctx = _build_ssl_context(security)
+    with _CONTEXTS_LOCK:
+        _CONTEXTS[key] = ctx
+        while len(_CONTEXTS) > _CONTEXTS_MAX:
+            _CONTEXTS.popitem(last=False)
+    return ctx
+
+
+def _build_ssl_context(security: TransportSecurity) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     if security.skip_verify:
         ctx.check_hostname = False
