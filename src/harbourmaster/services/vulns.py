@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -87,12 +88,15 @@ class VulnImport:
     report: ImportReport
     newly_affected: list[NewlyAffected] = field(default_factory=list)
     webhook: list[str] = field(default_factory=list)
+    #: Seconds spent importing, finding newly affected images, and notifying (audit and webhook).
+    timings: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
             **self.report.as_dict(),
             "newly_affected": [n.as_dict() for n in self.newly_affected],
             "webhook": list(self.webhook),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
 
@@ -136,6 +140,7 @@ def import_vulndb(
         if path is None:
             raise BadInput("give a path to import")
         source = open_osv(path)
+    started = time.perf_counter()
     with hm.db.transaction() as session:
         report = import_advisories(session, source, actor=principal.audit_name, strict=strict)
         append_audit(
@@ -147,13 +152,18 @@ def import_vulndb(
             details={k: v for k, v in report.as_dict().items() if k != "problems"}
             | {"problems": report.problems[:10]},
         )
-    result = VulnImport(report=report)
+    result = VulnImport(report=report, timings={"import": time.perf_counter() - started})
     if correlate and report.changed:
         now = dt.datetime.now(dt.UTC)
+        # One transaction: the (image, advisory) pairs are recorded only with their audit records, so a
+        # failure leaves them to be found again by the next import.
         with hm.db.transaction() as session:
+            started = time.perf_counter()
             result.newly_affected = correlate_changed(
                 session, report.changed, import_id=report.import_id, now=now
             )
+            result.timings["correlate"] = time.perf_counter() - started
+            started = time.perf_counter()
             for image in result.newly_affected:
                 append_audit(
                     session,
@@ -168,6 +178,7 @@ def import_vulndb(
                     },
                 )
         result.webhook = _webhook(hm, result.newly_affected, report.import_id)
+        result.timings["notify"] = time.perf_counter() - started
     return result
 
 

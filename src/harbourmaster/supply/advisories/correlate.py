@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from harbourmaster.domain.osv_ranges import InvalidRange
@@ -87,25 +87,39 @@ def _purl_parts(purl_type: str, name: str) -> tuple[str | None, str]:
     return None, name
 
 
-def _components(session: Session, purl_type: str, name: str) -> Sequence[Any]:
+_COMPONENT_COLUMNS = (
+    SbomComponentRow.sbom_id,
+    SbomComponentRow.purl,
+    SbomComponentRow.purl_type,
+    SbomComponentRow.namespace,
+    SbomComponentRow.name,
+    SbomComponentRow.version,
+    SbomComponentRow.source_package,
+    SbomComponentRow.source_version,
+    SbomComponentRow.distro,
+)
+
+
+def _components(session: Session, purl_type: str, name: str) -> list[Any]:
+    """Stored components named ``name`` (or, for OS packages, built from source ``name``).
+
+    Two queries, one per index ((purl_type, name) and (purl_type, source_package)): an OR of the two
+    would make SQLite scan every component of the type.
+    """
     namespace, short = _purl_parts(purl_type, name)
-    by_name = SbomComponentRow.name == short
+    by_name = select(*_COMPONENT_COLUMNS).where(
+        SbomComponentRow.purl_type == purl_type, SbomComponentRow.name == short
+    )
     if namespace is not None:
-        by_name = by_name & (SbomComponentRow.namespace == namespace)
-    condition = or_(by_name, SbomComponentRow.source_package == name) if purl_type in _OS_TYPES else by_name
-    return session.execute(
-        select(
-            SbomComponentRow.sbom_id,
-            SbomComponentRow.purl,
-            SbomComponentRow.purl_type,
-            SbomComponentRow.namespace,
-            SbomComponentRow.name,
-            SbomComponentRow.version,
-            SbomComponentRow.source_package,
-            SbomComponentRow.source_version,
-            SbomComponentRow.distro,
-        ).where(SbomComponentRow.purl_type == purl_type, condition)
-    ).all()
+        by_name = by_name.where(SbomComponentRow.namespace == namespace)
+    rows = list(session.execute(by_name))
+    if purl_type in _OS_TYPES:
+        seen = {(r.sbom_id, r.purl) for r in rows}
+        by_source = select(*_COMPONENT_COLUMNS).where(
+            SbomComponentRow.purl_type == purl_type, SbomComponentRow.source_package == name
+        )
+        rows.extend(r for r in session.execute(by_source) if (r.sbom_id, r.purl) not in seen)
+    return rows
 
 
 def _changed_rows(session: Session, changed: Sequence[int]) -> Iterable[Any]:
