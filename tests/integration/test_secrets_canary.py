@@ -200,6 +200,7 @@ QUERY_VALUES = {
     "image": "harbor.canary.example/apps/app@sha256:" + "a" * 64,
     "environment": "canary-env",
     "namespace": "apps",
+    "digest": "sha256:" + "b" * 64,
 }
 #: GET routes that only read the model: each must answer 200.  Others may reach out to a
 #: registry (none is reachable here) and may answer 502/503/504, never 500.
