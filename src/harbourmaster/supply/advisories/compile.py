@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harbourmaster.domain.osv_ranges import OsvRange, compile_affected
+from harbourmaster.domain.osv_ranges import OsvRange, compile_affected, fixed_versions
 from harbourmaster.domain.severity import Severity
-from harbourmaster.domain.versions import scheme_for
+from harbourmaster.domain.versions import InvalidVersion, VersionScheme, scheme_for
 from harbourmaster.supply.advisories.interface import Advisory, AffectedPackage, CompiledAdvisory
 
 __all__ = ["compile_entry", "compiled_from_advisory", "ranges_from_json", "ranges_to_json"]
@@ -43,7 +43,9 @@ def compile_entry(
         InvalidVersion: an event's version is not valid in the ecosystem (imports refuse such records).
         UnknownEcosystem: the ecosystem has no version scheme.
     """
-    compiled = compile_affected(ranges=ranges, versions=versions, scheme=scheme_for(ecosystem))
+    scheme = scheme_for(ecosystem)
+    compiled = compile_affected(ranges=ranges, versions=versions, scheme=scheme)
+    fixes = fixed_versions(ranges)
     return CompiledAdvisory(
         advisory_id=advisory_id,
         aliases=aliases,
@@ -52,7 +54,16 @@ def compile_entry(
         ecosystem=ecosystem,
         ranges=ranges,
         compiled=compiled,
+        fixes=fixes,
+        fix_keys=tuple(_key_or_none(scheme, fix) for fix in fixes),
     )
+
+
+def _key_or_none(scheme: VersionScheme, version: str) -> Any:
+    try:
+        return scheme.sort_key(version)
+    except InvalidVersion:
+        return None
 
 
 def compiled_from_advisory(advisory: Advisory, entry: AffectedPackage) -> CompiledAdvisory:

@@ -17,6 +17,7 @@ advisory for ``"Ubuntu:22.04:LTS"`` and an image whose packages carry
 
 from __future__ import annotations
 
+import functools
 import re
 
 from harbourmaster.domain.versions import UnknownEcosystem, scheme_for
@@ -79,6 +80,7 @@ def _split_distro(distro: str | None) -> tuple[str, str]:
     return ident.lower(), version
 
 
+@functools.lru_cache(maxsize=4096)
 def component_ecosystem(
     purl_type: str, *, namespace: str | None = None, distro: str | None = None
 ) -> tuple[str, str] | None:

@@ -14,6 +14,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from harbourmaster.domain.osv_ranges import CompiledAffected, OsvRange
 from harbourmaster.domain.severity import Severity, SeverityRating
@@ -105,6 +106,9 @@ class CompiledAdvisory:
     ecosystem: str
     ranges: tuple[OsvRange, ...]
     compiled: CompiledAffected
+    #: The ``fixed`` versions of the ranges (empty: no fix), and their sort keys (None: not comparable).
+    fixes: tuple[str, ...] = ()
+    fix_keys: tuple[Any, ...] = ()
 
 
 class AdvisorySource(ABC):

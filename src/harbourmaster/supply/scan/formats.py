@@ -240,8 +240,10 @@ def render_cyclonedx_vex(result: ScanResult) -> str:
         )
     bom.components.update(members)
     bom.dependencies.update(
-        [Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=c.bom_ref) for c in members]),
-         *(Dependency(ref=c.bom_ref) for c in members)]
+        [
+            Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=c.bom_ref) for c in members]),
+            *(Dependency(ref=c.bom_ref) for c in members),
+        ]
     )
     source = VulnerabilitySource(name="OSV")
     for index, f in enumerate(result.findings):

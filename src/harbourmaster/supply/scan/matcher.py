@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from harbourmaster.domain.findings import Finding, FindingPackage, FixState
-from harbourmaster.domain.osv_ranges import fixed_versions
 from harbourmaster.domain.versions import InvalidVersion
 from harbourmaster.supply.advisories import (
     AdvisoryIndex,
@@ -40,16 +39,23 @@ class MatchResult:
 
 
 def relevant_fixes(entry: CompiledAdvisory, installed: str) -> tuple[str, ...]:
-    """The entry's fixed versions above ``installed`` (all of them when none compares).  Never raises."""
-    fixes = fixed_versions(entry.ranges)
-    scheme = entry.compiled.scheme
+    """The entry's fixed versions above ``installed`` (all of them when one does not compare).
+
+    Never raises.
+    """
+    fixes = entry.fixes
+    if not fixes:
+        return ()
+    try:
+        key = entry.compiled.scheme.sort_key(installed)
+    except InvalidVersion:
+        return fixes
     above: list[str] = []
-    for fix in fixes:
-        try:
-            if scheme.compare(fix, installed) > 0:
-                above.append(fix)
-        except InvalidVersion:
+    for fix, fix_key in zip(fixes, entry.fix_keys, strict=True):
+        if fix_key is None:
             return fixes
+        if key < fix_key:
+            above.append(fix)
     return tuple(above) or fixes
 
 
@@ -59,6 +65,7 @@ class _Lookup:
     ecosystem: str
     key: PackageKey
     version: str
+    note: tuple[str, ...] = ()
 
 
 def _lookups(component: Component) -> list[_Lookup] | None:
@@ -70,9 +77,9 @@ def _lookups(component: Component) -> list[_Lookup] | None:
     out = [_Lookup(component, ecosystem, (key, name), component.version)]
     source = component.source_package
     if component.purl_type in _OS_TYPES and source and source != name:
-        out.append(
-            _Lookup(component, ecosystem, (key, source), component.source_version or component.version)
-        )
+        version = component.source_version or component.version
+        note = (f"matched on source package {source} {version}",)
+        out.append(_Lookup(component, ecosystem, (key, source), version, note))
     return out
 
 
@@ -142,12 +149,7 @@ class Matcher:
                     severity=entry.severity,
                     state=FixState.FIXED if fixes else FixState.NOT_FIXED,
                     summary=entry.summary,
-                    notes=()
-                    if lookup.key[1]
-                    == component_package_name(
-                        component.purl_type, namespace=component.namespace, name=component.name
-                    )
-                    else (f"matched on source package {lookup.key[1]} {lookup.version}",),
+                    notes=lookup.note,
                 )
             )
         return out
