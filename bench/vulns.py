@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import random
@@ -274,18 +275,29 @@ def bench_match(hm: Harbourmaster, count: int, repeats: int) -> None:
     start = time.perf_counter()
     first = matcher.match(sbom)
     cold = (time.perf_counter() - start) * 1000
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = matcher.match(sbom)
-        times.append((time.perf_counter() - start) * 1000)
-    assert len(result.findings) == len(first.findings)
-    times.sort()
-    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+
+    def measure() -> tuple[float, float]:
+        times = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            result = matcher.match(sbom)
+            times.append((time.perf_counter() - began) * 1000)
+            assert len(result.findings) == len(first.findings)
+        times.sort()
+        return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+    p50, p99 = measure()
+    # A long-running server freezes what it loaded at start-up so that full collections skip it; the
+    # cyclic collector's full passes over the process heap are what the unfrozen p99 mostly shows.
+    gc.collect()
+    gc.freeze()
+    frozen_p50, frozen_p99 = measure()
+    gc.unfreeze()
     print(
         f"(b) match {count:,} components: {len(first.findings)} findings; cold {cold:.1f} ms (DB look-up and "
-        f"compile); warm p50 {statistics.median(times):.2f} ms, p99 {p99:.2f} ms over {repeats} repeats "
-        f"(target < 50 ms: {'met' if p99 < 50 else 'NOT met'})"
+        f"compile); warm p50 {p50:.2f} ms, p99 {p99:.2f} ms over {repeats} repeats; with gc.freeze() after "
+        f"warm-up p50 {frozen_p50:.2f} ms, p99 {frozen_p99:.2f} ms (target < 50 ms: "
+        f"{'met' if p99 < 50 else 'met only with the heap frozen' if frozen_p99 < 50 else 'NOT met'})"
     )
 
 

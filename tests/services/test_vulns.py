@@ -276,3 +276,41 @@ def test_parse_since(text: str, expected: dt.datetime) -> None:
 def test_parse_since_refuses_garbage() -> None:
     with pytest.raises(BadInput, match="--since: 'yesterday'"):
         parse_since("yesterday")
+
+
+# -- over HTTP, on SQLite and PostgreSQL ---------------------------------------------------------------
+from tests.api.conftest import Api, api  # noqa: E402,F401 - the API fixture, reused here
+
+
+def test_the_api_imports_scans_and_lists(api: Api) -> None:  # noqa: F811
+    store_sbom(api.hm, sample(), fmt=SbomFormat.CYCLONEDX_JSON, actor="test")
+    admin, auditor = api.headers("admin"), api.headers("auditor")
+    imported = api.client.post("/api/v1/vulndb/records", json={"records": ADVISORIES}, headers=admin)
+    assert imported.status_code == 200, imported.text
+    body = imported.json()
+    assert (body["inserted"], body["skipped"]) == (4, 0)
+    assert [n["image_name"] for n in body["newly_affected"]] == ["harbor.corp/payments/api:1"]
+    status = api.client.get("/api/v1/vulndb/status", headers=auditor).json()
+    assert status["per_ecosystem"] == {"Debian:11": 1, "Debian:12": 1, "PyPI": 2}
+    document = render_sbom(sample(), SbomFormat.SPDX_JSON)
+    scanned = api.client.post(
+        "/api/v1/scans",
+        json={"document": document, "environment": "staging-k8s", "image": "harbor.corp/web/api:1"},
+        headers=auditor,
+    )
+    assert scanned.status_code == 200, scanned.text
+    result = scanned.json()
+    assert {f["id"] for f in result["findings"]} == {"DSA-5532-1", "GHSA-9wx4-h78v-vm56"}
+    assert result["verdict"]["verdict"] == "block"
+    sarif = api.client.post("/api/v1/scans", json={"document": document, "format": "sarif"}, headers=auditor)
+    assert sarif.json()["version"] == "2.1.0"
+    bad = api.client.post("/api/v1/scans", json={"document": '{"nope": 1}'}, headers=auditor)
+    assert bad.status_code == 422
+    assert "neither a CycloneDX nor an SPDX JSON document" in bad.json()["detail"]
+    malformed = api.client.post(
+        "/api/v1/vulndb/records", json={"records": [{"id": "X"}], "strict": True}, headers=admin
+    )
+    assert malformed.status_code == 422
+    assert "modified: is required" in json.dumps(malformed.json())
+    listed = api.client.get("/api/v1/vulns/affected", params={"since": "1h"}, headers=auditor).json()
+    assert [i["image_name"] for i in listed] == ["harbor.corp/payments/api:1"]
