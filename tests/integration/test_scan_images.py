@@ -287,7 +287,7 @@ def test_the_verdict_of_each_tier_and_fail_on(lab: Lab, tmp_path: Path) -> None:
     assert "unknown severity 'severe'" in bad.stderr
 
 
-def test_sbom_file_and_registry_image_give_the_same_findings(
+def test_sbom_file_archive_and_registry_image_give_the_same_findings(
     lab: Lab, registry_basic: RunningRegistry, tmp_path: Path
 ) -> None:
     sbom = tmp_path / "image.spdx.json"
@@ -296,6 +296,10 @@ def test_sbom_file_and_registry_image_give_the_same_findings(
     _, from_file = _scan(lab, str(sbom))
     assert {(f["id"], f["package"]["name"]) for f in from_file["findings"]} == lab.expected
     layout = lab.layout.removeprefix("oci-layout:")
+    archive = tmp_path / "image.tar"
+    skopeo(None, "copy", f"oci:{layout}", f"docker-archive:{archive}:hmscan/app:v1")
+    _, from_archive = _scan(lab, f"docker-archive:{archive}")
+    assert {(f["id"], f["package"]["name"]) for f in from_archive["findings"]} == lab.expected
     skopeo(registry_basic, "copy", f"oci:{layout}", f"docker://{lab.image}:v1")
     digest = skopeo(registry_basic, "inspect", "--format", "{{.Digest}}", f"docker://{lab.image}:v1").strip()
     code, by_tag = _scan(lab, f"{lab.image}:v1", "--env", "prod")
