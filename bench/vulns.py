@@ -397,6 +397,7 @@ def main() -> int:
     parser.add_argument("--new", type=int, default=100)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
     parser.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations in (a)")
+    parser.add_argument("--skip-correlation", action="store_true", help="run (a) and (b) only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hm-bench-vulns-") as tmp:
         root = Path(tmp)
@@ -404,7 +405,8 @@ def main() -> int:
         print(f"database: {hm.db.display_url}")
         bench_import(hm, root, args.records, trace=args.tracemalloc)
         bench_match(hm, args.sbom_size, args.repeats)
-        bench_correlation(hm, args.sboms, args.components, args.new)
+        if not args.skip_correlation:
+            bench_correlation(hm, args.sboms, args.components, args.new)
         hm.db.dispose()
     return 0
 
