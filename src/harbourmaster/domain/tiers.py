@@ -2,7 +2,10 @@
 
 One definition serves every enforcement point (D-07): the push gate, the
 admission controller and the CLI scanner all evaluate findings through
-:meth:`TierPolicy.verdict_for`, so thresholds cannot drift apart.
+:func:`harbourmaster.domain.findings.evaluate` (allowlist, ``ignore_unfixed``,
+then :meth:`TierPolicy.blocks` and :meth:`TierPolicy.advises` on each finding's
+:func:`~harbourmaster.domain.findings.threshold_level`), so thresholds cannot
+drift apart.
 """
 
 from __future__ import annotations
