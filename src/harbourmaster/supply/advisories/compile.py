@@ -52,7 +52,6 @@ def compile_entry(
         summary=summary,
         severity=severity,
         ecosystem=ecosystem,
-        ranges=ranges,
         compiled=compiled,
         fixes=fixes,
         fix_keys=tuple(_key_or_none(scheme, fix) for fix in fixes),

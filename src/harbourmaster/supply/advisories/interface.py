@@ -104,9 +104,10 @@ class CompiledAdvisory:
     summary: str
     severity: Severity
     ecosystem: str
-    ranges: tuple[OsvRange, ...]
     compiled: CompiledAffected
     #: The ``fixed`` versions of the ranges (empty: no fix), and their sort keys (None: not comparable).
+    #: The ranges themselves are not kept: caches hold many of these, and every object costs the
+    #: cyclic collector time.
     fixes: tuple[str, ...] = ()
     fix_keys: tuple[Any, ...] = ()
 

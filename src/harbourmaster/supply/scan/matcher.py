@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from harbourmaster.domain.findings import Finding, FindingPackage, FixState
-from harbourmaster.domain.versions import InvalidVersion
+from harbourmaster.domain.osv_ranges import CompiledAffected
+from harbourmaster.domain.versions import InvalidVersion, SortKey
 from harbourmaster.supply.advisories import (
     AdvisoryIndex,
     CompiledAdvisory,
@@ -26,6 +28,7 @@ from harbourmaster.supply.scan.components import Component
 __all__ = ["MatchResult", "Matcher", "relevant_fixes"]
 
 _OS_TYPES = frozenset({"deb", "apk", "rpm"})
+_UNSET: Any = object()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,13 +46,17 @@ def relevant_fixes(entry: CompiledAdvisory, installed: str) -> tuple[str, ...]:
 
     Never raises.
     """
-    fixes = entry.fixes
-    if not fixes:
-        return ()
     try:
         key = entry.compiled.scheme.sort_key(installed)
     except InvalidVersion:
-        return fixes
+        return entry.fixes
+    return _fixes_above(entry, key)
+
+
+def _fixes_above(entry: CompiledAdvisory, key: SortKey) -> tuple[str, ...]:
+    fixes = entry.fixes
+    if not fixes:
+        return ()
     above: list[str] = []
     for fix, fix_key in zip(fixes, entry.fix_keys, strict=True):
         if fix_key is None:
@@ -57,6 +64,17 @@ def relevant_fixes(entry: CompiledAdvisory, installed: str) -> tuple[str, ...]:
         if key < fix_key:
             above.append(fix)
     return tuple(above) or fixes
+
+
+def _affects(compiled: CompiledAffected, version: str, key: SortKey | None) -> bool:
+    """:meth:`CompiledAffected.matches` with the version's sort key already made (None: invalid)."""
+    if version in compiled.listed:
+        return True
+    if key is not None and (compiled.ranges or compiled.listed_keys) and compiled.matches_key(key):
+        return True
+    if compiled.semver_ranges or key is None:
+        return compiled.matches(version)  # raises InvalidVersion for a version no range can read
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,29 +140,37 @@ class Matcher:
         lookup: _Lookup, entries: Sequence[CompiledAdvisory], seen: set[tuple[str, str]], warnings: list[str]
     ) -> list[Finding]:
         component = lookup.component
+        version = lookup.version
+        package = FindingPackage(
+            name=component.name, version=component.version, purl=component.purl, ecosystem=lookup.ecosystem
+        )
+        keys: dict[int, SortKey | None] = {}
         out: list[Finding] = []
         for entry in entries:
             mark = (entry.advisory_id, component.purl)
             if mark in seen:
                 continue
+            scheme = entry.compiled.scheme
+            key = keys.get(id(scheme), _UNSET)
+            if key is _UNSET:
+                try:
+                    key = scheme.sort_key(version)
+                except InvalidVersion:
+                    key = None
+                keys[id(scheme)] = key
             try:
-                if not entry.compiled.matches(lookup.version):
+                if not _affects(entry.compiled, version, key):
                     continue
             except InvalidVersion as exc:
                 warnings.append(f"{component.purl}: {exc.message}; not checked against {entry.advisory_id}")
                 continue
             seen.add(mark)
-            fixes = relevant_fixes(entry, lookup.version)
+            fixes = _fixes_above(entry, key) if key is not None else entry.fixes
             out.append(
                 Finding(
                     id=entry.advisory_id,
                     aliases=entry.aliases,
-                    package=FindingPackage(
-                        name=component.name,
-                        version=component.version,
-                        purl=component.purl,
-                        ecosystem=lookup.ecosystem,
-                    ),
+                    package=package,
                     fixed_versions=fixes,
                     severity=entry.severity,
                     state=FixState.FIXED if fixes else FixState.NOT_FIXED,
