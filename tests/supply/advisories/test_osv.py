@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,27 @@ def test_a_file_that_is_not_a_zip_or_a_missing_path_is_refused(tmp_path: Path) -
         json.dumps(record("ONE", "Go", "example.com/m", events=fixed_at("1.2.3"), cvss=CVSS_MEDIUM))
     )
     assert isinstance(open_osv(single), OsvFile)
+
+
+def test_a_zip64_export_is_streamed_member_by_member(tmp_path: Path) -> None:
+    """More than 65,535 members needs the ZIP64 records; zipfile's own listing is the oracle."""
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for index in range(65_600):
+            archive.writestr(f"R-{index:05d}.json", b"{}")
+    with zipfile.ZipFile(path) as oracle:
+        expected = oracle.namelist()
+    got = list(OsvZip(path).records())
+    assert [r.where.rpartition("!")[2] for r in got if isinstance(r, RawRecord)] == expected
+    assert {r.data for r in got if isinstance(r, RawRecord)} == {b"{}"}
+
+
+def test_a_corrupt_central_directory_is_refused(tmp_path: Path) -> None:
+    records = [record(f"A-{i}", "npm", "a", events=fixed_at("1.0.0")) for i in range(5)]
+    path = write_zip(tmp_path / "all.zip", records)
+    data = bytearray(path.read_bytes())
+    start = data.rfind(b"PK\x01\x02")  # the last central-directory entry
+    data[start : start + 4] = b"XXXX"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InvalidAdvisory, match="corrupt zip central directory"):
+        list(OsvZip(path).records())

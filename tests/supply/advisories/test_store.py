@@ -51,7 +51,7 @@ def test_import_is_incremental_by_id_and_modified(hm: Harbourmaster, tmp_path: P
     assert (first.records, first.inserted, first.updated, first.unchanged, first.skipped) == (25, 25, 0, 0, 0)
     again = _import(hm, tmp_path / "v1")
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 25)
-    assert again.changed == []
+    assert len(again.changed) == 0
     newer = record("GHSA-3", "npm", "pkg3", events=fixed_at("2.0.0"), modified="2024-06-01T00:00:00Z")
     older = record("GHSA-4", "npm", "pkg4", events=fixed_at("9.0.0"), modified="2020-01-01T00:00:00Z")
     third = _import(hm, write_dir(tmp_path / "v2", [newer, older]))

@@ -16,14 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from harbourmaster.domain.osv_ranges import InvalidRange, OsvRange, compile_affected
 from harbourmaster.domain.severity import severity_of_osv
-from harbourmaster.domain.versions import InvalidVersion, scheme_for
+from harbourmaster.domain.versions import InvalidVersion, VersionScheme, scheme_for
+from harbourmaster.supply.advisories._zipstream import StreamingZip
 from harbourmaster.supply.advisories.ecosystems import ecosystem_key, is_supported, package_name
 from harbourmaster.supply.advisories.interface import (
     Advisory,
@@ -75,7 +78,9 @@ def _strings(value: Any, *, where: str, field: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _affected(entry: Any, *, index: int, where: str) -> AffectedPackage | str:
+def _affected(
+    entry: Any, *, index: int, where: str, schemes: dict[type[VersionScheme], VersionScheme] | None
+) -> AffectedPackage | str:
     """The entry, or the ecosystem name when it has no version scheme here."""
     field = f"affected[{index}]"
     if not isinstance(entry, Mapping):
@@ -101,7 +106,10 @@ def _affected(entry: Any, *, index: int, where: str) -> AffectedPackage | str:
     if not is_supported(ecosystem):
         return ecosystem
     try:  # compile once now, so a record the matcher cannot use is refused here, not at scan time
-        compile_affected(ranges=ranges, versions=versions, scheme=scheme_for(ecosystem))
+        scheme = scheme_for(ecosystem)
+        if schemes is not None:  # a private parse cache, so an import does not flood the shared ones
+            scheme = schemes.setdefault(type(scheme), type(scheme)())
+        compile_affected(ranges=ranges, versions=versions, scheme=scheme)
     except InvalidVersion as exc:
         raise InvalidAdvisory(exc.message, where=where, field=f"{field}.ranges") from None
     return AffectedPackage(
@@ -126,8 +134,16 @@ def _label(data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def parse_osv(data: bytes | str | Mapping[str, Any], *, where: str) -> Advisory:
+def parse_osv(
+    data: bytes | str | Mapping[str, Any],
+    *,
+    where: str,
+    schemes: dict[type[VersionScheme], VersionScheme] | None = None,
+) -> Advisory:
     """Parse one OSV record (its JSON text or the decoded object).
+
+    Every range is compiled once to check it; ``schemes`` (a dict the caller owns and drops, e.g. one per
+    import batch) holds the version schemes used for that, so their parse caches stay private.
 
     Raises:
         InvalidAdvisory: the record is not JSON, or ``id``/``modified`` is missing, or a field has the
@@ -158,7 +174,7 @@ def parse_osv(data: bytes | str | Mapping[str, Any], *, where: str) -> Advisory:
     affected: list[AffectedPackage] = []
     unsupported: list[str] = []
     for index, entry in enumerate(raw_affected):
-        parsed = _affected(entry, index=index, where=where)
+        parsed = _affected(entry, index=index, where=where, schemes=schemes)
         if isinstance(parsed, str):
             unsupported.append(parsed)
         else:
@@ -223,30 +239,42 @@ class OsvZip(AdvisorySource):
 
     def records(self) -> Iterator[RawRecord | InvalidAdvisory]:
         try:
-            archive = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            archive = StreamingZip(str(self.path))
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             raise InvalidAdvisory(f"not a readable zip archive ({exc})", where=str(self.path)) from None
         with archive:
-            for info in archive.infolist():
-                if info.is_dir():
-                    continue
-                where = f"{self.path}!{info.filename}"
-                if not info.filename.endswith(".json"):
-                    yield InvalidAdvisory("not a .json member of an OSV export", where=where)
-                    continue
-                if info.file_size > MAX_RECORD_BYTES:
-                    yield InvalidAdvisory(f"larger than {MAX_RECORD_BYTES} bytes", where=where)
-                    continue
+            infos = archive.iter_infos()
+            while True:
                 try:
-                    with archive.open(info) as member:
-                        data = member.read(MAX_RECORD_BYTES + 1)
-                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-                    yield InvalidAdvisory(f"cannot be read from the archive ({exc})", where=where)
-                    continue
-                if len(data) > MAX_RECORD_BYTES:
-                    yield InvalidAdvisory(f"larger than {MAX_RECORD_BYTES} bytes", where=where)
-                    continue
-                yield RawRecord(where, data)
+                    info = next(infos)
+                except StopIteration:
+                    return
+                except (zipfile.BadZipFile, OSError, UnicodeDecodeError, struct.error) as exc:
+                    raise InvalidAdvisory(
+                        f"corrupt zip central directory ({exc})", where=str(self.path)
+                    ) from None
+                yield from self._member(archive, info)
+
+    def _member(self, archive: StreamingZip, info: zipfile.ZipInfo) -> Iterator[RawRecord | InvalidAdvisory]:
+        if info.is_dir():
+            return
+        where = f"{self.path}!{info.filename}"
+        if not info.filename.endswith(".json"):
+            yield InvalidAdvisory("not a .json member of an OSV export", where=where)
+            return
+        if info.file_size > MAX_RECORD_BYTES:
+            yield InvalidAdvisory(f"larger than {MAX_RECORD_BYTES} bytes", where=where)
+            return
+        try:
+            with archive.open(info) as member:
+                data = member.read(MAX_RECORD_BYTES + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error) as exc:
+            yield InvalidAdvisory(f"cannot be read from the archive ({exc})", where=where)
+            return
+        if len(data) > MAX_RECORD_BYTES:
+            yield InvalidAdvisory(f"larger than {MAX_RECORD_BYTES} bytes", where=where)
+            return
+        yield RawRecord(where, data)
 
 
 class OsvRecords(AdvisorySource):

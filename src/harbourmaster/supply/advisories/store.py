@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from array import array
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy import delete, distinct, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from harbourmaster.domain.severity import Severity
+from harbourmaster.domain.versions import VersionScheme
 from harbourmaster.store.database import Database
 from harbourmaster.store.models import AdvisoryAffectedRow, AdvisoryRow, VulnDbImportRow
 from harbourmaster.supply.advisories.compile import compile_entry, ranges_from_json, ranges_to_json
@@ -71,7 +73,8 @@ class ImportReport:
     skipped: int = 0
     problems: list[str] = field(default_factory=list)
     unsupported: dict[str, int] = field(default_factory=dict)
-    changed: list[int] = field(default_factory=list, repr=False)
+    #: Row ids as a compact array: an import of 200,000 new records keeps 1.6 MB here, not 7.
+    changed: array[int] = field(default_factory=lambda: array("q"), repr=False)
 
     def problem(self, error: InvalidAdvisory) -> None:
         self.skipped += 1
@@ -211,12 +214,13 @@ def import_advisories(
     session.flush()
     report = ImportReport(import_id=log.id, source=source.description, started_at=started)
     batch: dict[str, Advisory] = {}
+    schemes: dict[type[VersionScheme], VersionScheme] = {}
     for raw in source.records():
         report.records += 1
         try:
             if isinstance(raw, InvalidAdvisory):
                 raise raw
-            advisory = parse_osv(raw.data, where=raw.where)
+            advisory = parse_osv(raw.data, where=raw.where, schemes=schemes)
         except InvalidAdvisory as exc:
             if strict:
                 raise InvalidAdvisory(
@@ -237,6 +241,7 @@ def import_advisories(
         if len(batch) >= batch_size:
             _write_batch(session, batch, report)
             batch.clear()
+            schemes.clear()
     if batch:
         _write_batch(session, batch, report)
     report.finished_at = dt.datetime.now(dt.UTC)
