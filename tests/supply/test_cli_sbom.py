@@ -83,12 +83,12 @@ def test_layer_bars_track_each_layer_on_a_terminal() -> None:
     from rich.console import Console
     from rich.progress import Progress
 
-    from harbourmaster.cli.sbom import _LayerBars
+    from harbourmaster.cli._progress import LayerBars
     from harbourmaster.supply.sbom import LayerDescriptor
 
     console = Console(file=_io.StringIO(), force_terminal=True, width=100)
     with Progress(console=console) as progress:
-        bars = _LayerBars(progress)
+        bars = LayerBars(progress)
         layers = [
             LayerDescriptor(digest="sha256:" + "a" * 64, size=100),
             LayerDescriptor(digest="sha256:" + "b" * 64, size=-1),
@@ -132,3 +132,15 @@ def test_a_local_sbom_is_stored_when_the_data_directory_is_initialised(tmp_path:
     assert stored.component_count == 1 and stored.distro == "debian-12" and stored.origin == "generated"
     assert runner.invoke(app, ["generate", source, "-o", str(out), "--no-store"]).exit_code == 0
     assert len(list_sboms(hm)) == 1
+
+
+def test_progress_is_quiet_off_a_terminal_and_with_json() -> None:
+    from harbourmaster.cli._progress import layer_progress, record_progress
+
+    # CliRunner and pytest capture standard error: it is not a terminal here.
+    with layer_progress(False) as bars:
+        assert bars is None
+    with record_progress(True, "importing") as counter:
+        counter(5)  # a no-op counter: callable, shows nothing
+    with layer_progress(True) as bars:
+        assert bars is None

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from harbourmaster.cli._common import emit_json, guard, local_principal, open_core, print_table, stderr
+from harbourmaster.cli._progress import layer_progress
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.errors import BadInput
 from harbourmaster.services.sbom_ops import (
@@ -25,11 +23,9 @@ from harbourmaster.services.sbom_ops import (
 from harbourmaster.services.sboms import store_sbom
 from harbourmaster.settings import Settings
 from harbourmaster.supply.sbom import (
-    LayerDescriptor,
     Sbom,
     SbomFormat,
     ScanLimits,
-    ScanProgress,
     SourceError,
     default_catalogers,
     open_source,
@@ -51,25 +47,6 @@ LOCAL_PREFIXES = ("oci-layout:", "docker-archive:")
 @app.callback()
 def sbom() -> None:
     """Software bills of materials for images."""
-
-
-class _LayerBars:
-    """One rich progress bar per layer, on standard error."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._tasks: dict[int, TaskID] = {}
-
-    def start_layer(self, index: int, layer: LayerDescriptor) -> None:
-        label = f"layer {index + 1} {layer.digest.partition(':')[2][:12] or layer.digest}"
-        self._tasks[index] = self._progress.add_task(label, total=layer.size if layer.size > 0 else None)
-
-    def advance(self, index: int, compressed_bytes: int) -> None:
-        self._progress.advance(self._tasks[index], compressed_bytes)
-
-    def finish_layer(self, index: int) -> None:
-        task = self._tasks[index]
-        self._progress.update(task, total=self._progress.tasks[task].completed)
 
 
 def _write_atomically(path: Path, text: str, *, newline: bool = True) -> None:
@@ -105,17 +82,6 @@ def _summary(sbom: Sbom, fmt: SbomFormat, output: Path | None) -> dict[str, obje
         "packages": len(sbom.packages),
         "warnings": [str(w) for w in sbom.warnings],
     }
-
-
-@contextmanager
-def _progress(quiet: bool) -> Iterator[ScanProgress | None]:
-    """Per-layer bars on a terminal; nothing with --json or when standard error is not a terminal."""
-    if quiet or not stderr.is_terminal:
-        yield None
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=stderr, transient=False) as progress:
-        yield _LayerBars(progress)
 
 
 def _note(text: str) -> None:
@@ -178,7 +144,7 @@ def generate(
     if not source.startswith(LOCAL_PREFIXES):
         _check_image_reference(source)
         hm = open_core()
-        with _progress(json_output) as bars:
+        with layer_progress(json_output) as bars:
             outcome = generate_image_sbom(hm, local_principal(hm), source, fmt=fmt, platform=want,
                                           limits=limits, progress=bars)
         _emit_document(outcome.document, output)
@@ -191,7 +157,7 @@ def generate(
         where = f" to {output}" if output else ""
         _note(f"{outcome.packages} packages in {outcome.image} ({outcome.digest}){where}; stored")
         return
-    with open_source(source, platform=want) as image_source, _progress(json_output) as bars:
+    with open_source(source, platform=want) as image_source, layer_progress(json_output) as bars:
         sbom = scan_image(image_source, catalogers=default_catalogers(), limits=limits, progress=bars)
     document = render_sbom(sbom, fmt)
     _emit_document(document, output)
@@ -235,7 +201,7 @@ def attach(
     first.  Registries without the referrers API get the sha256-<hex> referrers tag.
     """
     hm = open_core()
-    with _progress(json_output) as bars:
+    with layer_progress(json_output) as bars:
         outcome = attach_image_sbom(hm, local_principal(hm), image, fmt=fmt,
                                     platform=parse_platform(platform), environments=environments,
                                     regenerate=regenerate, progress=bars)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -16,6 +17,7 @@ from harbourmaster.cli._common import (
     print_table,
     stdout,
 )
+from harbourmaster.cli._progress import RecordCounter, layer_progress, record_progress
 from harbourmaster.domain.findings import Verdict
 from harbourmaster.domain.severity import Severity
 from harbourmaster.errors import BadInput
@@ -26,6 +28,7 @@ from harbourmaster.services.vulns import (
     scan_target,
     vulndb_state,
 )
+from harbourmaster.supply.advisories import AdvisorySource, InvalidAdvisory, RawRecord, open_osv
 from harbourmaster.supply.scan import OutputFormat, ScanResult, render, table_rows
 
 __all__ = ["scan_app", "vulndb_app", "vulns_app"]
@@ -33,6 +36,20 @@ __all__ = ["scan_app", "vulndb_app", "vulns_app"]
 vulndb_app = typer.Typer(help="The advisory database: import OSV exports, show what is loaded.")
 vulns_app = typer.Typer(help="Continuous correlation: images that new advisories affect.")
 scan_app = typer.Typer()
+
+
+class _Counted(AdvisorySource):
+    """An advisory source that counts records as the import reads them (for the progress display)."""
+
+    def __init__(self, inner: AdvisorySource, counter: RecordCounter) -> None:
+        self.description = inner.description
+        self._inner = inner
+        self._counter = counter
+
+    def records(self) -> Iterator[RawRecord | InvalidAdvisory]:
+        for record in self._inner.records():
+            self._counter()
+            yield record
 
 
 @vulndb_app.command("import")
@@ -52,7 +69,9 @@ def vulndb_import(
     """Import OSV advisories (incremental: newer 'modified' replaces, withdrawn stops matching), then report
     which stored SBOMs the new advisories newly affect."""
     hm = open_core()
-    result = import_vulndb(hm, local_principal(hm), path=path, strict=strict)
+    source = open_osv(path)
+    with record_progress(json_output, f"importing {source.description}") as counter:
+        result = import_vulndb(hm, local_principal(hm), source=_Counted(source, counter), strict=strict)
     if json_output:
         emit_json(result.as_dict())
         return
@@ -157,7 +176,10 @@ def scan(
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"--vex {path}: cannot be read ({exc})") from None
     hm = open_core()
-    result = scan_target(hm, local_principal(hm), target=target, environment=env, vex=documents, image=image)
+    with layer_progress(fmt is not OutputFormat.TABLE) as bars:
+        result = scan_target(
+            hm, local_principal(hm), target=target, environment=env, vex=documents, image=image, progress=bars
+        )
     if fmt is OutputFormat.TABLE:
         _print_table(result)
     else:

@@ -39,7 +39,7 @@ from harbourmaster.supply.advisories import (
     vulndb_status,
 )
 from harbourmaster.supply.advisories.correlate import NewlyAffected, correlate_changed
-from harbourmaster.supply.sbom import default_catalogers, open_source, scan_image
+from harbourmaster.supply.sbom import ScanProgress, default_catalogers, open_source, scan_image
 from harbourmaster.supply.scan import (
     Judgement,
     Scanner,
@@ -280,6 +280,7 @@ def scan_target(
     environment: str | None = None,
     vex: Sequence[tuple[str, str]] = (),
     image: str | None = None,
+    progress: ScanProgress | None = None,
 ) -> ScanResult:
     """Scan ``oci-layout:DIR[:TAG]``, ``docker-archive:FILE``, an SBOM or scanner-report file, or an image
     in an approved registry: by digest its stored SBOM is used when there is one; otherwise (or by tag) the
@@ -296,7 +297,7 @@ def scan_target(
     require(principal, Permission.GOVERNANCE_READ)
     if target.startswith(("oci-layout:", "docker-archive:")):
         with open_source(target) as source:
-            sbom = scan_image(source, catalogers=default_catalogers())
+            sbom = scan_image(source, catalogers=default_catalogers(), progress=progress)
         name = image or sbom.image.name
         judgement = judgement_for(hm, environment=environment, image=name, vex=vex)
         return Scanner(advisories=advisory_index(hm)).scan(
@@ -343,7 +344,7 @@ def scan_target(
                 vex=vex,
                 image=image or target,
             )
-    outcome = generate_image_sbom(hm, principal, target)
+    outcome = generate_image_sbom(hm, principal, target, progress=progress)
     return scan_document(
         hm,
         principal,
