@@ -62,6 +62,11 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads never take SQLite's write lock (see _sqlite_pragmas): with WAL they
+        # see a consistent snapshot and run beside a writer.
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(harbourmaster_read_only=True), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -123,8 +128,8 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session."""
-        session = self._sessions()
+        """A read-only session (on SQLite it takes no write lock, so reads run beside writers)."""
+        session = self._read_sessions()
         try:
             yield session
         except SQLAlchemyError as exc:
@@ -157,4 +162,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front so concurrent writers queue instead of failing
+        # at commit (the audit chain relies on it); readers use a plain deferred BEGIN.
+        read_only = conn.get_execution_options().get("harbourmaster_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
