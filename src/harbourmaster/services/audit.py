@@ -8,16 +8,17 @@ head, so that deleting records from the end is detected too.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from harbourmaster.domain.audit import AuditEntry, ChainVerdict, chain_next, format_audit_time, verify_chain
 from harbourmaster.errors import Error
 from harbourmaster.store.models import AuditRow, MetaRow
 
-__all__ = ["AuditLogBroken", "append_audit", "iter_audit", "verify_audit"]
+__all__ = ["AuditEvent", "AuditLogBroken", "append_audit", "append_audit_many", "iter_audit", "verify_audit"]
 
 _HEAD = "audit_head"
 
@@ -45,6 +46,17 @@ def _now() -> str:
     return format_audit_time(dt.datetime.now(dt.UTC))
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One thing to record: who did what to what, with what result."""
+
+    actor: str
+    action: str
+    target: str
+    result: str = "ok"
+    details: Mapping[str, object] = field(default_factory=dict)
+
+
 def append_audit(
     session: Session,
     *,
@@ -56,9 +68,25 @@ def append_audit(
 ) -> AuditEntry:
     """Append one record to the chain inside the caller's transaction.
 
-    The head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite transactions
-    are already exclusive) so concurrent writers extend the chain in turn.
+    The head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite write
+    transactions are already exclusive) so concurrent writers extend the chain in turn.
+
+    Raises:
+        AuditLogBroken: the chain's newest record is missing.
     """
+    (entry,) = append_audit_many(session, [AuditEvent(actor, action, target, result, dict(details or {}))])
+    return entry
+
+
+def append_audit_many(session: Session, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+    """Append several records in order with one head lock and one bulk insert (e.g. one per image a
+    new advisory affects).
+
+    Raises:
+        AuditLogBroken: the chain's newest record is missing.
+    """
+    if not events:
+        return []
     head = session.execute(select(MetaRow).where(MetaRow.key == _HEAD).with_for_update()).scalar_one_or_none()
     prev: AuditEntry | None = None
     if head is not None:
@@ -70,35 +98,43 @@ def append_audit(
                 "verify' and restore the log before making changes"
             )
         prev = _row_to_entry(last)
-    entry = chain_next(
-        prev,
-        time=_now(),
-        actor=actor,
-        action=action,
-        target=target,
-        result=result,
-        details=dict(details or {}),
-    )
-    session.add(
-        AuditRow(
-            seq=entry.seq,
-            time=entry.time,
-            actor=entry.actor,
-            action=entry.action,
-            target=entry.target,
-            result=entry.result,
-            details=dict(entry.details),
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
+    now = _now()
+    entries: list[AuditEntry] = []
+    for event in events:
+        prev = chain_next(
+            prev,
+            time=now,
+            actor=event.actor,
+            action=event.action,
+            target=event.target,
+            result=event.result,
+            details=dict(event.details),
         )
+        entries.append(prev)
+    session.execute(
+        insert(AuditRow),
+        [
+            {
+                "seq": e.seq,
+                "time": e.time,
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "result": e.result,
+                "details": dict(e.details),
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in entries
+        ],
     )
-    value = {"seq": entry.seq, "hash": entry.hash}
+    value = {"seq": entries[-1].seq, "hash": entries[-1].hash}
     if head is None:
         session.add(MetaRow(key=_HEAD, value=value))
     else:
         head.value = value
     session.flush()
-    return entry
+    return entries
 
 
 def iter_audit(session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]:

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.errors import BadInput, NotFound
-from harbourmaster.services.audit import append_audit
+from harbourmaster.services.audit import AuditEvent, append_audit, append_audit_many
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.sbom_ops import generate_image_sbom
 from harbourmaster.services.sboms import get_sbom
@@ -164,19 +164,23 @@ def import_vulndb(
             )
             result.timings["correlate"] = time.perf_counter() - started
             started = time.perf_counter()
-            for image in result.newly_affected:
-                append_audit(
-                    session,
-                    actor=principal.audit_name,
-                    action="vuln.newly-affected",
-                    target=image.image_name,
-                    result="affected",
-                    details={
-                        "digest": image.image_digest,
-                        "import_id": report.import_id,
-                        "advisories": sorted({a["id"] for a in image.advisories}),
-                    },
-                )
+            append_audit_many(
+                session,
+                [
+                    AuditEvent(
+                        actor=principal.audit_name,
+                        action="vuln.newly-affected",
+                        target=image.image_name,
+                        result="affected",
+                        details={
+                            "digest": image.image_digest,
+                            "import_id": report.import_id,
+                            "advisories": sorted({a["id"] for a in image.advisories}),
+                        },
+                    )
+                    for image in result.newly_affected
+                ],
+            )
         result.webhook = _webhook(hm, result.newly_affected, report.import_id)
         result.timings["notify"] = time.perf_counter() - started
     return result
