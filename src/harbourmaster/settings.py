@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings"]
+__all__ = ["DATABASE_FILE", "Settings"]
+
+#: The embedded SQLite database's file name inside HARBOURMASTER_HOME.
+DATABASE_FILE = "harbourmaster.db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,5 +29,5 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
         home = Path(env.get("HARBOURMASTER_HOME") or Path.home() / ".local/share/harbourmaster")
-        url = env.get("HARBOURMASTER_DATABASE_URL") or f"sqlite:///{home / 'harbourmaster.db'}"
+        url = env.get("HARBOURMASTER_DATABASE_URL") or f"sqlite:///{home / DATABASE_FILE}"
         return cls(home=home, database_url=url, environ=env)

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from harbourmaster.domain.model import CredentialKind, EnvironmentKind, Provider, Role, Tier
+from harbourmaster.services.document import ProviderFieldsSpec
 
 __all__ = [
     "AccessBody",
@@ -73,18 +74,11 @@ class TlsBody(_Body):
     insecure: bool = False
 
 
-class _RegistryFields(_Body):
+class _RegistryFields(_Body, ProviderFieldsSpec):
     scope: str | None = None
     public: bool | None = None
     oci_artifacts: bool | None = None
     tls: TlsBody | None = None
-    region: str | None = None
-    account: str | None = None
-    instance: str | None = None
-    project: str | None = None
-    organisation: str | None = None
-    feed_url: str | None = None
-    tenant: str | None = None
 
 
 class RegistryCreate(_RegistryFields):

@@ -21,7 +21,7 @@ from harbourmaster.services.sbom_ops import (
     stored_sboms,
 )
 from harbourmaster.services.sboms import store_sbom
-from harbourmaster.settings import Settings
+from harbourmaster.settings import DATABASE_FILE, Settings
 from harbourmaster.supply.sbom import (
     Sbom,
     SbomFormat,
@@ -175,7 +175,7 @@ def generate(
 def _store_local(sbom: Sbom, fmt: SbomFormat) -> str:
     """Keep the SBOM when a data directory is initialised; air-gapped use without one still works."""
     settings = Settings.from_environ()
-    if settings.database_url.startswith("sqlite") and not (settings.home / "harbourmaster.db").exists():
+    if settings.database_url.startswith("sqlite") and not (settings.home / DATABASE_FILE).exists():
         return "not stored (no data directory: run 'harbourmaster init' to keep SBOMs)"
     hm = open_core()
     store_sbom(hm, sbom, fmt=fmt, actor=hm.local_actor(), origin="generated")

@@ -35,6 +35,7 @@ __all__ = [
     "API_VERSION",
     "DocumentInvalid",
     "GovernanceDocument",
+    "ProviderFieldsSpec",
     "RegistrySpec",
     "parse_document",
     "registry_from_spec",
@@ -87,7 +88,19 @@ class TlsSpec(_Spec):
     insecure: bool = False
 
 
-class RegistrySpec(_Spec):
+class ProviderFieldsSpec(BaseModel):
+    """Provider-specific, non-secret registry fields (see :data:`PROVIDER_FIELDS`); shared with the API."""
+
+    region: str | None = None
+    account: str | None = None
+    instance: str | None = None
+    project: str | None = None
+    organisation: str | None = None
+    feed_url: str | None = None
+    tenant: str | None = None
+
+
+class RegistrySpec(_Spec, ProviderFieldsSpec):
     name: str
     provider: Provider
     url: str
@@ -96,13 +109,6 @@ class RegistrySpec(_Spec):
     oci_artifacts: bool = False
     credential: CredentialSpec | None = None
     tls: TlsSpec | None = None
-    region: str | None = None
-    account: str | None = None
-    instance: str | None = None
-    project: str | None = None
-    organisation: str | None = None
-    feed_url: str | None = None
-    tenant: str | None = None
 
 
 class EnvironmentSpec(_Spec):
