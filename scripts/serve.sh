@@ -24,8 +24,9 @@ source "$demo"
 $hm apply -f examples/governance.yaml
 
 token="$HARBOURMASTER_HOME/admin.token"
-if [ ! -s "$token" ]; then
-  $hm token create --user admin --name quickstart -o "$token"
+# Tokens expire (90 days by default): make a new one well before the old one does.
+if [ ! -s "$token" ] || [ -n "$(find "$token" -mtime +80)" ]; then
+  $hm token create --user admin --name quickstart --expires-in 90d -o "$token"
 fi
 echo "administrator token: $token  (curl -H \"Authorization: Bearer \$(cat $token)\" http://127.0.0.1:${PORT:-8400}/api/v1/registries)"
 exec $hm serve --host 127.0.0.1 --port "${PORT:-8400}"

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from harbourmaster.api.app import create_app
 from harbourmaster.domain.model import Role
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.tokens import create_token
+from harbourmaster.services.tokens import IssuedToken, create_token
+from harbourmaster.store.models import ApiTokenRow
 from tests.integration.postgres import core_on
 from tests.store.support import apply_example
 
@@ -39,6 +41,17 @@ class Api:
         return self.tokens[user]
 
 
+def expire_token(hm: Harbourmaster, issued: IssuedToken) -> str:
+    """Make an issued token expired (no lifetime in the past can be asked for), and return it."""
+    with hm.db.transaction() as session:
+        session.execute(
+            update(ApiTokenRow)
+            .where(ApiTokenRow.id == issued.id)
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    return issued.token.reveal()
+
+
 @pytest.fixture
 def api(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     """The example model on each database, an app on it, and a token per role's user."""
@@ -48,9 +61,7 @@ def api(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
         user: create_token(hm, user=user, name="test", actor="tests").token.reveal()
         for user in ROLE_USERS.values()
     }
-    tokens["expired"] = create_token(
-        hm, user="admin", name="old", actor="tests", lifetime=dt.timedelta(seconds=-1)
-    ).token.reveal()
+    tokens["expired"] = expire_token(hm, create_token(hm, user="admin", name="old", actor="tests"))
     with TestClient(create_app(hm), raise_server_exceptions=True) as client:
         yield Api(hm, client, tokens)
     hm.db.dispose()

@@ -19,7 +19,7 @@ from harbourmaster.domain.model import Role
 from harbourmaster.store.governance import model_revision
 from harbourmaster.store.models import AuditRow
 from tests.api.conftest import ROLE_USERS, Api
-from tests.integration.postgres import table_rows
+from tests.integration.postgres import state_rows
 
 P = "/api/v1"
 #: Any authenticated caller (GET /me).
@@ -143,8 +143,14 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("GET", f"{P}/export"): Call(Permission.GOVERNANCE_READ, 200),
     ("GET", f"{P}/audit/verify"): Call(Permission.AUDIT_READ, 200),
     ("GET", f"{P}/audit/export"): Call(Permission.AUDIT_READ, 200, params={"since": "0"}),
+    # Signing the head is harmless, but the checkpoint and the key belong to those who audit.
+    ("POST", f"{P}/audit/checkpoints"): Call(Permission.AUDIT_READ, 201),
+    ("GET", f"{P}/audit/public-key"): Call(Permission.AUDIT_READ, 200),
     ("GET", f"{P}/credentials/expiring"): Call(Permission.GOVERNANCE_READ, 200, params={"within": "3650d"}),
     ("POST", f"{P}/tokens"): Call(Permission.TOKEN_CREATE, 201, json={"user": "web-dev", "name": "matrix"}),
+    ("GET", f"{P}/tokens"): Call(Permission.TOKEN_ADMIN, 200),
+    # Token 5 is the fixture's expired token (created after one per role): no caller's own.
+    ("DELETE", f"{P}/tokens/{{token_id}}"): Call(Permission.TOKEN_ADMIN, 200, {"token_id": "5"}),
     # dev-local (127.0.0.1:5000) has nothing listening: the registry operations are registry failures (502).
     ("POST", f"{P}/sboms/generate"): Call(
         Permission.REGISTRY_PROBE, 502, json={"image": "127.0.0.1:5000/team/app:v1"}
@@ -217,8 +223,12 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 def _writes(api: Api) -> tuple[int, int]:
+    """The model revision and the audit records other than token uses (every request makes one)."""
     with api.hm.db.read() as session:
-        return model_revision(session), int(session.scalar(select(func.count()).select_from(AuditRow)) or 0)
+        audits = session.scalar(
+            select(func.count()).select_from(AuditRow).where(AuditRow.action != "token.use")
+        )
+        return model_revision(session), int(audits or 0)
 
 
 def test_the_table_covers_every_route_in_the_openapi_document(api: Api) -> None:
@@ -263,7 +273,8 @@ def test_unauthenticated_callers_get_401_everywhere(api: Api, caller: str) -> No
     headers = (
         {"Authorization": f"Bearer {api.tokens['expired']}"} if caller == "expired-token" else CALLERS[caller]
     )
-    rows = table_rows(api.hm.db.engine)
+    rows = state_rows(api.hm.db.engine)
+    uses_before = _token_uses(api)
     for (method, path), call in ROUTES.items():
         response = _send(api, method, path, call, headers)
         body = assert_problem(response, 401)
@@ -272,7 +283,21 @@ def test_unauthenticated_callers_get_401_everywhere(api: Api, caller: str) -> No
         if caller != "no-token":
             token = headers["Authorization"].partition(" ")[2]
             assert not token or token not in response.text
-    assert table_rows(api.hm.db.engine) == rows
+    assert state_rows(api.hm.db.engine) == rows
+    refused = _token_uses(api)[len(uses_before) :]
+    if caller == "expired-token":
+        # A known token's refused use is audited, naming the token, the method and the route template.
+        assert [(r, d["token_id"], d["reason"], d["method"], d["route"]) for r, d in refused] == [
+            ("refused", 5, "expired", method, path) for method, path in ROUTES
+        ]
+    else:
+        assert refused == []
+
+
+def _token_uses(api: Api) -> list[tuple[str, dict[str, Any]]]:
+    with api.hm.db.read() as session:
+        rows = session.scalars(select(AuditRow).where(AuditRow.action == "token.use").order_by(AuditRow.seq))
+        return [(r.result, dict(r.details)) for r in rows]
 
 
 def test_a_team_member_may_check_only_where_they_have_access(api: Api) -> None:
@@ -298,3 +323,55 @@ def test_routes_outside_the_api_document(api: Api) -> None:
     assert api.client.get("/metrics").status_code == 200
     unknown = api.client.get(f"{P}/no-such-route", headers=api.headers("admin"))
     assert_problem(unknown, 404)
+
+
+#: One small document per section of the governance document, each changing only that section.
+APPLY_SECTIONS: dict[str, str] = {
+    "registries": "registries: [{name: sec-reg, provider: custom, url: 'https://sec.example'}]",
+    "environments": "environments: [{name: sec-env, kind: swarm, tier: development}]",
+    "grants": "grants: [{registry: dev-local, environment: dev-docker, users: [tools-dev]}]",
+    "tiers": "tiers: {development: {ignore_unfixed: true}}",
+    "settings": "settings: {hide_dockerhub_anonymous: true}",
+    "allowlist": "allowlist: [{id: CVE-2024-1111, expires: 2031-01-01, reason: accepted}]",
+    "content": "content: {ignore_kinds: [{apiVersion: example.com/v1, kind: Widget}]}",
+    "users": "users: [{name: sec-user, role: team-member}]",
+    "teams": "teams: [{name: sec-team, members: [web-dev]}]",
+    "access": "access: [{environment: prod-eu, user: tools-dev, role: team-member}]",
+}
+#: The sections only an administrator may create, change or prune.
+IDENTITY_SECTIONS = {"users", "teams", "access"}
+
+
+def test_the_section_table_names_every_section() -> None:
+    from harbourmaster.services.apply import SECTION_PERMISSIONS
+
+    assert set(APPLY_SECTIONS) == set(SECTION_PERMISSIONS)
+    assert {s for s, p in SECTION_PERMISSIONS.items() if p is Permission.IDENTITY_WRITE} == IDENTITY_SECTIONS
+
+
+@pytest.mark.parametrize("section", sorted(APPLY_SECTIONS))
+@pytest.mark.parametrize("role", list(Role))
+def test_apply_is_authorised_per_section_and_role(api: Api, role: Role, section: str) -> None:
+    document = f"apiVersion: harbourmaster.io/v1\nkind: Governance\n{APPLY_SECTIONS[section]}\n"
+    before = model_revision_of(api)
+    response = api.client.post(
+        f"{P}/apply", json={"document": document}, headers=api.headers(ROLE_USERS[role])
+    )
+    may_write = role in PERMISSIONS[Permission.GOVERNANCE_WRITE]
+    may_identity = role in PERMISSIONS[Permission.IDENTITY_WRITE]
+    allowed = may_write and (section not in IDENTITY_SECTIONS or may_identity)
+    if allowed:
+        assert response.status_code == 200, response.text
+        assert response.json()["applied"] is True
+        assert model_revision_of(api) == before + 1
+    else:
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        if may_write:
+            assert section in response.json()["detail"]
+        assert model_revision_of(api) == before
+
+
+def model_revision_of(api: Api) -> int:
+    with api.hm.db.read() as session:
+        return model_revision(session)

@@ -13,7 +13,7 @@ from harbourmaster.services.credentials import use_credential
 from harbourmaster.store.models import AuditRow
 from tests.api.conftest import Api
 from tests.api.test_authz import assert_problem
-from tests.integration.postgres import table_rows
+from tests.integration.postgres import state_rows
 
 P = "/api/v1"
 
@@ -24,6 +24,12 @@ def _audit(api: Api, action: str) -> list[tuple[str, str, str, dict[str, Any]]]:
             (r.actor, r.target, r.result, dict(r.details))
             for r in session.scalars(select(AuditRow).where(AuditRow.action == action).order_by(AuditRow.seq))
         ]
+
+
+def _recorded(api: Api) -> int:
+    """Audit records other than token uses (every request makes one)."""
+    with api.hm.db.read() as session:
+        return len(list(session.scalars(select(AuditRow.seq).where(AuditRow.action != "token.use"))))
 
 
 def _get(api: Api, path: str, user: str = "admin", **params: str) -> Any:
@@ -57,26 +63,37 @@ def test_registry_create_update_delete(api: Api) -> None:
 
     assert_problem(api.client.post(f"{P}/registries", json=body, headers=h), 409)
 
-    patched = api.client.patch(
-        f"{P}/registries/quay-team", json={"scope": "team/sub", "oci_artifacts": True}, headers=h
-    )
+    patched = api.client.patch(f"{P}/registries/quay-team", json={"oci_artifacts": True}, headers=h)
     assert patched.status_code == 200, patched.text
-    assert patched.json()["scope"] == "team/sub" and patched.json()["oci_artifacts"] is True
+    assert patched.json()["oci_artifacts"] is True
     assert patched.json()["credential"]["secret_set"] is True  # kept without a new secret
     assert use_credential(api.hm, registry="quay-team", actor="t", purpose="p").secret.reveal() == "s3cr3t"  # type: ignore[union-attr]
 
-    rows = table_rows(api.hm.db.engine)
+    # The secret is bound to its origin: a new scope without a new secret drops it.
+    moved = api.client.patch(f"{P}/registries/quay-team", json={"scope": "team/sub"}, headers=h)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["scope"] == "team/sub"
+    assert moved.json()["credential"]["secret_set"] is False
+    assert use_credential(api.hm, registry="quay-team", actor="t", purpose="p") is None
+    rebound = api.client.patch(
+        f"{P}/registries/quay-team", json={"credential": {"secret": "s3cr3t"}}, headers=h
+    )
+    assert rebound.json()["credential"]["secret_set"] is True
+
+    rows = state_rows(api.hm.db.engine)
     invalid = api.client.patch(f"{P}/registries/quay-team", json={"url": "http://quay.corp"}, headers=h)
     problem = assert_problem(invalid, 422)
     assert any("plain http://" in e for e in problem["errors"])
-    assert table_rows(api.hm.db.engine) == rows
+    assert state_rows(api.hm.db.engine) == rows
 
     assert_problem(api.client.patch(f"{P}/registries/nope", json={"scope": "x"}, headers=h), 404)
     deleted = api.client.delete(f"{P}/registries/quay-team", headers=h)
     assert deleted.status_code == 200 and deleted.json()["changes"]
     assert_problem(api.client.get(f"{P}/registries/quay-team", headers=h), 404)
     assert [(a, t) for a, t, _, _ in _audit(api, "registry.create")] == [("platform", "quay-team")]
-    assert [(a, t) for a, t, _, _ in _audit(api, "registry.update")] == [("platform", "quay-team")]
+    updates = _audit(api, "registry.update")
+    assert [(a, t) for a, t, _, _ in updates] == [("platform", "quay-team")] * 3
+    assert any("stored secret dropped (origin changed" in str(u) for u in updates)
     assert [(a, t) for a, t, _, _ in _audit(api, "registry.delete")] == [("platform", "quay-team")]
 
 
@@ -109,11 +126,11 @@ def test_environment_flow_and_its_dependents(api: Api) -> None:
         "team": None,
     } in registry["grants"]
 
-    rows = table_rows(api.hm.db.engine)
+    rows = state_rows(api.hm.db.engine)
     dropping = api.client.patch(f"{P}/environments/qa-k8s", json={"namespaces": ["payments"]}, headers=h)
     problem = assert_problem(dropping, 422)
     assert any("namespace qa is not a namespace of environment qa-k8s" in e for e in problem["errors"])
-    assert table_rows(api.hm.db.engine) == rows
+    assert state_rows(api.hm.db.engine) == rows
 
     patched = api.client.patch(
         f"{P}/environments/qa-k8s", json={"group": "eu", "tier": "production"}, headers=h
@@ -132,7 +149,7 @@ def test_environment_flow_and_its_dependents(api: Api) -> None:
 def test_grants_follow_the_environment_kind_and_access(api: Api) -> None:
     h = api.headers("platform")
     grant = {"registry": "harbor-web", "environment": "dev-docker", "user": "auditor"}
-    rows = table_rows(api.hm.db.engine)
+    rows = state_rows(api.hm.db.engine)
     refused = assert_problem(api.client.post(f"{P}/grants", json=grant, headers=h), 422)
     assert any("auditor has no access to environment dev-docker" in e for e in refused["errors"]), refused
     on_k8s = {"registry": "harbor-web", "environment": "prod-eu", "user": "web-dev"}
@@ -140,7 +157,7 @@ def test_grants_follow_the_environment_kind_and_access(api: Api) -> None:
     assert any("rule D-05" in e for e in refused["errors"]), refused
     namespace_on_docker = {"registry": "harbor-web", "environment": "dev-docker", "namespace": "web"}
     assert_problem(api.client.post(f"{P}/grants", json=namespace_on_docker, headers=h), 422)
-    assert table_rows(api.hm.db.engine) == rows
+    assert state_rows(api.hm.db.engine) == rows
 
     access = {"environment": "dev-docker", "user": "auditor"}
     assert api.client.post(f"{P}/access", json=access, headers=h).status_code == 201
@@ -229,14 +246,18 @@ users:
 
 
 def test_apply_through_the_api(api: Api) -> None:
-    h = api.headers("platform")
-    revision = _get(api, "/audit/verify")["count"]
+    # The document adds a user: only an administrator may (issue 8, escalation through apply).
+    refused = api.client.post(f"{P}/apply", json={"document": APPLY_DOC}, headers=api.headers("platform"))
+    assert_problem(refused, 403)
+    assert "users" in refused.json()["detail"]
+    h = api.headers("admin")
+    revision = _recorded(api)
     dry = api.client.post(f"{P}/apply", json={"document": APPLY_DOC, "dry_run": True}, headers=h)
     assert dry.status_code == 200, dry.text
     assert dry.json()["applied"] is False and dry.json()["dry_run"] is True
     assert "+ environment applied-swarm" in "\n".join(dry.json()["changes"])
     assert_problem(api.client.get(f"{P}/environments/applied-swarm", headers=h), 404)
-    assert _get(api, "/audit/verify")["count"] == revision
+    assert _recorded(api) == revision
 
     done = api.client.post(f"{P}/apply", json={"document": APPLY_DOC}, headers=h)
     assert done.status_code == 200 and done.json()["applied"] is True

@@ -16,5 +16,5 @@ def test_metrics_count_requests_by_route_template_not_raw_path() -> None:
     assert client.get("/api/v1/registries/some-private-name").status_code == 401
     text = client.get("/metrics").text
     assert 'harbourmaster_http_request_seconds_count{method="GET",route="/healthz",status="200"} 1.0' in text
-    assert 'route="/registries/{name}",status="401"' in text
+    assert 'route="/api/v1/registries/{name}",status="401"' in text
     assert "some-private-name" not in text

@@ -161,7 +161,8 @@ def test_audit_records_decisions_and_detects_tampering(cli, applied) -> None:  #
     cli("check", "--env", "prod-eu", "--namespace", "payments", "harbor.corp/payments/api:1")
     verify = cli("audit", "verify", "--json")
     assert verify.exit_code == 0 and json.loads(verify.stdout)["ok"] is True
-    lines = [json.loads(line) for line in cli("audit", "export").stdout.splitlines()]
+    *lines, checkpoint = [json.loads(line) for line in cli("audit", "export").stdout.splitlines()]
+    assert checkpoint["type"] == "audit.checkpoint" and checkpoint["seq"] == lines[-1]["seq"]
     assert [e["action"] for e in lines][:2] == ["system.init", "governance.apply"]
     decision = next(e for e in lines if e["action"] == "decision")
     assert decision["details"]["images"][0]["registry"] == "harbor-payments"
@@ -211,3 +212,25 @@ def test_token_create_writes_a_private_file(cli, applied, tmp_path: Path) -> Non
     assert out.read_text().strip() not in result.output
     missing = cli("token", "create", "--user", "ghost")
     assert missing.exit_code == 2 and "ghost" in missing.stderr
+
+
+def test_apply_cli_refuses_references_into_its_own_data(cli, applied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A document from a pull request cannot make the operator's apply send the master key away."""
+    import os
+
+    import yaml
+
+    home = Path(os.environ["HARBOURMASTER_HOME"])
+    link = tmp_path / "looks-harmless"
+    link.symlink_to(home / "master.key")
+    doc = yaml.safe_load(applied.read_text())
+    doc["registries"][0]["credential"]["secret"] = f"file:{link}"
+    doc["registries"][1]["credential"]["secret"] = "env:HARBOURMASTER_MASTER_KEY"
+    path = tmp_path / "pr.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = cli("apply", "-f", str(path))
+    assert result.exit_code == 2, result.output
+    assert "registries[0].credential.secret" in result.output and "harbourmaster's own data" in result.output
+    assert "registries[1].credential.secret" in result.output and "own settings" in result.output
+    assert "Traceback" not in result.output
+    assert home.joinpath("master.key").read_text().strip() not in result.output

@@ -178,3 +178,37 @@ def test_every_image_gets_its_own_decision() -> None:
     out = decide(snap, environment="prod", tenant=Tenant(namespace="payments"), images=images)
     assert [d.allowed for d in out] == [True, False, True]
     assert [d.image for d in out] == images
+
+
+HUB_OFFICIAL = reg("hub-official", "https://docker.io", "library", provider=Provider.DOCKERHUB)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "registry-1.docker.io/nginx",
+        "registry-1.docker.io/nginx:1.27",
+        "index.docker.io/nginx",
+        "registry.hub.docker.com/nginx",
+        "REGISTRY-1.DOCKER.IO/library/nginx",
+    ],
+)
+def test_docker_hub_host_aliases_are_docker_hub(image: str) -> None:
+    """Issue 8: ``registry-1.docker.io/nginx`` is Docker Hub's nginx, not an unknown image."""
+    snap = GovernanceSnapshot.build(
+        revision=1,
+        registries=[ANON, HUB_OFFICIAL],
+        environments=[DEV],
+        users=[User("bob")],
+        teams=[],
+        access=[AccessEntry("dev", user="bob")],
+        grants=[RegistryGrant("hub-official", "dev", user="bob")],
+        hide_dockerhub_anonymous=False,
+        today=TODAY,
+    )
+    d = one(snap, "dev", Tenant(user="bob"), image)
+    assert d.allowed and d.registry == "hub-official", d.reasons
+    assert d.normalized is not None and d.normalized.startswith("docker.io/library/nginx:")
+    # Without a grant, the built-in anonymous Docker Hub (development only) covers it too.
+    anonymous = one(snapshot(grants=[]), "dev", Tenant(user="bob"), image)
+    assert anonymous.allowed and anonymous.registry == ANONYMOUS_DOCKERHUB, anonymous.reasons

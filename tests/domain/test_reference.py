@@ -43,9 +43,21 @@ VALID = [
     ("index.docker.io/nginx", "docker.io/library/nginx:latest", "docker.io", "library/nginx", None, None),
     ("index.docker.io/a/b", "docker.io/a/b:latest", "docker.io", "a/b", None, None),
     ("INDEX.DOCKER.IO/nginx", "docker.io/library/nginx:latest", "docker.io", "library/nginx", None, None),
-    # Kept literally, as the reference library does; matching treats it as Docker Hub.
-    ("registry-1.docker.io/a/b", "registry-1.docker.io/a/b:latest", "registry-1.docker.io", "a/b",
+    # Docker Hub's API host and its other alias are Docker Hub too (issue 8: the reference
+    # library keeps them literally, which over-denied registry-1.docker.io/nginx).
+    ("registry-1.docker.io/a/b", "docker.io/a/b:latest", "docker.io", "a/b", None, None),
+    ("registry-1.docker.io/nginx", "docker.io/library/nginx:latest", "docker.io", "library/nginx",
      None, None),
+    ("Registry-1.Docker.IO/nginx:1.27", "docker.io/library/nginx:1.27", "docker.io", "library/nginx",
+     "1.27", None),
+    (f"registry-1.docker.io/nginx@{SHA256}", f"docker.io/library/nginx@{SHA256}", "docker.io",
+     "library/nginx", None, SHA256),
+    ("registry.hub.docker.com/nginx", "docker.io/library/nginx:latest", "docker.io", "library/nginx",
+     None, None),
+    ("registry.hub.docker.com/team/app:v1", "docker.io/team/app:v1", "docker.io", "team/app", "v1", None),
+    # With a port the host is kept as written (matching does the same).
+    ("registry-1.docker.io:443/nginx", "registry-1.docker.io:443/nginx:latest", "registry-1.docker.io:443",
+     "nginx", None, None),
     ("team/app", "docker.io/team/app:latest", "docker.io", "team/app", None, None),
     ("team/sub/app:v1", "docker.io/team/sub/app:v1", "docker.io", "team/sub/app", "v1", None),
     ("harbor.corp/team/app", "harbor.corp/team/app:latest", "harbor.corp", "team/app", None, None),
@@ -170,6 +182,15 @@ def test_invalid_references(text: str, words: str) -> None:
         assert repr(text) in message
 
 
+def test_every_docker_hub_alias_of_matching_normalises_to_docker_hub() -> None:
+    """Parsing and matching agree on which hosts are Docker Hub."""
+    from harbourmaster.domain.matching import DOCKER_HUB_ALIASES
+
+    for alias in DOCKER_HUB_ALIASES:
+        ref = parse_reference(f"{alias}/nginx")
+        assert (ref.domain, ref.path, ref.familiar) == ("docker.io", "library/nginx", "nginx:latest")
+
+
 def test_name_limit_counts_the_normalised_name() -> None:
     # 237 + len("docker.io/library/") == 255: the implied prefix counts.
     assert len(parse_reference("a" * 237).repository) == 255
@@ -177,6 +198,7 @@ def test_name_limit_counts_the_normalised_name() -> None:
     # index.docker.io is shortened before the limit applies, as the library does.
     long_path = "team/" + "a" * 240
     assert len(parse_reference("index.docker.io/" + long_path).repository) == 255
+    assert len(parse_reference("registry.hub.docker.com/" + long_path).repository) == 255
 
 
 def test_not_a_string_is_a_reference_error() -> None:
@@ -235,7 +257,17 @@ def test_reference_is_a_frozen_value() -> None:
 _component = st.from_regex(r"[a-z0-9]{1,6}(?:(?:[._]|__|-{1,3})[a-z0-9]{1,6}){0,2}", fullmatch=True)
 _domain = st.one_of(
     st.just(""),
-    st.sampled_from(["docker.io/", "index.docker.io/", "localhost/", "localhost:5000/", "[::1]:80/"]),
+    st.sampled_from(
+        [
+            "docker.io/",
+            "index.docker.io/",
+            "registry-1.docker.io/",
+            "registry.hub.docker.com/",
+            "localhost/",
+            "localhost:5000/",
+            "[::1]:80/",
+        ]
+    ),
     st.from_regex(r"[a-zA-Z0-9]{1,5}(?:\.[a-zA-Z0-9]{1,5}){1,2}(?::[0-9]{1,5})?/", fullmatch=True),
 )
 _tag = st.one_of(st.just(""), st.from_regex(r":[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True))
@@ -366,8 +398,8 @@ def test_differential_against_skopeo(skopeo_parse) -> None:
             ours = None
         theirs = oracle[text]
         if theirs is not None:
-            # Documented: the host is lower-cased here (then the index.docker.io
-            # alias applies); skopeo keeps it as written.
+            # Documented: the host is lower-cased here (then Docker Hub's aliases
+            # apply, registry-1.docker.io included); skopeo keeps it as written.
             theirs = normalize(theirs) if ours is not None else theirs
         if ours != theirs:
             disagreements.append((text, ours, oracle[text]))

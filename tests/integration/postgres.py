@@ -247,3 +247,26 @@ def table_rows(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
             rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()
             out[table] = sorted((tuple(r) for r in rows), key=repr)
     return out
+
+
+def state_rows(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """:func:`table_rows` without the bookkeeping of API token use, for comparing around requests.
+
+    Every authenticated request records a ``token.use`` audit record (moving the
+    audit chain's head) and the token's ``last_used_at``; anything else a
+    request writes still shows.
+    """
+    out: dict[str, list[tuple[object, ...]]] = {}
+    with engine.connect() as conn:
+        for table in sorted(inspect(conn).get_table_names()):
+            result = conn.execute(text(f'SELECT * FROM "{table}"'))
+            columns = list(result.keys())
+            rows = [dict(zip(columns, r, strict=True)) for r in result.all()]
+            if table == "audit_log":
+                rows = [r for r in rows if r["action"] != "token.use"]
+            elif table == "meta":
+                rows = [r for r in rows if r["key"] != "audit_head"]
+            elif table == "api_tokens":
+                rows = [{k: v for k, v in r.items() if k != "last_used_at"} for r in rows]
+            out[table] = sorted((tuple(r.values()) for r in rows), key=repr)
+    return out

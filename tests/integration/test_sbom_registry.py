@@ -127,7 +127,8 @@ def _raw(lab: Lab, reference: str) -> dict[str, Any]:
 
 def _audit(lab: Lab) -> list[dict[str, Any]]:
     exported = lab.run("audit", "export")
-    return [json.loads(line) for line in exported.stdout.splitlines() if line.strip()]
+    lines = [json.loads(line) for line in exported.stdout.splitlines() if line.strip()]
+    return [r for r in lines if r.get("type") != "audit.checkpoint"]  # the export's closing checkpoint
 
 
 def test_generate_attach_fetch_and_list(lab: Lab, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import os
 import pytest
 import yaml
 
+from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.model import Tier
 from harbourmaster.services.apply import apply_document
 from harbourmaster.services.core import Harbourmaster
@@ -15,7 +16,7 @@ from harbourmaster.services.export import export_yaml
 
 
 def apply(hm: Harbourmaster, text: str, **kw: bool):  # type: ignore[no-untyped-def]
-    return apply_document(hm, text, source="test.yaml", actor="tester", **kw)
+    return apply_document(hm, local_principal(hm), text, source="test.yaml", host=hm.host_files(), **kw)
 
 
 def audit_count(hm: Harbourmaster) -> int:

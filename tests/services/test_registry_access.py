@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.decision import Decision
 from harbourmaster.domain.model import Provider, Role
@@ -95,7 +96,7 @@ PROVIDERS: dict[str, tuple[str, type[CredentialProvider]]] = {
 
 def _apply(hm: Harbourmaster, registries: str, extra: str = "") -> None:
     doc = f"apiVersion: harbourmaster.io/v1\nkind: Governance\nregistries:\n{registries}{extra}"
-    apply_document(hm, doc, source="bridge.yaml", actor="tests")
+    apply_document(hm, local_principal(hm), doc, source="bridge.yaml", host=hm.host_files())
 
 
 def _audit(hm: Harbourmaster, action: str) -> list[dict[str, object]]:
@@ -272,7 +273,7 @@ def test_digest_pinning_without_network(bridge: Harbourmaster) -> None:
 
 
 def test_operations_check_roles_and_environment_access(hm: Harbourmaster, example_text: str) -> None:
-    apply_document(hm, example_text, source="example.yaml", actor="tests")
+    apply_document(hm, local_principal(hm), example_text, source="example.yaml", host=hm.host_files())
     for role in (Role.TEAM_MEMBER, Role.AUDITOR):
         who = Principal("payments-dev", role)
         with pytest.raises(Forbidden, match=r"registry\.probe"):
@@ -293,7 +294,7 @@ def test_operations_check_roles_and_environment_access(hm: Harbourmaster, exampl
 
 
 def test_resolve_refuses_clearly_where_nothing_is_granted(hm: Harbourmaster, example_text: str) -> None:
-    apply_document(hm, example_text, source="example.yaml", actor="tests")
+    apply_document(hm, local_principal(hm), example_text, source="example.yaml", host=hm.host_files())
     with pytest.raises(ResolveRefused) as caught:
         resolve_image(hm, ADMIN, f"harbor.corp/web/app@{DIGEST}", environment="prod-eu", namespace="payments")
     assert "no registry granted to namespace payments" in caught.value.message
@@ -305,7 +306,7 @@ def test_resolve_refuses_clearly_where_nothing_is_granted(hm: Harbourmaster, exa
 
 
 def test_browse_refuses_before_any_connection(hm: Harbourmaster, example_text: str) -> None:
-    apply_document(hm, example_text, source="example.yaml", actor="tests")
+    apply_document(hm, local_principal(hm), example_text, source="example.yaml", host=hm.host_files())
     with pytest.raises(CatalogUnavailable, match="no catalog endpoint"):
         browse(hm, ADMIN, "ghcr-tools")
     with pytest.raises(BadInput, match="outside the scope payments"):

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.model import Role
 from harbourmaster.errors import Forbidden
@@ -115,8 +116,8 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, registry_basic: RunningRegi
 @pytest.fixture
 def governed(hm: Harbourmaster, registry_basic: RunningRegistry, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("HM_SBOM_SVC_SECRET", PASSWORD)
-    apply_document(hm, GOVERNANCE.format(host=registry_basic.host, user=registry_basic.username),
-                   source="sbom.yaml", actor="tests")
+    document = GOVERNANCE.format(host=registry_basic.host, user=registry_basic.username)
+    apply_document(hm, local_principal(hm), document, source="sbom.yaml", host=hm.host_files())
     return f"{registry_basic.host}/{REPO}:v1"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.findings import SuppressedBy, Verdict
 from harbourmaster.domain.model import Role
@@ -57,7 +58,7 @@ ADVISORIES = [
 
 @pytest.fixture
 def governed(hm: Harbourmaster, example_text: str) -> Harbourmaster:
-    apply_document(hm, example_text, source="governance.yaml", actor="test")
+    apply_document(hm, local_principal(hm), example_text, source="governance.yaml", host=hm.host_files())
     hm.today = lambda: dt.date(2026, 6, 1)
     return hm
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.services.apply import ApplyResult, apply_document
 from harbourmaster.services.core import Harbourmaster
@@ -38,7 +39,8 @@ def set_example_secrets(monkeypatch: pytest.MonkeyPatch, prefix: str = "example"
 
 def apply_example(hm: Harbourmaster, monkeypatch: pytest.MonkeyPatch) -> ApplyResult:
     set_example_secrets(monkeypatch)
-    return apply_document(hm, EXAMPLE.read_text(encoding="utf-8"), source=str(EXAMPLE), actor="tester")
+    text = EXAMPLE.read_text(encoding="utf-8")
+    return apply_document(hm, local_principal(hm), text, source=str(EXAMPLE), host=hm.host_files())
 
 
 def state_key(state: GovernanceState) -> dict[str, object]:

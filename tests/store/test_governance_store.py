@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import (
     AccessEntry,
@@ -317,7 +318,7 @@ def test_an_invalid_document_writes_nothing(hm: Harbourmaster, monkeypatch: pyte
         "  - name: tools-dev\n    role: team-member\n  - name: extra\n    role: auditor\n",
     )
     with pytest.raises(DocumentInvalid) as info:
-        apply_document(hm, doc, source="bad.yaml", actor="tester")
+        apply_document(hm, local_principal(hm), doc, source="bad.yaml", host=hm.host_files())
     assert any(
         d.startswith("grants[7].teams[1]") and "team ghosts is not defined" in d for d in info.value.details
     )

@@ -211,7 +211,7 @@ def test_rotation_end_to_end(tmp_path: Path) -> None:
     rotating = EnvelopeVault(ring.with_primary(new))
     rewrapped = rotating.rewrap(sealed, record=REC, field=FIELD)
 
-    assert commit_rotation(home, environ={}) == new
+    assert commit_rotation(home, environ={}, keep_retired=True) == new
     assert _files(home) == sorted(["master.key", f"master.key.{old.key_id}.retired"])
     assert read_master_key_file(home / "master.key") == new
     retired = retired_key_path(home, old.key_id)
@@ -226,6 +226,73 @@ def test_rotation_end_to_end(tmp_path: Path) -> None:
     # an old backup still opens when retired keys are asked for
     with_retired = EnvelopeVault(load_keyring(home, {}, include_retired=True))
     assert with_retired.open(sealed, record=REC, field=FIELD).reveal() == CANARY
+
+
+def test_rotation_erases_the_old_key_by_default(tmp_path: Path) -> None:
+    """Issue 8: retired master keys are not kept indefinitely."""
+    home = tmp_path
+    old = create_master_key_file(home / "master.key")
+    old_bytes = (home / "master.key").read_bytes()
+    sealed = EnvelopeVault(load_keyring(home, {})).seal(Secret(CANARY), record=REC, field=FIELD)
+    new = begin_rotation(home, environ={})
+    rotating = EnvelopeVault(load_keyring(home, {}).with_primary(new))
+    rewrapped = rotating.rewrap(sealed, record=REC, field=FIELD)
+    assert commit_rotation(home, environ={}) == new
+    assert _files(home) == ["master.key"]
+    assert all(old_bytes not in p.read_bytes() for p in home.iterdir())
+    after = EnvelopeVault(load_keyring(home, {}, include_retired=True))
+    assert after.keyring.key_ids == (new.key_id,) and old.key_id not in after.keyring
+    assert after.open(rewrapped, record=REC, field=FIELD).reveal() == CANARY
+
+
+def test_the_erased_key_file_is_overwritten_before_removal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_master_key_file(tmp_path / "master.key")
+    old_text = (tmp_path / "master.key").read_bytes()
+    begin_rotation(tmp_path, environ={})
+    seen: dict[str, bytes] = {}
+    real_unlink = os.unlink
+
+    def spy(path: object, *args: object, **kwargs: object) -> None:
+        if str(path).endswith(".retiring"):
+            seen[str(path)] = Path(str(path)).read_bytes()
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", spy)
+    commit_rotation(tmp_path, environ={})
+    ((name, content),) = seen.items()
+    assert content == bytes(len(old_text)) and name.endswith(".retiring")
+
+
+@pytest.mark.parametrize("crash_after", ["link", "rename"])
+def test_a_crash_inside_commit_leaves_every_secret_openable_and_the_next_rotation_cleans_up(
+    tmp_path: Path, crash_after: str
+) -> None:
+    home = tmp_path
+    old = create_master_key_file(home / "master.key")
+    sealed = EnvelopeVault(load_keyring(home, {})).seal(Secret(CANARY), record=REC, field=FIELD)
+    new = begin_rotation(home, environ={})
+    rotating = EnvelopeVault(load_keyring(home, {}).with_primary(new))
+    rewrapped = rotating.rewrap(sealed, record=REC, field=FIELD)
+    # What commit_rotation has done when the process dies: the link, then the rename.
+    leftover = home / f"master.key.{old.key_id}.retiring"
+    os.link(home / "master.key", leftover)
+    if crash_after == "rename":
+        os.replace(home / "master.key.next", home / "master.key")
+    for blob in (rewrapped, sealed) if crash_after == "link" else (rewrapped,):
+        assert EnvelopeVault(load_keyring(home, {})).open(blob, record=REC, field=FIELD).reveal() == CANARY
+    if crash_after == "link":
+        # 'keys rotate' again resumes with the same key and finishes.
+        assert begin_rotation(home, environ={}) == new and leftover.exists()
+        assert commit_rotation(home, environ={}) == new
+        assert _files(home) == ["master.key"]
+    else:
+        # The next rotation erases what the crashed one left.
+        newer = begin_rotation(home, environ={})
+        assert _files(home) == ["master.key", "master.key.next"]
+        assert load_keyring(home, {}).primary == new and newer.key_id in load_keyring(home, {})
+    assert EnvelopeVault(load_keyring(home, {})).open(rewrapped, record=REC, field=FIELD).reveal() == CANARY
 
 
 def test_begin_rotation_resumes_with_the_pending_key(tmp_path: Path) -> None:
@@ -256,7 +323,7 @@ def test_commit_refuses_a_retired_file_with_another_key(tmp_path: Path) -> None:
     begin_rotation(tmp_path, environ={})
     create_master_key_file(retired_key_path(tmp_path, old.key_id))
     with pytest.raises(RotationError, match="different key"):
-        commit_rotation(tmp_path, environ={})
+        commit_rotation(tmp_path, environ={}, keep_retired=True)
     assert read_master_key_file(tmp_path / "master.key") == old
 
 

@@ -10,8 +10,19 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
 from harbourmaster import __version__
-from harbourmaster.api.problems import install_problem_handlers
-from harbourmaster.api.routes import environments, grants, identities, operations, registries, sboms, vulns
+from harbourmaster.api.gate import BODY_LIMITS, ROUTE_SCOPE_KEY, RequestGate, RouteTable
+from harbourmaster.api.lifespan import lifespan
+from harbourmaster.api.problems import document_problems, install_problem_handlers
+from harbourmaster.api.routes import (
+    environments,
+    grants,
+    identities,
+    operations,
+    registries,
+    sboms,
+    tokens,
+    vulns,
+)
 from harbourmaster.services.core import Harbourmaster
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -26,11 +37,25 @@ def create_app(hm: Harbourmaster) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        lifespan=lifespan(hm),
     )
     app.state.hm = hm
     install_problem_handlers(app)
-    for module in (registries, environments, identities, grants, operations, sboms, vulns):
+    # Authenticate before any body is read, and bound every body (see api/gate.py).
+    routes = RouteTable()
+    sbom_body = 2 * hm.settings.max_sbom_bytes + 64 * 1024  # JSON escaping can double a document
+    app.add_middleware(
+        RequestGate,
+        hm=hm,
+        prefix=API_PREFIX,
+        public=frozenset(f"{API_PREFIX}/{p}" for p in ("openapi.json", "docs", "docs/oauth2-redirect")),
+        limits={**BODY_LIMITS, ("POST", f"{API_PREFIX}/scans"): sbom_body},
+        routes=routes,
+    )
+    for module in (registries, environments, identities, grants, operations, tokens, sboms, vulns):
         app.include_router(module.router, prefix=API_PREFIX)
+        routes.add(API_PREFIX, module.router.routes)
+    document_problems(app)
 
     metrics = CollectorRegistry()
     latency = Histogram(
@@ -47,7 +72,10 @@ def create_app(hm: Harbourmaster) -> FastAPI:
         response = await call_next(request)
         route = request.scope.get("route")
         # The route template, never the raw path: paths carry names chosen by users.
-        template = getattr(route, "path", "unmatched")
+        # The gate noted the API route's full template (also for the 401s and 413s it answers
+        # itself, before routing); other routes name theirs.
+        gated = request.scope.get("state", {}).get(ROUTE_SCOPE_KEY)
+        template = gated or getattr(route, "path", None) or "unmatched"
         latency.labels(template, request.method, str(response.status_code)).observe(
             time.perf_counter() - start
         )

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from harbourmaster.api.gate import PRINCIPAL_SCOPE_KEY
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.errors import Unauthenticated
 from harbourmaster.services.core import Harbourmaster
@@ -27,11 +28,19 @@ CoreDep = Annotated[Harbourmaster, Depends(_core)]
 
 
 def _principal(
-    hm: CoreDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    hm: CoreDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # The request gate authenticated (and audited) this request already: once per request.
+    gated = request.scope.get("state", {}).get(PRINCIPAL_SCOPE_KEY)
+    if isinstance(gated, Principal):
+        return gated
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
-    return authenticate(hm, credentials.credentials)
+    # The route template, never the raw path: paths carry names chosen by users.
+    route = getattr(request.scope.get("route"), "path", None)
+    return authenticate(hm, credentials.credentials, method=request.method, route=route)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

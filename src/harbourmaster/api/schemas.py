@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from harbourmaster.domain.durations import MAX_TOKEN_LIFETIME
 from harbourmaster.domain.model import CredentialKind, EnvironmentKind, Provider, Role, Tier
 from harbourmaster.services.document import ProviderFieldsSpec
 
@@ -23,10 +24,13 @@ __all__ = [
     "BrowsePublic",
     "ChangePublic",
     "CheckBody",
+    "CheckpointKeyPublic",
+    "CheckpointPublic",
     "DecisionPublic",
     "EnvironmentCreate",
     "EnvironmentPublic",
     "EnvironmentUpdate",
+    "ExpiringCredentialPublic",
     "GrantBody",
     "HideAnonymousBody",
     "ImagePublic",
@@ -42,6 +46,7 @@ __all__ = [
     "TierPublic",
     "TierUpdate",
     "TokenCreate",
+    "TokenInfoPublic",
     "TokenPublic",
     "UserCreate",
     "UserPublic",
@@ -220,10 +225,10 @@ class ChangePublic(BaseModel):
 
 
 class CheckBody(_Body):
-    environment: str
-    namespace: str | None = None
+    environment: str = Field(examples=["prod-eu"])
+    namespace: str | None = Field(default=None, examples=["payments"])
     user: str | None = None
-    images: list[str] | None = None
+    images: list[str] | None = Field(default=None, examples=[["harbor.corp/payments/api:1.4", "nginx:1.27"]])
     #: Kubernetes YAML or a compose file, instead of ``images``.
     content: str | None = None
     #: Pin allowed images to the digest their tag points to now (when the registry answers).
@@ -231,7 +236,8 @@ class CheckBody(_Body):
 
 
 class DecisionPublic(BaseModel):
-    image: str
+    #: None only for deployment content that was not understood (always denied, with the reason).
+    image: str | None
     normalized: str | None
     registry: str | None
     allowed: bool
@@ -239,6 +245,8 @@ class DecisionPublic(BaseModel):
     digest: str | None = None
     source: str | None = None
     field_path: str | None = None
+    #: Content only: how the image was found (``known`` place, ``fallback`` search), or ``not-understood``.
+    extraction: str | None = None
 
 
 class ProbeFailurePublic(BaseModel):
@@ -320,26 +328,81 @@ class ApplyPublic(BaseModel):
     revision: int
 
 
+class ExpiringCredentialPublic(BaseModel):
+    registry: str
+    kind: str
+    username: str
+    expires: dt.date
+    days_left: int
+    expired: bool
+
+
 class AuditVerifyPublic(BaseModel):
+    """The chain (``count``, ``first_bad_seq``, ``problem``) and the server's checkpoint file
+    (``checkpoint_*``) checked; ``ok`` only when both are."""
+
     ok: bool
     count: int
     first_bad_seq: int | None
     problem: str | None
+    checkpoints: int
+    checkpoints_checked: int
+    checkpoint_problem: str | None
+    checkpoint_sources: list[str]
+
+
+class CheckpointPublic(BaseModel):
+    """A signed audit checkpoint: record ``seq`` had hash ``head`` at ``time``.
+
+    ``signature`` (base64) is Ed25519 by key ``key_id`` over the prefix
+    ``harbourmaster audit checkpoint v1\\n`` and the canonical JSON of
+    ``{head, key_id, seq, time}``."""
+
+    type: str
+    version: int
+    seq: int
+    head: str
+    time: str
+    key_id: str
+    signature: str
+
+
+class CheckpointKeyPublic(BaseModel):
+    """The public key that checks checkpoint signatures; ``key_id`` is the SHA-256 of the raw key."""
+
+    key_id: str
+    algorithm: str
+    pem: str
 
 
 class TokenCreate(_Body):
     user: str
-    name: str = "api"
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    name: str = Field(default="api", min_length=1, max_length=128)
+    #: Default: 90 days.  At most 10 years: every token expires.
+    expires_in_days: int | None = Field(default=None, ge=1, le=MAX_TOKEN_LIFETIME.days)
 
 
 class TokenPublic(BaseModel):
     """The one response that carries a secret: the new token, for its owner, once."""
 
+    id: int
     user: str
     name: str
     token: str
-    expires_at: dt.datetime | None
+    expires_at: dt.datetime
+
+
+class TokenInfoPublic(BaseModel):
+    """What ``GET /tokens`` shows of a token: never the token or its hash."""
+
+    id: int
+    user: str
+    name: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked: bool
+    expired: bool
+    last_used_at: dt.datetime | None
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -48,7 +48,9 @@ def apply(
     """Make the governance model match FILE, idempotently, in one transaction."""
     text, source = _read(file)
     hm = open_core()
-    result = apply_document(hm, text, source=source, actor=hm.local_actor(), dry_run=dry_run, prune=prune)
+    result = apply_document(
+        hm, local_principal(hm), text, source=source, dry_run=dry_run, prune=prune, host=hm.host_files()
+    )
     if json_output:
         emit_json(
             {
@@ -133,6 +135,7 @@ def check(
                 namespace=namespace,
                 user=user,
                 resolve=not no_resolve,
+                origin=None if file == "-" else Path(file),
             )
             rows = [r.as_dict() for r in results]
         else:
@@ -152,20 +155,25 @@ def check(
     if json_output:
         emit_json(rows)
     else:
+        # Content rows also say how each image was found (known place, fallback, not understood).
+        found = ["found"] if file is not None else []
         print_table(
             None,
-            ["image", "allowed", "registry", "digest", "reasons"],
+            ["image", "allowed", "registry", "digest", *found, "reasons"],
             [
                 (
-                    r["image"],
+                    r["image"] or "(none)",
                     "yes" if r["allowed"] else "NO",
                     r["registry"] or "-",
                     _short_digest(r["digest"]),
+                    *([str(r["extraction"])] if found else []),
                     _reasons(r),
                 )
                 for r in rows
             ],
         )
+        if file is not None and not rows:
+            stdout.print(f"{file}: no image to check", markup=False)
         for service in build_only:
             stdout.print(f"service {service} is built locally (no image to check)", markup=False)
     raise typer.Exit(0 if all(r["allowed"] for r in rows) else 1)

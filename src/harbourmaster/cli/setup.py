@@ -39,7 +39,11 @@ def serve(
     port: int = typer.Option(8400, help="Port to listen on."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
-    """Run the HTTP API (OpenAPI at /api/v1/openapi.json)."""
+    """Run the HTTP API (OpenAPI at /api/v1/openapi.json).
+
+    While it serves, a signed audit checkpoint is written every
+    HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL seconds (default 300; 0: never) when the log grew.
+    """
     import uvicorn
 
     from harbourmaster.api.app import create_app

@@ -7,7 +7,8 @@ chain in one pass with constant memory and names the first bad record.
 
 A chain alone cannot show that records were cut from its end, nor that it was
 rewritten wholesale: for that, keep the head (``seq`` and ``hash`` of the
-newest record) somewhere else and pass it as ``expected_head``.
+newest record) somewhere else and pass it as ``expected_head``, or check signed
+checkpoints kept outside the database (:mod:`harbourmaster.domain.audit_checkpoint`).
 
 The hash is SHA-256 over the canonical JSON of every field except ``hash``:
 keys sorted, no whitespace, ``ensure_ascii=False``, UTF-8, no NaN/Infinity;
@@ -324,6 +325,9 @@ def from_json_line(line: str) -> AuditEntry:
         raise AuditRecordError(f"audit line is not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise AuditRecordError("audit line is not a JSON object")
+    if "type" in obj:
+        # Exports end with a checkpoint line; audit_checkpoint.parse_export_line reads both kinds.
+        raise AuditRecordError("audit line has a type field: it is not a record (an audit.checkpoint line?)")
     missing = [name for name in _FIELDS if name not in obj]
     extra = sorted(set(obj) - set(_FIELDS))
     if missing or extra:

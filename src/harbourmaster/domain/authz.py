@@ -25,6 +25,7 @@ class Permission(StrEnum):
     REGISTRY_PROBE = "registry.probe"
     AUDIT_READ = "audit.read"
     TOKEN_CREATE = "token.create"
+    TOKEN_ADMIN = "token.admin"
     KEYS_ROTATE = "keys.rotate"
     VULNDB_WRITE = "vulndb.write"
 
@@ -43,6 +44,8 @@ PERMISSIONS: Final[dict[Permission, frozenset[Role]]] = {
     Permission.REGISTRY_PROBE: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER}),
     Permission.AUDIT_READ: frozenset({Role.ADMINISTRATOR, Role.AUDITOR}),
     Permission.TOKEN_CREATE: frozenset({Role.ADMINISTRATOR}),
+    # Listing and revoking every user's tokens.
+    Permission.TOKEN_ADMIN: frozenset({Role.ADMINISTRATOR}),
     Permission.KEYS_ROTATE: frozenset({Role.ADMINISTRATOR}),
     # Importing advisories changes what every scan and gate reports; reading and scanning
     # need only GOVERNANCE_READ.
@@ -52,10 +55,15 @@ PERMISSIONS: Final[dict[Permission, frozenset[Role]]] = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated actor: a user with a role, or the local operator."""
+    """An authenticated actor: a user with a role, or the local operator.
+
+    ``token_id`` names the API token the request authenticated with (None for
+    the local operator), so audit records can say which token acted.
+    """
 
     name: str
     role: Role
+    token_id: int | None = None
 
     @property
     def audit_name(self) -> str:

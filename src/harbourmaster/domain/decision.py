@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.matching import RegistryIndex
 from harbourmaster.domain.model import (
     ANONYMOUS_DOCKERHUB,
@@ -89,6 +90,8 @@ class GovernanceSnapshot:
     environment_users: Mapping[str, frozenset[str]]
     index: RegistryIndex[str] = field(repr=False)
     today: dt.date = field(default_factory=dt.date.today)
+    #: Kinds whose objects are not denied as "not understood" in deployment content.
+    content_ignore_kinds: tuple[KindSelector, ...] = ()
 
     @classmethod
     def build(
@@ -103,6 +106,7 @@ class GovernanceSnapshot:
         grants: Iterable[RegistryGrant],
         hide_dockerhub_anonymous: bool,
         today: dt.date | None = None,
+        content_ignore_kinds: Iterable[KindSelector] = (),
     ) -> GovernanceSnapshot:
         regs = {r.name: r for r in registries}
         envs = {e.name: e for e in environments}
@@ -140,6 +144,7 @@ class GovernanceSnapshot:
             environment_users={k: frozenset(v) for k, v in env_users.items()},
             index=index,
             today=today or dt.date.today(),
+            content_ignore_kinds=tuple(content_ignore_kinds),
         )
 
     def anonymous_dockerhub_open(self, env: Environment) -> bool:

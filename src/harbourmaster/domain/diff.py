@@ -96,4 +96,8 @@ def describe_changes(
             f"~ settings: hide_dockerhub_anonymous: {old.hide_dockerhub_anonymous} -> "
             f"{new.hide_dockerhub_anonymous}"
         )
+    old_kinds = {k.describe() for k in old.content_ignore_kinds}
+    new_kinds = {k.describe() for k in new.content_ignore_kinds}
+    out += [f"- content.ignore_kinds {k}" for k in sorted(old_kinds - new_kinds)]
+    out += [f"+ content.ignore_kinds {k}" for k in sorted(new_kinds - old_kinds)]
     return out

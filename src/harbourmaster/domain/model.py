@@ -8,6 +8,8 @@ engine reads them through a :class:`~harbourmaster.domain.decision.GovernanceSna
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -144,6 +146,32 @@ class Registry:
     @property
     def scope(self) -> str | None:
         return "/".join(self.location.scope) or None
+
+    @property
+    def credential_origin(self) -> str:
+        """The origin this registry's secrets are bound to, as a canonical string.
+
+        It names everything that decides where a secret is sent and whom the
+        connection trusts: scheme, host and port, path scope, provider and its
+        fields (ECR region, ACR tenant, ProGet feed...), and the TLS trust
+        settings (``insecure`` and the CA bundle's SHA-256).  The vault binds a
+        sealed secret to it, so a secret entered for one origin cannot be opened
+        for another, and a change to any part drops the stored secret.
+        """
+        ca = self.tls.ca_bundle
+        return json.dumps(
+            {
+                "scheme": self.location.scheme,
+                "host": self.location.host,
+                "scope": list(self.location.scope),
+                "provider": self.provider.value,
+                "fields": dict(self.provider_fields),
+                "insecure": self.tls.insecure,
+                "ca_sha256": hashlib.sha256(ca.encode("utf-8")).hexdigest() if ca else None,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

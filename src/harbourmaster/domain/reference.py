@@ -30,8 +30,13 @@ Deliberate choices where tools disagree (each is the stricter one):
   registry, which no client can pull from and no policy can place.
 * The registry host is lower-cased (DNS is case-insensitive), and the
   ``index.docker.io`` alias is applied after lower-casing.
-* ``registry-1.docker.io`` is kept literally, as the reference library does;
-  :mod:`harbourmaster.domain.matching` treats it as Docker Hub when matching.
+* Docker Hub's other host names, ``registry-1.docker.io`` (its API host) and
+  ``registry.hub.docker.com``, are aliases of ``docker.io`` too, with the
+  ``library/`` prefix for one-component names: ``registry-1.docker.io/nginx``
+  is ``docker.io/library/nginx``, the image a pull of it fetches.  The reference
+  library keeps them literally, which would make that image a different,
+  unapproved one.  With a port (``registry-1.docker.io:443/x``) a host is kept
+  as written, as :mod:`harbourmaster.domain.matching` does.
 """
 
 from __future__ import annotations
@@ -57,12 +62,13 @@ DEFAULT_TAG = "latest"
 NAME_MAX_LENGTH = 255
 TAG_MAX_LENGTH = 128
 
-_LEGACY_DEFAULT_DOMAIN = "index.docker.io"
+#: Docker Hub's other names (the same set as ``matching.DOCKER_HUB_ALIASES``; a test pins that).
+_DOCKER_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
 _OFFICIAL_PREFIX = "library/"
 _LOCALHOST = "localhost"
 
 # No valid reference is longer than this (a 255-character name written with the
-# longer "index.docker.io/" prefix, a 128-character tag and a sha512 digest).
+# longest Docker Hub alias as its prefix, a 128-character tag and a sha512 digest).
 # Checking it first keeps every later step linear in a small input.
 _TEXT_MAX_LENGTH = 600
 
@@ -173,7 +179,7 @@ def _split_domain(text: str, name: str) -> tuple[str, str]:
         return DEFAULT_DOMAIN, name
     _check_domain(text, first)
     domain = first.lower()
-    if domain == _LEGACY_DEFAULT_DOMAIN:
+    if domain in _DOCKER_HUB_ALIASES:
         domain = DEFAULT_DOMAIN
     return domain, rest
 

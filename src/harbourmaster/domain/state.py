@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.model import (
     ANONYMOUS_DOCKERHUB,
     AccessEntry,
@@ -73,6 +74,8 @@ class GovernanceState:
     tiers: Mapping[Tier, TierPolicy] = field(default_factory=lambda: dict(DEFAULT_TIER_POLICIES))
     hide_dockerhub_anonymous: bool = False
     allowlist: tuple[AllowlistEntry, ...] = ()
+    #: Kinds whose objects deployment content may hold without being denied as not understood.
+    content_ignore_kinds: tuple[KindSelector, ...] = ()
 
     def registry(self, name: str) -> Registry | None:
         return next((r for r in self.registries if r.name == name), None)
@@ -103,6 +106,8 @@ def describe_entity(entity: object) -> str:
         return f"allowlist {entity.advisory}" + (
             f" for registry {entity.registry}" if entity.registry else ""
         )
+    if isinstance(entity, KindSelector):
+        return f"content.ignore_kinds {entity.describe()}"
     if isinstance(entity, RegistryGrant):
         return f"grant {entity.registry} to {entity.environment} {entity.grantee}"
     return type(entity).__name__
@@ -364,6 +369,17 @@ def _check_allowlist(state: GovernanceState, out: list[Violation], loc: Locator)
         seen.add(entry.key)
 
 
+def _check_ignore_kinds(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+    seen: set[KindSelector] = set()
+    for selector in state.content_ignore_kinds:
+        where = loc(selector)
+        for field_name, message in selector.problems():
+            out.append(Violation(f"{where}.{field_name}", message))
+        if selector in seen:
+            out.append(Violation(where, f"{selector.describe()} is listed more than once"))
+        seen.add(selector)
+
+
 def validate_state(
     state: GovernanceState, *, today: dt.date, locate: Locator | None = None
 ) -> list[Violation]:
@@ -376,4 +392,5 @@ def validate_state(
     _check_identities(state, out, loc)
     _check_grants(state, out, loc)
     _check_allowlist(state, out, loc)
+    _check_ignore_kinds(state, out, loc)
     return out

@@ -17,17 +17,21 @@ Errors name the source, and the line and column where YAML points at one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from harbourmaster.domain.compose import images_from_compose
+from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.workloads import (
+    NotUnderstood,
     WorkloadError,
     WorkloadImage,
-    images_from_compose,
     images_from_kubernetes,
 )
 from harbourmaster.errors import BadInput
@@ -60,11 +64,14 @@ class DeploymentContent:
 
     ``build_only`` lists compose services that have ``build`` and no
     ``image``: their image does not exist until built, so it cannot be checked.
+    ``not_understood`` lists Kubernetes objects that may run containers whose
+    images could not be read (see :mod:`harbourmaster.domain.workloads`).
     """
 
     kind: Literal["kubernetes", "compose"]
     images: list[WorkloadImage] = field(default_factory=list)
     build_only: list[str] = field(default_factory=list)
+    not_understood: list[NotUnderstood] = field(default_factory=list)
 
 
 def _position(mark: Any) -> str:
@@ -158,9 +165,17 @@ def _check_duplicate_keys(source: str, node: yaml.MappingNode) -> None:
         seen.add(marker)
 
 
-def _parse_documents(text: str, source: str) -> list[object]:
+@dataclass(slots=True)
+class _Budget:
+    """What is left of the limits, shared by a file and every file it includes."""
+
+    nodes: int = MAX_EXPANDED_NODES
+    bytes: int = MAX_CONTENT_BYTES
+
+
+def _parse_documents(text: str, source: str, budget: _Budget | None = None) -> list[object]:
     documents: list[object] = []
-    budget = MAX_EXPANDED_NODES
+    budget = budget or _Budget()
     loader = _Loader(text)
     try:
         while loader.check_node():
@@ -168,7 +183,7 @@ def _parse_documents(text: str, source: str) -> list[object]:
             if node is None:
                 documents.append(None)
                 continue
-            budget = _check_node_graph(source, node, budget)
+            budget.nodes = _check_node_graph(source, node, budget.nodes)
             documents.append(loader.construct_document(node))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -187,41 +202,127 @@ def _is_compose(documents: list[object]) -> bool:
     present = [d for d in documents if d is not None]
     if len(present) != 1 or not isinstance(present[0], Mapping):
         return False
-    return "services" in present[0] and "kind" not in present[0]
+    return ("services" in present[0] or "include" in present[0]) and "kind" not in present[0]
 
 
-def load_deployment_content(text: str, *, source: str) -> DeploymentContent:
+class _ComposeFiles:
+    """Reads the files a compose file includes or extends, relative to the file that names them.
+
+    Every file counts against the same byte and node budget as the file being
+    checked; each must be a regular file (not a directory, FIFO or device) and
+    hold one YAML document.  A file is read once, however often it is named.
+    """
+
+    def __init__(self, origin: Path, source: str, budget: _Budget) -> None:
+        self.source = source
+        self.budget = budget
+        self.cache: dict[str, object] = {}
+        # Files are named by their real path (so a cycle through a symlink is seen), but, as
+        # compose does, relative paths are resolved from the directory a file was reached in.
+        self.main = str(origin.resolve())
+        self.reached: dict[str, Path] = {self.main: origin.absolute()}
+
+    def __call__(self, path: str, *, relative_to: str | None, field: str) -> tuple[str, object]:
+        including = self.reached.get(relative_to or self.main) or Path(relative_to or self.main)
+        target = including.parent / path
+        where = f"{relative_to or self.source}: {field}"
+        try:
+            name = str(target.resolve(strict=True))
+        except (OSError, RuntimeError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise ContentError(f"{where}: cannot read {path} ({target}): {why}") from None
+        self.reached.setdefault(name, target)
+        if name in self.cache:
+            return name, self.cache[name]
+        raw = self._read(name, where, path)
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ContentError(f"{where}: {name} is not UTF-8 text (byte {exc.start})") from exc
+        present = [d for d in _parse_documents(text, name, self.budget) if d is not None]
+        if len(present) != 1:
+            raise ContentError(f"{where}: {name} must hold one YAML document, not {len(present)}")
+        self.cache[name] = present[0]
+        return name, present[0]
+
+    def _read(self, name: str, where: str, path: str) -> bytes:
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(name, flags)
+        except OSError as exc:
+            raise ContentError(f"{where}: cannot read {path} ({name}): {exc.strerror or exc}") from None
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = False
+        if not regular:
+            os.close(fd)
+            raise ContentError(f"{where}: {path} ({name}) is not a regular file")
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(self.budget.bytes + 1)
+        if len(raw) > self.budget.bytes:
+            raise ContentError(
+                f"{where}: with {name}, the content and the files it includes are larger than "
+                f"{MAX_CONTENT_BYTES} bytes in total"
+            )
+        self.budget.bytes -= len(raw)
+        return raw
+
+
+def load_deployment_content(
+    text: str,
+    *,
+    source: str,
+    origin: Path | None = None,
+    ignore_kinds: Sequence[KindSelector] = (),
+) -> DeploymentContent:
     """Parse YAML deployment content and list every image it names.
 
-    A single mapping with top-level ``services`` (and no ``kind``) is a compose
-    file; anything else must be Kubernetes objects (each document a mapping
-    with ``kind``; empty documents are skipped).  Content with no documents is
-    Kubernetes content with no images.
+    A single mapping with top-level ``services`` or ``include`` (and no
+    ``kind``) is a compose file; anything else must be Kubernetes objects
+    (each document a mapping with ``kind``; empty documents are skipped).
+    Content with no documents is Kubernetes content with no images.
+
+    ``origin`` is the file ``text`` was read from: a compose file's
+    ``include`` and ``extends.file`` paths are resolved against it (and
+    refused without it).  Every file read counts against
+    :data:`MAX_CONTENT_BYTES` and :data:`MAX_EXPANDED_NODES` together.
+    Kubernetes objects of a kind in ``ignore_kinds`` are never reported as
+    not understood.
 
     Raises:
-        ContentError: naming ``source``: the text is over
-            :data:`MAX_CONTENT_BYTES`, is not valid YAML (with line and
+        ContentError: naming ``source``: the text (with what it includes) is
+            over :data:`MAX_CONTENT_BYTES`, is not valid YAML (with line and
             column), expands too far through aliases, repeats a key, or a
-            document is not a Kubernetes object or compose file; or a
-            container or service names its image wrongly (the message then
-            carries the document, object and field path).
+            document is not a Kubernetes object or compose file; a container
+            or service names its image wrongly (the message then carries the
+            document, object and field path); or an included or extended file
+            cannot be followed, read or parsed (naming the field and file).
     """
     if len(text) > MAX_CONTENT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_CONTENT_BYTES:
         raise ContentError(f"{source}: deployment content is larger than {MAX_CONTENT_BYTES} bytes")
-    documents = _parse_documents(text, source)
+    budget = _Budget(bytes=MAX_CONTENT_BYTES - len(text.encode("utf-8", "surrogatepass")))
+    documents = _parse_documents(text, source, budget)
     try:
         if _is_compose(documents):
             compose = next(d for d in documents if d is not None)
             assert isinstance(compose, Mapping)
-            found = images_from_compose(compose)
+            if origin is None:
+                found = images_from_compose(compose)
+            else:
+                files = _ComposeFiles(origin, source, budget)
+                found = images_from_compose(compose, read=files, file=files.main)
             return DeploymentContent(kind="compose", images=found.images, build_only=found.build_only)
-        return DeploymentContent(kind="kubernetes", images=images_from_kubernetes(documents))
+        objects = images_from_kubernetes(documents, ignore_kinds=ignore_kinds)
+        return DeploymentContent(
+            kind="kubernetes", images=objects.images, not_understood=objects.not_understood
+        )
     except WorkloadError as exc:
         raise ContentError(f"{source}: {exc.message}", details=exc.details) from exc
 
 
-def load_deployment_file(path: Path) -> DeploymentContent:
-    """Read ``path`` and load it as :func:`load_deployment_content` does.
+def load_deployment_file(path: Path, *, ignore_kinds: Sequence[KindSelector] = ()) -> DeploymentContent:
+    """Read ``path`` and load it as :func:`load_deployment_content` does, with ``path`` as origin.
 
     Raises:
         ContentError: naming the path: it cannot be read, is larger than
@@ -240,4 +341,4 @@ def load_deployment_file(path: Path) -> DeploymentContent:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ContentError(f"{source}: the file is not UTF-8 text (byte {exc.start})") from exc
-    return load_deployment_content(text, source=source)
+    return load_deployment_content(text, source=source, origin=path, ignore_kinds=ignore_kinds)

@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from harbourmaster.domain.authz import PERMISSIONS, Permission, Principal, require
+from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.model import (
     AccessEntry,
     AllowlistEntry,
@@ -26,7 +28,9 @@ from harbourmaster.domain.model import (
 from harbourmaster.domain.secret import Secret, SecretReferenceError
 from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation, describe_entity
 from harbourmaster.domain.tiers import TierPolicyError
+from harbourmaster.errors import Forbidden
 from harbourmaster.services.core import Change, Harbourmaster
+from harbourmaster.services.credentials import open_registry_secret, seal_registry_secret
 from harbourmaster.services.document import (
     DocumentInvalid,
     GovernanceDocument,
@@ -34,8 +38,8 @@ from harbourmaster.services.document import (
     registry_from_spec,
 )
 from harbourmaster.store.governance import SealedUpdates, sealed_blobs
-from harbourmaster.vault.interface import SealedSecret, UnresolvedSecretError, VaultError
-from harbourmaster.vault.references import resolve_secret_reference
+from harbourmaster.vault.interface import UnresolvedSecretError, VaultError
+from harbourmaster.vault.references import HostFiles, resolve_secret_reference
 
 __all__ = ["ApplyResult", "apply_document"]
 
@@ -59,10 +63,20 @@ def _merge(current: Iterable[T], wanted: list[T], key: str, prune: bool) -> tupl
 class _Plan:
     """Builds the desired model from a document, remembering where each object came from."""
 
-    def __init__(self, doc: GovernanceDocument, *, source: str, prune: bool) -> None:
+    def __init__(
+        self,
+        doc: GovernanceDocument,
+        *,
+        source: str,
+        prune: bool,
+        principal: Principal,
+        host: HostFiles | None,
+    ) -> None:
         self.doc = doc
         self.source = source
         self.prune = prune
+        self.principal = principal
+        self.host = host
         self.paths: dict[int, str] = {}
         self.problems: list[Violation] = []
         self.secrets: dict[str, Secret] = {}
@@ -87,8 +101,12 @@ class _Plan:
                 )
 
     def _resolve(self, into: dict[str, Secret], name: str, reference: str, field: str) -> None:
+        if self.host is None:
+            # Through the API: the server resolves no reference on anyone's behalf.
+            self.problems.append(Violation(field, _NO_REFERENCES))
+            return
         try:
-            into[name] = resolve_secret_reference(reference, field=field)
+            into[name] = resolve_secret_reference(reference, field=field, guard=self.host)
         except SecretReferenceError:
             pass  # not a reference at all: registry_from_spec reports it with its path
         except UnresolvedSecretError as exc:
@@ -107,9 +125,18 @@ class _Plan:
                 problems=self.problems,
                 secret_set=had_secret,
                 client_key_set=had_key,
+                host=self.host,
             )
-            if reg is not None:
-                registries.append(self._at(reg, f"registries[{i}]"))
+            if reg is None:
+                continue
+            if existing is not None and existing.credential_origin != reg.credential_origin:
+                # A stored secret is bound to the origin it was entered for: a moved
+                # registry needs it again (core.change would otherwise drop it).
+                if had_secret and spec.credential is not None and spec.credential.secret is None:
+                    self.problems.append(_moved(f"registries[{i}].credential.secret"))
+                if had_key and spec.tls is not None and spec.tls.client_key is None:
+                    self.problems.append(_moved(f"registries[{i}].tls.client_key"))
+            registries.append(self._at(reg, f"registries[{i}]"))
         environments = [
             self._at(
                 Environment(e.name, e.kind, e.tier, e.group, tuple(e.namespaces), e.hide_dockerhub_anonymous),
@@ -153,12 +180,16 @@ class _Plan:
             for i, a in enumerate(doc.allowlist)
         ]
         named = {a.key for a in allowlist}
+        ignore_kinds = tuple(
+            self._at(KindSelector(k.api_version, k.kind), f"content.ignore_kinds[{i}]")
+            for i, k in enumerate(doc.content.ignore_kinds)
+        )
         kept_allowlist = [] if self.prune else [a for a in old.allowlist if a.key not in named]
         builtin = [r for r in old.registries if r.builtin]
         merged_regs = _merge(old.registries, registries, "name", self.prune)
         if self.prune:
             merged_regs = (*[b for b in builtin if b.name not in {r.name for r in registries}], *merged_regs)
-        return replace(
+        new = replace(
             old,
             registries=merged_regs,
             environments=_merge(old.environments, environments, "name", self.prune),
@@ -169,31 +200,99 @@ class _Plan:
             tiers=tiers,
             hide_dockerhub_anonymous=doc.settings.hide_dockerhub_anonymous,
             allowlist=(*kept_allowlist, *allowlist),
+            content_ignore_kinds=ignore_kinds,
         )
+        self.authorize(old, new)
+        return new
+
+    def authorize(self, old: GovernanceState, new: GovernanceState) -> None:
+        """Refuse the whole document if it changes a section the caller's role may not change.
+
+        Raises:
+            Forbidden: naming every such section (nothing is written).
+        """
+        role = self.principal.role
+        refused = [
+            section
+            for section, permission in SECTION_PERMISSIONS.items()
+            if role not in PERMISSIONS[permission] and _section(old, section) != _section(new, section)
+        ]
+        if refused:
+            needs = sorted({r.value for s in refused for r in PERMISSIONS[SECTION_PERMISSIONS[s]]})
+            raise Forbidden(
+                f"{self.principal.name} ({self.principal.role.value}) may not change "
+                f"{', '.join(refused)} through apply; nothing was written",
+                details=[f"{s}: needs the role {' or '.join(needs)}" for s in refused],
+            )
 
     def sealed(
         self, hm: Harbourmaster, session: Session, old: GovernanceState, new: GovernanceState
     ) -> SealedUpdates:
         """Seal the secrets that differ from the stored ones (compared inside the vault only)."""
         out = SealedUpdates()
-        for name, secret in self.secrets.items():
-            stored, _ = sealed_blobs(session, name)
-            if not _same(hm, stored, secret, name, "credential"):
-                out.credentials[name] = hm.vault.seal(secret, record=name, field="credential").to_bytes()
-        for name, secret in self.client_keys.items():
-            _, stored = sealed_blobs(session, name)
-            if not _same(hm, stored, secret, name, "client_key"):
-                out.client_keys[name] = hm.vault.seal(secret, record=name, field="client_key").to_bytes()
+        for field, wanted, into in (
+            ("credential", self.secrets, out.credentials),
+            ("client_key", self.client_keys, out.client_keys),
+        ):
+            for name, secret in wanted.items():
+                reg = new.registry(name)
+                if reg is None:
+                    continue
+                credential, client_key = sealed_blobs(session, name)
+                stored = credential if field == "credential" else client_key
+                if not _same(hm, reg, stored, secret, field):
+                    into[name] = seal_registry_secret(hm, reg, secret, field=field)
         return out
 
 
-def _same(hm: Harbourmaster, stored: bytes | None, secret: Secret, record: str, field: str) -> bool:
+def _moved(path: str) -> Violation:
+    return Violation(
+        path,
+        "required: the registry's origin (URL, scope, provider fields or TLS trust) changes, and the "
+        "stored secret stays bound to the old one; reference the secret again",
+    )
+
+
+def _same(hm: Harbourmaster, reg: Registry, stored: bytes | None, secret: Secret, field: str) -> bool:
+    """Whether ``stored`` holds ``secret`` for ``reg``'s origin (a moved registry never matches)."""
     if stored is None:
         return False
     try:
-        return hm.vault.open(SealedSecret.from_bytes(stored), record=record, field=field).equals(secret)
+        return open_registry_secret(hm, reg, stored, field=field).equals(secret)
     except VaultError:
         return False
+
+
+#: The permission each section of the governance document needs to be created, changed or pruned.
+SECTION_PERMISSIONS: dict[str, Permission] = {
+    "registries": Permission.GOVERNANCE_WRITE,
+    "environments": Permission.GOVERNANCE_WRITE,
+    "grants": Permission.GOVERNANCE_WRITE,
+    "tiers": Permission.GOVERNANCE_WRITE,
+    "settings": Permission.GOVERNANCE_WRITE,
+    "allowlist": Permission.GOVERNANCE_WRITE,
+    "content": Permission.GOVERNANCE_WRITE,
+    "users": Permission.IDENTITY_WRITE,
+    "teams": Permission.IDENTITY_WRITE,
+    "access": Permission.IDENTITY_WRITE,
+}
+
+_NO_REFERENCES = (
+    "secret references (env:, file:) are resolved only by the harbourmaster CLI on its own host; "
+    "through the API, send the secret in the registry's write-only credential field "
+    "(POST or PATCH /api/v1/registries)"
+)
+
+
+def _section(state: GovernanceState, section: str) -> object:
+    """A section's content, order-insensitive, for comparing before and after."""
+    if section == "settings":
+        return state.hide_dockerhub_anonymous
+    if section == "tiers":
+        return dict(state.tiers)
+    if section == "content":
+        return frozenset(state.content_ignore_kinds)
+    return frozenset(getattr(state, section))
 
 
 def _union(current: Iterable[T], wanted: list[T]) -> tuple[T, ...]:
@@ -202,21 +301,37 @@ def _union(current: Iterable[T], wanted: list[T]) -> tuple[T, ...]:
 
 
 def apply_document(
-    hm: Harbourmaster, text: str, *, source: str, actor: str, dry_run: bool = False, prune: bool = False
+    hm: Harbourmaster,
+    principal: Principal,
+    text: str,
+    *,
+    source: str,
+    dry_run: bool = False,
+    prune: bool = False,
+    host: HostFiles | None = None,
 ) -> ApplyResult:
-    """Apply a governance document.
+    """Apply a governance document on behalf of ``principal``.
+
+    ``host`` is given only by a surface running on the server's own host for
+    its operator (the CLI): secret references (``env:``, ``file:``) and PEM
+    file paths are then read there, never from harbourmaster's own data.
+    Without it (the API) any reference or path is refused with its path.
 
     Raises:
+        Forbidden: the caller may not apply at all, or the document would
+            create, change or prune a section the caller's role may not change
+            (every such section is named; nothing is written).
         DocumentInvalid: the document is malformed, or the model it asks for
             breaks a rule; every problem is listed and nothing is written.
     """
+    require(principal, Permission.GOVERNANCE_WRITE)
     doc = parse_document(text, source=source)
-    plan = _Plan(doc, source=source, prune=prune)
+    plan = _Plan(doc, source=source, prune=prune, principal=principal, host=host)
     plan.resolve_secrets()
 
     try:
         change: Change = hm.change(
-            actor=actor,
+            actor=principal.name,
             action="governance.apply",
             target=source,
             mutate=plan.build,

@@ -2,7 +2,10 @@
 
 Records form a hash chain (:mod:`harbourmaster.domain.audit`).  The newest
 sequence number and hash are also kept in the ``meta`` table as the chain's
-head, so that deleting records from the end is detected too.
+head, so that deleting records from the end is detected too.  Both live in the
+same database, so whoever can write it can rewrite both consistently: signed
+checkpoints kept outside it (:mod:`harbourmaster.services.audit_checkpoints`)
+are what exposes that.
 """
 
 from __future__ import annotations
@@ -18,7 +21,15 @@ from harbourmaster.domain.audit import AuditEntry, ChainVerdict, chain_next, for
 from harbourmaster.errors import Error
 from harbourmaster.store.models import AuditRow, MetaRow
 
-__all__ = ["AuditEvent", "AuditLogBroken", "append_audit", "append_audit_many", "iter_audit", "verify_audit"]
+__all__ = [
+    "AuditEvent",
+    "AuditLogBroken",
+    "append_audit",
+    "append_audit_many",
+    "iter_audit",
+    "stored_head",
+    "verify_audit",
+]
 
 _HEAD = "audit_head"
 
@@ -137,9 +148,9 @@ def append_audit_many(session: Session, events: Sequence[AuditEvent]) -> list[Au
     return entries
 
 
-def iter_audit(session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]:
-    """Every record in sequence order, read in batches (bounded memory)."""
-    last = -1
+def iter_audit(session: Session, *, batch: int = 1000, after: int = -1) -> Iterator[AuditEntry]:
+    """Every record with a sequence number above ``after``, in order, read in batches (bounded memory)."""
+    last = after
     while True:
         rows = list(
             session.scalars(select(AuditRow).where(AuditRow.seq > last).order_by(AuditRow.seq).limit(batch))
@@ -151,7 +162,13 @@ def iter_audit(session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]:
         last = rows[-1].seq
 
 
-def verify_audit(session: Session) -> ChainVerdict:
+def stored_head(session: Session) -> tuple[int, str] | None:
+    """``(seq, hash)`` of the newest record as the database keeps it beside the chain."""
     head = session.get(MetaRow, _HEAD)
-    expected = (int(head.value["seq"]), str(head.value["hash"])) if head is not None else None
-    return verify_chain(iter_audit(session), expected_head=expected)
+    return (int(head.value["seq"]), str(head.value["hash"])) if head is not None else None
+
+
+def verify_audit(session: Session) -> ChainVerdict:
+    """The chain checked against itself and the head stored beside it (both in the database: see
+    :mod:`harbourmaster.services.audit_checkpoints` for checking against signed checkpoints)."""
+    return verify_chain(iter_audit(session), expected_head=stored_head(session))

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from harbourmaster.domain.decision import GovernanceSnapshot
 from harbourmaster.domain.diff import describe_changes
 from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import ANONYMOUS_DOCKERHUB, Provider, Registry
+from harbourmaster.domain.origins import drop_moved_secrets
 from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation, validate_state
 from harbourmaster.services.audit import append_audit
 from harbourmaster.settings import Settings
@@ -28,10 +30,19 @@ from harbourmaster.store.governance import (
     load_state,
     lock_model,
     model_revision,
+    rewrap_all,
     save_state,
 )
 from harbourmaster.vault.envelope import EnvelopeVault
-from harbourmaster.vault.keyfile import MASTER_KEY_ENV, MASTER_KEY_FILE, create_master_key_file, load_keyring
+from harbourmaster.vault.interface import SealedSecret, VaultError
+from harbourmaster.vault.keyfile import (
+    MASTER_KEY_ENV,
+    MASTER_KEY_FILE,
+    create_master_key_file,
+    key_files_stamp,
+    load_keyring,
+)
+from harbourmaster.vault.references import HostFiles
 
 __all__ = ["Change", "Harbourmaster", "InitReport"]
 
@@ -68,6 +79,7 @@ class Harbourmaster:
         self.db = Database(settings.database_url)
         self.today = today
         self._vault: EnvelopeVault | None = None
+        self._vault_stamp: tuple[object, ...] | None = None
         self._snapshot: GovernanceSnapshot | None = None
         self._lock = threading.Lock()
 
@@ -90,9 +102,21 @@ class Harbourmaster:
                 created = True
             key_source = str(path)
         self.vault  # noqa: B018 - fail now, not at first use, when the key is unusable
+        # A database made by an older version (or copied in) may be readable by others;
+        # made private before it is opened, the -wal and -shm files SQLite adds copy its mode.
+        self.db.restrict_file_modes()
         self.db.upgrade()
         with self.db.transaction() as session:
             state = load_state(session)
+            bound = self._bind_unbound_secrets(session, state)
+            if bound:
+                append_audit(
+                    session,
+                    actor=self.local_actor(),
+                    action="vault.bind_origins",
+                    target="registry secrets",
+                    details={"bound": bound},
+                )
             if state.registry(ANONYMOUS_DOCKERHUB) is None:
                 save_state(
                     session, state.evolve(registries=(*state.registries, ANONYMOUS_DOCKERHUB_REGISTRY))
@@ -106,6 +130,36 @@ class Harbourmaster:
                 )
         return InitReport(str(home), self.db.display_url, key_source, created, self.db.current_revision())
 
+    def _bind_unbound_secrets(self, session: Session, state: GovernanceState) -> list[str]:
+        """Re-seal registry secrets stored before origin binding, bound to their registry's origin.
+
+        A secret that opens neither bound nor unbound (altered, or bound to another
+        origin) is left as it is: using it fails closed.
+        """
+        registries = {r.name: r for r in state.registries}
+        bound: list[str] = []
+
+        def rebind(record: str, field: str, blob: bytes) -> bytes:
+            reg = registries.get(record)
+            if reg is None:
+                return blob  # not a registry's secret (the audit checkpoint key)
+            sealed = SealedSecret.from_bytes(blob)
+            try:
+                self.vault.open(sealed, record=record, field=field, origin=reg.credential_origin)
+                return blob
+            except VaultError:
+                pass
+            try:
+                secret = self.vault.open(sealed, record=record, field=field)
+            except VaultError:
+                return blob
+            bound.append(f"{record} {field}")
+            resealed = self.vault.seal(secret, record=record, field=field, origin=reg.credential_origin)
+            return resealed.to_bytes()
+
+        rewrap_all(session, rebind)
+        return bound
+
     @staticmethod
     def local_actor() -> str:
         try:
@@ -118,12 +172,23 @@ class Harbourmaster:
 
     @property
     def vault(self) -> EnvelopeVault:
-        if self._vault is None:
+        # Another process ('keys rotate') may have replaced the key files since they were read:
+        # a long-running server must not go on sealing under a key that the rotation erased.
+        stamp = key_files_stamp(self.settings.home, self.settings.environ)
+        if self._vault is None or stamp != self._vault_stamp:
             self._vault = EnvelopeVault(load_keyring(self.settings.home, self.settings.environ))
+            self._vault_stamp = stamp
         return self._vault
 
     def reload_vault(self) -> None:
         self._vault = None
+
+    def host_files(self) -> HostFiles:
+        """The guard for references an operator resolves on this host: never harbourmaster's own data
+        (the data directory with the master keys, and the database file wherever it lives)."""
+        database = self.db.engine.url.database if self.db.engine.dialect.name == "sqlite" else None
+        files = [Path(database)] if database else []
+        return HostFiles.protecting(directories=[self.settings.home], files=files)
 
     # -- reading ------------------------------------------------------------
     def state(self) -> GovernanceState:
@@ -178,6 +243,17 @@ class Harbourmaster:
             if violations:
                 raise StateInvalid(violations)
             seal = sealed(session, old, new) if sealed is not None else SealedUpdates()
+            moved = drop_moved_secrets(
+                old,
+                new,
+                new_credentials={n for n, b in seal.credentials.items() if b is not None},
+                new_client_keys={n for n, b in seal.client_keys.items() if b is not None},
+            )
+            new = moved.state
+            for name in moved.credentials:
+                seal.credentials[name] = None
+            for name in moved.client_keys:
+                seal.client_keys[name] = None
             existed = {r.name for r in old.registries}
             replaced = [n for n, blob in seal.credentials.items() if blob is not None and n in existed]
             replaced += [
@@ -185,7 +261,7 @@ class Harbourmaster:
                 for n, blob in seal.client_keys.items()
                 if blob is not None and n in existed
             ]
-            changes = tuple(describe_changes(old, new, replaced_secrets=replaced))
+            changes = (*describe_changes(old, new, replaced_secrets=replaced), *moved.describe())
             if not changes or dry_run:
                 return Change(model_revision(session), changes, applied=False)
             revision = save_state(session, new, sealed=seal)
@@ -210,4 +286,5 @@ def snapshot_of(state: GovernanceState, *, revision: int, today: dt.date) -> Gov
         grants=state.grants,
         hide_dockerhub_anonymous=state.hide_dockerhub_anonymous,
         today=today,
+        content_ignore_kinds=state.content_ignore_kinds,
     )

@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from harbourmaster.domain import durations
+from harbourmaster.domain.durations import MAX_WINDOW
+from harbourmaster.domain.model import Registry
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.audit import append_audit
@@ -20,7 +23,9 @@ __all__ = [
     "CredentialUse",
     "ExpiringCredential",
     "expiring_credentials",
+    "open_registry_secret",
     "parse_duration",
+    "seal_registry_secret",
     "use_client_key",
     "use_credential",
 ]
@@ -47,20 +52,24 @@ class ExpiringCredential:
 
 
 def parse_duration(text: str, *, field: str = "--within") -> dt.timedelta:
-    """``14d``, ``2w``, ``36h`` → a timedelta.
+    """A look-ahead window: ``14d``, ``2w``, ``36h`` → a timedelta of at most :data:`MAX_WINDOW`.
 
     Raises:
-        BadInput: not a number followed by h, d or w.
+        DurationError: (a BadInput) not a number followed by h, d or w, or longer than 100 years.
     """
-    units = {"h": 1 / 24, "d": 1, "w": 7}
-    t = text.strip().lower()
-    if len(t) < 2 or t[-1] not in units or not t[:-1].isdigit():
-        raise BadInput(f"{field}: {text!r} is not a duration; use a number and a unit, e.g. 14d, 2w, 36h")
-    return dt.timedelta(days=int(t[:-1]) * units[t[-1]])
+    return durations.parse_duration(text, field=field, maximum=MAX_WINDOW)
 
 
 def expiring_credentials(hm: Harbourmaster, *, within: dt.timedelta) -> list[ExpiringCredential]:
-    """Credentials that expire within ``within`` from today, or already have, soonest first."""
+    """Credentials that expire within ``within`` from today, or already have, soonest first.
+
+    Raises:
+        BadInput: ``within`` is negative or longer than :data:`MAX_WINDOW`.
+    """
+    if not dt.timedelta(0) <= within <= MAX_WINDOW:
+        raise BadInput(
+            f"within: {within.days} days is outside 0 to {durations.describe_duration(MAX_WINDOW)}"
+        )
     today = hm.today()
     limit = today + within
     out = []
@@ -88,21 +97,51 @@ class CredentialUse:
     secret: Secret
 
 
-def use_credential(hm: Harbourmaster, *, registry: str, actor: str, purpose: str) -> CredentialUse | None:
+def seal_registry_secret(hm: Harbourmaster, registry: Registry, secret: Secret, *, field: str) -> bytes:
+    """``secret`` sealed for ``registry``'s ``field``, bound to the registry's origin."""
+    sealed = hm.vault.seal(secret, record=registry.name, field=field, origin=registry.credential_origin)
+    return sealed.to_bytes()
+
+
+def open_registry_secret(hm: Harbourmaster, registry: Registry, blob: bytes, *, field: str) -> Secret:
+    """Open a sealed registry secret for ``registry`` as it is now.
+
+    Raises:
+        DecryptionError: the secret was sealed for another origin (or altered).
+    """
+    return hm.vault.open(
+        SealedSecret.from_bytes(blob), record=registry.name, field=field, origin=registry.credential_origin
+    )
+
+
+def _registry(hm: Harbourmaster, registry: Registry | str) -> Registry:
+    if isinstance(registry, Registry):
+        return registry
+    # The snapshot is cached per model revision: no full model load on the decision path.
+    found = hm.snapshot().registries.get(registry)
+    if found is None:
+        raise NotFound(f"registry {registry} is not defined")
+    return found
+
+
+def use_credential(
+    hm: Harbourmaster, *, registry: Registry | str, actor: str, purpose: str
+) -> CredentialUse | None:
     """Open a registry's credential for one operation; audited.  None when it has none.
+
+    The secret opens only for the origin it was entered for: pass the
+    :class:`Registry` whose endpoint the secret will be sent to, and it opens
+    only if that endpoint is the one the secret is bound to.
 
     Raises:
         NotFound: no such registry.
         BadInput: the credential has expired (expired credentials are refused).
-        VaultError: the sealed secret cannot be opened.
+        VaultError: the sealed secret cannot be opened (altered, or bound to another origin).
     """
-    # The snapshot is cached per model revision: no full model load on the decision path.
-    state_reg = hm.snapshot().registries.get(registry)
-    if state_reg is None:
-        raise NotFound(f"registry {registry} is not defined")
-    cred = state_reg.credential
+    reg = _registry(hm, registry)
+    cred = reg.credential
     with hm.db.transaction() as session:
-        blob, _ = sealed_blobs(session, registry)
+        blob, _ = sealed_blobs(session, reg.name)
         if cred is None or blob is None:
             return None
         if cred.expired(hm.today()):
@@ -111,49 +150,48 @@ def use_credential(hm: Harbourmaster, *, registry: str, actor: str, purpose: str
                 session,
                 actor=actor,
                 action="credential.use",
-                target=registry,
+                target=reg.name,
                 result="refused",
                 details={"purpose": purpose, "reason": "expired"},
             )
             use = None
         else:
-            secret = hm.vault.open(SealedSecret.from_bytes(blob), record=registry, field="credential")
+            secret = open_registry_secret(hm, reg, blob, field="credential")
             append_audit(
                 session,
                 actor=actor,
                 action="credential.use",
-                target=registry,
+                target=reg.name,
                 details={"purpose": purpose, "username": cred.username},
             )
-            use = CredentialUse(registry, cred.username, secret)
+            use = CredentialUse(reg.name, cred.username, secret)
     if use is None:
         assert cred.expires is not None
         raise BadInput(
-            f"the credential of registry {registry} expired on {cred.expires.isoformat()}; "
+            f"the credential of registry {reg.name} expired on {cred.expires.isoformat()}; "
             "expired credentials are refused"
         )
     return use
 
 
-def use_client_key(hm: Harbourmaster, *, registry: str, actor: str, purpose: str) -> Secret | None:
+def use_client_key(hm: Harbourmaster, *, registry: Registry | str, actor: str, purpose: str) -> Secret | None:
     """Open a registry's TLS client key for one connection; audited.  None when it has none.
 
     Raises:
         NotFound: no such registry.
-        VaultError: the sealed key cannot be opened.
+        VaultError: the sealed key cannot be opened (altered, or bound to another origin).
     """
-    if registry not in hm.snapshot().registries:
-        raise NotFound(f"registry {registry} is not defined")
+    reg = _registry(hm, registry)
     with hm.db.transaction() as session:
-        _, blob = sealed_blobs(session, registry)
+        _, blob = sealed_blobs(session, reg.name)
         if blob is None:
             return None
-        key = hm.vault.open(SealedSecret.from_bytes(blob), record=registry, field="client_key")
+        key = open_registry_secret(hm, reg, blob, field="client_key")
         append_audit(
             session,
             actor=actor,
             action="credential.use",
-            target=registry,
+            target=reg.name,
             details={"purpose": purpose, "field": "client_key"},
         )
     return key

@@ -9,13 +9,16 @@ cannot, the decision stands and the audit entry says why the digest is unknown.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.decision import Decision, Tenant, decide
 from harbourmaster.domain.reference import ReferenceError, parse_reference
-from harbourmaster.domain.workloads import WorkloadImage
+from harbourmaster.domain.workloads import NotUnderstood, WorkloadImage, unresolved_placeholder
 from harbourmaster.enforce.content import load_deployment_content
 from harbourmaster.errors import BadInput
 from harbourmaster.services.audit import append_audit
@@ -27,14 +30,35 @@ __all__ = ["ContentDecision", "check_content", "check_images"]
 
 @dataclass(frozen=True, slots=True)
 class ContentDecision:
+    """The decision on one image of deployment content, or on an object that was not understood.
+
+    For a :class:`NotUnderstood` object there is no image: ``as_dict`` gives
+    ``image: None``, ``extraction: "not-understood"`` and the denial's reason.
+    """
+
     decision: Decision
-    workload: WorkloadImage
+    subject: WorkloadImage | NotUnderstood
 
     def as_dict(self) -> dict[str, object]:
         out = self.decision.as_dict()
-        out["source"] = self.workload.source
-        out["field_path"] = self.workload.field_path
+        if isinstance(self.subject, NotUnderstood):
+            out["image"] = None
+            out["extraction"] = "not-understood"
+        else:
+            out["extraction"] = self.subject.extraction
+        out["source"] = self.subject.source
+        out["field_path"] = self.subject.field_path
         return out
+
+    def audit_row(self) -> dict[str, object]:
+        row: dict[str, object] = {
+            "source": self.subject.source,
+            "field_path": self.subject.field_path,
+            "extraction": self.as_dict()["extraction"],
+        }
+        if isinstance(self.subject, NotUnderstood):
+            row["image"] = None
+        return row
 
 
 def _require_parsable(images: list[str], sources: list[str] | None = None) -> None:
@@ -62,7 +86,9 @@ def _record(
     tenant: Tenant,
     decisions: Sequence[Decision],
     digest_errors: Sequence[str | None] | None = None,
+    extras: Sequence[dict[str, object]] | None = None,
 ) -> None:
+    """One audit entry for ``decisions``; ``extras`` adds (or overrides) fields of each image's row."""
     denied = [d for d in decisions if not d.allowed]
     with hm.db.transaction() as session:
         append_audit(
@@ -71,8 +97,8 @@ def _record(
             action="decision",
             target=f"{environment}/{tenant.describe()}",
             result="denied" if denied else "allowed",
-            details={
-                "images": [
+            details=bounded_images(
+                [
                     {
                         "image": d.image,
                         "normalized": d.normalized,
@@ -81,10 +107,51 @@ def _record(
                         "digest": d.digest,
                         **({"digest_error": error} if error else {}),
                         **({"reasons": list(d.reasons)} if not d.allowed else {}),
+                        **extra,
                     }
-                    for d, error in zip(decisions, digest_errors or [None] * len(decisions), strict=True)
-                ],
-            },
+                    for d, error, extra in zip(
+                        decisions,
+                        digest_errors or [None] * len(decisions),
+                        extras or [{}] * len(decisions),
+                        strict=True,
+                    )
+                ]
+            ),
+        )
+
+
+#: Images recorded in full in a decision's audit entry; the rest are summarised.
+AUDITED_IMAGES_IN_FULL = 100
+
+
+def bounded_images(rows: list[dict[str, object]]) -> dict[str, object]:
+    """The ``images`` of an audit entry, bounded: at most :data:`AUDITED_IMAGES_IN_FULL`
+    in full (in order; denied images first when there are more), and for the rest
+    their count and the SHA-256 of their canonical JSON, so the entry still
+    commits to every image.
+    """
+    ordered = rows
+    if len(rows) > AUDITED_IMAGES_IN_FULL:
+        ordered = sorted(rows, key=lambda r: bool(r.get("allowed")))  # stable: denied first
+    full, rest = ordered[:AUDITED_IMAGES_IN_FULL], ordered[AUDITED_IMAGES_IN_FULL:]
+    out: dict[str, object] = {"images": full, "count": len(rows)}
+    if rest:
+        canonical = json.dumps(rest, sort_keys=True, separators=(",", ":"), default=str)
+        out["omitted"] = {
+            "count": len(rest),
+            "allowed": sum(1 for r in rest if r.get("allowed")),
+            "sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        }
+    return out
+
+
+def _limit_images(hm: Harbourmaster, count: int) -> None:
+    """Raises BadInput when one decision names more images than the configured limit."""
+    limit = hm.settings.max_decision_images
+    if count > limit:
+        raise BadInput(
+            f"{count} images in one decision; the limit is {limit} "
+            "(HARBOURMASTER_MAX_DECISION_IMAGES); split the request"
         )
 
 
@@ -110,6 +177,7 @@ def check_images(
     """
     if not images:
         raise BadInput("no images to check: name at least one image or a file")
+    _limit_images(hm, len(images))
     authorise_environment(hm, principal, environment)
     _require_parsable(images)
     tenant = _tenant(namespace, user)
@@ -122,6 +190,27 @@ def check_images(
     return decisions
 
 
+def _unreadable(workload: WorkloadImage) -> str | None:
+    """Why an image the fallback found is not a reference (None when it is one)."""
+    if workload.extraction != "fallback":
+        return None
+    try:
+        parse_reference(workload.image)
+    except ReferenceError as exc:
+        return (
+            f"{workload.source}: {workload.field_path} {workload.image!r} is not an image reference "
+            f"({exc.message}), so it cannot be decided"
+        )
+    return None
+
+
+def _placeholder_reason(workload: WorkloadImage, placeholder: str) -> str:
+    return (
+        f"{workload.source}: {workload.field_path} {workload.image!r} contains {placeholder}, which is "
+        "filled in only when deploying, so the image cannot be decided; write the reference out in full"
+    )
+
+
 def check_content(
     hm: Harbourmaster,
     principal: Principal,
@@ -132,52 +221,93 @@ def check_content(
     namespace: str | None = None,
     user: str | None = None,
     resolve: bool = True,
+    origin: Path | None = None,
 ) -> tuple[list[ContentDecision], list[str]]:
     """Decide every image in a Kubernetes manifest or compose file; returns decisions and build-only services.
+
+    Fails closed: besides a decision per image found, every object that was
+    not understood (:class:`~harbourmaster.domain.workloads.NotUnderstood`,
+    unless its kind is in the model's ``content.ignore_kinds``) is a denied
+    entry without an image, and an image holding a variable placeholder
+    (``${TAG}``, ``$(params.image)``, ``{{...}}``) is denied, since what it
+    names is only known when deploying.  A string the fallback found under
+    an ``image`` key that is not a reference is denied too; a malformed
+    reference at a known place is bad input.
 
     A workload's own ``metadata.namespace`` is its tenant; ``namespace``
     applies to workloads without one, and a workload naming another namespace
     is denied (``kubectl apply -n`` would refuse it too).
 
-    With ``resolve``, allowed images are pinned to digests as in :func:`check_images`.
+    ``origin`` is the file ``text`` was read from, against which a compose
+    file's ``include`` and ``extends.file`` are resolved (they are refused
+    without it).  With ``resolve``, allowed images are pinned to digests as in
+    :func:`check_images`.
 
     Raises:
-        ContentError / WorkloadError: the content cannot be parsed (names the source and place).
+        ContentError / WorkloadError: the content cannot be parsed or followed
+            (names the source and place).
+        BadInput: an image at a known place (without placeholder) is not a valid reference.
         Forbidden: ``principal`` may not check on this environment.
     """
     authorise_environment(hm, principal, environment)
-    content = load_deployment_content(text, source=source)
-    _require_parsable(
-        [w.image for w in content.images], [f"{source}: {w.source} {w.field_path}" for w in content.images]
-    )
     snapshot = hm.snapshot()
+    content = load_deployment_content(
+        text, source=source, origin=origin, ignore_kinds=snapshot.content_ignore_kinds
+    )
+    _limit_images(hm, len(content.images) + len(content.not_understood))
+    # A malformed reference at a known place is bad input; a string the fallback found is denied instead.
+    decidable = [
+        w for w in content.images if w.extraction == "known" and unresolved_placeholder(w.image) is None
+    ]
+    _require_parsable(
+        [w.image for w in decidable], [f"{source}: {w.source} {w.field_path}" for w in decidable]
+    )
+    subjects: list[WorkloadImage | NotUnderstood] = sorted(
+        [*content.images, *content.not_understood], key=lambda s: s.document
+    )
     out: list[ContentDecision] = []
     tenants: list[Tenant] = []
-    for workload in content.images:
+    for subject in subjects:
+        mismatch: tuple[str, ...] = ()
         if content.kind == "kubernetes" and user is None:
-            ns = workload.namespace or namespace
-            if namespace is not None and workload.namespace is not None and workload.namespace != namespace:
-                why = (
-                    f"{workload.source} is in namespace {workload.namespace}, "
-                    f"but the deployment targets namespace {namespace}"
+            tenant = Tenant(namespace=subject.namespace or namespace)
+            if namespace is not None and subject.namespace is not None and subject.namespace != namespace:
+                mismatch = (
+                    f"{subject.source} is in namespace {subject.namespace}, "
+                    f"but the deployment targets namespace {namespace}",
                 )
-                decision = Decision(workload.image, None, None, False, (why, "denied by default"))
-                out.append(ContentDecision(decision, workload))
-                tenants.append(Tenant(namespace=namespace))
-                continue
-            tenant = Tenant(namespace=ns)
+                tenant = Tenant(namespace=namespace)
         else:
             tenant = _tenant(namespace, user)
-        decision = decide(snapshot, environment=environment, tenant=tenant, images=[workload.image])[0]
-        out.append(ContentDecision(decision, workload))
+        if isinstance(subject, NotUnderstood):
+            decision = Decision("", None, None, False, (subject.reason, *mismatch))
+        elif (placeholder := unresolved_placeholder(subject.image)) is not None:
+            decision = Decision(
+                subject.image, None, None, False, (_placeholder_reason(subject, placeholder), *mismatch)
+            )
+        elif (unreadable := _unreadable(subject)) is not None:
+            decision = Decision(subject.image, None, None, False, (unreadable, *mismatch))
+        elif mismatch:
+            decision = Decision(subject.image, None, None, False, (*mismatch, "denied by default"))
+        else:
+            decision = decide(snapshot, environment=environment, tenant=tenant, images=[subject.image])[0]
+        out.append(ContentDecision(decision, subject))
         tenants.append(tenant)
     pinned, errors = resolve_decision_digests(
         hm, [c.decision for c in out], actor=principal.audit_name, ask_registries=resolve, snapshot=snapshot
     )
     out = [replace(c, decision=d) for c, d in zip(out, pinned, strict=True)]
-    by_tenant: dict[Tenant, list[tuple[Decision, str | None]]] = {}
+    by_tenant: dict[Tenant, list[tuple[ContentDecision, str | None]]] = {}
     for tenant, c, error in zip(tenants, out, errors, strict=True):
-        by_tenant.setdefault(tenant, []).append((c.decision, error))
+        by_tenant.setdefault(tenant, []).append((c, error))
     for tenant, rows in by_tenant.items():
-        _record(hm, principal, environment, tenant, [d for d, _ in rows], [e for _, e in rows])
+        _record(
+            hm,
+            principal,
+            environment,
+            tenant,
+            [c.decision for c, _ in rows],
+            [e for _, e in rows],
+            [c.audit_row() for c, _ in rows],
+        )
     return out, list(content.build_only)

@@ -10,7 +10,6 @@ the stored one).
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -30,6 +29,8 @@ from harbourmaster.domain.model import (
 from harbourmaster.domain.secret import SecretReferenceError, parse_secret_reference
 from harbourmaster.domain.state import Violation
 from harbourmaster.errors import BadInput
+from harbourmaster.vault.interface import UnresolvedSecretError
+from harbourmaster.vault.references import HostFiles, read_host_file
 
 __all__ = [
     "API_VERSION",
@@ -164,6 +165,19 @@ class SettingsSpec(_Spec):
     hide_dockerhub_anonymous: bool = False
 
 
+class KindSelectorSpec(_Spec):
+    """A Kubernetes kind: ``apiVersion`` exactly, or ``group/*`` for any version of the group."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    api_version: str = Field(alias="apiVersion")
+    kind: str
+
+
+class ContentSpec(_Spec):
+    #: Kinds whose objects are not denied as "not understood" (their images are still checked).
+    ignore_kinds: list[KindSelectorSpec] = Field(default_factory=list)
+
+
 class GovernanceDocument(_Spec):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     api_version: Literal["harbourmaster.io/v1"] = Field(alias="apiVersion")
@@ -178,6 +192,8 @@ class GovernanceDocument(_Spec):
     settings: SettingsSpec = Field(default_factory=SettingsSpec)
     #: Accepted vulnerabilities, each with an expiry.
     allowlist: list[AllowlistSpec] = Field(default_factory=list)
+    #: How deployment content is read; replaced as a whole by each apply.
+    content: ContentSpec = Field(default_factory=ContentSpec)
 
 
 def _loc(parts: tuple[int | str, ...]) -> str:
@@ -236,13 +252,21 @@ def _clean_message(error: Any) -> str:
     return str(error.get("msg", "invalid"))
 
 
-def _read_pem(value: str, *, path: str, problems: list[Violation]) -> str | None:
+def _read_pem(value: str, *, path: str, problems: list[Violation], host: HostFiles | None) -> str | None:
     if "-----BEGIN" in value:
         return value
+    if host is None:
+        problems.append(
+            Violation(path, "give the PEM text itself; file paths are read only by the CLI on its own host")
+        )
+        return None
     try:
-        text = Path(value).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Violation(path, f"cannot read PEM file {value}: {getattr(exc, 'strerror', exc)}"))
+        text = read_host_file(value, field=path, guard=host, what="PEM file").decode("utf-8")
+    except UnresolvedSecretError as exc:
+        problems.append(Violation(path, exc.message.removeprefix(f"{path}: ")))
+        return None
+    except UnicodeDecodeError:
+        problems.append(Violation(path, f"PEM file {value} is not UTF-8 text"))
         return None
     if "-----BEGIN" not in text:
         problems.append(Violation(path, f"{value} is not a PEM file"))
@@ -251,9 +275,18 @@ def _read_pem(value: str, *, path: str, problems: list[Violation]) -> str | None
 
 
 def registry_from_spec(
-    spec: RegistrySpec, *, path: str, problems: list[Violation], secret_set: bool, client_key_set: bool
+    spec: RegistrySpec,
+    *,
+    path: str,
+    problems: list[Violation],
+    secret_set: bool,
+    client_key_set: bool,
+    host: HostFiles | None = None,
 ) -> Registry | None:
     """The registry a spec describes; problems are appended to ``problems`` (None when unusable).
+
+    PEM values given as file paths are read through ``host`` (the CLI's own
+    host); without it only PEM text is accepted.
 
     ``secret_set`` and ``client_key_set`` say whether a secret will be stored
     after the change (a new reference, or the one already stored).
@@ -302,12 +335,17 @@ def registry_from_spec(
     tls = TlsSettings()
     if spec.tls is not None:
         ca = (
-            _read_pem(spec.tls.ca_bundle, path=f"{path}.tls.ca_bundle", problems=problems)
+            _read_pem(spec.tls.ca_bundle, path=f"{path}.tls.ca_bundle", problems=problems, host=host)
             if spec.tls.ca_bundle
             else None
         )
         cert = (
-            _read_pem(spec.tls.client_certificate, path=f"{path}.tls.client_certificate", problems=problems)
+            _read_pem(
+                spec.tls.client_certificate,
+                path=f"{path}.tls.client_certificate",
+                problems=problems,
+                host=host,
+            )
             if spec.tls.client_certificate
             else None
         )

@@ -107,6 +107,13 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
         "grants": _grants(state),
         "settings": {"hide_dockerhub_anonymous": state.hide_dockerhub_anonymous},
     }
+    if state.content_ignore_kinds:
+        doc["content"] = {
+            "ignore_kinds": [
+                {"apiVersion": k.api_version, "kind": k.kind}
+                for k in sorted(state.content_ignore_kinds, key=lambda k: (k.api_version, k.kind))
+            ]
+        }
     if tiers:
         doc["tiers"] = tiers
     if state.allowlist:

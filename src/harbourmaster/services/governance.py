@@ -30,6 +30,7 @@ from harbourmaster.domain.secret import Secret
 from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation
 from harbourmaster.errors import BadInput, Conflict, NotFound
 from harbourmaster.services.core import Change, Harbourmaster
+from harbourmaster.services.credentials import seal_registry_secret
 from harbourmaster.services.document import RegistrySpec, registry_from_spec
 from harbourmaster.services.export import registry_document
 from harbourmaster.store.governance import SealedUpdates
@@ -139,9 +140,9 @@ def put_registry(
     def sealed(_s: Session, _old: GovernanceState, _new: GovernanceState) -> SealedUpdates:
         out = SealedUpdates()
         if secret is not None:
-            out.credentials[name] = hm.vault.seal(secret, record=name, field="credential").to_bytes()
+            out.credentials[name] = seal_registry_secret(hm, reg, secret, field="credential")
         if client_key is not None:
-            out.client_keys[name] = hm.vault.seal(client_key, record=name, field="client_key").to_bytes()
+            out.client_keys[name] = seal_registry_secret(hm, reg, client_key, field="client_key")
         return out
 
     _write(

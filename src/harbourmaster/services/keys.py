@@ -4,7 +4,9 @@ Sequence (each step can be repeated after a crash):
 1. the new key is written to ``master.key.next`` (the keyring accepts it for opening);
 2. one database transaction re-wraps every data key under it; secret
    ciphertexts are untouched, so nothing is ever decrypted here;
-3. ``master.key.next`` is renamed over ``master.key`` and the old key retired.
+3. ``master.key.next`` is renamed over ``master.key``, and the old key file is
+   erased (overwritten and removed) unless ``keep_retired`` asks to keep it as
+   ``master.key.<key_id>.retired`` for opening restored backups.
 A failure in step 2 rolls the transaction back and leaves the old key primary.
 """
 
@@ -17,7 +19,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.store.governance import rewrap_all
 from harbourmaster.vault.envelope import EnvelopeVault
 from harbourmaster.vault.interface import SealedSecret
-from harbourmaster.vault.keyfile import begin_rotation, commit_rotation, load_keyring
+from harbourmaster.vault.keyfile import begin_rotation, commit_rotation, load_keyring, retired_key_path
 
 __all__ = ["RotationReport", "rotate_master_key"]
 
@@ -27,10 +29,20 @@ class RotationReport:
     old_key_id: str
     new_key_id: str
     rewrapped: int
+    #: Where the old key is kept (``keep_retired``), or None: it was erased.
+    retired_key_file: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "old_key_id": self.old_key_id,
+            "new_key_id": self.new_key_id,
+            "rewrapped": self.rewrapped,
+            "retired_key_file": self.retired_key_file,
+        }
 
 
-def rotate_master_key(hm: Harbourmaster, *, actor: str) -> RotationReport:
-    """Rotate the master key file.
+def rotate_master_key(hm: Harbourmaster, *, actor: str, keep_retired: bool = False) -> RotationReport:
+    """Rotate the master key file; the old key is erased unless ``keep_retired``.
 
     Raises:
         RotationError: the master key comes from the environment.
@@ -51,8 +63,14 @@ def rotate_master_key(hm: Harbourmaster, *, actor: str) -> RotationReport:
             actor=actor,
             action="keys.rotate",
             target="master key",
-            details={"old_key_id": old_primary.key_id, "new_key_id": new_key.key_id, "rewrapped": count},
+            details={
+                "old_key_id": old_primary.key_id,
+                "new_key_id": new_key.key_id,
+                "rewrapped": count,
+                "retired_key_kept": keep_retired,
+            },
         )
-    commit_rotation(home, environ=environ)
+    commit_rotation(home, environ=environ, keep_retired=keep_retired)
     hm.reload_vault()
-    return RotationReport(old_primary.key_id, new_key.key_id, count)
+    kept = str(retired_key_path(home, old_primary.key_id)) if keep_retired else None
+    return RotationReport(old_primary.key_id, new_key.key_id, count, kept)

@@ -108,7 +108,7 @@ def endpoint_for(
     https = registry.location.scheme == "https"
     certificate = None
     if tls.client_certificate:
-        key = use_client_key(hm, registry=registry.name, actor=actor, purpose=purpose)
+        key = use_client_key(hm, registry=registry, actor=actor, purpose=purpose)
         if key is None:
             raise BadInput(f"registry {registry.name} has a client certificate but no stored client key")
         certificate = ClientCertificate(certificate_pem=tls.client_certificate, private_key_pem=key)
@@ -184,7 +184,7 @@ def provider_for(hm: Harbourmaster, registry: Registry, *, actor: str, purpose: 
             region = fields.get("region") or ecr_region(registry.location.host)
         except ValueError as exc:
             raise BadInput(f"registry {registry.name}: {exc}; set region: ...") from None
-    use = use_credential(hm, registry=registry.name, actor=actor, purpose=purpose)
+    use = use_credential(hm, registry=registry, actor=actor, purpose=purpose)
     if use is None:
         return Anonymous()
     try:

@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import select
 
 from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.durations import MAX_WINDOW, parse_duration
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.audit import AuditEvent, append_audit, append_audit_many
@@ -253,8 +254,16 @@ def scan_document(
         Forbidden: the principal may not read governance data.
         ComponentError, ReportError: the document is neither a readable SBOM nor a report.
         NotFound: the environment does not exist.  VexError: a VEX document is malformed.
+        BadInput: the document is larger than ``HARBOURMASTER_MAX_SBOM_BYTES``.
     """
     require(principal, Permission.GOVERNANCE_READ)
+    size = len(document.encode("utf-8", "surrogatepass") if isinstance(document, str) else document)
+    limit = hm.settings.max_sbom_bytes
+    if size > limit:
+        raise BadInput(
+            f"{where}: {size} bytes is larger than the {limit}-byte limit for a scanned document "
+            "(HARBOURMASTER_MAX_SBOM_BYTES)"
+        )
     try:
         decoded = json.loads(document)
     except (ValueError, UnicodeDecodeError):
@@ -380,12 +389,12 @@ def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """``2026-01-31``, ``2026-01-31T12:00:00Z``, or a duration back from now (``30m``, ``24h``, ``7d``).
 
     Raises:
-        BadInput: none of those forms.
+        BadInput: none of those forms, or a duration longer than 100 years.
     """
     value = text.strip()
-    units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if len(value) >= 2 and value[-1] in units and value[:-1].isdigit():
-        return (now or dt.datetime.now(dt.UTC)) - dt.timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    if len(value) >= 2 and value[-1] in "mhdw" and value[:-1].isdigit():
+        ago = parse_duration(value, field="--since", maximum=MAX_WINDOW, units="mhdw")
+        return (now or dt.datetime.now(dt.UTC)) - ago
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:

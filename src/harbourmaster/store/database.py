@@ -9,6 +9,7 @@ serialise instead of failing at commit, which the audit hash chain relies on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,10 @@ from harbourmaster.errors import Error
 __all__ = ["Database", "StoreError"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+#: What SQLite keeps beside the database file; it creates them with the database file's mode.
+_SQLITE_SIBLINGS = ("-wal", "-shm", "-journal")
+#: The database holds sealed secrets and the audit log: its owner's alone.
+_PRIVATE = 0o600
 
 
 class StoreError(Error):
@@ -59,8 +64,9 @@ class Database:
             self.engine: Engine = create_engine(url, **kwargs)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot open database {self.display_url}: {type(exc).__name__}") from exc
+        self.sqlite_path = _sqlite_file(self.engine)
         if self.engine.dialect.name == "sqlite":
-            _sqlite_pragmas(self.engine)
+            _sqlite_pragmas(self.engine, self.sqlite_path)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Reads never take SQLite's write lock (see _sqlite_pragmas): with WAL they
         # see a consistent snapshot and run beside a writer.
@@ -138,6 +144,29 @@ class Database:
             session.rollback()
             session.close()
 
+    def restrict_file_modes(self) -> list[Path]:
+        """Make an SQLite database file and its -wal/-shm/-journal files private (0600).
+
+        Returns the files whose mode changed (none for other databases).
+
+        Raises:
+            StoreError: a file exists but its mode cannot be changed.
+        """
+        if self.sqlite_path is None:
+            return []
+        changed = []
+        for path in (self.sqlite_path, *(Path(f"{self.sqlite_path}{s}") for s in _SQLITE_SIBLINGS)):
+            try:
+                mode = os.stat(path).st_mode & 0o7777
+                if mode != _PRIVATE:
+                    os.chmod(path, _PRIVATE)
+                    changed.append(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot make the database file {path} private: {exc.strerror}") from None
+        return changed
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -149,7 +178,37 @@ def _cause(exc: SQLAlchemyError) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_file(engine: Engine) -> Path | None:
+    """The file of an SQLite database (None: another database, in memory, or a URI filename)."""
+    url = engine.url
+    if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:") or url.query.get("uri"):
+        return None
+    return Path(url.database)
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (an empty file is an empty SQLite database).
+
+    SQLite would otherwise create it with the umask's mode (often 0644), and
+    the -wal/-shm/-journal files it makes later copy the database file's mode.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _PRIVATE)
+    except OSError:
+        return  # it exists, or it cannot be made: SQLite reports the latter when it connects
+    try:
+        os.fchmod(fd, _PRIVATE)  # the umask may have removed the owner's bits
+    finally:
+        os.close(fd)
+
+
+def _sqlite_pragmas(engine: Engine, path: Path | None) -> None:
+    if path is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _before_connect(*_args: Any) -> None:
+            _create_private(path)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy drive transactions; we issue BEGIN ourselves below.

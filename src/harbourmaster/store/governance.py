@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, selectinload
 
+from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import (
     AccessEntry,
@@ -34,6 +35,7 @@ from harbourmaster.domain.model import (
 )
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
+from harbourmaster.store.checkpoint_key import rewrap_checkpoint_key
 from harbourmaster.store.models import (
     AccessRow,
     EnvironmentRow,
@@ -98,6 +100,14 @@ def _allowlist_meta(session: Session) -> list[dict[str, Any]]:
     value = _meta(session, "allowlist") or {}
     entries = value.get("entries", [])
     return list(entries) if isinstance(entries, list) else []
+
+
+def _ignore_kinds_meta(session: Session) -> tuple[KindSelector, ...]:
+    value = _meta(session, "content") or {}
+    entries = value.get("ignore_kinds", [])
+    if not isinstance(entries, list):
+        return ()
+    return tuple(KindSelector(str(e["apiVersion"]), str(e["kind"])) for e in entries)
 
 
 def model_revision(session: Session) -> int:
@@ -197,6 +207,7 @@ def load_state(session: Session) -> GovernanceState:
         grants=tuple(grants),
         tiers=tiers,
         hide_dockerhub_anonymous=bool(settings.get("hide_dockerhub_anonymous", False)),
+        content_ignore_kinds=_ignore_kinds_meta(session),
         allowlist=tuple(
             AllowlistEntry(
                 advisory=str(e["advisory"]),
@@ -370,6 +381,11 @@ def save_state(session: Session, new: GovernanceState, *, sealed: SealedUpdates 
     _set_meta(session, "settings", {"hide_dockerhub_anonymous": new.hide_dockerhub_anonymous})
     _set_meta(
         session,
+        "content",
+        {"ignore_kinds": [{"apiVersion": k.api_version, "kind": k.kind} for k in new.content_ignore_kinds]},
+    )
+    _set_meta(
+        session,
         "allowlist",
         {
             "entries": [
@@ -407,5 +423,6 @@ def rewrap_all(session: Session, rewrap: Callable[[str, str, bytes], bytes]) -> 
         if row.client_key_sealed is not None:
             row.client_key_sealed = rewrap(row.name, "client_key", row.client_key_sealed)
             count += 1
+    count += rewrap_checkpoint_key(session, rewrap)
     session.flush()
     return count

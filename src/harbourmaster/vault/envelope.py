@@ -52,6 +52,14 @@ def associated_data(purpose: str, *parts: str) -> bytes:
     return bytes(out)
 
 
+def _secret_aad(record: str, field: str, origin: str) -> bytes:
+    # An origin-bound secret uses its own purpose label, so a bound and an
+    # unbound binding can never encode the same associated data.
+    if origin:
+        return associated_data("bound-secret", record, field, origin)
+    return associated_data("secret", record, field)
+
+
 def _check_names(record: str, field: str) -> None:
     for name, value in (("record", record), ("field", field)):
         if not isinstance(value, str) or not value:
@@ -82,8 +90,8 @@ class EnvelopeVault(Vault):
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
 
-    def seal(self, secret: Secret, *, record: str, field: str) -> SealedSecret:
-        """Encrypt ``secret`` for ``record`` and ``field`` under the primary key.
+    def seal(self, secret: Secret, *, record: str, field: str, origin: str = "") -> SealedSecret:
+        """Encrypt ``secret`` for ``record`` and ``field`` (and ``origin``) under the primary key.
 
         Raises:
             VaultError: ``secret`` is not a :class:`Secret`, or ``record``/``field``
@@ -98,7 +106,7 @@ class EnvelopeVault(Vault):
             raise VaultError(f"vault: the secret for {record} {field} is not valid Unicode text") from None
         data_key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
         nonce = os.urandom(_NONCE_BYTES)
-        aad = associated_data("secret", record, field)
+        aad = _secret_aad(record, field, origin)
         ciphertext = AESGCM(data_key).encrypt(nonce, _pad(plaintext), aad)
         primary = self.keyring.primary
         return SealedSecret(
@@ -109,8 +117,8 @@ class EnvelopeVault(Vault):
             version=SEALED_FORMAT_VERSION,
         )
 
-    def open(self, sealed: SealedSecret, *, record: str, field: str) -> Secret:
-        """Decrypt ``sealed`` for ``record`` and ``field``.
+    def open(self, sealed: SealedSecret, *, record: str, field: str, origin: str = "") -> Secret:
+        """Decrypt ``sealed`` for ``record`` and ``field`` (and the ``origin`` it was sealed for).
 
         Raises:
             SealedSecretFormatError: ``sealed`` is of an unknown format version.
@@ -123,9 +131,8 @@ class EnvelopeVault(Vault):
         if len(sealed.nonce) != _NONCE_BYTES:
             raise self._failed(record, field, "the nonce has the wrong length")
         try:
-            padded = AESGCM(data_key).decrypt(
-                sealed.nonce, sealed.ciphertext, associated_data("secret", record, field)
-            )
+            aad = _secret_aad(record, field, origin)
+            padded = AESGCM(data_key).decrypt(sealed.nonce, sealed.ciphertext, aad)
         except InvalidTag:
             raise self._failed(record, field, "the ciphertext does not authenticate") from None
         plaintext = _unpad(padded)
@@ -187,5 +194,5 @@ class EnvelopeVault(Vault):
     def _failed(record: str, field: str, why: str) -> DecryptionError:
         return DecryptionError(
             f"the sealed {field} of {record} does not open: {why}",
-            details=["it was altered, or copied from another record or field"],
+            details=["it was altered, copied from another record or field, or sealed for another origin"],
         )

@@ -191,16 +191,17 @@ class Vault(ABC):
     """
 
     @abstractmethod
-    def seal(self, secret: Secret, *, record: str, field: str) -> SealedSecret:
-        """Encrypt ``secret`` for ``record`` and ``field``.
+    def seal(self, secret: Secret, *, record: str, field: str, origin: str = "") -> SealedSecret:
+        """Encrypt ``secret`` for ``record`` and ``field``, bound to ``origin`` when given
+        (where the secret may be sent: opening it for another origin fails).
 
         Raises:
             VaultError: ``record``/``field`` are empty, or the secret cannot be encoded.
         """
 
     @abstractmethod
-    def open(self, sealed: SealedSecret, *, record: str, field: str) -> Secret:
-        """Decrypt ``sealed``, which must have been sealed for ``record`` and ``field``.
+    def open(self, sealed: SealedSecret, *, record: str, field: str, origin: str = "") -> Secret:
+        """Decrypt ``sealed``, which must have been sealed for ``record``, ``field`` and ``origin``.
 
         Raises:
             UnknownKeyError: the master key that wraps it is not available.

@@ -16,11 +16,20 @@ Rotation with key files (the caller re-wraps the database in between):
 * The caller opens the keyring with :func:`load_keyring`, makes the new key
   primary with ``keyring.with_primary(new_key)``, and re-wraps every sealed
   secret in one transaction.
-* :func:`commit_rotation` keeps the old key as ``master.key.<key_id>.retired``
-  (mode 0600; a hard link, so the step is repeatable) and atomically renames
-  ``master.key.next`` over ``master.key``.
+* :func:`commit_rotation` links the old key to ``master.key.<key_id>.retiring``
+  (a hard link, so the step is repeatable), atomically renames
+  ``master.key.next`` over ``master.key``, and then erases the old key:
+  the ``.retiring`` file is overwritten, synced and removed.  With
+  ``keep_retired`` the old key is kept instead, as
+  ``master.key.<key_id>.retired`` (mode 0600), to open restored backups.
 
-A crash at any point leaves a state that :func:`load_keyring` can open.
+A crash at any point leaves a state that :func:`load_keyring` can open: until
+the rename ``master.key`` is the old key and ``master.key.next`` the new one
+(both accepted), and after it every secret is already wrapped under the new
+``master.key``.  A ``.retiring`` file left by a crash after the rename is
+erased by the next :func:`begin_rotation` or :func:`commit_rotation`.
+Overwriting before removal is best effort: journalling or copy-on-write file
+systems, snapshots and backups may still hold the old bytes.
 
 With the environment source, the operator rotates: move the old value to
 ``HARBOURMASTER_MASTER_KEY_PREVIOUS``, set a new ``HARBOURMASTER_MASTER_KEY``,
@@ -47,6 +56,7 @@ __all__ = [
     "begin_rotation",
     "commit_rotation",
     "create_master_key_file",
+    "key_files_stamp",
     "load_keyring",
     "pending_rotation",
     "read_master_key_file",
@@ -57,6 +67,7 @@ MASTER_KEY_ENV = "HARBOURMASTER_MASTER_KEY"
 PREVIOUS_KEYS_ENV = "HARBOURMASTER_MASTER_KEY_PREVIOUS"
 MASTER_KEY_FILE = "master.key"
 NEXT_KEY_FILE = "master.key.next"
+_RETIRING_SUFFIX = ".retiring"
 
 _MAX_KEY_FILE = 4096
 
@@ -64,6 +75,11 @@ _MAX_KEY_FILE = 4096
 def retired_key_path(home: Path, key_id: str) -> Path:
     """Where :func:`commit_rotation` keeps the key with fingerprint ``key_id``."""
     return home / f"{MASTER_KEY_FILE}.{key_id}.retired"
+
+
+def _retiring_key_path(home: Path, key_id: str) -> Path:
+    """Where :func:`commit_rotation` holds the old key until it is erased."""
+    return home / f"{MASTER_KEY_FILE}.{key_id}{_RETIRING_SUFFIX}"
 
 
 def read_master_key_file(path: Path) -> MasterKey:
@@ -176,6 +192,25 @@ def load_keyring(home: Path, environ: Mapping[str, str], *, include_retired: boo
     return Keyring(primary, others, source=str(main))
 
 
+def key_files_stamp(home: Path, environ: Mapping[str, str]) -> tuple[object, ...] | None:
+    """What changes when a rotation replaces the key files (None: the key comes from the environment).
+
+    A long-running process compares it to reload its keyring after another
+    process rotated the key, instead of sealing under a key that was erased.
+    """
+    if MASTER_KEY_ENV in environ:
+        return None
+    stamp: list[object] = []
+    for name in (MASTER_KEY_FILE, NEXT_KEY_FILE):
+        try:
+            info = os.stat(Path(home) / name)
+        except OSError:
+            stamp.append(None)
+            continue
+        stamp.append((info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size))
+    return tuple(stamp)
+
+
 def pending_rotation(home: Path) -> MasterKey | None:
     """The key in ``master.key.next`` if a rotation is under way, else ``None``.
 
@@ -202,6 +237,7 @@ def begin_rotation(home: Path, *, environ: Mapping[str, str] | None = None) -> M
     home = Path(home)
     current = read_master_key_file(home / MASTER_KEY_FILE)
     pending = pending_rotation(home)
+    _erase_leftover_keys(home, keep=[k for k in (current, pending) if k is not None])
     if pending is not None:
         return pending
     new = MasterKey.generate()
@@ -217,8 +253,11 @@ def begin_rotation(home: Path, *, environ: Mapping[str, str] | None = None) -> M
         return pending
 
 
-def commit_rotation(home: Path, *, environ: Mapping[str, str] | None = None) -> MasterKey:
-    """Make ``master.key.next`` the master key; the old key is kept as retired.
+def commit_rotation(
+    home: Path, *, environ: Mapping[str, str] | None = None, keep_retired: bool = False
+) -> MasterKey:
+    """Make ``master.key.next`` the master key, then erase the old key (or, with
+    ``keep_retired``, keep it as ``master.key.<key_id>.retired``).
 
     Call it only after every sealed secret has been re-wrapped under the
     next key.  Returns the new primary key.
@@ -235,18 +274,61 @@ def commit_rotation(home: Path, *, environ: Mapping[str, str] | None = None) -> 
         raise RotationError(f"no master-key rotation is under way ({nxt} does not exist)")
     new = read_master_key_file(nxt)
     old = read_master_key_file(main)
-    retired = retired_key_path(home, old.key_id)
+    # A second name for the old key, so that it can be overwritten after the rename
+    # (or kept); linked before the rename, so a crash in between loses nothing.
+    held = retired_key_path(home, old.key_id) if keep_retired else _retiring_key_path(home, old.key_id)
     try:
-        if os.path.lexists(retired):
-            if not read_master_key_file(retired).same_key(old):
-                raise RotationError(f"{retired} exists and holds a different key; move it aside first")
+        if os.path.lexists(held):
+            if not read_master_key_file(held).same_key(old):
+                raise RotationError(f"{held} exists and holds a different key; move it aside first")
         else:
-            os.link(main, retired)
+            os.link(main, held)
         os.replace(nxt, main)
     except OSError as exc:
         raise MasterKeyError(f"cannot commit the master-key rotation in {home}: {exc.strerror}") from None
     _sync_directory(home)
+    if not keep_retired:
+        _erase_leftover_keys(home, keep=[new])
     return new
+
+
+def _erase_leftover_keys(home: Path, *, keep: list[MasterKey]) -> None:
+    """Erase every ``.retiring`` file that holds none of the keys in ``keep``.
+
+    Raises:
+        MasterKeyError: a file cannot be overwritten or removed.
+    """
+    for path in sorted(home.glob(f"{MASTER_KEY_FILE}.*{_RETIRING_SUFFIX}")):
+        try:
+            held = read_master_key_file(path)
+        except MasterKeyError:
+            held = None  # unreadable or unsafe: still ours to erase
+        if held is not None and any(held.same_key(k) for k in keep):
+            continue
+        _erase_file(path)
+    _sync_directory(home)
+
+
+def _erase_file(path: Path) -> None:
+    """Overwrite ``path`` with zeros, sync and remove it (when it is the file's only name)."""
+    try:
+        info = os.lstat(path)
+        # With another name the bytes are still in use: only this name goes.
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                zeros = memoryview(bytes(os.fstat(fd).st_size))
+                while zeros:
+                    zeros = zeros[os.write(fd, zeros) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if not stat.S_ISDIR(info.st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise MasterKeyError(f"cannot erase the retired master key {path}: {exc.strerror}") from None
 
 
 def _refuse_environment(environ: Mapping[str, str] | None) -> None:

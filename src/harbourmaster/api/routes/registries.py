@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from harbourmaster.api.deps import CoreDep, RequirePermission
+from harbourmaster.api.problems import REGISTRY_PROBLEMS
 from harbourmaster.api.schemas import (
     BrowsePublic,
     ChangePublic,
@@ -24,6 +25,8 @@ router = APIRouter(prefix="/registries", tags=["registries"])
 Reader = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_READ))]
 Writer = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_WRITE))]
 Prober = Annotated[Principal, Depends(RequirePermission(Permission.REGISTRY_PROBE))]
+#: A registry to probe or browse (the example names the example model's development registry).
+ProbedName = Annotated[str, Path(examples=["dev-local"])]
 
 
 def _split(body: RegistryCreate | RegistryUpdate) -> tuple[dict[str, Any], Secret | None, Secret | None]:
@@ -81,7 +84,7 @@ def hide_anonymous(body: HideAnonymousBody, hm: CoreDep, principal: Writer) -> d
 
 @router.post("/{name}/test", response_model=ProbeReportPublic)
 def test_registry(
-    name: str,
+    name: ProbedName,
     hm: CoreDep,
     principal: Prober,
     repository: Annotated[str | None, Query(max_length=512)] = None,
@@ -91,9 +94,9 @@ def test_registry(
     return registry_access.probe_report_view(report)
 
 
-@router.get("/{name}/browse", response_model=BrowsePublic)
+@router.get("/{name}/browse", response_model=BrowsePublic, responses=REGISTRY_PROBLEMS)
 def browse_registry(
-    name: str,
+    name: ProbedName,
     hm: CoreDep,
     principal: Prober,
     repository: Annotated[str | None, Query(max_length=512)] = None,

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from harbourmaster.api.deps import CoreDep, RequirePermission
+from harbourmaster.api.problems import REGISTRY_PROBLEMS
 from harbourmaster.domain.authz import Permission, Principal
 from harbourmaster.services.sbom_ops import (
     attach_image_sbom,
@@ -35,7 +36,7 @@ Operator = Annotated[Principal, Depends(RequirePermission(Permission.REGISTRY_PR
 class SbomImageBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image: str = Field(min_length=1, max_length=4096)
+    image: str = Field(min_length=1, max_length=4096, examples=["harbor.corp/payments/api:1.4"])
     format: SbomFormat = SbomFormat.CYCLONEDX_JSON
     platform: str = Field(default="linux/amd64", min_length=3, max_length=100)
 
@@ -95,7 +96,7 @@ def document(hm: CoreDep, principal: Reader, digest: Annotated[str, Query(min_le
     return Response(content=text, media_type="application/json")
 
 
-@router.post("/generate", response_model=SbomOutcomePublic)
+@router.post("/generate", response_model=SbomOutcomePublic, responses=REGISTRY_PROBLEMS)
 def generate(body: SbomImageBody, hm: CoreDep, principal: Operator) -> dict[str, Any]:
     """Generate the SBOM of a registry image and keep it in the store."""
     outcome = generate_image_sbom(hm, principal, body.image, fmt=body.format,
@@ -103,7 +104,7 @@ def generate(body: SbomImageBody, hm: CoreDep, principal: Operator) -> dict[str,
     return {**outcome.as_dict(), "document": outcome.document}
 
 
-@router.post("/attach", response_model=SbomOutcomePublic)
+@router.post("/attach", response_model=SbomOutcomePublic, responses=REGISTRY_PROBLEMS)
 def attach(body: SbomAttachBody, hm: CoreDep, principal: Operator) -> dict[str, Any]:
     """Attach the image's SBOM (generated first if the store has none) as an OCI artifact."""
     outcome = attach_image_sbom(hm, principal, body.image, fmt=body.format,
@@ -112,7 +113,7 @@ def attach(body: SbomAttachBody, hm: CoreDep, principal: Operator) -> dict[str, 
     return outcome.as_dict()
 
 
-@router.post("/fetch", response_model=SbomOutcomePublic)
+@router.post("/fetch", response_model=SbomOutcomePublic, responses=REGISTRY_PROBLEMS)
 def fetch(body: SbomImageBody, hm: CoreDep, principal: Operator) -> dict[str, Any]:
     """Fetch the SBOM attached to an image (checked), keep it in the store and return it."""
     outcome = fetch_image_sbom(hm, principal, body.image, fmt=body.format,

@@ -1,0 +1,425 @@
+"""Audit checkpoints: the chain's head signed by the vault's key and kept outside the database.
+
+:func:`emit_checkpoint` checks that the chain still extends the last
+checkpoint, signs its newest record, appends the checkpoint to the checkpoint
+file (``HARBOURMASTER_AUDIT_CHECKPOINT_FILE``, mode 0600) and sends it to
+syslog.  :func:`verify_audit_log` checks the chain, and every checkpoint given
+(plus the checkpoint file, when it exists) against it.  :class:`CheckpointWriter`
+is what ``serve`` runs to emit one every interval when the chain grew.
+
+The signing key is made on first need, sealed by the vault, and kept in the
+``meta`` table (:mod:`harbourmaster.store.checkpoint_key`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from harbourmaster.domain.audit import AuditEntry, ChainVerdict, format_audit_time, to_json_line, verify_chain
+from harbourmaster.domain.audit_checkpoint import (
+    Checkpoint,
+    CheckpointVerdict,
+    CheckpointWatch,
+    LocatedCheckpoint,
+    checkpoint_payload,
+    checkpoint_to_json_line,
+)
+from harbourmaster.errors import BadInput, Error
+from harbourmaster.services.audit import iter_audit, stored_head
+from harbourmaster.services.checkpoint_files import (
+    CheckpointFileError,
+    CheckpointWriteError,
+    append_checkpoint_line,
+    last_checkpoint,
+    read_checkpoints,
+    send_to_syslog,
+)
+from harbourmaster.services.core import Harbourmaster
+from harbourmaster.store.checkpoint_key import (
+    CHECKPOINT_KEY_FIELD,
+    CHECKPOINT_KEY_RECORD,
+    load_checkpoint_key,
+    save_checkpoint_key,
+)
+from harbourmaster.store.governance import lock_model
+from harbourmaster.vault.interface import SealedSecret
+from harbourmaster.vault.signing import (
+    CheckpointPublicKey,
+    CheckpointSigner,
+    generate_checkpoint_key,
+    open_checkpoint_key,
+)
+
+__all__ = [
+    "AuditVerification",
+    "CheckpointFileError",
+    "CheckpointRefused",
+    "CheckpointWriteError",
+    "CheckpointWriter",
+    "audit_export_lines",
+    "checkpoint_public_key",
+    "checkpoint_signer",
+    "emit_checkpoint",
+    "last_checkpoint",
+    "read_checkpoints",
+    "verify_audit_log",
+]
+
+log = logging.getLogger(__name__)
+
+#: One emission at a time in this process.
+_EMITTING = threading.Lock()
+
+
+class CheckpointRefused(Error):
+    """No checkpoint is signed: the chain is broken, or no longer extends the last checkpoint."""
+
+    kind = "audit-checkpoint-refused"
+    status = 409
+
+
+# -- the signing key ----------------------------------------------------------
+
+
+def checkpoint_signer(hm: Harbourmaster) -> CheckpointSigner:
+    """The checkpoint signer, its key made (and sealed into the database) on first need.
+
+    Raises:
+        CheckpointRefused: the database holds no key, but the checkpoint file
+            holds checkpoints: the key was deleted (or this is another
+            database); a new key is not made over them.
+        VaultError: the stored key does not open with the master key.
+        StoreError: the database cannot be read or written.
+    """
+    with hm.db.read() as session:
+        sealed = load_checkpoint_key(session)
+    if sealed is None:
+        with hm.db.transaction() as session:
+            lock_model(session)  # one key, however many processes need it at once
+            sealed = load_checkpoint_key(session)
+            if sealed is None:
+                _refuse_new_key_over_checkpoints(hm.settings.audit_checkpoint_file)
+                signer, new = generate_checkpoint_key(
+                    hm.vault, record=CHECKPOINT_KEY_RECORD, field=CHECKPOINT_KEY_FIELD
+                )
+                save_checkpoint_key(session, new.to_bytes())
+                log.info("audit checkpoint signing key created: %s", signer.key_id)
+                return signer
+    return _open(hm, sealed)
+
+
+def _open(hm: Harbourmaster, sealed: bytes) -> CheckpointSigner:
+    return open_checkpoint_key(
+        hm.vault, SealedSecret.from_bytes(sealed), record=CHECKPOINT_KEY_RECORD, field=CHECKPOINT_KEY_FIELD
+    )
+
+
+def _refuse_new_key_over_checkpoints(path: Path) -> None:
+    try:
+        last = last_checkpoint(path)
+    except CheckpointFileError:
+        last = None
+        exists = path.exists()
+    else:
+        exists = last is not None
+    if exists:
+        signed_by = f" signed by key {last.checkpoint.key_id}" if last is not None else ""
+        raise CheckpointRefused(
+            f"the database holds no audit checkpoint signing key, but {path} holds checkpoints{signed_by}",
+            details=[
+                "the key was deleted from the database, or this is not the database those checkpoints "
+                "belong to: run 'harbourmaster audit verify'",
+                f"to start over with a new key on purpose, move {path} aside first",
+            ],
+        )
+
+
+def checkpoint_public_key(hm: Harbourmaster) -> CheckpointPublicKey:
+    """The public key that checks this database's checkpoints (the key is made on first need).
+
+    Raises:
+        CheckpointRefused, VaultError, StoreError: as :func:`checkpoint_signer`.
+    """
+    return checkpoint_signer(hm).public_key
+
+
+def _stored_public_key(hm: Harbourmaster) -> tuple[CheckpointPublicKey | None, str]:
+    """The stored key's public half, or why there is none.  Never makes a key."""
+    try:
+        with hm.db.read() as session:
+            sealed = load_checkpoint_key(session)
+        if sealed is None:
+            return None, (
+                "the database holds no checkpoint signing key (it was deleted, or this is not the "
+                "database that signed it); check with the published public key instead"
+            )
+        signer = _open(hm, sealed)
+    except Error as exc:
+        return None, (
+            f"the checkpoint signing key in the database is unusable ({exc.message}): it was replaced, "
+            "or this is not its master key"
+        )
+    return signer.public_key, ""
+
+
+# -- the checkpoint file --------------------------------------------------------
+
+
+# -- emitting -------------------------------------------------------------------
+
+
+def _verified_head(
+    session: Session, last: LocatedCheckpoint | None, signer: CheckpointSigner
+) -> tuple[int, str]:
+    """The newest record, once the chain from the last checkpoint (or from its start) verifies."""
+    stored = stored_head(session)
+    if last is None:
+        verdict = verify_chain(iter_audit(session), expected_head=stored)
+    else:
+        cp = last.checkpoint
+        if stored is not None and stored[0] < cp.seq:
+            raise CheckpointRefused(
+                f"the audit log's stored head is record {stored[0]}, behind the last checkpoint "
+                f"({last.where}, seq {cp.seq}): records were cut off",
+                details=["run 'harbourmaster audit verify' to see what changed"],
+            )
+        entries = iter_audit(session, after=cp.seq - 1)
+        first = next(entries, None)
+        watch = CheckpointWatch([last], key=signer.public_key)
+        stream = watch.watch(_prepend(first, entries))
+        after = (cp.seq - 1, first.prev_hash if first is not None else "")
+        verdict = verify_chain(stream, after=after, expected_head=stored)
+        extends = watch.verdict()
+        if not extends.ok:
+            raise CheckpointRefused(
+                f"the audit log does not extend the last checkpoint: {extends.problem}",
+                details=["run 'harbourmaster audit verify' to see what changed"],
+            )
+    if not verdict.ok:
+        raise CheckpointRefused(
+            f"the audit log is broken at record {verdict.first_bad_seq}: {verdict.problem}",
+            details=["a checkpoint is signed only over an intact chain; run 'harbourmaster audit verify'"],
+        )
+    if verdict.head is None:
+        raise CheckpointRefused("the audit log is empty: there is nothing to checkpoint")
+    return verdict.head
+
+
+def _prepend(first: AuditEntry | None, rest: Iterator[AuditEntry]) -> Iterator[AuditEntry]:
+    if first is not None:
+        yield first
+    yield from rest
+
+
+def emit_checkpoint(hm: Harbourmaster, *, actor: str = "system") -> Checkpoint:
+    """Sign the chain's newest record and append the checkpoint to the file and syslog.
+
+    ``actor`` (who asked) goes to the server log only: a checkpoint is not an
+    audit record (see :mod:`harbourmaster.domain.audit_checkpoint`).
+
+    The chain is verified first, from the last checkpoint in the file (or
+    from its start when there is none), so a checkpoint never vouches for a
+    rewritten chain.
+
+    Raises:
+        CheckpointRefused: the chain is broken, empty, or does not extend the
+            last checkpoint; or its key was deleted (see :func:`checkpoint_signer`).
+        CheckpointWriteError: the checkpoint file cannot be written.
+        VaultError, StoreError: the key cannot be opened, or the database read.
+    """
+    path = hm.settings.audit_checkpoint_file
+    signer = checkpoint_signer(hm)
+    # One emission at a time in this process, so the file's lines follow the chain's order.
+    with _EMITTING:
+        try:
+            last = last_checkpoint(path)
+        except CheckpointFileError as exc:
+            raise CheckpointRefused(
+                f"the last checkpoint cannot be read: {exc.message}",
+                details=["the checkpoint file was damaged: run 'harbourmaster audit verify'"],
+            ) from None
+        with hm.db.read() as session:
+            seq, head = _verified_head(session, last, signer)
+        time = format_audit_time(dt.datetime.now(dt.UTC))
+        payload = checkpoint_payload(seq=seq, head=head, time=time, key_id=signer.key_id)
+        checkpoint = Checkpoint(
+            seq=seq, head=head, time=time, key_id=signer.key_id, signature=signer.sign(payload)
+        )
+        line = checkpoint_to_json_line(checkpoint)
+        append_checkpoint_line(path, line)
+    send_to_syslog(hm.settings.audit_checkpoint_syslog, line)
+    log.info("audit checkpoint for %s written to %s: record %d, head %s", actor, path, seq, head)
+    return checkpoint
+
+
+def audit_export_lines(
+    hm: Harbourmaster, *, since: int = 0, checkpoint: bool = True, actor: str = "system"
+) -> Iterator[str]:
+    """The export: records with ``seq`` above ``since``, one JSON line each, then a checkpoint line.
+
+    With ``checkpoint`` a checkpoint is emitted now (before the first line, so
+    errors come before any output); the export then ends at the record it
+    covers, with the checkpoint line (``"type": "audit.checkpoint"``).
+
+    Raises:
+        CheckpointRefused, CheckpointWriteError: as :func:`emit_checkpoint`.
+    """
+    emitted = emit_checkpoint(hm, actor=actor) if checkpoint else None
+    return _export(hm, since, emitted)
+
+
+def _export(hm: Harbourmaster, since: int, emitted: Checkpoint | None) -> Iterator[str]:
+    with hm.db.read() as session:
+        for entry in iter_audit(session, after=since):
+            if emitted is not None and entry.seq > emitted.seq:
+                break
+            yield to_json_line(entry) + "\n"
+    if emitted is not None:
+        yield checkpoint_to_json_line(emitted) + "\n"
+
+
+# -- verifying ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerification:
+    """The chain's own verdict and the checkpoints' verdict; ``ok`` only when both are."""
+
+    chain: ChainVerdict
+    checkpoints: CheckpointVerdict
+    sources: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and self.checkpoints.ok
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "count": self.chain.count,
+            "first_bad_seq": self.chain.first_bad_seq,
+            "problem": self.chain.problem,
+            "checkpoints": self.checkpoints.total,
+            "checkpoints_checked": self.checkpoints.checked,
+            "checkpoint_problem": self.checkpoints.problem,
+            "checkpoint_sources": list(self.sources),
+        }
+
+
+def verify_audit_log(
+    hm: Harbourmaster,
+    *,
+    checkpoint_files: Sequence[Path] = (),
+    public_key: CheckpointPublicKey | None = None,
+    include_configured: bool = True,
+) -> AuditVerification:
+    """Check the chain, and every checkpoint in ``checkpoint_files`` and (with
+    ``include_configured``, when it exists) the configured checkpoint file.
+
+    Each checkpoint's signature must verify with ``public_key`` (default: the
+    key the vault holds; the vault is not opened when ``public_key`` is
+    given), and its record must still be in the chain with the same hash.
+    A damaged configured file is reported as a checkpoint problem.
+
+    Raises:
+        CheckpointFileError: a file in ``checkpoint_files`` cannot be read, is
+            malformed, or holds no checkpoint.
+    """
+    located: list[LocatedCheckpoint] = []
+    sources: list[str] = []
+    for path in checkpoint_files:
+        located += read_checkpoints(path)
+        sources.append(str(path))
+    damaged: str | None = None
+    configured = hm.settings.audit_checkpoint_file
+    given = {p.resolve() for p in checkpoint_files}
+    if include_configured and configured.exists() and configured.resolve() not in given:
+        try:
+            located += read_checkpoints(configured, require_any=False)
+        except CheckpointFileError as exc:
+            damaged = exc.message
+        sources.append(str(configured))
+    key, no_key = public_key, ""
+    if key is None and located:
+        key, no_key = _stored_public_key(hm)
+    watch = CheckpointWatch(located, key=key, no_key=no_key)
+    with hm.db.read() as session:
+        stream = watch.watch(iter_audit(session))
+        chain = verify_chain(stream, expected_head=stored_head(session))
+        for _ in stream:  # the checkpoints look past a break in the chain too
+            pass
+    verdict = watch.verdict()
+    if damaged is not None:
+        verdict = replace(verdict, ok=False, problems=(damaged, *verdict.problems))
+    return AuditVerification(chain=chain, checkpoints=verdict, sources=tuple(sources))
+
+
+# -- the periodic writer --------------------------------------------------------
+
+
+class CheckpointWriter:
+    """Emits a checkpoint every ``interval`` seconds when the chain's head moved since the last one.
+
+    ``serve`` starts one with the application and stops it on shutdown.
+    Failures are logged (an error for a refused checkpoint: the chain changed
+    under it) and the writer carries on.
+    """
+
+    def __init__(self, hm: Harbourmaster, *, interval: float) -> None:
+        if interval <= 0:
+            raise BadInput("the audit checkpoint interval must be positive")
+        self.hm = hm
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> Checkpoint | None:
+        """Emit a checkpoint if the head moved since the last one; the checkpoint, or ``None``."""
+        try:
+            with self.hm.db.read() as session:
+                head = stored_head(session)
+            if head is None:
+                return None
+            try:
+                last = last_checkpoint(self.hm.settings.audit_checkpoint_file)
+            except CheckpointFileError:
+                last = None  # emit_checkpoint refuses, and says why
+            if last is not None and (last.checkpoint.seq, last.checkpoint.head) == head:
+                return None
+            return emit_checkpoint(self.hm)
+        except CheckpointRefused as exc:
+            log.error("audit checkpoint refused: %s", exc.diagnostics())
+        except Error as exc:
+            log.warning("audit checkpoint not written: %s", exc.diagnostics())
+        except Exception:  # the writer must outlive any one failure
+            log.exception("audit checkpoint not written")
+        return None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="audit-checkpoints", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.tick()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop after the current checkpoint, if one is being written."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
