@@ -8,7 +8,7 @@ Measures, for a pod with 5 images:
   * through the HTTP API: POST /api/v1/decisions against ``harbourmaster serve``
     on 127.0.0.1 (SQLite store, one audit record per request).
 
-Run: .venv/bin/python bench/decide.py [--quick]
+Run: .venv/bin/python bench/decide.py [--quick] [--http-only]
 """
 
 from __future__ import annotations
@@ -270,6 +270,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    parser.add_argument("--http-only", action="store_true", help="only the HTTP API section")
     args = parser.parse_args()
     rounds = 5_000 if args.quick else 50_000
     t0 = time.perf_counter()
@@ -277,6 +278,11 @@ def main() -> None:
     print(
         f"model: 1,000 registries, 200 environments, 20,000 grants (built in {time.perf_counter() - t0:.2f}s)"
     )
+    if args.http_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_http(bench_http(state, 500 if args.quick else 3_000, Path(tmp)))
+        print(f"date: {dt.date.today().isoformat()}")
+        return
     ours = bench_in_process(state, rounds)
     with tempfile.TemporaryDirectory() as tmp:
         peer = bench_regorus(rounds, Path(tmp))
@@ -302,12 +308,16 @@ def main() -> None:
             f"  ratio ours/peer (p99 per pod): warm {ours['warm_p99'] / peer['p99']:.2f}x, "
             f"cold {ours['cold_p99'] / peer['p99']:.2f}x  (lower is better)"
         )
+    print_http(http)
+    print(f"date: {dt.date.today().isoformat()}")
+
+
+def print_http(http: dict[str, float]) -> None:
     print(
         "HTTP API (POST /api/v1/decisions, 5 images, audited, SQLite, no digest pinning): "
         f"p50 {http['p50'] / 1000:.2f} ms, "
         f"p99 {http['p99'] / 1000:.2f} ms, {http['rps'] * 5:,.0f} decisions/s ({http['rps']:,.0f} requests/s)"
     )
-    print(f"date: {dt.date.today().isoformat()}")
 
 
 if __name__ == "__main__":
