@@ -1,90 +1,147 @@
-"""Where harbourmaster keeps its data, read from the environment.
+"""Every setting harbourmaster reads from its environment, in one place.
 
-``HARBOURMASTER_HOME`` (default ``~/.local/share/harbourmaster``) holds the
-SQLite database and the master key file; ``HARBOURMASTER_DATABASE_URL``
-selects another database (PostgreSQL in production);
-``HARBOURMASTER_MASTER_KEY`` supplies the master key instead of the file.
+Each field of :class:`Settings` is read from ``HARBOURMASTER_<FIELD>`` (upper
+case) and documented by its ``description``; :func:`settings_reference`
+renders them for the README, and a test keeps the two in step.  Values are
+validated by pydantic: a bad one is bad input naming the variable.
 
-Audit checkpoints (signed heads of the audit chain, kept outside the database)
-are appended to ``HARBOURMASTER_AUDIT_CHECKPOINT_FILE`` (default
-``$HARBOURMASTER_HOME/audit-checkpoints.jsonl``) and sent to the syslog socket
-``HARBOURMASTER_AUDIT_CHECKPOINT_SYSLOG`` (default ``/dev/log``; empty: none);
-``serve`` writes one every ``HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL`` seconds
-(default 300; 0 disables) when the chain grew.
+Two variables are deliberately not fields: ``HARBOURMASTER_MASTER_KEY`` and
+``HARBOURMASTER_MASTER_KEY_PREVIOUS`` hold key material, which the vault
+reads straight from the environment (``Settings.environ``) so that no settings
+object, log line or error ever holds it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from harbourmaster.errors import BadInput
 
-__all__ = ["AUDIT_CHECKPOINT_FILE", "DATABASE_FILE", "Settings"]
+__all__ = ["AUDIT_CHECKPOINT_FILE", "DATABASE_FILE", "ENV_PREFIX", "Settings", "settings_reference"]
 
 #: The embedded SQLite database's file name inside HARBOURMASTER_HOME.
 DATABASE_FILE = "harbourmaster.db"
 #: The audit checkpoint file's default name inside HARBOURMASTER_HOME.
 AUDIT_CHECKPOINT_FILE = "audit-checkpoints.jsonl"
-_CHECKPOINT_INTERVAL_ENV = "HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL"
+ENV_PREFIX = "HARBOURMASTER_"
+#: Read by the vault from the environment, never held by Settings (see the module documentation).
+VAULT_VARIABLES: dict[str, str] = {
+    "HARBOURMASTER_MASTER_KEY": "The master key (base64 of 32 bytes) instead of the key file.",
+    "HARBOURMASTER_MASTER_KEY_PREVIOUS": (
+        "Comma-separated earlier master keys that may still wrap data keys (with HARBOURMASTER_MASTER_KEY)."
+    ),
+}
 
 
-def _seconds(text: str, *, name: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise BadInput(f"{name}: {text!r} is not a number of seconds") from None
-    if not 0 <= value < float("inf"):
-        raise BadInput(f"{name}: must be a number of seconds, 0 or more (0 disables)")
-    return value
+class Settings(BaseSettings):
+    """harbourmaster's settings; see each field's description."""
 
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-def _count(env: Mapping[str, str], name: str, default: int, *, high: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= high:
-        raise BadInput(f"{name}: {text!r} is not a whole number from 1 to {high}")
-    return int(text)
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".local/share/harbourmaster",
+        description="The data directory: the SQLite database, the master key file and audit checkpoints.",
+    )
+    database_url: str = Field(
+        default="",
+        description="The database, e.g. postgresql+psycopg://user@db/harbourmaster; "
+        "default: SQLite in the data directory.",
+    )
+    audit_checkpoint_file: Path = Field(
+        default=Path(),
+        description="Where signed audit checkpoints are appended; default: audit-checkpoints.jsonl in "
+        "the data directory.",
+    )
+    audit_checkpoint_interval: float = Field(
+        default=300.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds between the checkpoints serve writes when the log grew; 0: never.",
+    )
+    audit_checkpoint_syslog: str = Field(
+        default="/dev/log", description="The syslog socket checkpoints are sent to; empty: none."
+    )
+    max_decision_images: int = Field(
+        default=1000, ge=1, le=1_000_000, description="The most images one decision may name."
+    )
+    max_sbom_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        le=1 << 30,
+        description="The largest SBOM or scanner report accepted for a scan, in bytes.",
+    )
+    vuln_webhook_url: str | None = Field(
+        default=None,
+        description="Where newly affected images are POSTed after an advisory import; unset: nowhere.",
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="Log lines as JSON, as text, or auto: JSON unless stderr is a terminal."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="The least severe log level written."
+    )
+    #: The environment the settings came from (the vault reads key material from it).
+    environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what from_environ passes: the environment is read there, from the mapping given
+        # (tests and the CLI pass their own), never implicitly from os.environ.
+        return (init_settings,)
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    home: Path
-    database_url: str
-    environ: Mapping[str, str]
-    #: HARBOURMASTER_AUDIT_CHECKPOINT_FILE; left empty, AUDIT_CHECKPOINT_FILE inside ``home``.
-    audit_checkpoint_file: Path = Path()
-    #: Seconds between ``serve``'s checkpoints (0: none), HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL.
-    audit_checkpoint_interval: float = 300.0
-    #: The syslog socket checkpoints are sent to ("": none), HARBOURMASTER_AUDIT_CHECKPOINT_SYSLOG.
-    audit_checkpoint_syslog: str = "/dev/log"
-    #: Images in one decision (a request or a deployment), HARBOURMASTER_MAX_DECISION_IMAGES.
-    max_decision_images: int = 1000
-    #: Size of an SBOM or scanner report submitted for a scan, HARBOURMASTER_MAX_SBOM_BYTES.
-    max_sbom_bytes: int = 16 * 1024 * 1024
-
-    def __post_init__(self) -> None:
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.home / DATABASE_FILE}")
         if self.audit_checkpoint_file == Path():
             object.__setattr__(self, "audit_checkpoint_file", self.home / AUDIT_CHECKPOINT_FILE)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``environ`` (default: the process environment).
+
+        Empty variables count as unset.
+
+        Raises:
+            BadInput: a variable's value is invalid; the message names the variable, never its value.
+        """
         env = dict(os.environ if environ is None else environ)
-        home = Path(env.get("HARBOURMASTER_HOME") or Path.home() / ".local/share/harbourmaster")
-        url = env.get("HARBOURMASTER_DATABASE_URL") or f"sqlite:///{home / DATABASE_FILE}"
-        checkpoints = Path(env.get("HARBOURMASTER_AUDIT_CHECKPOINT_FILE") or home / AUDIT_CHECKPOINT_FILE)
-        interval_text = env.get(_CHECKPOINT_INTERVAL_ENV, "").strip()
-        interval = _seconds(interval_text, name=_CHECKPOINT_INTERVAL_ENV) if interval_text else 300.0
-        return cls(
-            home=home,
-            database_url=url,
-            environ=env,
-            audit_checkpoint_file=checkpoints,
-            audit_checkpoint_interval=interval,
-            audit_checkpoint_syslog=env.get("HARBOURMASTER_AUDIT_CHECKPOINT_SYSLOG", "/dev/log"),
-            max_decision_images=_count(env, "HARBOURMASTER_MAX_DECISION_IMAGES", 1000, high=1_000_000),
-            max_sbom_bytes=_count(env, "HARBOURMASTER_MAX_SBOM_BYTES", 16 * 1024 * 1024, high=1 << 30),
-        )
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            if name == "environ":
+                continue
+            text = env.get(ENV_PREFIX + name.upper(), "").strip()
+            if text:
+                values[name] = text.lower() if name in ("log_format", "log_level") else text
+        try:
+            return cls(**values, environ=env)
+        except ValidationError as exc:
+            problems = [
+                f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors(include_url=False)
+            ]
+            raise BadInput("invalid setting(s): " + "; ".join(problems), details=problems) from None
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """Every variable harbourmaster reads: (name, default, description)."""
+    out = []
+    for name, field in Settings.model_fields.items():
+        if name == "environ":
+            continue
+        default = field.default
+        shown = "" if field.default_factory is not None or default in (None, "", Path()) else str(default)
+        out.append((ENV_PREFIX + name.upper(), shown, field.description or ""))
+    out += [(name, "", text) for name, text in VAULT_VARIABLES.items()]
+    return out

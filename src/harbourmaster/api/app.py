@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
 from harbourmaster import __version__
-from harbourmaster.api.gate import BODY_LIMITS, ROUTE_SCOPE_KEY, RequestGate, RouteTable
+from harbourmaster.api.gate import BODY_LIMITS, ROUTE_SCOPE_KEY, RequestGate, RequestIds, RouteTable
 from harbourmaster.api.lifespan import lifespan
 from harbourmaster.api.problems import document_problems, install_problem_handlers
 from harbourmaster.api.routes import (
@@ -91,4 +91,6 @@ def create_app(hm: Harbourmaster) -> FastAPI:
         return PlainTextResponse(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     app.state.metrics = metrics
+    # Outermost: every log line of a request, and its response, carry the request id.
+    app.add_middleware(RequestIds)
     return app

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,6 +33,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harbourmaster.errors import Error, Unauthenticated
+from harbourmaster.logs import bound_ids
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.tokens import authenticate
 
@@ -41,6 +43,7 @@ __all__ = [
     "PRINCIPAL_SCOPE_KEY",
     "ROUTE_SCOPE_KEY",
     "RequestGate",
+    "RequestIds",
     "RouteTable",
 ]
 
@@ -65,6 +68,37 @@ _PROBLEM = "application/problem+json"
 class BodyTooLarge(Error):
     status = 413
     kind = "payload-too-large"
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class RequestIds:
+    """Pure ASGI middleware: every request gets an id, on every log line and in ``X-Request-ID``.
+
+    A client's own ``X-Request-ID`` is kept when it is short and plain (it will be
+    logged); otherwise a new one is made.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = scope.get("headers", ())
+        given = next((bytes(v).decode("latin-1") for k, v in headers if k == b"x-request-id"), "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        encoded = request_id.encode("ascii")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", encoded)]}
+            await send(message)
+
+        with bound_ids(request_id=request_id):
+            await self.app(scope, receive, send_with_id)
 
 
 class RouteTable:

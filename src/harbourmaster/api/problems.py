@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from harbourmaster.errors import Error
+from harbourmaster.logs import REQUEST_ID
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -121,7 +122,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A bug, not an error raised on purpose: its text may hold anything (paths, SQL,
         # input), so the client gets an id to quote and the log gets the traceback.
-        correlation_id = str(uuid.uuid4())
+        # The request id when there is one (it is on every log line of this request too).
+        correlation_id = REQUEST_ID.get() or str(uuid.uuid4())
         log.error(
             "unexpected error %s answering %s %s (correlation id %s)",
             type(exc).__name__,

@@ -47,11 +47,14 @@ def serve(
     import uvicorn
 
     from harbourmaster.api.app import create_app
+    from harbourmaster.logs import configure_logging
 
     hm = open_core()
+    configure_logging(level=hm.settings.log_level, fmt=hm.settings.log_format)
     app = create_app(hm)
     # Move what start-up allocated out of the collector's reach: full collections then
     # scan only request-time objects, which keeps latency tails short.
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    # log_config=None: uvicorn keeps the one logging configuration set up above.
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)

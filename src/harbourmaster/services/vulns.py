@@ -102,7 +102,7 @@ class VulnImport:
 
 
 def _webhook(hm: Harbourmaster, affected: Sequence[NewlyAffected], import_id: int) -> list[str]:
-    url = hm.settings.environ.get(WEBHOOK_ENV) or os.environ.get(WEBHOOK_ENV)
+    url = hm.settings.vuln_webhook_url or os.environ.get(WEBHOOK_ENV)
     if not url or not affected:
         return []
     outcomes: list[str] = []
