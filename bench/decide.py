@@ -193,20 +193,16 @@ def free_port() -> int:
 def bench_http(state: GovernanceState, requests: int, workdir: Path) -> dict[str, float]:
     from harbourmaster.services.core import Harbourmaster
     from harbourmaster.services.tokens import create_token
-    from harbourmaster.store.governance import save_state
 
     home = workdir / "home"
     env = dict(os.environ, HARBOURMASTER_HOME=str(home))
     env.pop("HARBOURMASTER_DATABASE_URL", None)
     hm = Harbourmaster.from_environ(env)
     hm.init()
-    with hm.db.transaction() as session:
-        from harbourmaster.store.governance import load_state
-
-        current = load_state(session)
+    with hm.store.transaction() as tx:
+        current = tx.governance.load()
         admin = User("bench-admin", role=Role.ADMINISTRATOR)
-        save_state(
-            session,
+        tx.governance.save(
             replace(state, registries=(*current.registries, *state.registries), users=(*state.users, admin)),
         )
     token = create_token(hm, user="bench-admin", name="bench", actor="bench").token.reveal()

@@ -38,6 +38,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from harbourmaster.bootstrap import build
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.model import Role
 from harbourmaster.domain.versions import scheme_for
@@ -212,7 +213,7 @@ def _core(url: str | None, home: Path) -> Harbourmaster:
     env = dict(os.environ)
     env["HARBOURMASTER_HOME"] = str(home)
     env["HARBOURMASTER_DATABASE_URL"] = url or f"sqlite:///{home / 'bench.db'}"
-    hm = Harbourmaster(Settings.from_environ(env))
+    hm = build(Settings.from_environ(env))
     hm.init()
     return hm
 

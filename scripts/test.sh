@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine and runs it:
 # the real components (as root, via apt), a virtualenv with the package and its
-# test extras, then ruff, mypy and pytest.
+# test extras, then ruff, mypy, the import-layer contracts (pyproject.toml) and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,5 +31,7 @@ echo "== ruff"
 .venv/bin/ruff check src tests bench
 echo "== mypy"
 .venv/bin/mypy src/harbourmaster
+echo "== import layers"
+.venv/bin/lint-imports
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"

@@ -30,6 +30,8 @@ DATABASE_FILE = "harbourmaster.db"
 #: The audit checkpoint file's default name inside HARBOURMASTER_HOME.
 AUDIT_CHECKPOINT_FILE = "audit-checkpoints.jsonl"
 ENV_PREFIX = "HARBOURMASTER_"
+#: Settings where an empty variable means "none" rather than "unset: use the default".
+_EMPTY_IS_A_VALUE = frozenset({"audit_checkpoint_syslog"})
 #: Read by the vault from the environment, never held by Settings (see the module documentation).
 VAULT_VARIABLES: dict[str, str] = {
     "HARBOURMASTER_MASTER_KEY": "The master key (base64 of 32 bytes) instead of the key file.",
@@ -86,6 +88,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="The least severe log level written."
     )
+    debug: bool = Field(
+        default=False,
+        description="Show the traceback of an unexpected error on the CLI (as --debug does), "
+        "instead of one line naming it.",
+    )
     #: The environment the settings came from (the vault reads key material from it).
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
@@ -112,7 +119,7 @@ class Settings(BaseSettings):
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``environ`` (default: the process environment).
 
-        Empty variables count as unset.
+        Empty variables count as unset, except where empty means "none" (the syslog socket).
 
         Raises:
             BadInput: a variable's value is invalid; the message names the variable, never its value.
@@ -122,8 +129,11 @@ class Settings(BaseSettings):
         for name in cls.model_fields:
             if name == "environ":
                 continue
-            text = env.get(ENV_PREFIX + name.upper(), "").strip()
-            if text:
+            key = ENV_PREFIX + name.upper()
+            text = env.get(key, "").strip()
+            if name in _EMPTY_IS_A_VALUE and key in env:
+                values[name] = text
+            elif text:
                 values[name] = text.lower() if name in ("log_format", "log_level") else text
         try:
             return cls(**values, environ=env)

@@ -15,7 +15,6 @@ from sqlalchemy import text
 from harbourmaster.api.app import create_app
 from harbourmaster.domain.audit_checkpoint import checkpoint_from_json_line, parse_export_line
 from harbourmaster.errors import BadInput
-from harbourmaster.services.audit import append_audit
 from harbourmaster.services.audit_checkpoints import CheckpointWriter
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.settings import Settings
@@ -91,8 +90,8 @@ def test_the_app_runs_the_checkpoint_writer_while_it_serves(database_url: str, t
             writer = app.state.checkpoint_writer
             assert isinstance(writer, CheckpointWriter) and writer.interval == 0.05 and writer.running
             assert _wait(path.exists)
-            with hm.db.transaction() as session:
-                append_audit(session, actor="t", action="test.event", target="t")
+            with hm.store.transaction() as tx:
+                tx.audit.append(actor="t", action="test.event", target="t")
             assert _wait(lambda: len(path.read_text().splitlines()) == 2)
         assert not writer.running  # stopped with the app
         seqs = [json.loads(line)["seq"] for line in path.read_text().splitlines()]

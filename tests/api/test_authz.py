@@ -12,11 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from harbourmaster.domain.authz import PERMISSIONS, Permission
 from harbourmaster.domain.model import Role
-from harbourmaster.store.governance import model_revision
 from harbourmaster.store.models import AuditRow
 from tests.api.conftest import ROLE_USERS, Api
 from tests.integration.postgres import state_rows
@@ -224,11 +223,9 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 def _writes(api: Api) -> tuple[int, int]:
     """The model revision and the audit records other than token uses (every request makes one)."""
-    with api.hm.db.read() as session:
-        audits = session.scalar(
-            select(func.count()).select_from(AuditRow).where(AuditRow.action != "token.use")
-        )
-        return model_revision(session), int(audits or 0)
+    with api.hm.store.read() as tx:
+        audits = sum(1 for e in tx.audit.entries() if e.action != "token.use")
+        return tx.governance.revision(), audits
 
 
 def test_the_table_covers_every_route_in_the_openapi_document(api: Api) -> None:
@@ -373,5 +370,5 @@ def test_apply_is_authorised_per_section_and_role(api: Api, role: Role, section:
 
 
 def model_revision_of(api: Api) -> int:
-    with api.hm.db.read() as session:
-        return model_revision(session)
+    with api.hm.store.read() as tx:
+        return tx.governance.revision()

@@ -10,9 +10,11 @@ from sqlalchemy import select
 
 from harbourmaster.errors import BadInput
 from harbourmaster.services.credentials import use_credential
+from harbourmaster.services.tokens import create_token
 from harbourmaster.store.models import AuditRow
 from tests.api.conftest import Api
 from tests.api.test_authz import assert_problem
+from tests.fakes.clock import FixedClock
 from tests.integration.postgres import state_rows
 
 P = "/api/v1"
@@ -307,7 +309,9 @@ def test_tokens(api: Api) -> None:
 
 
 def test_expired_credentials_are_refused(api: Api) -> None:
-    api.hm.today = lambda: dt.date(2028, 7, 1)  # harbor-payments expired on 2028-06-30
+    api.hm.clock = FixedClock.on(dt.date(2028, 7, 1))  # harbor-payments expired on 2028-06-30
+    # The tokens issued in 2026 have expired by then too: the administrator gets a new one.
+    api.tokens["admin"] = create_token(api.hm, user="admin", name="2028", actor="tests").token.reveal()
     view = _get(api, "/registries/harbor-payments")
     assert view["credential"]["expired"] is True
     expiring = _get(api, "/credentials/expiring", within="1d")

@@ -49,8 +49,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from harbourmaster.api.app import API_PREFIX, create_app
+from harbourmaster.bootstrap import build
 from harbourmaster.domain.model import Role
-from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.tokens import create_token
 from harbourmaster.settings import Settings
 from tests.api.conftest import ROLE_USERS
@@ -142,7 +142,7 @@ CHECKS = [
 def _document_app() -> Any:
     """An app whose only use is to serve the OpenAPI document (its store is never opened)."""
     environ = {"HARBOURMASTER_HOME": "unused", "HARBOURMASTER_DATABASE_URL": "sqlite://", **_NO_CHECKPOINTS}
-    return create_app(Harbourmaster(Settings.from_environ(environ)))
+    return create_app(build(Settings.from_environ(environ)))
 
 
 #: Loaded once through the app (``GET /api/v1/openapi.json``, in process); every case is

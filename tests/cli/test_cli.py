@@ -34,7 +34,8 @@ def test_init_creates_a_private_key_file_and_is_idempotent(cli) -> None:  # type
 
 def test_commands_refuse_an_uninitialised_home(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("registry", "list")
-    assert result.exit_code == 1
+    # The database is not ready: harbourmaster could not do its work (exit 3), and says what to run.
+    assert result.exit_code == 3
     assert "harbourmaster init" in result.stderr
 
 
@@ -155,6 +156,8 @@ def test_registry_hide_anonymous_globally_and_per_environment(cli, applied) -> N
 def test_registry_show_unknown_is_clear(cli, applied) -> None:  # type: ignore[no-untyped-def]
     result = cli("registry", "show", "nope")
     assert result.exit_code == 2 and "registry nope is not defined" in result.stderr
+    typo = cli("registry", "show", "harbor-paymnts")
+    assert typo.exit_code == 2 and "(did you mean harbor-payments?)" in typo.stderr
 
 
 def test_audit_records_decisions_and_detects_tampering(cli, applied) -> None:  # type: ignore[no-untyped-def]

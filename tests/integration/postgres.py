@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import Engine, inspect, text
 
+from harbourmaster.bootstrap import build
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.settings import Settings
 from tests.components import ensure_binary, free_port, unavailable, wait_until
@@ -233,7 +234,7 @@ def core_on(
     env["HARBOURMASTER_HOME"] = str(home)
     env["HARBOURMASTER_DATABASE_URL"] = url
     env.pop("HARBOURMASTER_MASTER_KEY", None)
-    hm = Harbourmaster(Settings.from_environ(env))
+    hm = build(Settings.from_environ(env))
     if init:
         hm.init()
     return hm

@@ -81,8 +81,8 @@ def test_concurrent_writes_over_http_all_land_in_one_audit_chain(served: Served)
     # The export also holds the token.use records of the requests from the verify on.
     assert verdict["ok"] is True and verdict["count"] < len(records)
     assert all('"action":"token.use"' in line for line in records[verdict["count"] :])
-    with served.hm.db.read() as session:
-        assert verify_audit(session).ok
+    with served.hm.store.read() as tx:
+        assert verify_audit(tx.audit).ok
     assert sum('"environment.create"' in line for line in lines) == WORKERS * 2
     assert sum('"action":"decision"' in line for line in lines) == WORKERS * 2
 

@@ -34,13 +34,13 @@ from harbourmaster.cli._common import local_principal
 from harbourmaster.cli.main import app as cli_app
 from harbourmaster.domain.audit import to_json_line
 from harbourmaster.services.apply import apply_document
-from harbourmaster.services.audit import iter_audit, verify_audit
+from harbourmaster.services.audit import verify_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import open_registry_secret, use_credential
 from harbourmaster.services.tokens import create_token
 from harbourmaster.store.database import Database
-from harbourmaster.store.governance import sealed_blobs
 from harbourmaster.store.models import AuditRow
+from harbourmaster.store.sql import SqlStore
 from tests.integration.postgres import PostgresCluster, core_on
 from tests.store.support import apply_example
 
@@ -150,7 +150,8 @@ def planted(
     }
     hm = core_on(database_url, tmp_path / "home", init=False)
     hm.db.dispose()
-    hm.db = Database(database_url, echo=True)  # the SQL, with its parameters, goes to the log
+    # The store on a database that logs every statement with its parameters.
+    hm.store = SqlStore(Database(database_url, echo=True), clock=hm.clock)
     hm.init()
     apply_example(hm, monkeypatch)
     monkeypatch.setenv("HM_CANARY_CREDENTIAL", canaries["apply-credential"])
@@ -468,8 +469,8 @@ def test_canaries_appear_nowhere_and_stay_usable(
     api_use = use_credential(hm, registry="api-canary", actor="deployer", purpose="pull")
     assert api_use is not None and api_use.secret.reveal() == p.canaries["api-patched"]
     for name, label in (("canary-reg", "apply-client-key"), ("api-canary", "api-client-key")):
-        with hm.db.read() as session:
-            _, key_blob = sealed_blobs(session, name)
+        with hm.store.read() as tx:
+            key_blob = tx.governance.sealed_blobs(name).client_key
         assert key_blob is not None
         reg = hm.state().registry(name)
         assert reg is not None
@@ -490,9 +491,9 @@ def test_canaries_appear_nowhere_and_stay_usable(
     assert sweep_api(p, sweep) >= 2 + len(hm.state().registries) + len(hm.state().environments)
     sweep_bad_requests(p, sweep)
     sweep_cli(p, sweep, monkeypatch, tmp_path)
-    with hm.db.read() as session:
-        assert verify_audit(session).ok
-        sweep.add("audit log", "\n".join(to_json_line(e) for e in iter_audit(session)))
+    with hm.store.read() as tx:
+        assert verify_audit(tx.audit).ok
+        sweep.add("audit log", "\n".join(to_json_line(e) for e in tx.audit.entries()))
 
     # The log: DEBUG for everything, and the SQL with its parameters.
     records = [*caplog.get_records("setup"), *caplog.get_records("call")]

@@ -23,10 +23,9 @@ from harbourmaster.domain.model import (
 )
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.services import governance
-from harbourmaster.services.audit import append_audit, verify_audit
+from harbourmaster.services.audit import verify_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.store.database import StoreError
-from harbourmaster.store.governance import model_revision
 from harbourmaster.store.models import AuditRow
 from tests.integration.postgres import PostgresCluster, core_on, table_rows
 from tests.store.support import apply_example, state_key
@@ -76,21 +75,19 @@ def test_the_cluster_is_private_and_version_15(postgres_cluster: PostgresCluster
 
 
 def test_concurrent_audit_appends_form_one_chain(pg: Harbourmaster) -> None:
-    with pg.db.read() as session:
-        initial = verify_audit(session).count
+    with pg.store.read() as tx:
+        initial = verify_audit(tx.audit).count
 
     def work(i: int) -> None:
         for j in range(PER_THREAD):
-            with pg.db.transaction() as session:
-                append_audit(session, actor=f"writer-{i}", action="test.append", target=f"{i}/{j}")
+            with pg.store.transaction() as tx:
+                tx.audit.append(actor=f"writer-{i}", action="test.append", target=f"{i}/{j}")
 
     assert _run_threads(work) == []
-    with pg.db.read() as session:
-        verdict = verify_audit(session)
-        seqs = list(session.scalars(select(AuditRow.seq).order_by(AuditRow.seq)))
-        targets = {
-            t for t in session.scalars(select(AuditRow.target).where(AuditRow.action == "test.append"))
-        }
+    with pg.store.read() as tx:
+        verdict = verify_audit(tx.audit)
+        seqs = [e.seq for e in tx.audit.entries()]
+        targets = {e.target for e in tx.audit.entries() if e.action == "test.append"}
     total = initial + THREADS * PER_THREAD
     assert verdict.ok, verdict.problem
     assert verdict.count == total
@@ -115,12 +112,10 @@ def test_concurrent_model_changes_are_not_lost(pg: Harbourmaster) -> None:
     assert errors == [], [repr(e) for e in errors]
     names = {e.name for e in pg.state().environments}
     assert names == {e.name for e in before.environments} | {f"env-{i}" for i in range(THREADS)}
-    with pg.db.read() as session:
-        verdict = verify_audit(session)
-        revision = model_revision(session)
-        recorded = sorted(
-            session.scalars(select(AuditRow.target).where(AuditRow.action == "environment.create"))
-        )
+    with pg.store.read() as tx:
+        verdict = verify_audit(tx.audit)
+        revision = tx.governance.revision()
+        recorded = sorted(e.target for e in tx.audit.entries() if e.action == "environment.create")
     assert verdict.ok, verdict.problem
     assert recorded == sorted(f"env-{i}" for i in range(THREADS))
     assert revision == 1 + THREADS  # init wrote revision 1

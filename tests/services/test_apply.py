@@ -20,10 +20,8 @@ def apply(hm: Harbourmaster, text: str, **kw: bool):  # type: ignore[no-untyped-
 
 
 def audit_count(hm: Harbourmaster) -> int:
-    from harbourmaster.services.audit import iter_audit
-
-    with hm.db.read() as s:
-        return sum(1 for _ in iter_audit(s))
+    with hm.store.read() as tx:
+        return sum(1 for _ in tx.audit.entries())
 
 
 def test_apply_creates_everything_then_second_apply_changes_nothing(
@@ -97,24 +95,27 @@ def test_bad_file_reports_every_error_with_its_path_and_writes_nothing(
     doc["grants"].append({"registry": "harbor-web", "environment": "prod-eu", "namespaces": ["missing"]})
     doc["environments"][1]["tier"] = "qa"
     doc["users"].append({"name": "x", "role": "superuser", "extra": 1})
+    doc["users"].append({"name": "y", "api key ghp_0123456789abcdefghij": "z"})
     with pytest.raises(DocumentInvalid) as err:
-        apply(hm, yaml.safe_dump(doc))
+        apply(hm, yaml.safe_dump(doc, sort_keys=False))
     details = "\n".join(err.value.details)
+    # Schema, value and reference problems come together, in the document's order.
+    paths = [d.split(":")[0] for d in err.value.details]
+    assert paths.index("registries[2].url") < paths.index("environments[1].tier")
+    assert paths.index("environments[1].tier") < paths.index("users[6].role")
+    assert paths.index("users[6].role") < paths.index("grants[8].namespaces[0]")
+    assert "registries[2].url:" in details and "ftp" in details
     assert "environments[1].tier" in details
     assert "users[6].role" in details
-    # An unknown key is reported at its parent and not repeated: it may be a pasted secret.
-    assert "users[6]: has a field that is not part of the schema" in details
-    assert "extra" not in details and "superuser" not in details
-    # Schema errors stop before rule checks; fix them and the rule errors come out, all of them.
-    doc["environments"][1]["tier"] = "staging"
-    doc["users"][-1] = {"name": "x", "role": "auditor"}
-    with pytest.raises(DocumentInvalid) as err:
-        apply(hm, yaml.safe_dump(doc))
-    details = "\n".join(err.value.details)
-    assert "registries[2].url:" in details and "ftp" in details
+    # An identifier-shaped unknown key is named; anything else might be a pasted secret and is not.
+    assert "users[6]: unknown field 'extra'" in details
+    assert "users[7]: unknown field <unprintable>" in details
+    assert "ghp_0123456789" not in details and "superuser" not in details
     assert "grants[8].namespaces[0]: registry hub is public" in details and "D-06" in details
     assert "grants[9].teams[0]: team nobody-team is not defined" in details
     assert "grants[10].namespaces[0]: namespace missing is not a namespace of environment prod-eu" in details
+    # Entries with problems of their own are not reported again where they are referenced.
+    assert "ecr-prod is not defined" not in details and "staging-k8s is not defined" not in details
     assert hm.state() == before and audit_count(hm) == records
 
 

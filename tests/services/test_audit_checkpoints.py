@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import text
 
 from harbourmaster.domain.audit_checkpoint import checkpoint_from_json_line, parse_export_line
-from harbourmaster.services.audit import append_audit, iter_audit
 from harbourmaster.services.audit_checkpoints import (
     CheckpointFileError,
     CheckpointRefused,
@@ -43,13 +42,13 @@ def core(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harbourmaster]:
 
 def _record(hm: Harbourmaster, n: int = 1) -> None:
     for i in range(n):
-        with hm.db.transaction() as session:
-            append_audit(session, actor="t", action="test.event", target=f"t{i}")
+        with hm.store.transaction() as tx:
+            tx.audit.append(actor="t", action="test.event", target=f"t{i}")
 
 
 def _head(hm: Harbourmaster) -> int:
-    with hm.db.read() as session:
-        return max(e.seq for e in iter_audit(session))
+    with hm.store.read() as tx:
+        return max(e.seq for e in tx.audit.entries())
 
 
 def test_each_checkpoint_is_appended_to_a_private_file(

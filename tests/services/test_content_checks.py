@@ -81,7 +81,7 @@ def test_ignore_kinds_apply_persist_diff_and_export_back_as_a_no_op(
         ([{"apiVersion": "example.com/v1"}], ["content.ignore_kinds[0].kind: required field is missing"]),
         (
             [{"apiVersion": "example.com/v1", "kind": "W", "version": "v2"}],
-            ["content.ignore_kinds[0]: has a field that is not part of the schema"],
+            ["content.ignore_kinds[0]: unknown field 'version'"],
         ),
         (
             [{"apiVersion": 3, "kind": "W"}],
@@ -148,10 +148,8 @@ def test_objects_not_understood_are_denied_unless_their_kind_is_ignored(
     assert denied["source"] == "example.com/v1 Widget/w in namespace payments (document 2)"
     assert "does not understand this object, so it is denied" in str(denied["reasons"])
     # The audit entry records the denial, its place, and no image.
-    with hm.db.read() as session:
-        from harbourmaster.services.audit import iter_audit
-
-        last = [r for r in iter_audit(session) if r.action == "decision"][-1]
+    with hm.store.read() as tx:
+        last = [r for r in tx.audit.entries() if r.action == "decision"][-1]
     details = last.details if isinstance(last.details, dict) else json.loads(last.details)
     assert last.result == "denied"
     assert details["images"][1]["image"] is None

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harbourmaster.bootstrap import build
 from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.decision import Decision
@@ -39,7 +40,6 @@ from harbourmaster.registry.providers import (
 )
 from harbourmaster.services import registry_access, registry_digests
 from harbourmaster.services.apply import apply_document
-from harbourmaster.services.audit import iter_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_access import (
     CatalogUnavailable,
@@ -52,6 +52,7 @@ from harbourmaster.services.registry_access import (
     resolve_image,
 )
 from harbourmaster.services.registry_endpoints import run_sync
+from tests.fakes.clock import FixedClock
 
 ADMIN = Principal("admin", Role.ADMINISTRATOR)
 DIGEST = "sha256:" + "ab" * 32
@@ -100,10 +101,10 @@ def _apply(hm: Harbourmaster, registries: str, extra: str = "") -> None:
 
 
 def _audit(hm: Harbourmaster, action: str) -> list[dict[str, object]]:
-    with hm.db.read() as session:
+    with hm.store.read() as tx:
         return [
             {"target": e.target, "result": e.result, **e.details}
-            for e in iter_audit(session)
+            for e in tx.audit.entries()
             if e.action == action
         ]
 
@@ -180,7 +181,7 @@ def test_unusable_provider_settings_are_clear_and_never_quote_the_secret(
 
 
 def test_an_expired_credential_is_refused_and_the_refusal_audited(bridge: Harbourmaster) -> None:
-    later = Harbourmaster(bridge.settings, today=lambda: dt.date(2031, 1, 1))
+    later = build(bridge.settings, clock=FixedClock.on(dt.date(2031, 1, 1)))
     with pytest.raises(BadInput, match="expired on 2030-01-01"):
         provider_for(later, later.state().registry("reg-custom"), actor="a", purpose="p")  # type: ignore[arg-type]
     assert [u["result"] for u in _audit(later, "credential.use")] == ["refused"]

@@ -3,14 +3,12 @@ for fetched documents (checked against the index of the SBOM they were rendered 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 
 from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.authz import Principal
@@ -28,7 +26,7 @@ from harbourmaster.services.sbom_ops import (
     stored_sboms,
 )
 from harbourmaster.services.sboms import component_rows
-from harbourmaster.store.models import AuditRow, SbomComponentRow
+from harbourmaster.store.interface import IndexedComponent
 from harbourmaster.supply.sbom import SbomFormat, default_catalogers, render_sbom, scan_image
 from harbourmaster.supply.sbom.attach import NoSbomAttached
 from tests.integration.registry_fixtures import PASSWORD, skopeo
@@ -45,8 +43,8 @@ REPO = "hmsbomsvc/app"
 KEYS = ("purl", "purl_type", "name", "version", "source_package", "source_version", "distro", "layer_digest")
 
 
-def _key(rows: list[dict[str, str | None]]) -> list[tuple[str | None, ...]]:
-    return sorted(tuple(r[k] for k in KEYS) for r in rows)
+def _key(rows: list[IndexedComponent]) -> list[tuple[str | None, ...]]:
+    return sorted(tuple(getattr(r, k) for k in KEYS) for r in rows)
 
 
 @pytest.mark.parametrize("fmt", list(SbomFormat))
@@ -122,8 +120,8 @@ def governed(hm: Harbourmaster, registry_basic: RunningRegistry, monkeypatch: py
 
 
 def _audit_count(hm: Harbourmaster) -> int:
-    with hm.db.read() as session:
-        return int(session.scalar(select(func.count()).select_from(AuditRow)) or 0)
+    with hm.store.read() as tx:
+        return sum(1 for _ in tx.audit.entries())
 
 
 @pytest.mark.integration
@@ -152,12 +150,10 @@ def test_attach_with_environments_then_fetch_indexes_the_fetched_document(hm: Ha
     fetched = fetch_image_sbom(hm, ADMIN, governed, fmt=SbomFormat.SPDX_JSON)
     assert fetched.document == attached.document
     assert fetched.stored.origin == "fetched" and fetched.stored.component_count == attached.packages
-    with hm.db.read() as session:
-        rows = session.scalars(select(SbomComponentRow).where(
-            SbomComponentRow.sbom_id == fetched.stored.id, SbomComponentRow.name == "libc6")).all()
+    with hm.store.read() as tx:
+        rows = [c for c in tx.sboms.indexed(fetched.stored.id) if c.name == "libc6"]
         assert [(r.purl_type, r.source_package, r.distro) for r in rows] == [("deb", "glibc", "debian-12")]
         assert rows[0].layer_digest is not None and rows[0].layer_digest.startswith("sha256:")
-        records = [json.loads(r.details) if isinstance(r.details, str) else r.details
-                   for r in session.scalars(select(AuditRow).where(AuditRow.action == "sbom.attach"))]
+        records = [dict(e.details) for e in tx.audit.entries() if e.action == "sbom.attach"]
     ok = [d for d in records if "artifact" in d]
     assert ok and ok[-1]["environments"] == ["dev"] and ok[-1]["via"] == "tag-schema"

@@ -3,12 +3,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
 
 from harbourmaster.errors import NotFound
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.sboms import get_sbom, list_sboms, store_sbom
-from harbourmaster.store.models import SbomComponentRow
 from harbourmaster.supply.sbom import Distro, ImageInfo, Package, PackageType, Platform, Sbom, SbomFormat
 
 DIGEST = "sha256:" + "ab" * 32
@@ -53,10 +51,12 @@ def test_store_index_and_fetch(hm: Harbourmaster) -> None:
     assert meta.id == stored.id
     names = {c["name"] for c in json.loads(document)["components"]}
     assert {"libssl3", "requests"} <= names
-    with hm.db.read() as s:
+    with hm.store.read() as tx:
         rows = [
-            (r.name, r.source_package, r.distro)
-            for r in s.scalars(select(SbomComponentRow).where(SbomComponentRow.purl_type == "deb"))
+            (c.name, c.source_package, c.distro)
+            for s in tx.sboms.stored()
+            for c in tx.sboms.indexed(s.id)
+            if c.purl_type == "deb"
         ]
     assert rows == [("libssl3", "openssl", "debian-12")]
 
@@ -66,9 +66,9 @@ def test_storing_again_replaces_the_earlier_sbom(hm: Harbourmaster) -> None:
     store_sbom(hm, sample("3.0.13-1~deb12u1"), fmt=SbomFormat.CYCLONEDX_JSON, actor="t")
     store_sbom(hm, sample(), fmt=SbomFormat.SPDX_JSON, actor="t")
     assert len(list_sboms(hm, image_digest=DIGEST)) == 2
-    with hm.db.read() as s:
+    with hm.store.read() as tx:
         versions = sorted(
-            r.version for r in s.scalars(select(SbomComponentRow).where(SbomComponentRow.name == "libssl3"))
+            c.version for s in tx.sboms.stored() for c in tx.sboms.indexed(s.id) if c.name == "libssl3"
         )
     assert versions == ["3.0.11-1~deb12u2", "3.0.13-1~deb12u1"]
 

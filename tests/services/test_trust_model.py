@@ -14,11 +14,9 @@ from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.model import Role
 from harbourmaster.errors import Forbidden
 from harbourmaster.services.apply import SECTION_PERMISSIONS, apply_document
-from harbourmaster.services.audit import iter_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import use_credential
 from harbourmaster.services.document import DocumentInvalid
-from harbourmaster.store.governance import sealed_blobs
 from harbourmaster.vault.interface import DecryptionError, SealedSecret
 
 CANARY = "canary-Zq7uVt-secret"
@@ -39,8 +37,8 @@ def _apply(hm: Harbourmaster, doc: dict[str, object], principal: Principal | Non
 
 
 def _audit_len(hm: Harbourmaster) -> int:
-    with hm.db.read() as session:
-        return sum(1 for _ in iter_audit(session))
+    with hm.store.read() as tx:
+        return sum(1 for _ in tx.audit.entries())
 
 
 @pytest.fixture
@@ -296,8 +294,8 @@ def test_the_ciphertext_binds_the_origin(hm: Harbourmaster, applied: dict[str, o
     name = _first(applied)["name"]
     reg = hm.state().registry(name)
     assert reg is not None
-    with hm.db.read() as session:
-        blob, _ = sealed_blobs(session, name)
+    with hm.store.read() as tx:
+        blob = tx.governance.sealed_blobs(name).credential
     assert blob is not None
     sealed = SealedSecret.from_bytes(blob)
     assert hm.vault.open(sealed, record=name, field="credential", origin=reg.credential_origin).reveal()
@@ -322,24 +320,21 @@ def test_init_binds_secrets_stored_before_origin_binding(
     hm: Harbourmaster, applied: dict[str, object]
 ) -> None:
     """A data directory from before origin binding keeps working: init re-seals its secrets bound."""
-    from sqlalchemy import select
-
     from harbourmaster.domain.secret import Secret
-    from harbourmaster.store.models import RegistryRow
+    from harbourmaster.store.interface import SealedUpdates
 
     name = str(_first(applied)["name"])
     legacy = hm.vault.seal(Secret(CANARY), record=name, field="credential").to_bytes()  # unbound
-    with hm.db.transaction() as session:
-        row = session.scalars(select(RegistryRow).where(RegistryRow.name == name)).one()
-        row.credential_sealed = legacy
+    with hm.store.transaction() as tx:
+        tx.governance.save(tx.governance.load(), sealed=SealedUpdates(credentials={name: legacy}))
     with pytest.raises(DecryptionError):
         use_credential(hm, registry=name, actor="t", purpose="before init")
     hm.init()
     use = use_credential(hm, registry=name, actor="t", purpose="after init")
     assert use is not None and use.secret.reveal() == CANARY
-    with hm.db.read() as session:
-        actions = [e.action for e in iter_audit(session)]
+    with hm.store.read() as tx:
+        actions = [e.action for e in tx.audit.entries()]
     assert "vault.bind_origins" in actions
     hm.init()  # idempotent: nothing left to bind
-    with hm.db.read() as session:
-        assert [e.action for e in iter_audit(session)].count("vault.bind_origins") == 1
+    with hm.store.read() as tx:
+        assert [e.action for e in tx.audit.entries()].count("vault.bind_origins") == 1

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
+from harbourmaster.bootstrap import notifier_for
 from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.findings import SuppressedBy, Verdict
@@ -23,7 +23,6 @@ from harbourmaster.services.apply import apply_document
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.sboms import store_sbom
 from harbourmaster.services.vulns import (
-    WEBHOOK_ENV,
     affected_since,
     import_vulndb,
     parse_since,
@@ -31,9 +30,10 @@ from harbourmaster.services.vulns import (
     scan_target,
     vulndb_state,
 )
-from harbourmaster.store.models import AuditRow
+from harbourmaster.settings import Settings
 from harbourmaster.supply.advisories import InvalidAdvisory
 from harbourmaster.supply.sbom import SbomFormat, render_sbom
+from tests.fakes.clock import FixedClock
 from tests.services.test_sboms import sample
 from tests.supply.advisories._osv import CVSS_HIGH, CVSS_MEDIUM, fixed_at, record, write_dir
 
@@ -59,7 +59,7 @@ ADVISORIES = [
 @pytest.fixture
 def governed(hm: Harbourmaster, example_text: str) -> Harbourmaster:
     apply_document(hm, local_principal(hm), example_text, source="governance.yaml", host=hm.host_files())
-    hm.today = lambda: dt.date(2026, 6, 1)
+    hm.clock = FixedClock.on(dt.date(2026, 6, 1))
     return hm
 
 
@@ -80,8 +80,8 @@ def test_import_and_status(governed: Harbourmaster, tmp_path: Path) -> None:
     status = vulndb_state(governed, AUDITOR)
     assert status.per_ecosystem == {"Debian:11": 1, "Debian:12": 1, "PyPI": 2}
     assert status.last_import is not None
-    with governed.db.read() as session:
-        actions = [r.action for r in session.scalars(select(AuditRow).order_by(AuditRow.seq))]
+    with governed.store.read() as tx:
+        actions = [e.action for e in tx.audit.entries()]
     assert actions[-1] == "vulndb.import"
 
 
@@ -129,7 +129,7 @@ def test_an_expired_allowlist_entry_stops_suppressing_and_says_so(
     governed: Harbourmaster, tmp_path: Path, sbom_file: Path
 ) -> None:
     _import(governed, tmp_path, ADVISORIES)
-    governed.today = lambda: dt.date(2027, 4, 1)
+    governed.clock = FixedClock.on(dt.date(2027, 4, 1))
     result = scan_target(governed, AUDITOR, target=str(sbom_file), environment="prod-eu")
     finding = next(f for f in result.findings if f.id == "DSA-5532-1")
     assert finding.suppressed_by is None
@@ -189,13 +189,22 @@ class _Hook(http.server.BaseHTTPRequestHandler):
         return
 
 
+WEBHOOK_ENV = "HARBOURMASTER_VULN_WEBHOOK_URL"
+
+
+def _configure_webhook(hm: Harbourmaster, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Set the variable, and give ``hm`` the notifier the composition root makes from it."""
+    monkeypatch.setenv(WEBHOOK_ENV, url)
+    hm.notifier = notifier_for(Settings.from_environ())
+
+
 @pytest.fixture
-def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+def webhook(governed: Harbourmaster, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     _Hook.bodies = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv(WEBHOOK_ENV, f"http://127.0.0.1:{server.server_address[1]}/hook")
+    _configure_webhook(governed, monkeypatch, f"http://127.0.0.1:{server.server_address[1]}/hook")
     try:
         yield _Hook.bodies
     finally:
@@ -227,10 +236,8 @@ def test_correlation_finds_newly_affected_images_once(
     assert webhook[0]["event"] == "image.newly-affected"
     assert webhook[0]["image_digest"] == stored.image_digest
     assert webhook[0]["advisories"][0]["purl"].startswith("pkg:deb/debian/libssl3@")
-    with governed.db.read() as session:
-        targets = list(
-            session.scalars(select(AuditRow.target).where(AuditRow.action == "vuln.newly-affected"))
-        )
+    with governed.store.read() as tx:
+        targets = [e.target for e in tx.audit.entries() if e.action == "vuln.newly-affected"]
     assert targets == ["harbor.corp/payments/api:1"]
     assert unaffected.image_digest not in {n.image_digest for n in first.newly_affected}
     # The same advisory again, even modified later: the pair is known, nothing new.
@@ -254,7 +261,7 @@ def test_a_failing_webhook_does_not_fail_the_import(
 ) -> None:
     from tests.components import free_port
 
-    monkeypatch.setenv(WEBHOOK_ENV, f"http://127.0.0.1:{free_port()}/nobody-listens")
+    _configure_webhook(governed, monkeypatch, f"http://127.0.0.1:{free_port()}/nobody-listens")
     store_sbom(governed, sample(), fmt=SbomFormat.CYCLONEDX_JSON, actor="test")
     result = _import(governed, tmp_path, ADVISORIES[:1])
     assert len(result.newly_affected) == 1

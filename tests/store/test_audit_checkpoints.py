@@ -31,8 +31,10 @@ from harbourmaster.domain.audit_checkpoint import (
     checkpoint_payload,
     checkpoint_to_json_line,
 )
-from harbourmaster.services.audit import append_audit, iter_audit, stored_head, verify_audit
+from harbourmaster.services.audit import verify_audit
 from harbourmaster.services.audit_checkpoints import (
+    CHECKPOINT_KEY_FIELD,
+    CHECKPOINT_KEY_RECORD,
     CheckpointRefused,
     checkpoint_public_key,
     emit_checkpoint,
@@ -40,11 +42,7 @@ from harbourmaster.services.audit_checkpoints import (
 )
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.keys import rotate_master_key
-from harbourmaster.store.checkpoint_key import (
-    CHECKPOINT_KEY_FIELD,
-    CHECKPOINT_KEY_META,
-    CHECKPOINT_KEY_RECORD,
-)
+from harbourmaster.store.audit import CHECKPOINT_KEY_META
 from harbourmaster.vault.envelope import EnvelopeVault
 from harbourmaster.vault.interface import VaultError
 from harbourmaster.vault.keys import Keyring, MasterKey
@@ -57,9 +55,9 @@ RECORDS = 7
 
 def _append(hm: Harbourmaster, n: int, *, actor: str = "user") -> None:
     for i in range(n):
-        with hm.db.transaction() as session:
-            append_audit(session, actor=f"{actor}-{i}", action="test.event", target=f"t-{i}",
-                         details={"n": i, "note": "ünïcode"})
+        with hm.store.transaction() as tx:
+            tx.audit.append(actor=f"{actor}-{i}", action="test.event", target=f"t-{i}",
+                            details={"n": i, "note": "ünïcode"})
 
 
 @pytest.fixture
@@ -165,8 +163,8 @@ def test_a_rewrite_that_the_chain_accepts_fails_against_the_checkpoint(
     offsite = _offsite(logged, tmp_path)
     with logged.db.engine.begin() as conn:
         rewrite(conn)
-    with logged.db.read() as session:
-        assert verify_audit(session).ok, "the chain alone shows nothing: the limit this fixes"
+    with logged.store.read() as tx:
+        assert verify_audit(tx.audit).ok, "the chain alone shows nothing: the limit this fixes"
     assert verify_audit_log(logged).ok  # and no checkpoint at hand: nothing to compare with
     result = verify_audit_log(logged, checkpoint_files=[offsite])
     assert result.chain.ok and not result.ok
@@ -232,8 +230,8 @@ def _forge(hm: Harbourmaster, tmp_path: Path, **changes: object) -> tuple[Path, 
 
 
 def test_an_edited_checkpoint_is_refused(logged: Harbourmaster, tmp_path: Path) -> None:
-    with logged.db.read() as session:
-        third = list(iter_audit(session))[2]
+    with logged.store.read() as tx:
+        third = list(tx.audit.entries())[2]
     for changes, fragment in [
         ({"seq": 3}, "the signature does not verify"),
         ({"head": third.hash}, "the signature does not verify"),
@@ -252,8 +250,8 @@ def test_a_checkpoint_signed_by_another_key_is_refused(logged: Harbourmaster, tm
     other = Ed25519PrivateKey.generate()
     other_id = checkpoint_key_id(other.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
     ours = checkpoint_public_key(logged).key_id
-    with logged.db.read() as session:
-        seq, head = stored_head(session)  # type: ignore[misc]
+    with logged.store.read() as tx:
+        seq, head = tx.audit.head()  # type: ignore[misc]
     time = "2030-01-01T00:00:00.000000Z"
     # Under its own key id, and under ours: neither is the vault's signature.
     for key_id, fragment in [(other_id, f"signed by key {other_id}, not by the checkpoint key {ours}"),

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from harbourmaster.cli.main import app
 from harbourmaster.domain.audit import entry_hash
-from harbourmaster.services.audit import append_audit, verify_audit
+from harbourmaster.services.audit import verify_audit
 from harbourmaster.services.core import Harbourmaster
 
 #: Records in the log before tampering: system.init, then these appends.
@@ -23,9 +23,8 @@ _COLUMNS = ("time", "actor", "action", "target", "result", "details", "prev_hash
 @pytest.fixture
 def logged(hm: Harbourmaster) -> Harbourmaster:
     for i in range(RECORDS - 1):
-        with hm.db.transaction() as session:
-            append_audit(
-                session,
+        with hm.store.transaction() as tx:
+            tx.audit.append(
                 actor=f"user-{i}",
                 action="test.event",
                 target=f"target-{i}",
@@ -36,8 +35,8 @@ def logged(hm: Harbourmaster) -> Harbourmaster:
                     "note": "ünïcode",
                 },
             )
-    with hm.db.read() as session:
-        verdict = verify_audit(session)
+    with hm.store.read() as tx:
+        verdict = verify_audit(tx.audit)
     assert verdict.ok and verdict.count == RECORDS
     return hm
 
@@ -157,8 +156,8 @@ def test_tampering_is_detected_at_the_first_bad_record(
 ) -> None:
     with logged.db.engine.begin() as conn:
         tamper(conn)
-    with logged.db.read() as session:
-        verdict = verify_audit(session)
+    with logged.store.read() as tx:
+        verdict = verify_audit(tx.audit)
     assert not verdict.ok
     assert verdict.first_bad_seq == first_bad, verdict.problem
     assert verdict.count == first_bad - 1

@@ -1,4 +1,5 @@
-"""save_state/load_state on SQLite and PostgreSQL: round trips, transitions, and atomic failure."""
+"""The governance repository (load, save, revision) on SQLite and PostgreSQL: round trips, transitions,
+and atomic failure of a unit of work."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import text
 
 from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.matching import parse_registry_location
@@ -37,20 +37,19 @@ from harbourmaster.services.apply import apply_document
 from harbourmaster.services.audit import AuditLogBroken, verify_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.document import DocumentInvalid
-from harbourmaster.store.governance import SealedUpdates, load_state, model_revision, save_state
-from harbourmaster.store.models import AuditRow, UserRow
+from harbourmaster.store.interface import GovernanceRepository, SealedUpdates
 from tests.integration.postgres import core_on, table_rows
 from tests.store.support import EXAMPLE, apply_example, set_example_secrets, state_key
 
 
 def _revision(hm: Harbourmaster) -> int:
-    with hm.db.read() as session:
-        return model_revision(session)
+    with hm.store.read() as tx:
+        return tx.governance.revision()
 
 
 def _audit_count(hm: Harbourmaster) -> int:
-    with hm.db.read() as session:
-        return int(session.scalar(select(func.count()).select_from(AuditRow)) or 0)
+    with hm.store.read() as tx:
+        return sum(1 for _ in tx.audit.entries())
 
 
 # -- the example model ----------------------------------------------------------------------------
@@ -110,8 +109,8 @@ def test_reapplying_the_same_document_changes_nothing(
 
 def test_save_state_writes_each_kind_of_change(hm: Harbourmaster, monkeypatch: pytest.MonkeyPatch) -> None:
     apply_example(hm, monkeypatch)
-    with hm.db.transaction() as session:
-        old = load_state(session)
+    with hm.store.transaction() as tx:
+        old = tx.governance.load()
         staging = old.environment("staging-k8s")
         assert staging is not None
         new = replace(
@@ -129,8 +128,8 @@ def test_save_state_writes_each_kind_of_change(hm: Harbourmaster, monkeypatch: p
             tiers={**old.tiers, Tier.STAGING: TierPolicy(Tier.STAGING, "medium", "low", True, True)},
             hide_dockerhub_anonymous=True,
         )
-        revision = save_state(session, new)
-        assert revision == model_revision(session)
+        revision = tx.governance.save(new)
+        assert revision == tx.governance.revision()
     assert state_key(hm.state()) == state_key(new)
     assert _revision(hm) == revision
 
@@ -182,7 +181,7 @@ def _registry(draw: st.DrawFn, name: str) -> Registry:
 
 @st.composite
 def governance_states(draw: st.DrawFn) -> GovernanceState:
-    """A model whose references all resolve (what save_state needs); rules are not checked here."""
+    """A model whose references all resolve (what saving needs); rules are not checked here."""
     registries = tuple(draw(_registry(n)) for n in draw(st.lists(st.sampled_from(_REG_NAMES), unique=True)))
     environments = tuple(
         Environment(
@@ -258,8 +257,8 @@ def governance_states(draw: st.DrawFn) -> GovernanceState:
 @pytest.fixture
 def bare_core(database_url: str, tmp_path: Path) -> Iterator[Harbourmaster]:
     core = core_on(database_url, tmp_path / "bare")
-    with core.db.transaction() as session:  # start from an empty model (drop the built-in registry)
-        save_state(session, GovernanceState())
+    with core.store.transaction() as tx:  # start from an empty model (drop the built-in registry)
+        tx.governance.save(GovernanceState())
     yield core
     core.db.dispose()
 
@@ -270,11 +269,11 @@ def test_any_model_replaces_the_previous_one_exactly(
     bare_core: Harbourmaster, state: GovernanceState
 ) -> None:
     """One database across examples: each save turns the previous model into the drawn one."""
-    with bare_core.db.transaction() as session:
-        before = model_revision(session)
-        assert save_state(session, state) == before + 1
-    with bare_core.db.read() as session:
-        assert state_key(load_state(session)) == state_key(state)
+    with bare_core.store.transaction() as tx:
+        before = tx.governance.revision()
+        assert tx.governance.save(state) == before + 1
+    with bare_core.store.read() as tx:
+        assert state_key(tx.governance.load()) == state_key(state)
 
 
 # -- nothing half-written -------------------------------------------------------------------------
@@ -345,9 +344,8 @@ def test_an_exception_after_rows_were_added_rolls_them_back(
     apply_example(hm, monkeypatch)
     rows = table_rows(hm.db.engine)
 
-    def sealed(session: Session, _old: GovernanceState, _new: GovernanceState) -> SealedUpdates:
-        session.add(UserRow(name="half-written", role="auditor"))
-        session.flush()
+    def sealed(governance: GovernanceRepository, _o: GovernanceState, new: GovernanceState) -> SealedUpdates:
+        governance.save(new.evolve(users=(*new.users, User("half-written", Role.AUDITOR))))
         raise Boom("sealing failed")
 
     with pytest.raises(Boom):
@@ -358,11 +356,14 @@ def test_an_exception_after_rows_were_added_rolls_them_back(
 def test_a_failure_after_the_model_was_written_rolls_back_the_model(
     hm: Harbourmaster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The audit append comes after save_state: if it fails, the model change goes too."""
+    """The audit append comes after the model is saved: if it fails, the model change goes too."""
     apply_example(hm, monkeypatch)
-    with hm.db.transaction() as session:
-        last = session.scalar(select(func.max(AuditRow.seq)))
-        session.execute(delete(AuditRow).where(AuditRow.seq == last))
+    with hm.store.read() as tx:
+        head = tx.audit.head()
+    assert head is not None
+    last = head[0]
+    with hm.db.transaction() as session:  # around the store, as whoever can write the database
+        session.execute(text("DELETE FROM audit_log WHERE seq = :seq"), {"seq": last})
     rows, revision = table_rows(hm.db.engine), _revision(hm)
     with pytest.raises(AuditLogBroken) as info:
         hm.change(actor="tester", action="test.change", target="t", mutate=_add_env)
@@ -378,11 +379,12 @@ def test_every_change_is_audited_with_its_revision(
     apply_example(hm, monkeypatch)
     change = hm.change(actor="tester", action="test.change", target="t", mutate=_add_env)
     assert change.applied and change.revision == _revision(hm)
-    with hm.db.read() as session:
-        verdict = verify_audit(session)
-        last = session.scalars(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)).one()
+    with hm.store.read() as tx:
+        verdict = verify_audit(tx.audit)
+        last = list(tx.audit.entries())[-1]
         recorded = (last.actor, last.action, last.target, dict(last.details))
-        assert session.execute(text("SELECT count(*) FROM audit_log")).scalar_one() == verdict.count
+    with hm.db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_log")).scalar_one() == verdict.count
     assert verdict.ok
     assert recorded[:3] == ("tester", "test.change", "t")
     assert recorded[3]["revision"] == change.revision

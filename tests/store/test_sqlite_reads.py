@@ -8,16 +8,15 @@ import threading
 from sqlalchemy import text
 
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.governance import model_revision
 
 
 def test_reads_nest_and_do_not_block_a_writer() -> None:
     hm = Harbourmaster.from_environ(dict(os.environ))
     hm.init()
-    with hm.db.read() as outer:
-        before = model_revision(outer)
-        with hm.db.read() as inner:
-            assert model_revision(inner) == before
+    with hm.store.read() as outer:
+        before = outer.governance.revision()
+        with hm.store.read() as inner:
+            assert inner.governance.revision() == before
         done = threading.Event()
 
         def write() -> None:
@@ -30,4 +29,4 @@ def test_reads_nest_and_do_not_block_a_writer() -> None:
         assert done.wait(timeout=10), "a writer must not wait for an open reader"
         writer.join()
         # The reader keeps its snapshot.
-        assert model_revision(outer) == before
+        assert outer.governance.revision() == before

@@ -15,7 +15,6 @@ def test_advisories_exports() -> None:
         "AdvisorySource",
         "AffectedPackage",
         "CompiledAdvisory",
-        "ImportReport",
         "InvalidAdvisory",
         "MemoryAdvisoryIndex",
         "OsvDirectory",
@@ -24,18 +23,14 @@ def test_advisories_exports() -> None:
         "OsvZip",
         "PackageKey",
         "RawRecord",
-        "SqlAdvisoryIndex",
-        "VulnDbStatus",
         "component_ecosystem",
         "component_package_name",
         "ecosystem_base",
         "ecosystem_key",
-        "import_advisories",
         "is_supported",
         "open_osv",
         "package_name",
         "parse_osv",
-        "vulndb_status",
     }
     assert all(hasattr(advisories, name) for name in advisories.__all__)
 

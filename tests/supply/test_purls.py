@@ -103,3 +103,17 @@ def test_image_purl() -> None:
         image_purl(name="img", digest="sha256:ab", platform=platform)
         == "pkg:oci/img@sha256:ab?arch=arm64&os=linux"
     )
+
+
+def test_image_purl_of_a_registry_image_names_its_repository_and_tag() -> None:
+    platform = Platform(os="linux", architecture="amd64")
+    # The purl spec's oci type: the last path segment as the name, where to fetch it, and the tag.
+    assert image_purl(name="docker.io/library/debian:latest", digest="sha256:ab", platform=platform,
+                      repository="docker.io/library/debian", tag="latest") == (
+        "pkg:oci/debian@sha256:ab?arch=amd64&os=linux&repository_url=docker.io/library/debian&tag=latest"
+    )
+    # By digest: no tag; a name that is not the repository's does not change the purl.
+    assert image_purl(name="anything", digest="sha256:ab", platform=platform,
+                      repository="reg.example:5000/Team/App") == (
+        "pkg:oci/app@sha256:ab?arch=amd64&os=linux&repository_url=reg.example:5000/Team/App"
+    )

@@ -5,8 +5,8 @@ from harbourmaster.errors import Error
 
 EXPECTED = {
     "KEY_BYTES", "MASTER_KEY_ENV", "MASTER_KEY_FILE", "MAX_SECRET_FILE_BYTES", "NEXT_KEY_FILE",
-    "PREVIOUS_KEYS_ENV", "SEALED_FORMAT_VERSION", "DecryptionError", "EnvelopeVault", "Keyring",
-    "MasterKey", "MasterKeyError", "RotationError", "SealedSecret", "SealedSecretFormatError",
+    "PREVIOUS_KEYS_ENV", "SEALED_FORMAT_VERSION", "DecryptionError", "EnvelopeVault", "KeyFileVault",
+    "Keyring", "MasterKey", "MasterKeyError", "RotationError", "SealedSecret", "SealedSecretFormatError",
     "UnknownKeyError", "UnresolvedSecretError", "Vault", "VaultError", "associated_data",
     "begin_rotation", "commit_rotation", "create_master_key_file", "load_keyring", "pending_rotation",
     "read_master_key_file", "resolve_secret_reference", "retired_key_path",

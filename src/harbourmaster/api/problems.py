@@ -26,6 +26,7 @@ from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from harbourmaster.domain.spelling import UNPRINTABLE, field_name
 from harbourmaster.errors import Error
 from harbourmaster.logs import REQUEST_ID
 
@@ -89,15 +90,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # Never echo the input: a rejected body may hold a secret, as a value or
-        # pasted where a field name belongs, so unknown fields are not named.
+        # pasted where a field name belongs, so an unknown field is named only when
+        # it is identifier-shaped (domain/spelling.py).
         errors = []
         for e in exc.errors():
             loc = [str(p) for p in e.get("loc", ()) if p != "body"]
             if e.get("type") == "extra_forbidden":
                 where = ".".join(loc[:-1]) or "body"
-                errors.append(
-                    f"{where}: has a field that is not part of the schema (see the OpenAPI document)"
-                )
+                unknown = field_name(loc[-1]) if loc else UNPRINTABLE
+                errors.append(f"{where}: unknown field {unknown} (see the OpenAPI document)")
             else:
                 errors.append(f"{'.'.join(loc)}: {e.get('msg', 'invalid')}")
         return _problem(422, "bad-input", "BadInput", "the request body or parameters are invalid", errors)

@@ -243,6 +243,9 @@ class DecisionPublic(BaseModel):
     allowed: bool
     reasons: list[str]
     digest: str | None = None
+    #: Why an allowed tag was not pinned to a digest (the registry did not answer, refused the
+    #: credential ...); None when pinned, denied or not asked.
+    digest_error: str | None = None
     source: str | None = None
     field_path: str | None = None
     #: Content only: how the image was found (``known`` place, ``fallback`` search), or ``not-understood``.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from harbourmaster.cli._common import JsonOption, emit_json, guard, open_core, stdout
+from harbourmaster.cli._common import ExitCode, GuardedGroup, JsonOption, emit_json, open_core, stdout
 from harbourmaster.domain.audit_checkpoint import checkpoint_to_json_line
 from harbourmaster.errors import BadInput
 from harbourmaster.services.audit_checkpoints import (
@@ -18,10 +18,10 @@ from harbourmaster.services.audit_checkpoints import (
 )
 from harbourmaster.vault.signing import CheckpointPublicKey
 
-app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app = typer.Typer(cls=GuardedGroup, help="The tamper-evident audit log.", no_args_is_help=True)
 
 #: The exit code for a broken chain or a failed checkpoint (tampering found).
-EXIT_TAMPERED = 1
+EXIT_TAMPERED = int(ExitCode.REFUSED)
 #: A public key file is a few hundred bytes.
 _MAX_PEM_BYTES = 64 * 1024
 
@@ -45,7 +45,6 @@ def _write(path: Path, text: str, *, option: str = "--output") -> None:
 
 
 @app.command()
-@guard
 def verify(
     checkpoint: list[Path] = typer.Option(
         [],
@@ -63,7 +62,8 @@ def verify(
 ) -> None:
     """Check the hash chain and every checkpoint; name the first problem. Exit 1 if anything fails.
 
-    Exit 2 when a checkpoint file or the public key cannot be read or is malformed.
+    Exit 2 when a checkpoint file or the public key cannot be read or is malformed; 3 when the
+    database or the master key cannot be used.
     """
     key = _read_public_key(public_key) if public_key is not None else None
     hm = open_core()
@@ -91,7 +91,6 @@ def verify(
 
 
 @app.command()
-@guard
 def export(
     since: int = typer.Option(0, help="Only records with a sequence number above this."),
     checkpoint: bool = typer.Option(
@@ -108,7 +107,6 @@ def export(
 
 
 @app.command("checkpoint")
-@guard
 def checkpoint_(
     json_output: bool = JsonOption,
     output: Path | None = typer.Option(
@@ -134,7 +132,6 @@ def checkpoint_(
 
 
 @app.command("public-key")
-@guard
 def public_key_(
     json_output: bool = JsonOption,
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the PEM public key to this file."),

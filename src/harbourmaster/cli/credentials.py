@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from harbourmaster.cli._common import JsonOption, emit_json, guard, open_core, print_table
+from harbourmaster.cli._common import GuardedGroup, JsonOption, emit_json, open_core, print_table
 from harbourmaster.services.credentials import expiring_credentials, parse_duration
 
-app = typer.Typer(help="Registry credentials (write-only: never shown).", no_args_is_help=True)
+app = typer.Typer(
+    cls=GuardedGroup, help="Registry credentials (write-only: never shown).", no_args_is_help=True
+)
 
 
 @app.command()
-@guard
 def expiring(
     within: str = typer.Option("14d", "--within", help="Horizon, e.g. 14d, 2w, 36h."),
     json_output: bool = JsonOption,
@@ -28,4 +29,5 @@ def expiring(
             (r.registry, r.kind, r.username, r.expires.isoformat(), "EXPIRED" if r.expired else r.days_left)
             for r in rows
         ],
+        whole={"registry", "username"},
     )

@@ -10,22 +10,19 @@ from pathlib import Path
 import typer
 
 from harbourmaster.cli._common import (
-    EXIT_BAD_INPUT,
+    ExitCode,
+    GuardedGroup,
     JsonOption,
     emit_json,
-    fail,
-    guard,
     local_principal,
     open_core,
     print_table,
+    stderr,
     stdout,
 )
-from harbourmaster.errors import BadInput, Error
-from harbourmaster.services.apply import apply_document
-from harbourmaster.services.decisions import check_content, check_images
-from harbourmaster.services.export import export_yaml
+from harbourmaster.errors import BadInput
 
-app = typer.Typer()
+app = typer.Typer(cls=GuardedGroup)
 
 
 def _read(path: str) -> tuple[str, str]:
@@ -38,14 +35,19 @@ def _read(path: str) -> tuple[str, str]:
 
 
 @app.command()
-@guard
 def apply(
     file: str = typer.Option(..., "-f", "--file", help="Governance YAML file, or - for standard input."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes without making them."),
     prune: bool = typer.Option(False, "--prune", help="Remove what the file no longer names."),
     json_output: bool = JsonOption,
 ) -> None:
-    """Make the governance model match FILE, idempotently, in one transaction."""
+    """Make the governance model match FILE, idempotently, in one transaction.
+
+    A bad file gets every problem with its path (schema, values and references together) and
+    nothing is written: exit 2.
+    """
+    from harbourmaster.services.apply import apply_document
+
     text, source = _read(file)
     hm = open_core()
     result = apply_document(
@@ -72,9 +74,10 @@ def apply(
 
 
 @app.command()
-@guard
 def export(output: str = typer.Option("-", "-o", "--output", help="File to write, or - for stdout.")) -> None:
     """Write the current model as governance YAML (without secrets)."""
+    from harbourmaster.services.export import export_yaml
+
     text = export_yaml(open_core().state())
     if output == "-":
         sys.stdout.write(text)
@@ -95,12 +98,10 @@ def _reasons(row: dict[str, object]) -> str:
     return "; ".join(str(x) for x in reasons) if isinstance(reasons, list) else ""
 
 
-def _short_digest(digest: object) -> str:
-    """``sha256:`` and 12 hex digits, as in ``docker images``; ``--json`` has the whole digest."""
-    if not isinstance(digest, str):
-        return "-"
-    algorithm, _, hexdigits = digest.partition(":")
-    return f"{algorithm}:{hexdigits[:12]}"
+def _digest_cell(row: dict[str, object]) -> str:
+    if isinstance(row.get("digest"), str):
+        return str(row["digest"])
+    return "unknown" if row.get("digest_error") else "-"
 
 
 @app.command()
@@ -115,43 +116,61 @@ def check(
     no_resolve: bool = typer.Option(
         False, "--no-resolve", help="Do not pin allowed images to their current digest."
     ),
+    require_digest: bool = typer.Option(
+        False,
+        "--require-digest",
+        help="Exit 3 when an allowed image cannot be pinned to a digest "
+        "(registry unreachable, credential refused...).",
+    ),
     json_output: bool = JsonOption,
 ) -> None:
-    """May these images be deployed? Exit 0: all allowed; 1: any denied; 2: bad input or error."""
-    try:
-        if (file is None) == (not images):
-            raise BadInput("give either image references or -f FILE, not both and not neither")
-        hm = open_core()
-        principal = local_principal(hm)
-        build_only: list[str] = []
-        if file is not None:
-            text, source = _read(file)
-            results, build_only = check_content(
-                hm,
-                principal,
-                environment=env,
-                text=text,
-                source=source,
-                namespace=namespace,
-                user=user,
-                resolve=not no_resolve,
-                origin=None if file == "-" else Path(file),
+    """May these images be deployed? Exit 0: all allowed; 1: any denied; 2: bad input; 3: could not decide.
+
+    Allowed tags are pinned to the digest they point to now.  When a registry does not
+    answer, each image left unpinned is named on standard error (and has a digest_error
+    in --json); with --require-digest that exits 3, unless an image is denied (exit 1).
+    """
+    from harbourmaster.services.decisions import check_content, check_images
+
+    if (file is None) == (not images):
+        raise BadInput("give either image references or -f FILE, not both and not neither")
+    if require_digest and no_resolve:
+        raise BadInput("--require-digest needs digest pinning: drop --no-resolve")
+    hm = open_core()
+    principal = local_principal(hm)
+    build_only: list[str] = []
+    if file is not None:
+        text, source = _read(file)
+        results, build_only = check_content(
+            hm,
+            principal,
+            environment=env,
+            text=text,
+            source=source,
+            namespace=namespace,
+            user=user,
+            resolve=not no_resolve,
+            origin=None if file == "-" else Path(file),
+        )
+        rows = [r.as_dict() for r in results]
+    else:
+        decisions = check_images(
+            hm,
+            principal,
+            environment=env,
+            images=list(images),
+            namespace=namespace,
+            user=user,
+            resolve=not no_resolve,
+        )
+        rows = [d.as_dict() for d in decisions]
+    for r in rows:
+        if r.get("digest_error"):
+            stderr.print(
+                f"warning: {r['image']}: not pinned to a digest: {r['digest_error']}",
+                markup=False,
+                highlight=False,
             )
-            rows = [r.as_dict() for r in results]
-        else:
-            decisions = check_images(
-                hm,
-                principal,
-                environment=env,
-                images=list(images),
-                namespace=namespace,
-                user=user,
-                resolve=not no_resolve,
-            )
-            rows = [d.as_dict() for d in decisions]
-    except Error as exc:
-        # Exit 1 means "denied"; any failure to decide is reported as 2.
-        fail(exc, code=EXIT_BAD_INPUT)
     if json_output:
         emit_json(rows)
     else:
@@ -165,15 +184,26 @@ def check(
                     r["image"] or "(none)",
                     "yes" if r["allowed"] else "NO",
                     r["registry"] or "-",
-                    _short_digest(r["digest"]),
+                    _digest_cell(r),
                     *([str(r["extraction"])] if found else []),
                     _reasons(r),
                 )
                 for r in rows
             ],
+            whole={"image", "registry", "digest"},
         )
         if file is not None and not rows:
             stdout.print(f"{file}: no image to check", markup=False)
         for service in build_only:
             stdout.print(f"service {service} is built locally (no image to check)", markup=False)
-    raise typer.Exit(0 if all(r["allowed"] for r in rows) else 1)
+    if not all(r["allowed"] for r in rows):
+        raise typer.Exit(int(ExitCode.REFUSED))
+    unpinned = [str(r["image"]) for r in rows if r["allowed"] and not r.get("digest")]
+    if require_digest and unpinned:
+        stderr.print(
+            f"error: --require-digest: {len(unpinned)} allowed image(s) not pinned to a digest: "
+            + ", ".join(unpinned),
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(int(ExitCode.UNDECIDED))

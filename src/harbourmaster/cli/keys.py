@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from harbourmaster.cli._common import JsonOption, emit_json, guard, open_core, stdout
+from harbourmaster.cli._common import GuardedGroup, JsonOption, emit_json, open_core, stdout
 from harbourmaster.services.keys import rotate_master_key
 
-app = typer.Typer(help="The master key.", no_args_is_help=True)
+app = typer.Typer(cls=GuardedGroup, help="The master key.", no_args_is_help=True)
 
 
 @app.command()
-@guard
 def rotate(
     keep_retired: bool = typer.Option(
         False,

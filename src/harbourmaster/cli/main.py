@@ -1,40 +1,168 @@
-"""The ``harbourmaster`` command: one sub-application per command group."""
+"""The ``harbourmaster`` command: one module per command group, loaded when it is used.
+
+``harbourmaster --help`` lists :data:`COMMANDS` without importing a command's
+module (a test checks that each summary matches the command's own help), and
+running a command imports only its module: the CLI starts in a fraction of the
+time the core, the database and the registry client take to import.  Every command
+runs inside the one error handler, :func:`harbourmaster.cli._common.guard`, and
+exits with a code from :mod:`harbourmaster.cli._exit`.
+"""
 
 from __future__ import annotations
 
-import typer
+import difflib
+import importlib
+from dataclasses import dataclass
+from typing import Any
 
-from harbourmaster.cli import (
-    audit,
-    credentials,
-    governance,
-    keys,
-    registry,
-    resolve,
-    sbom,
-    setup,
-    token,
-    vulns,
-)
+import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
+
+from harbourmaster.cli._common import DEBUG_ENV, GuardedGroup
+
+__all__ = ["COMMANDS", "app", "main"]
+
+
+@dataclass(frozen=True, slots=True)
+class LazyCommand:
+    """Where a command lives: ``module:attribute`` of a Typer app, the command in it (None: the app is
+    the group), and its one-line summary for ``harbourmaster --help``."""
+
+    target: str
+    command: str | None
+    summary: str
+
+    def load(self) -> Any:
+        module, _, attribute = self.target.partition(":")
+        typer_app = getattr(importlib.import_module(module), attribute)
+        if self.command is None:
+            return typer.main.get_group(typer_app)
+        sub = typer.main.get_command(typer_app)
+        return sub.commands[self.command] if isinstance(sub, TyperGroup) else sub
+
+
+#: Every command and group, in the order ``--help`` lists them.
+COMMANDS: dict[str, LazyCommand] = {
+    "init": LazyCommand(
+        "harbourmaster.cli.setup:app",
+        "init",
+        "Create the data directory, the master key (mode 0600) and the database schema. Idempotent.",
+    ),
+    "serve": LazyCommand(
+        "harbourmaster.cli.setup:app", "serve", "Run the HTTP API (OpenAPI at /api/v1/openapi.json)."
+    ),
+    "apply": LazyCommand(
+        "harbourmaster.cli.governance:app",
+        "apply",
+        "Make the governance model match FILE, idempotently, in one transaction.",
+    ),
+    "export": LazyCommand(
+        "harbourmaster.cli.governance:app",
+        "export",
+        "Write the current model as governance YAML (without secrets).",
+    ),
+    "check": LazyCommand(
+        "harbourmaster.cli.governance:app",
+        "check",
+        "May these images be deployed? Exit 0: all allowed; 1: any denied; 2: bad input; 3: could not "
+        "decide.",
+    ),
+    "resolve": LazyCommand(
+        "harbourmaster.cli.resolve:app", "resolve", "Print the digest IMAGE points to now."
+    ),
+    "scan": LazyCommand(
+        "harbourmaster.cli.vulns:scan_app",
+        "scan",
+        "Scan an image or an SBOM against the advisory database.",
+    ),
+    "schema": LazyCommand(
+        "harbourmaster.cli.schema:app",
+        "schema",
+        "Print the JSON Schema of the governance document (or its field reference with --markdown).",
+    ),
+    "registry": LazyCommand("harbourmaster.cli.registry:app", None, "Approved registries."),
+    "audit": LazyCommand("harbourmaster.cli.audit:app", None, "The tamper-evident audit log."),
+    "keys": LazyCommand("harbourmaster.cli.keys:app", None, "The master key."),
+    "token": LazyCommand("harbourmaster.cli.token:app", None, "API bearer tokens."),
+    "credentials": LazyCommand(
+        "harbourmaster.cli.credentials:app", None, "Registry credentials (write-only: never shown)."
+    ),
+    "sbom": LazyCommand(
+        "harbourmaster.cli.sbom:app",
+        None,
+        "Software bills of materials: generate an image's SBOM (from a registry, an OCI layout or a "
+        "docker-archive tarball), attach it to the image, fetch it back, list the SBOM store.",
+    ),
+    "vulndb": LazyCommand(
+        "harbourmaster.cli.vulns:vulndb_app",
+        None,
+        "The advisory database: import OSV exports, show what is loaded.",
+    ),
+    "vulns": LazyCommand(
+        "harbourmaster.cli.vulns:vulns_app",
+        None,
+        "Continuous correlation: images that new advisories affect.",
+    ),
+}
+
+
+class _Harbourmaster(GuardedGroup):
+    """The root group: loads a command's module when the command is used, and guards every command."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        loaded = self.commands.get(cmd_name)
+        if loaded is not None:
+            return loaded
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        if self._listing:
+            # The summary is enough for a list: no import.
+            return TyperCommand(name=cmd_name, help=entry.summary)
+        command = entry.load()
+        self.commands[cmd_name] = command
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0]
+        if not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+            ctx.fail(f"No such command {name!r}." + (f" Did you mean {close[0]!r}?" if close else ""))
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     name="harbourmaster",
-    help="Registry-governance control plane: approved registries, write-only credentials, decisions.",
+    cls=_Harbourmaster,
+    help="Registry-governance control plane: approved registries, write-only credentials, decisions.\n\n"
+    "Exit codes: 0 done or allowed; 1 the policy says no (denied, blocked, verification failed); "
+    "2 bad input or usage; 3 could not decide (a registry, the database or harbourmaster failed).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-for sub in (setup.app, governance.app, resolve.app, vulns.scan_app):
-    app.registered_commands.extend(sub.registered_commands)
-app.add_typer(registry.app, name="registry")
-app.add_typer(audit.app, name="audit")
-app.add_typer(keys.app, name="keys")
-app.add_typer(token.app, name="token")
-app.add_typer(credentials.app, name="credentials")
-app.add_typer(sbom.app, name="sbom")
-app.add_typer(vulns.vulndb_app, name="vulndb")
-app.add_typer(vulns.vulns_app, name="vulns")
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help=f"Show the traceback of an unexpected error (or set {DEBUG_ENV}=1)."
+    ),
+) -> None:
+    del debug  # read by the root group's error handler
 
 
 def main() -> None:

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from harbourmaster.cli._common import (
-    EXIT_ERROR,
+    ExitCode,
+    GuardedGroup,
     JsonOption,
     emit_json,
-    guard,
     local_principal,
     open_core,
     print_table,
     stdout,
 )
-from harbourmaster.services import registry_access
-from harbourmaster.services.governance import get_registry, set_hide_anonymous
-from harbourmaster.services.views import registry_view
 
-app = typer.Typer(help="Approved registries.", no_args_is_help=True)
+app = typer.Typer(cls=GuardedGroup, help="Approved registries.", no_args_is_help=True)
 
 
 @app.command("list")
-@guard
 def list_registries(json_output: bool = JsonOption) -> None:
     """List registries (secrets are never shown; only whether one is set)."""
+    from harbourmaster.services.views import registry_view
+
     hm = open_core()
     state = hm.state()
     rows = [registry_view(r, state=state, today=hm.today()) for r in state.registries]
@@ -52,47 +52,91 @@ def list_registries(json_output: bool = JsonOption) -> None:
             )
             for r in rows
         ],
+        whole={"name", "host", "scope"},
     )
 
 
 @app.command()
-@guard
 def show(name: str, json_output: bool = JsonOption) -> None:
     """Show one registry and its grants."""
+    from harbourmaster.services.governance import get_registry
+    from harbourmaster.services.views import registry_view
+
     hm = open_core()
     view = registry_view(get_registry(hm, name), state=hm.state(), today=hm.today())
     if json_output:
         emit_json(view)
         return
-    for key in ("name", "provider", "url", "host", "scope", "public", "builtin", "oci_artifacts"):
-        stdout.print(f"{key + ':':16}{view[key]}", markup=False, highlight=False)
-    for key, value in view["provider_fields"].items():
-        stdout.print(f"{key + ':':16}{value}", markup=False)
-    stdout.print(f"{'tls:':16}{view['tls']}", markup=False, highlight=False)
+    for label, value in _show_lines(view):
+        _line(label, value)
+
+
+def _yes(value: object) -> str:
+    return "yes" if value else "no"
+
+
+def _tls_text(tls: dict[str, bool]) -> str:
+    if tls["insecure"]:
+        text = "insecure: plain HTTP or unverified TLS (development tier only)"
+    elif tls["ca_bundle_set"]:
+        text = "verified against the registry's own CA bundle"
+    else:
+        text = "verified against the system's CAs"
+    if tls["client_certificate_set"]:
+        text += "; client certificate " + ("and key set" if tls["client_key_set"] else "set, no key")
+    elif tls["client_key_set"]:
+        text += "; client key set, no certificate"
+    return text
+
+
+def _show_lines(view: dict[str, Any]) -> list[tuple[str, str]]:
+    """``registry show`` as label/value lines: nested settings spelled out, never a Python value."""
+    lines = [
+        ("name", view["name"]),
+        ("provider", view["provider"]),
+        ("url", view["url"]),
+        ("host", view["host"]),
+        ("scope", view["scope"] or "(the whole registry)"),
+        ("public", _yes(view["public"])),
+        ("built in", _yes(view["builtin"])),
+        ("oci artifacts", _yes(view["oci_artifacts"])),
+    ]
+    lines += [(key.replace("_", " "), str(value)) for key, value in sorted(view["provider_fields"].items())]
+    lines.append(("tls", _tls_text(view["tls"])))
     cred = view["credential"]
     if cred:
-        stdout.print(
-            f"{'credential:':16}{cred['kind']} {cred['username']}, secret "
-            f"{'set' if cred['secret_set'] else 'not set'}, expires {cred['expires'] or 'never'}"
-            f"{' (EXPIRED)' if cred['expired'] else ''}",
-            markup=False,
+        lines.append(
+            (
+                "credential",
+                f"{cred['kind']} {cred['username']}, secret {'set' if cred['secret_set'] else 'not set'}, "
+                f"expires {cred['expires'] or 'never'}{' (EXPIRED)' if cred['expired'] else ''}",
+            )
         )
-    for g in view["grants"]:
+    else:
+        lines.append(("credential", "none (anonymous)"))
+    if view.get("hidden"):
+        lines.append(("hidden", "yes (anonymous Docker Hub is hidden everywhere)"))
+    grants = view.get("grants") or []
+    for g in grants:
         if g["namespace"]:
             who = f"namespace {g['namespace']}"
         else:
             who = f"team {g['team']}" if g["team"] else f"user {g['user']}"
-        stdout.print(f"{'grant:':16}{g['environment']} {who}", markup=False)
+        lines.append(("grant", f"{g['environment']} {who}"))
+    if not grants and "grants" in view:
+        lines.append(("grants", "none"))
+    return lines
 
 
 @app.command("hide-anonymous")
-@guard
 def hide_anonymous(
     env: str | None = typer.Option(None, "--env", help="Hide for this environment only (default: globally)."),
     show_again: bool = typer.Option(False, "--show", help="Show it again instead of hiding it."),
     json_output: bool = JsonOption,
 ) -> None:
     """Hide anonymous Docker Hub for everyone, globally or on one environment."""
+    from harbourmaster.services.governance import set_hide_anonymous
+
     hm = open_core()
     change = set_hide_anonymous(hm, local_principal(hm), hidden=not show_again, environment=env)
     if json_output:
@@ -106,7 +150,6 @@ def _line(label: str, value: object) -> None:
 
 
 @app.command("test")
-@guard
 def test_registry(
     name: str,
     repository: str | None = typer.Option(
@@ -114,7 +157,9 @@ def test_registry(
     ),
     json_output: bool = JsonOption,
 ) -> None:
-    """Probe a registry with its stored credential. Exit 0: all good; 1: any failure."""
+    """Probe a registry with its stored credential. Exit 0: all good; 3: any failure (the registry failed)."""
+    from harbourmaster.services import registry_access
+
     hm = open_core()
     report = registry_access.test_registry(hm, local_principal(hm), name, repository=repository)
     view = registry_access.probe_report_view(report)
@@ -140,7 +185,7 @@ def test_registry(
             for detail in failure.details:
                 stdout.print(f"      {detail}", markup=False, highlight=False)
     if not report.ok:
-        raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(int(ExitCode.UNDECIDED))
 
 
 def _size(n: int) -> str:
@@ -153,13 +198,14 @@ def _size(n: int) -> str:
 
 
 @app.command()
-@guard
 def browse(
     name: str,
     target: str | None = typer.Argument(None, metavar="[REPO[:TAG]]", help="A repository, or an image."),
     json_output: bool = JsonOption,
 ) -> None:
     """List a registry's repositories, a repository's tags, or an image's digest and platforms."""
+    from harbourmaster.services import registry_access
+
     hm = open_core()
     result = registry_access.browse(hm, local_principal(hm), name, target)
     data = result.as_dict()
@@ -168,7 +214,8 @@ def browse(
         return
     more = " (more exist; list truncated)" if result.truncated else ""
     if result.repositories is not None:
-        print_table(f"repositories in {name}{more}", ["repository"], [(r,) for r in result.repositories])
+        print_table(f"repositories in {name}{more}", ["repository"], [(r,) for r in result.repositories],
+                    whole={"repository"})
     elif result.tags is not None:
         print_table(f"tags of {result.repository}{more}", ["tag"], [(t,) for t in result.tags])
     else:
@@ -186,4 +233,5 @@ def browse(
                 (p["platform"] or "-", p["digest"], _size(p["size"]), p["created"] or "-")
                 for p in image["platforms"]
             ],
+            whole={"platform", "digest"},
         )

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from harbourmaster.cli._common import JsonOption, emit_json, guard, local_principal, open_core, stdout
-from harbourmaster.services.registry_access import resolve_image
+from harbourmaster.cli._common import GuardedGroup, JsonOption, emit_json, local_principal, open_core, stdout
 
-app = typer.Typer()
+app = typer.Typer(cls=GuardedGroup)
 
 
 @app.command()
-@guard
 def resolve(
     image: str = typer.Argument(..., help="An image reference, e.g. harbor.corp/team/app:v1."),
     env: str = typer.Option(..., "--env", help="Use the credentials granted on this environment."),
@@ -19,7 +17,13 @@ def resolve(
     user: str | None = typer.Option(None, "--user", "-u", help="User (docker-standalone, swarm)."),
     json_output: bool = JsonOption,
 ) -> None:
-    """Print the digest IMAGE points to now. Exit 1: refused or registry failure; 2: bad input."""
+    """Print the digest IMAGE points to now.
+
+    Exit 1: no registry granted there matches IMAGE; 2: bad input or an unknown name (no such tag
+    included); 3: the registry failed (unreachable, credential refused).
+    """
+    from harbourmaster.services.registry_access import resolve_image
+
     hm = open_core()
     resolved = resolve_image(hm, local_principal(hm), image, environment=env, namespace=namespace, user=user)
     if json_output:

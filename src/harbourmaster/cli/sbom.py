@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from harbourmaster.cli._common import emit_json, guard, local_principal, open_core, print_table, stderr
+from harbourmaster.cli._common import GuardedGroup, emit_json, local_principal, open_core, print_table, stderr
 from harbourmaster.cli._progress import layer_progress
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.errors import BadInput
@@ -36,7 +36,8 @@ from harbourmaster.supply.sbom import (
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Software bills of materials: generate an image's SBOM (from a registry, an OCI "
+app = typer.Typer(cls=GuardedGroup,
+                  help="Software bills of materials: generate an image's SBOM (from a registry, an OCI "
                        "layout or a docker-archive tarball), attach it to the image, fetch it back, "
                        "list the SBOM store.")
 
@@ -115,7 +116,6 @@ PlatformOption = typer.Option("linux/amd64", "--platform",
 
 
 @app.command()
-@guard
 def generate(
     source: str = typer.Argument(..., metavar="SOURCE",
                                  help="IMAGE (in an approved registry), oci-layout:DIR\\[:TAG] or "
@@ -183,7 +183,6 @@ def _store_local(sbom: Sbom, fmt: SbomFormat) -> str:
 
 
 @app.command()
-@guard
 def attach(
     image: str = typer.Argument(..., metavar="IMAGE", help="An image in an approved registry."),
     fmt: SbomFormat = FormatOption,
@@ -210,6 +209,8 @@ def attach(
         return
     assert outcome.attached is not None
     how = "generated and attached" if outcome.generated else "attached the stored SBOM"
+    if outcome.relabelled_from is not None:
+        how += f" (named {outcome.relabelled_from}, re-labelled for this image)"
     via = ("referrers API" if outcome.attached.via == "api"
            else f"referrers tag {outcome.attached.referrers_tag}")
     _note(f"{how}: {fmt.value} for {outcome.image} ({outcome.digest})")
@@ -218,7 +219,6 @@ def attach(
 
 
 @app.command()
-@guard
 def fetch(
     image: str = typer.Argument(..., metavar="IMAGE", help="An image in an approved registry."),
     fmt: SbomFormat = FormatOption,
@@ -242,7 +242,6 @@ def fetch(
 
 
 @app.command("list")
-@guard
 def list_stored(
     digest: str | None = typer.Option(None, "--digest", metavar="D", help="Only SBOMs of this image digest."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -253,8 +252,8 @@ def list_stored(
     if json_output:
         emit_json([r.as_dict() for r in rows])
         return
-    # Short digests keep the table readable on a terminal; --json has them whole.
     columns = ["image", "digest", "format", "origin", "components", "created"]
     print_table("SBOMs", columns,
-                [(r.image_name, r.image_digest[:19], r.format, r.origin, r.component_count,
-                  r.created_at.strftime("%Y-%m-%d %H:%M")) for r in rows])
+                [(r.image_name, r.image_digest, r.format, r.origin, r.component_count,
+                  r.created_at.strftime("%Y-%m-%d %H:%M")) for r in rows],
+                whole={"image", "digest"})

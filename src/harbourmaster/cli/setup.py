@@ -6,13 +6,12 @@ import gc
 
 import typer
 
-from harbourmaster.cli._common import JsonOption, emit_json, guard, open_core, stdout
+from harbourmaster.cli._common import GuardedGroup, JsonOption, emit_json, open_core, stdout
 
-app = typer.Typer()
+app = typer.Typer(cls=GuardedGroup)
 
 
 @app.command()
-@guard
 def init(json_output: bool = JsonOption) -> None:
     """Create the data directory, the master key (mode 0600) and the database schema. Idempotent."""
     report = open_core(migrate=True).init()
@@ -33,7 +32,6 @@ def init(json_output: bool = JsonOption) -> None:
 
 
 @app.command()
-@guard
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8400, help="Port to listen on."),

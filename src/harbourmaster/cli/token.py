@@ -10,9 +10,9 @@ from pathlib import Path
 import typer
 
 from harbourmaster.cli._common import (
+    GuardedGroup,
     JsonOption,
     emit_json,
-    guard,
     local_principal,
     open_core,
     print_table,
@@ -21,11 +21,10 @@ from harbourmaster.cli._common import (
 from harbourmaster.errors import BadInput
 from harbourmaster.services.tokens import create_token, list_tokens, parse_token_lifetime, revoke_token
 
-app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+app = typer.Typer(cls=GuardedGroup, help="API bearer tokens.", no_args_is_help=True)
 
 
 @app.command()
-@guard
 def create(
     user: str = typer.Option(..., "--user", help="The user the token acts as."),
     name: str = typer.Option("cli", "--name", help="A label for the token."),
@@ -54,7 +53,6 @@ def create(
 
 
 @app.command("list")
-@guard
 def list_(
     user: str | None = typer.Option(None, "--user", help="Only this user's tokens."),
     json_output: bool = JsonOption,
@@ -88,7 +86,6 @@ def list_(
 
 
 @app.command()
-@guard
 def revoke(
     token_id: int = typer.Argument(
         ..., metavar="ID", help="The token's id (see 'token list').", min=1, max=2**62

@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 
 from harbourmaster.cli._common import (
+    GuardedGroup,
     JsonOption,
     emit_json,
-    guard,
     local_principal,
     open_core,
     print_table,
@@ -33,9 +33,11 @@ from harbourmaster.supply.scan import OutputFormat, ScanResult, render, table_ro
 
 __all__ = ["scan_app", "vulndb_app", "vulns_app"]
 
-vulndb_app = typer.Typer(help="The advisory database: import OSV exports, show what is loaded.")
-vulns_app = typer.Typer(help="Continuous correlation: images that new advisories affect.")
-scan_app = typer.Typer()
+vulndb_app = typer.Typer(
+    cls=GuardedGroup, help="The advisory database: import OSV exports, show what is loaded."
+)
+vulns_app = typer.Typer(cls=GuardedGroup, help="Continuous correlation: images that new advisories affect.")
+scan_app = typer.Typer(cls=GuardedGroup)
 
 
 class _Counted(AdvisorySource):
@@ -53,7 +55,6 @@ class _Counted(AdvisorySource):
 
 
 @vulndb_app.command("import")
-@guard
 def vulndb_import(
     path: Path = typer.Argument(
         ..., help="A directory of OSV JSON records, an ecosystem's all.zip, or one .json."
@@ -93,7 +94,6 @@ def vulndb_import(
 
 
 @vulndb_app.command("status")
-@guard
 def vulndb_status_command(json_output: bool = JsonOption) -> None:
     """Advisories per ecosystem, the last import time and the newest 'modified' timestamp."""
     hm = open_core()
@@ -114,6 +114,7 @@ def _print_table(result: ScanResult) -> None:
         f"{result.target}: {len(result.findings)} finding(s)",
         ["id", "aliases", "package", "installed", "fixed in", "severity", "state", "suppressed", "notes"],
         table_rows(result),
+        whole={"id", "package", "installed", "fixed in"},
     )
     summary = result.summary()
     stdout.print(
@@ -135,7 +136,6 @@ def _print_table(result: ScanResult) -> None:
 
 
 @scan_app.command("scan")
-@guard
 def scan(
     target: str = typer.Argument(
         ...,
@@ -166,8 +166,11 @@ def scan(
         "(decides registry-scoped allowlist entries).",
     ),
 ) -> None:
-    """Scan an image or an SBOM against the advisory database.  Exit 0: nothing fails; 1: a finding at or
-    above --fail-on or a block verdict; 2: bad input."""
+    """Scan an image or an SBOM against the advisory database.
+
+    Exit 0: nothing fails; 1: a finding at or above --fail-on, or a block verdict; 2: bad input;
+    3: could not decide (the registry or the database failed).
+    """
     threshold = Severity.parse(fail_on) if fail_on is not None else None
     documents: list[tuple[str, str]] = []
     for path in vex:
@@ -190,7 +193,6 @@ def scan(
 
 
 @vulns_app.command("affected")
-@guard
 def affected(
     since: str = typer.Option(
         "7d",
@@ -199,7 +201,8 @@ def affected(
     ),
     json_output: bool = JsonOption,
 ) -> None:
-    """Images found newly affected by imported advisories since TIME."""
+    """Images found newly affected by imported advisories since TIME, each under every repository and tag
+    its digest was seen under."""
     hm = open_core()
     images = affected_since(hm, local_principal(hm), since=parse_since(since))
     if json_output:
@@ -210,11 +213,12 @@ def affected(
         ["image", "digest", "first seen", "advisories"],
         [
             (
-                i.image_name,
+                "\n".join(i.names),
                 i.image_digest,
                 i.first_seen.isoformat(timespec="seconds"),
                 ", ".join(sorted({a["id"] for a in i.advisories})),
             )
             for i in images
         ],
+        whole={"image", "digest"},
     )

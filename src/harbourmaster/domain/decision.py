@@ -57,6 +57,8 @@ class Decision:
     allowed: bool
     reasons: tuple[str, ...]
     digest: str | None = None
+    #: Why an allowed tag could not be pinned to a digest (the registry did not answer ...); None otherwise.
+    digest_error: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -66,6 +68,7 @@ class Decision:
             "allowed": self.allowed,
             "reasons": list(self.reasons),
             "digest": self.digest,
+            "digest_error": self.digest_error,
         }
 
 
@@ -89,7 +92,8 @@ class GovernanceSnapshot:
     #: environment -> users with access, directly or through a team.
     environment_users: Mapping[str, frozenset[str]]
     index: RegistryIndex[str] = field(repr=False)
-    today: dt.date = field(default_factory=dt.date.today)
+    #: The date credential expiry is judged by (the caller's clock: the domain never reads one).
+    today: dt.date
     #: Kinds whose objects are not denied as "not understood" in deployment content.
     content_ignore_kinds: tuple[KindSelector, ...] = ()
 
@@ -105,7 +109,7 @@ class GovernanceSnapshot:
         access: Iterable[AccessEntry],
         grants: Iterable[RegistryGrant],
         hide_dockerhub_anonymous: bool,
-        today: dt.date | None = None,
+        today: dt.date,
         content_ignore_kinds: Iterable[KindSelector] = (),
     ) -> GovernanceSnapshot:
         regs = {r.name: r for r in registries}
@@ -143,7 +147,7 @@ class GovernanceSnapshot:
             user_grants={k: frozenset(v) for k, v in usr_grants.items()},
             environment_users={k: frozenset(v) for k, v in env_users.items()},
             index=index,
-            today=today or dt.date.today(),
+            today=today,
             content_ignore_kinds=tuple(content_ignore_kinds),
         )
 
@@ -182,6 +186,11 @@ def _usable(reg: Registry, env: Environment, today: dt.date) -> str | None:
     return None
 
 
+def _given_digest(ref: ImageReference) -> str | None:
+    """An image given by digest is pinned by its reference: no registry needs asking."""
+    return None if ref.digest is None else str(ref.digest)
+
+
 def _decide_one(
     snapshot: GovernanceSnapshot, env: Environment, tenant: Tenant, granted: frozenset[str], image: str
 ) -> Decision:
@@ -207,11 +216,13 @@ def _decide_one(
             f"registry {name} matches {ref.repository} and is granted to "
             f"{tenant.describe()} on environment {env.name}"
         )
-        return Decision(image, normalized, name, True, tuple(reasons))
+        return Decision(image, normalized, name, True, tuple(reasons), digest=_given_digest(ref))
     if ref.domain == "docker.io":
         if snapshot.anonymous_dockerhub_open(env):
             reasons.append(f"anonymous Docker Hub is open on development environment {env.name}")
-            return Decision(image, normalized, ANONYMOUS_DOCKERHUB, True, tuple(reasons))
+            return Decision(
+                image, normalized, ANONYMOUS_DOCKERHUB, True, tuple(reasons), digest=_given_digest(ref)
+            )
         if env.tier is not Tier.DEVELOPMENT:
             reasons.append(f"anonymous Docker Hub is not available on {env.tier.value} environments")
         else:

@@ -1,4 +1,4 @@
-"""Image references, parsed and normalised as container tools do.
+r"""Image references, parsed and normalised as container tools do.
 
 The grammar is the one of the distribution project's ``reference`` package::
 
@@ -11,14 +11,18 @@ The grammar is the one of the distribution project's ``reference`` package::
     port-number      := [0-9]+
     path-component   := [a-z0-9]+ ( separator [a-z0-9]+ )*
     separator        := "." | "_" | "__" | "-"+
-    tag              := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
-    digest           := algorithm ":" hex      (sha256: 64, sha384: 96, sha512: 128 lowercase hex)
+    tag              := [\w][\w.-]{0,127}      (\w: ASCII letters, digits and "_")
+    digest           := algorithm ":" hex      (sha256: 64, sha512: 128 lower-case hex)
 
 and the Docker normalisation rules: the first component is a registry host only
 when it contains ``.`` or ``:`` or is exactly ``localhost``; otherwise the name
 lives on ``docker.io``, where a one-component name gains the ``library/``
 prefix; ``index.docker.io`` is an alias of ``docker.io``; the whole name
 (``domain/path``, after normalisation) is at most 255 characters.
+
+The tag grammar is defined here once (:data:`TAG_PATTERN`, :func:`validate_tag`)
+and the digest in :mod:`harbourmaster.domain.digest` (:class:`Digest`); the
+registry client and the SBOM sources use both.
 
 Deliberate choices where tools disagree (each is the stricter one):
 
@@ -37,6 +41,9 @@ Deliberate choices where tools disagree (each is the stricter one):
   library keeps them literally, which would make that image a different,
   unapproved one.  With a port (``registry-1.docker.io:443/x``) a host is kept
   as written, as :mod:`harbourmaster.domain.matching` does.
+* A digest must use an algorithm the OCI image spec registers (sha256, sha512).
+  The reference library (through ``go-digest``) also takes ``sha384``, which the
+  spec does not register; see :mod:`harbourmaster.domain.digest` for why.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from harbourmaster.domain.digest import Digest, DigestError
 from harbourmaster.errors import BadInput
 
 __all__ = [
@@ -51,16 +59,20 @@ __all__ = [
     "DEFAULT_TAG",
     "NAME_MAX_LENGTH",
     "TAG_MAX_LENGTH",
+    "TAG_PATTERN",
     "ImageReference",
     "ReferenceError",
     "normalize",
     "parse_reference",
+    "validate_tag",
 ]
 
 DEFAULT_DOMAIN = "docker.io"
 DEFAULT_TAG = "latest"
 NAME_MAX_LENGTH = 255
 TAG_MAX_LENGTH = 128
+#: The distribution spec's tag grammar (``re.ASCII``: ``\w`` is ``[A-Za-z0-9_]``, never a Unicode letter).
+TAG_PATTERN = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 
 #: Docker Hub's other names (the same set as ``matching.DOCKER_HUB_ALIASES``; a test pins that).
 _DOCKER_HUB_ALIASES = frozenset({"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
@@ -75,11 +87,8 @@ _TEXT_MAX_LENGTH = 600
 _PATH_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST_RE = re.compile(rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\]")
-_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_DIGEST_RE = re.compile(r"([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,})")
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
 _ALLOWED_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@[]+")
-_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
 class ReferenceError(BadInput):
@@ -100,7 +109,7 @@ class ImageReference:
     domain: str
     path: str
     tag: str | None = None
-    digest: str | None = None
+    digest: Digest | None = None
 
     @property
     def repository(self) -> str:
@@ -220,30 +229,35 @@ def _check_path(text: str, path: str) -> None:
         )
 
 
-def _check_tag(text: str, tag: str) -> None:
+def _tag_problem(tag: str) -> str | None:
     if not tag:
-        raise _fail(text, "the tag after ':' is empty")
+        return "the tag after ':' is empty"
     if len(tag) > TAG_MAX_LENGTH:
-        raise _fail(text, f"the tag is {len(tag)} characters; the limit is {TAG_MAX_LENGTH}")
-    if not _TAG_RE.fullmatch(tag):
-        raise _fail(
-            text,
-            f"tag {tag!r} must start with a letter, digit or '_' and contain only those and '.' or '-'",
-        )
+        return f"the tag is {len(tag)} characters; the limit is {TAG_MAX_LENGTH}"
+    if not TAG_PATTERN.fullmatch(tag):
+        return f"tag {tag!r} must start with a letter, digit or '_' and contain only those and '.' or '-'"
+    return None
 
 
-def _check_digest(text: str, digest: str) -> None:
-    match = _DIGEST_RE.fullmatch(digest)
-    if not match:
-        raise _fail(text, f"digest {digest!r} is not 'algorithm:hex' with at least 32 hex digits")
-    algorithm, hex_digits = match.group(1), match.group(2)
-    expected = _DIGEST_HEX_LENGTHS.get(algorithm)
-    if expected is None:
-        raise _fail(text, f"digest algorithm {algorithm!r} is not supported (use sha256, sha384 or sha512)")
-    if len(hex_digits) != expected:
-        raise _fail(text, f"a {algorithm} digest has {expected} hex digits, not {len(hex_digits)}")
-    if hex_digits.lower() != hex_digits:
-        raise _fail(text, f"the {algorithm} digest must be lower-case hex")
+def validate_tag(tag: str) -> str:
+    """Return ``tag`` when it follows the tag grammar, ``[\\w][\\w.-]{0,127}`` (ASCII).
+
+    Raises:
+        ReferenceError: the tag is empty, longer than 128 characters, or has another character.
+    """
+    if not isinstance(tag, str):
+        raise ReferenceError(f"a tag must be a string, not {type(tag).__name__}")
+    problem = _tag_problem(tag)
+    if problem is not None:
+        raise ReferenceError(f"invalid tag {tag!r}: {problem}")
+    return tag
+
+
+def _check_digest(text: str, digest: str) -> Digest:
+    try:
+        return Digest(digest)
+    except DigestError as exc:
+        raise _fail(text, exc.message) from None
 
 
 def parse_reference(text: str) -> ImageReference:
@@ -282,14 +296,14 @@ def parse_reference(text: str) -> ImageReference:
     if name_length > NAME_MAX_LENGTH:
         raise _fail(text, f"the name is {name_length} characters; the limit is {NAME_MAX_LENGTH}")
     if colon:
-        _check_tag(text, tag)
-    if at:
-        _check_digest(text, digest)
+        problem = _tag_problem(tag)
+        if problem is not None:
+            raise _fail(text, problem)
     return ImageReference(
         domain=domain,
         path=path,
         tag=tag if colon else None,
-        digest=digest if at else None,
+        digest=_check_digest(text, digest) if at else None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from harbourmaster.domain.kinds import KindSelector
@@ -29,12 +29,14 @@ from harbourmaster.domain.model import (
     Tier,
     User,
 )
+from harbourmaster.domain.spelling import did_you_mean
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
 from harbourmaster.errors import BadInput
 
 __all__ = [
     "GovernanceState",
     "StateInvalid",
+    "Unchecked",
     "Violation",
     "describe_entity",
     "validate_state",
@@ -89,6 +91,28 @@ class GovernanceState:
 
 #: Maps an entity to where it came from (e.g. ``registries[2]``); the API uses names.
 Locator = Callable[[object], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Unchecked:
+    """Names that references may use without being reported as undefined.
+
+    A document entry with problems of its own (reported with its path) is left out
+    of the state that is checked; references to the name it defines are then not
+    reported again as "not defined".  ``kinds`` lists kinds ("registry",
+    "environment", "user", "team") whose whole section was unusable.
+    """
+
+    names: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    kinds: frozenset[str] = frozenset()
+
+    def covers(self, kind: str, name: str) -> bool:
+        return kind in self.kinds or name in self.names.get(kind, frozenset())
+
+
+def _undefined(kind: str, name: str, known: Iterable[str], skip: Unchecked) -> str:
+    candidates = {*known, *skip.names.get(kind, frozenset())}
+    return f"{kind} {name} is not defined{did_you_mean(name, candidates)}"
 
 
 def describe_entity(entity: object) -> str:
@@ -199,25 +223,27 @@ def _check_environments(state: GovernanceState, out: list[Violation], loc: Locat
             out.append(Violation(f"{loc(env)}.namespaces", f"namespace {ns} is listed more than once"))
 
 
-def _check_identities(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+def _check_identities(state: GovernanceState, out: list[Violation], loc: Locator, skip: Unchecked) -> None:
     users = {u.name for u in state.users}
     teams = {t.name for t in state.teams}
     envs = {e.name for e in state.environments}
     for team in state.teams:
         for member in team.members:
-            if member not in users:
-                out.append(Violation(f"{loc(team)}.members", f"user {member} is not defined"))
+            if member not in users and not skip.covers("user", member):
+                out.append(Violation(f"{loc(team)}.members", _undefined("user", member, users, skip)))
     for entry in state.access:
-        if entry.environment not in envs:
+        if entry.environment not in envs and not skip.covers("environment", entry.environment):
             out.append(
-                Violation(f"{loc(entry)}.environment", f"environment {entry.environment} is not defined")
+                Violation(
+                    f"{loc(entry)}.environment", _undefined("environment", entry.environment, envs, skip)
+                )
             )
         if (entry.user is None) == (entry.team is None):
             out.append(Violation(loc(entry), "name exactly one of user or team"))
-        if entry.user is not None and entry.user not in users:
-            out.append(Violation(f"{loc(entry)}.user", f"user {entry.user} is not defined"))
-        if entry.team is not None and entry.team not in teams:
-            out.append(Violation(f"{loc(entry)}.team", f"team {entry.team} is not defined"))
+        if entry.user is not None and entry.user not in users and not skip.covers("user", entry.user):
+            out.append(Violation(f"{loc(entry)}.user", _undefined("user", entry.user, users, skip)))
+        if entry.team is not None and entry.team not in teams and not skip.covers("team", entry.team):
+            out.append(Violation(f"{loc(entry)}.team", _undefined("team", entry.team, teams, skip)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +252,7 @@ class _Access:
     teams: Mapping[str, set[str]]
 
 
-def _check_grants(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+def _check_grants(state: GovernanceState, out: list[Violation], loc: Locator, skip: Unchecked) -> None:
     regs = {r.name: r for r in state.registries}
     envs = {e.name: e for e in state.environments}
     users = {u.name for u in state.users}
@@ -245,10 +271,12 @@ def _check_grants(state: GovernanceState, out: list[Violation], loc: Locator) ->
         where = loc(grant)
         reg = regs.get(grant.registry)
         env = envs.get(grant.environment)
-        if reg is None:
-            out.append(Violation(f"{where}.registry", f"registry {grant.registry} is not defined"))
-        if env is None:
-            out.append(Violation(f"{where}.environment", f"environment {grant.environment} is not defined"))
+        if reg is None and not skip.covers("registry", grant.registry):
+            out.append(Violation(f"{where}.registry", _undefined("registry", grant.registry, regs, skip)))
+        if env is None and not skip.covers("environment", grant.environment):
+            out.append(
+                Violation(f"{where}.environment", _undefined("environment", grant.environment, envs, skip))
+            )
         if reg is None or env is None:
             continue
         if reg.public and env.tier is not Tier.DEVELOPMENT:
@@ -290,7 +318,7 @@ def _check_grants(state: GovernanceState, out: list[Violation], loc: Locator) ->
                     "(rule D-08: robot and service credentials must expire)",
                 )
             )
-        _check_grantee(access, grant, env, where, users, teams, out)
+        _check_grantee(access, grant, env, where, users, teams, out, skip)
 
 
 def _check_grantee(
@@ -301,6 +329,7 @@ def _check_grantee(
     users: set[str],
     teams: set[str],
     out: list[Violation],
+    skip: Unchecked,
 ) -> None:
     if env.kind is EnvironmentKind.KUBERNETES:
         if grant.namespace is None:
@@ -313,7 +342,11 @@ def _check_grantee(
             )
         elif grant.namespace not in env.namespaces:
             out.append(
-                Violation(where, f"namespace {grant.namespace} is not a namespace of environment {env.name}")
+                Violation(
+                    where,
+                    f"namespace {grant.namespace} is not a namespace of environment {env.name}"
+                    + did_you_mean(grant.namespace, env.namespaces),
+                )
             )
         return
     if grant.namespace is not None:
@@ -331,12 +364,14 @@ def _check_grantee(
     )
     if grant.user is not None:
         if grant.user not in users:
-            out.append(Violation(where, f"user {grant.user} is not defined"))
+            if not skip.covers("user", grant.user):
+                out.append(Violation(where, _undefined("user", grant.user, users, skip)))
         elif grant.user not in access.users.get(env.name, ()):
             out.append(Violation(where, f"user {grant.user} has no access to environment {env.name}; {rule}"))
     if grant.team is not None:
         if grant.team not in teams:
-            out.append(Violation(where, f"team {grant.team} is not defined"))
+            if not skip.covers("team", grant.team):
+                out.append(Violation(where, _undefined("team", grant.team, teams, skip)))
         elif grant.team not in access.teams.get(env.name, ()):
             out.append(Violation(where, f"team {grant.team} has no access to environment {env.name}; {rule}"))
     if grant.user is None and grant.team is None:
@@ -346,7 +381,7 @@ def _check_grantee(
 _ADVISORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._:-]{1,127}$")
 
 
-def _check_allowlist(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+def _check_allowlist(state: GovernanceState, out: list[Violation], loc: Locator, skip: Unchecked) -> None:
     registries = {r.name for r in state.registries}
     seen: set[tuple[str, str | None]] = set()
     for entry in state.allowlist:
@@ -359,8 +394,14 @@ def _check_allowlist(state: GovernanceState, out: list[Violation], loc: Locator)
                     "GHSA-xxxx-xxxx-xxxx, DSA-5678-1)",
                 )
             )
-        if entry.registry is not None and entry.registry not in registries:
-            out.append(Violation(f"{where}.registry", f"registry {entry.registry} is not defined"))
+        if (
+            entry.registry is not None
+            and entry.registry not in registries
+            and not skip.covers("registry", entry.registry)
+        ):
+            out.append(
+                Violation(f"{where}.registry", _undefined("registry", entry.registry, registries, skip))
+            )
         if not entry.reason.strip():
             out.append(Violation(f"{where}.reason", "say why the vulnerability is accepted"))
         if entry.key in seen:
@@ -381,16 +422,26 @@ def _check_ignore_kinds(state: GovernanceState, out: list[Violation], loc: Locat
 
 
 def validate_state(
-    state: GovernanceState, *, today: dt.date, locate: Locator | None = None
+    state: GovernanceState,
+    *,
+    today: dt.date,
+    locate: Locator | None = None,
+    unchecked: Unchecked | None = None,
 ) -> list[Violation]:
-    """Every rule the governance model breaks, in document order; empty when valid."""
+    """Every rule the governance model breaks, in document order; empty when valid.
+
+    A reference to a name ``unchecked`` covers is not reported as undefined (its
+    entry's own problems were reported already).  A reference to a name that is not
+    defined says which defined name is close, if one is ("did you mean").
+    """
     loc = locate or describe_entity
+    skip = unchecked or Unchecked()
     out: list[Violation] = []
     _check_names(state, out, loc)
     _check_registries(state, out, loc, today)
     _check_environments(state, out, loc)
-    _check_identities(state, out, loc)
-    _check_grants(state, out, loc)
-    _check_allowlist(state, out, loc)
+    _check_identities(state, out, loc, skip)
+    _check_grants(state, out, loc, skip)
+    _check_allowlist(state, out, loc, skip)
     _check_ignore_kinds(state, out, loc)
     return out

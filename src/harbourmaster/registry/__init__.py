@@ -3,7 +3,8 @@
 The commands ``registry test``, ``registry browse`` and ``resolve`` call:
 
 * :class:`RegistryClient` (with a :class:`RegistryEndpoint` and a provider from
-  :mod:`harbourmaster.registry.providers`) for the protocol itself;
+  :mod:`harbourmaster.registry.providers`) for the protocol itself, made by a
+  :class:`RegistryClientFactory` (:class:`HttpxClientFactory`, with httpx's ``transport`` seam);
 * :func:`probe` for diagnostics, :func:`describe_image` / :func:`resolve_digest` for
   browse and resolve, :func:`pull_to_layout` / :func:`push_layout` for copies;
 * :func:`check_transport` to refuse insecure transport outside development tiers.
@@ -41,7 +42,13 @@ from harbourmaster.registry.errors import (
     TokenExchangeFailed,
     UnexpectedResponse,
 )
-from harbourmaster.registry.interface import BearerToken, CredentialProvider, RegistryCredentials
+from harbourmaster.registry.factory import HttpxClientFactory
+from harbourmaster.registry.interface import (
+    BearerToken,
+    CredentialProvider,
+    RegistryClientFactory,
+    RegistryCredentials,
+)
 from harbourmaster.registry.layout import LayoutError, PullResult, pull_to_layout, push_layout
 from harbourmaster.registry.media import Descriptor, Digest, ImageIndex, ImageManifest, Platform
 from harbourmaster.registry.probe import ProbeFailure, ProbeReport, probe
@@ -61,6 +68,7 @@ __all__ = [
     "Descriptor",
     "Digest",
     "FetchedManifest",
+    "HttpxClientFactory",
     "ImageIndex",
     "ImageManifest",
     "ImageSummary",
@@ -80,6 +88,7 @@ __all__ = [
     "RedirectRefused",
     "Referrers",
     "RegistryClient",
+    "RegistryClientFactory",
     "RegistryCredentials",
     "RegistryEndpoint",
     "RegistryError",

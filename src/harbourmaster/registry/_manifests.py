@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from harbourmaster.domain.digest import REGISTERED_ALGORITHMS
 from harbourmaster.registry._session import status_error
 from harbourmaster.registry.errors import (
     ManifestError,
@@ -206,7 +207,7 @@ class ManifestOperations:
             ) from None
         expected = ref if ":" in ref else response.headers.get("Docker-Content-Digest")
         algorithm = expected.split(":")[0] if expected and ":" in expected else "sha256"
-        if algorithm not in ("sha256", "sha512"):
+        if algorithm not in REGISTERED_ALGORITHMS:
             raise ManifestError(f"unsupported digest algorithm {algorithm!r}", registry=host, repository=repo)
         actual = compute_digest(raw, algorithm)
         if expected and actual != expected:

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from harbourmaster.domain.platform import PlatformError
 from harbourmaster.registry.client import RegistryClient
 from harbourmaster.registry.errors import ManifestError
 from harbourmaster.registry.media import Digest, ImageIndex, ImageManifest, Platform
@@ -72,10 +73,10 @@ def _created(config: bytes) -> tuple[dt.datetime | None, Platform | None]:
             created = dt.datetime.fromisoformat(text)
         except ValueError:
             created = None
-    platform = None
-    if isinstance(doc.get("os"), str) and isinstance(doc.get("architecture"), str):
-        variant = doc.get("variant") if isinstance(doc.get("variant"), str) else None
-        platform = Platform(os=doc["os"], architecture=doc["architecture"], variant=variant)
+    try:
+        platform: Platform | None = Platform.from_oci(doc, where="image config")
+    except PlatformError:  # browsing shows what it can: an odd platform is left out, not an error
+        platform = None
     return created, platform
 
 

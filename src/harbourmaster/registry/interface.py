@@ -9,6 +9,11 @@ lives in :mod:`harbourmaster.registry.providers`.
 
 Secrets arrive as :class:`harbourmaster.domain.secret.Secret` and are revealed
 only at the moment a header or form field is built.
+
+A :class:`RegistryClientFactory` makes every
+:class:`~harbourmaster.registry.client.RegistryClient` the core opens
+(:class:`~harbourmaster.registry.factory.HttpxClientFactory`, whose ``transport``
+is httpx's seam: tests pass an ``httpx.MockTransport``).
 """
 
 from __future__ import annotations
@@ -16,15 +21,21 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from harbourmaster.domain.secret import Secret
 from harbourmaster.registry.challenge import Challenge
 
+if TYPE_CHECKING:
+    from harbourmaster.registry._session import ClientOptions
+    from harbourmaster.registry.client import RegistryClient, RegistryEndpoint
+
 __all__ = [
     "BearerToken",
     "CredentialProvider",
+    "RegistryClientFactory",
     "RegistryCredentials",
 ]
 
@@ -86,3 +97,36 @@ class CredentialProvider(abc.ABC):
         """
         del http, challenge, scopes
         return None
+
+
+class RegistryClientFactory(Protocol):
+    """Makes the registry clients the core opens, and looks up registry hosts for diagnostics.
+
+    A protocol rather than an abstract class: the composition root hands the core a
+    stand-in that loads the client (and httpx) at first use, without importing this
+    package, so commands that never talk to a registry do not pay for it.
+    """
+
+    def client(
+        self,
+        endpoint: RegistryEndpoint,
+        *,
+        provider: CredentialProvider | None = None,
+        options: ClientOptions | None = None,
+        development_only: bool = False,
+    ) -> RegistryClient:
+        """A client for ``endpoint`` (use it as an async context manager).
+
+        Raises:
+            InsecureTransportRefused: plain HTTP / unverified TLS without ``development_only``, or
+                the CA bundle or client certificate cannot be loaded.
+        """
+        ...
+
+    async def resolve_host(self, host: str, port: int) -> None:
+        """Look ``host`` up as the client's connections would.
+
+        Raises:
+            OSError: the name does not resolve.
+        """
+        ...

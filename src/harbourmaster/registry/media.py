@@ -4,15 +4,24 @@ Pure functions over bytes: nothing here does I/O.  Parsing is strict where the
 distribution spec is strict (digest syntax, descriptor fields) and raises
 :class:`ValueError` with the field path; the client wraps that in a
 :class:`~harbourmaster.registry.errors.ManifestError` naming registry and repository.
+
+:class:`Digest`, :class:`Platform` and the tag grammar are the domain's
+(:mod:`harbourmaster.domain.digest`, :mod:`harbourmaster.domain.platform`,
+:mod:`harbourmaster.domain.reference`), re-exported here under their old names;
+their errors are :class:`ValueError` subclasses, so the contract above holds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, NewType
+from typing import Any
+
+from harbourmaster.domain.digest import Digest, parse_digest
+from harbourmaster.domain.platform import Platform, PlatformError
+from harbourmaster.domain.reference import ReferenceError
+from harbourmaster.domain.reference import validate_tag as _validate_tag
 
 __all__ = [
     "DOCKER_CONFIG",
@@ -42,8 +51,6 @@ __all__ = [
     "validate_tag",
 ]
 
-Digest = NewType("Digest", str)
-
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -62,35 +69,20 @@ MANIFEST_ACCEPT = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 #: The distribution spec lets registries refuse manifests above 4 MiB; we refuse to read more.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
-_ALGORITHMS = {"sha256": 64, "sha512": 128}
-_DIGEST_RE = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 # The distribution spec's repository-name grammar.
 _REPOSITORY_RE = re.compile(
     r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$"
 )
-_TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
-
-
-def parse_digest(text: str) -> Digest:
-    """Return ``text`` as a :data:`Digest` after checking its syntax.
-
-    Raises:
-        ValueError: not ``algorithm:hex`` with a supported algorithm and the right hex length.
-    """
-    match = _DIGEST_RE.match(text)
-    if not match:
-        raise ValueError(f"digest {text!r} is not of the form algorithm:encoded")
-    algorithm, encoded = match.groups()
-    if algorithm not in _ALGORITHMS:
-        raise ValueError(f"digest {text!r} uses unsupported algorithm {algorithm!r} (sha256, sha512)")
-    if len(encoded) != _ALGORITHMS[algorithm] or not re.fullmatch(r"[a-f0-9]+", encoded):
-        raise ValueError(f"digest {text!r}: {algorithm} needs {_ALGORITHMS[algorithm]} lowercase hex digits")
-    return Digest(text)
 
 
 def compute_digest(data: bytes, algorithm: str = "sha256") -> Digest:
-    """The digest of ``data`` (``sha256`` unless told otherwise)."""
-    return Digest(f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}")
+    """The digest of ``data`` (``sha256`` unless told otherwise).
+
+    Raises:
+        ValueError: ``algorithm`` is not sha256 or sha512 (a
+            :class:`~harbourmaster.domain.digest.DigestError`).
+    """
+    return Digest.of(data, algorithm)
 
 
 def validate_repository(name: str) -> str:
@@ -111,29 +103,18 @@ def validate_tag(tag: str) -> str:
     """Return ``tag`` if it is a valid tag.
 
     Raises:
-        ValueError: the tag breaks ``[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}``.
+        ValueError: the tag breaks ``[\\w][\\w.-]{0,127}`` (the domain's tag grammar).
     """
-    if not _TAG_RE.match(tag):
-        raise ValueError(f"tag {tag!r} is not valid ([a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}})")
-    return tag
+    try:
+        return _validate_tag(tag)
+    except ReferenceError as exc:
+        raise ValueError(f"{exc.message} ([\\w][\\w.-]{{0,127}})") from None
 
 
 def referrers_tag(digest: Digest) -> str:
     """The tag of the referrers tag schema for ``digest``: ``<alg>-<hex>`` (truncated to 128)."""
     algorithm, _, encoded = digest.partition(":")
     return f"{algorithm}-{encoded}"[:128]
-
-
-@dataclass(frozen=True)
-class Platform:
-    """The platform an index entry is built for."""
-
-    os: str
-    architecture: str
-    variant: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.os}/{self.architecture}" + (f"/{self.variant}" if self.variant else "")
 
 
 @dataclass(frozen=True)
@@ -154,10 +135,7 @@ class Descriptor:
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         if self.platform:
-            plat = {"architecture": self.platform.architecture, "os": self.platform.os}
-            if self.platform.variant:
-                plat["variant"] = self.platform.variant
-            out["platform"] = plat
+            out["platform"] = self.platform.to_oci()
         return out
 
 
@@ -224,12 +202,10 @@ def _descriptor(obj: Any, where: str) -> Descriptor:
         plat = obj["platform"]
         if not isinstance(plat, dict):
             raise ValueError(f"{where}.platform must be an object")
-        os_name = _str(plat, "os", f"{where}.platform")
-        arch = _str(plat, "architecture", f"{where}.platform")
-        assert os_name is not None and arch is not None
-        platform = Platform(
-            os=os_name, architecture=arch, variant=_str(plat, "variant", f"{where}.platform", required=False)
-        )
+        try:
+            platform = Platform.from_oci(plat, where=f"{where}.platform")
+        except PlatformError as exc:
+            raise ValueError(exc.message) from None
     return Descriptor(
         media_type=media_type,
         digest=digest,

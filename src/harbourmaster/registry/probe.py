@@ -15,14 +15,15 @@ from urllib.parse import urlsplit
 
 from harbourmaster.registry._session import ClientOptions
 from harbourmaster.registry.challenge import parse_www_authenticate
-from harbourmaster.registry.client import RegistryClient, RegistryEndpoint
+from harbourmaster.registry.client import RegistryEndpoint
 from harbourmaster.registry.errors import (
     AuthenticationFailed,
     AuthorizationDenied,
     RegistryError,
     TlsUntrusted,
 )
-from harbourmaster.registry.interface import CredentialProvider
+from harbourmaster.registry.factory import HttpxClientFactory
+from harbourmaster.registry.interface import CredentialProvider, RegistryClientFactory
 from harbourmaster.registry.tls import peer_certificate_names
 
 __all__ = ["ProbeFailure", "ProbeReport", "probe"]
@@ -69,10 +70,12 @@ async def probe(
     repository: str | None = None,
     development_only: bool = False,
     options: ClientOptions | None = None,
+    clients: RegistryClientFactory | None = None,
 ) -> ProbeReport:
     """Probe ``endpoint``: reachability, TLS, authentication, API version, referrers, latency.
 
-    ``repository`` (optional) is used to test pull access and the referrers API.
+    ``repository`` (optional) is used to test pull access and the referrers API.  The client
+    and the host look-up come from ``clients`` (default: over the network).
 
     Raises:
         InsecureTransportRefused: the endpoint is insecure and not ``development_only``
@@ -84,15 +87,16 @@ async def probe(
     report: dict[str, object] = {"registry": host}
     parts = urlsplit(f"//{host}")
     port = parts.port or (80 if endpoint.security.plain_http else 443)
+    clients = clients or HttpxClientFactory()
     try:
-        await asyncio.get_running_loop().getaddrinfo(parts.hostname or host, port)
+        await clients.resolve_host(parts.hostname or host, port)
     except OSError as exc:
         failures.append(
             ProbeFailure("registry-dns", f"registry {host}: the host name does not resolve ({exc})")
         )
         return ProbeReport(registry=host, failures=tuple(failures))
 
-    async with RegistryClient(
+    async with clients.client(
         endpoint, provider=provider, options=opts, development_only=development_only
     ) as client:
         started = time.perf_counter()

@@ -8,11 +8,9 @@ document and nothing is written unless all is well.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
-
-from sqlalchemy.orm import Session
 
 from harbourmaster.domain.authz import PERMISSIONS, Permission, Principal, require
 from harbourmaster.domain.kinds import KindSelector
@@ -26,18 +24,14 @@ from harbourmaster.domain.model import (
     User,
 )
 from harbourmaster.domain.secret import Secret, SecretReferenceError
-from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation, describe_entity
+from harbourmaster.domain.state import GovernanceState, StateInvalid, Unchecked, Violation, describe_entity
 from harbourmaster.domain.tiers import TierPolicyError
 from harbourmaster.errors import Forbidden
 from harbourmaster.services.core import Change, Harbourmaster
 from harbourmaster.services.credentials import open_registry_secret, seal_registry_secret
-from harbourmaster.services.document import (
-    DocumentInvalid,
-    GovernanceDocument,
-    parse_document,
-    registry_from_spec,
-)
-from harbourmaster.store.governance import SealedUpdates, sealed_blobs
+from harbourmaster.services.document import DocumentInvalid, GovernanceDocument, registry_from_spec
+from harbourmaster.services.document_reading import DocumentReading, document_order, read_document
+from harbourmaster.store.interface import GovernanceRepository, SealedUpdates
 from harbourmaster.vault.interface import UnresolvedSecretError, VaultError
 from harbourmaster.vault.references import HostFiles, resolve_secret_reference
 
@@ -79,8 +73,20 @@ class _Plan:
         self.host = host
         self.paths: dict[int, str] = {}
         self.problems: list[Violation] = []
+        #: Registries whose entries have problems of their own: references to them are not reported again.
+        self.unusable_registries: set[str] = set()
+        #: Only a document without schema problems is authorised (one with problems writes nothing).
+        self.complete = True
+        #: Per section, the index in the document of each entry of ``doc`` (when entries were left out).
+        self.positions: Mapping[str, Sequence[int]] = {}
         self.secrets: dict[str, Secret] = {}
         self.client_keys: dict[str, Secret] = {}
+
+    def _numbered(self, section: str, entries: list[T]) -> Iterable[tuple[int, T]]:
+        """``entries`` with their index in the document as written (entries with schema problems
+        were left out of ``doc``, so the positions differ from the list's)."""
+        positions = self.positions.get(section)
+        return zip(positions, entries, strict=True) if positions is not None else enumerate(entries)
 
     def locate(self, entity: object) -> str:
         return self.paths.get(id(entity)) or describe_entity(entity)
@@ -90,7 +96,7 @@ class _Plan:
         return entity
 
     def resolve_secrets(self) -> None:
-        for i, spec in enumerate(self.doc.registries):
+        for i, spec in self._numbered("registries", self.doc.registries):
             if spec.credential is not None and spec.credential.secret is not None:
                 self._resolve(
                     self.secrets, spec.name, spec.credential.secret, f"registries[{i}].credential.secret"
@@ -115,7 +121,7 @@ class _Plan:
     def build(self, old: GovernanceState) -> GovernanceState:
         doc = self.doc
         registries: list[Registry] = []
-        for i, spec in enumerate(doc.registries):
+        for i, spec in self._numbered("registries", doc.registries):
             existing = old.registry(spec.name)
             had_secret = bool(existing and existing.credential and existing.credential.secret_set)
             had_key = bool(existing and existing.tls.client_key_set)
@@ -128,6 +134,7 @@ class _Plan:
                 host=self.host,
             )
             if reg is None:
+                self.unusable_registries.add(spec.name)
                 continue
             if existing is not None and existing.credential_origin != reg.credential_origin:
                 # A stored secret is bound to the origin it was entered for: a moved
@@ -142,16 +149,19 @@ class _Plan:
                 Environment(e.name, e.kind, e.tier, e.group, tuple(e.namespaces), e.hide_dockerhub_anonymous),
                 f"environments[{i}]",
             )
-            for i, e in enumerate(doc.environments)
+            for i, e in self._numbered("environments", doc.environments)
         ]
-        users = [self._at(User(u.name, u.role), f"users[{i}]") for i, u in enumerate(doc.users)]
-        teams = [self._at(Team(t.name, tuple(t.members)), f"teams[{i}]") for i, t in enumerate(doc.teams)]
+        users = [self._at(User(u.name, u.role), f"users[{i}]") for i, u in self._numbered("users", doc.users)]
+        teams = [
+            self._at(Team(t.name, tuple(t.members)), f"teams[{i}]")
+            for i, t in self._numbered("teams", doc.teams)
+        ]
         access = [
             self._at(AccessEntry(a.environment, a.user, a.team, a.role), f"access[{i}]")
-            for i, a in enumerate(doc.access)
+            for i, a in self._numbered("access", doc.access)
         ]
         grants: list[RegistryGrant] = []
-        for i, g in enumerate(doc.grants):
+        for i, g in self._numbered("grants", doc.grants):
             if not (g.namespaces or g.teams or g.users):
                 self.problems.append(
                     Violation(
@@ -177,7 +187,7 @@ class _Plan:
                 self.problems.append(Violation(f"tiers.{tier.value}", exc.message))
         allowlist = [
             self._at(AllowlistEntry(a.id, a.expires, a.reason, a.registry), f"allowlist[{i}]")
-            for i, a in enumerate(doc.allowlist)
+            for i, a in self._numbered("allowlist", doc.allowlist)
         ]
         named = {a.key for a in allowlist}
         ignore_kinds = tuple(
@@ -202,8 +212,14 @@ class _Plan:
             allowlist=(*kept_allowlist, *allowlist),
             content_ignore_kinds=ignore_kinds,
         )
-        self.authorize(old, new)
+        if self.complete:
+            self.authorize(old, new)
         return new
+
+    def unchecked(self, read: Unchecked) -> Unchecked:
+        names = dict(read.names)
+        names["registry"] = names.get("registry", frozenset()) | self.unusable_registries
+        return Unchecked(names=names, kinds=read.kinds)
 
     def authorize(self, old: GovernanceState, new: GovernanceState) -> None:
         """Refuse the whole document if it changes a section the caller's role may not change.
@@ -226,7 +242,7 @@ class _Plan:
             )
 
     def sealed(
-        self, hm: Harbourmaster, session: Session, old: GovernanceState, new: GovernanceState
+        self, hm: Harbourmaster, governance: GovernanceRepository, old: GovernanceState, new: GovernanceState
     ) -> SealedUpdates:
         """Seal the secrets that differ from the stored ones (compared inside the vault only)."""
         out = SealedUpdates()
@@ -238,7 +254,7 @@ class _Plan:
                 reg = new.registry(name)
                 if reg is None:
                     continue
-                credential, client_key = sealed_blobs(session, name)
+                credential, client_key = governance.sealed_blobs(name)
                 stored = credential if field == "credential" else client_key
                 if not _same(hm, reg, stored, secret, field):
                     into[name] = seal_registry_secret(hm, reg, secret, field=field)
@@ -325,8 +341,15 @@ def apply_document(
             breaks a rule; every problem is listed and nothing is written.
     """
     require(principal, Permission.GOVERNANCE_WRITE)
-    doc = parse_document(text, source=source)
+    reading: DocumentReading = read_document(text, source=source)
+    doc = reading.document
+    if doc is None:
+        raise DocumentInvalid(source, list(reading.problems))
     plan = _Plan(doc, source=source, prune=prune, principal=principal, host=host)
+    # Schema problems are reported with the value and reference problems of the rest of the document.
+    plan.problems.extend(reading.problems)
+    plan.complete = not reading.problems
+    plan.positions = reading.positions
     plan.resolve_secrets()
 
     try:
@@ -336,11 +359,12 @@ def apply_document(
             target=source,
             mutate=plan.build,
             preflight=lambda: plan.problems,
-            sealed=lambda session, old, new: plan.sealed(hm, session, old, new),
+            sealed=lambda governance, old, new: plan.sealed(hm, governance, old, new),
             details={"prune": prune},
             dry_run=dry_run,
             locate=plan.locate,
+            unchecked=lambda: plan.unchecked(reading.unchecked),
         )
     except StateInvalid as exc:
-        raise DocumentInvalid(source, exc.violations) from None
+        raise DocumentInvalid(source, document_order(exc.violations, reading.sections)) from None
     return ApplyResult(change.changes, change.applied, dry_run, change.revision)

@@ -7,20 +7,17 @@ syslog.  :func:`verify_audit_log` checks the chain, and every checkpoint given
 (plus the checkpoint file, when it exists) against it.  :class:`CheckpointWriter`
 is what ``serve`` runs to emit one every interval when the chain grew.
 
-The signing key is made on first need, sealed by the vault, and kept in the
-``meta`` table (:mod:`harbourmaster.store.checkpoint_key`).
+The signing key is made on first need, sealed by the vault, and kept by the
+store's audit repository (``checkpoint_key``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-from sqlalchemy.orm import Session
 
 from harbourmaster.domain.audit import AuditEntry, ChainVerdict, format_audit_time, to_json_line, verify_chain
 from harbourmaster.domain.audit_checkpoint import (
@@ -32,7 +29,6 @@ from harbourmaster.domain.audit_checkpoint import (
     checkpoint_to_json_line,
 )
 from harbourmaster.errors import BadInput, Error
-from harbourmaster.services.audit import iter_audit, stored_head
 from harbourmaster.services.checkpoint_files import (
     CheckpointFileError,
     CheckpointWriteError,
@@ -42,13 +38,7 @@ from harbourmaster.services.checkpoint_files import (
     send_to_syslog,
 )
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.checkpoint_key import (
-    CHECKPOINT_KEY_FIELD,
-    CHECKPOINT_KEY_RECORD,
-    load_checkpoint_key,
-    save_checkpoint_key,
-)
-from harbourmaster.store.governance import lock_model
+from harbourmaster.store.interface import AuditRepository, Rewrap
 from harbourmaster.vault.interface import SealedSecret
 from harbourmaster.vault.signing import (
     CheckpointPublicKey,
@@ -58,6 +48,8 @@ from harbourmaster.vault.signing import (
 )
 
 __all__ = [
+    "CHECKPOINT_KEY_FIELD",
+    "CHECKPOINT_KEY_RECORD",
     "AuditVerification",
     "CheckpointFileError",
     "CheckpointRefused",
@@ -69,10 +61,15 @@ __all__ = [
     "emit_checkpoint",
     "last_checkpoint",
     "read_checkpoints",
+    "rewrap_checkpoint_key",
     "verify_audit_log",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The record and field the checkpoint signing key is sealed for (its vault binding).
+CHECKPOINT_KEY_RECORD = "audit-checkpoint"
+CHECKPOINT_KEY_FIELD = "signing_key"
 
 #: One emission at a time in this process.
 _EMITTING = threading.Lock()
@@ -98,21 +95,34 @@ def checkpoint_signer(hm: Harbourmaster) -> CheckpointSigner:
         VaultError: the stored key does not open with the master key.
         StoreError: the database cannot be read or written.
     """
-    with hm.db.read() as session:
-        sealed = load_checkpoint_key(session)
+    with hm.store.read() as tx:
+        sealed = tx.audit.checkpoint_key()
     if sealed is None:
-        with hm.db.transaction() as session:
-            lock_model(session)  # one key, however many processes need it at once
-            sealed = load_checkpoint_key(session)
+        with hm.store.transaction() as tx:
+            tx.governance.lock()  # one key, however many processes need it at once
+            sealed = tx.audit.checkpoint_key()
             if sealed is None:
                 _refuse_new_key_over_checkpoints(hm.settings.audit_checkpoint_file)
                 signer, new = generate_checkpoint_key(
                     hm.vault, record=CHECKPOINT_KEY_RECORD, field=CHECKPOINT_KEY_FIELD
                 )
-                save_checkpoint_key(session, new.to_bytes())
+                tx.audit.save_checkpoint_key(new.to_bytes())
                 log.info("audit checkpoint signing key created: %s", signer.key_id)
                 return signer
     return _open(hm, sealed)
+
+
+def rewrap_checkpoint_key(audit: AuditRepository, rewrap: Rewrap) -> int:
+    """Replace the sealed signing key with ``rewrap(record, field, sealed)``; 1 when there was one, else 0.
+
+    Raises:
+        StoreError: what is stored is not a sealed key.
+    """
+    sealed = audit.checkpoint_key()
+    if sealed is None:
+        return 0
+    audit.save_checkpoint_key(rewrap(CHECKPOINT_KEY_RECORD, CHECKPOINT_KEY_FIELD, sealed))
+    return 1
 
 
 def _open(hm: Harbourmaster, sealed: bytes) -> CheckpointSigner:
@@ -153,8 +163,8 @@ def checkpoint_public_key(hm: Harbourmaster) -> CheckpointPublicKey:
 def _stored_public_key(hm: Harbourmaster) -> tuple[CheckpointPublicKey | None, str]:
     """The stored key's public half, or why there is none.  Never makes a key."""
     try:
-        with hm.db.read() as session:
-            sealed = load_checkpoint_key(session)
+        with hm.store.read() as tx:
+            sealed = tx.audit.checkpoint_key()
         if sealed is None:
             return None, (
                 "the database holds no checkpoint signing key (it was deleted, or this is not the "
@@ -176,12 +186,12 @@ def _stored_public_key(hm: Harbourmaster) -> tuple[CheckpointPublicKey | None, s
 
 
 def _verified_head(
-    session: Session, last: LocatedCheckpoint | None, signer: CheckpointSigner
+    audit: AuditRepository, last: LocatedCheckpoint | None, signer: CheckpointSigner
 ) -> tuple[int, str]:
     """The newest record, once the chain from the last checkpoint (or from its start) verifies."""
-    stored = stored_head(session)
+    stored = audit.head()
     if last is None:
-        verdict = verify_chain(iter_audit(session), expected_head=stored)
+        verdict = verify_chain(audit.entries(), expected_head=stored)
     else:
         cp = last.checkpoint
         if stored is not None and stored[0] < cp.seq:
@@ -190,7 +200,7 @@ def _verified_head(
                 f"({last.where}, seq {cp.seq}): records were cut off",
                 details=["run 'harbourmaster audit verify' to see what changed"],
             )
-        entries = iter_audit(session, after=cp.seq - 1)
+        entries = audit.entries(after=cp.seq - 1)
         first = next(entries, None)
         watch = CheckpointWatch([last], key=signer.public_key)
         stream = watch.watch(_prepend(first, entries))
@@ -245,9 +255,9 @@ def emit_checkpoint(hm: Harbourmaster, *, actor: str = "system") -> Checkpoint:
                 f"the last checkpoint cannot be read: {exc.message}",
                 details=["the checkpoint file was damaged: run 'harbourmaster audit verify'"],
             ) from None
-        with hm.db.read() as session:
-            seq, head = _verified_head(session, last, signer)
-        time = format_audit_time(dt.datetime.now(dt.UTC))
+        with hm.store.read() as tx:
+            seq, head = _verified_head(tx.audit, last, signer)
+        time = format_audit_time(hm.clock.now())
         payload = checkpoint_payload(seq=seq, head=head, time=time, key_id=signer.key_id)
         checkpoint = Checkpoint(
             seq=seq, head=head, time=time, key_id=signer.key_id, signature=signer.sign(payload)
@@ -276,8 +286,8 @@ def audit_export_lines(
 
 
 def _export(hm: Harbourmaster, since: int, emitted: Checkpoint | None) -> Iterator[str]:
-    with hm.db.read() as session:
-        for entry in iter_audit(session, after=since):
+    with hm.store.read() as tx:
+        for entry in tx.audit.entries(after=since):
             if emitted is not None and entry.seq > emitted.seq:
                 break
             yield to_json_line(entry) + "\n"
@@ -350,9 +360,9 @@ def verify_audit_log(
     if key is None and located:
         key, no_key = _stored_public_key(hm)
     watch = CheckpointWatch(located, key=key, no_key=no_key)
-    with hm.db.read() as session:
-        stream = watch.watch(iter_audit(session))
-        chain = verify_chain(stream, expected_head=stored_head(session))
+    with hm.store.read() as tx:
+        stream = watch.watch(tx.audit.entries())
+        chain = verify_chain(stream, expected_head=tx.audit.head())
         for _ in stream:  # the checkpoints look past a break in the chain too
             pass
     verdict = watch.verdict()
@@ -383,8 +393,8 @@ class CheckpointWriter:
     def tick(self) -> Checkpoint | None:
         """Emit a checkpoint if the head moved since the last one; the checkpoint, or ``None``."""
         try:
-            with self.hm.db.read() as session:
-                head = stored_head(session)
+            with self.hm.store.read() as tx:
+                head = tx.audit.head()
             if head is None:
                 return None
             try:

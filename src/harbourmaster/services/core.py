@@ -1,8 +1,13 @@
 """The application core: one object per data directory, used by every surface.
 
-``Harbourmaster`` owns the database, the vault and the cached decision
-snapshot.  Surfaces construct it from :class:`~harbourmaster.settings.Settings`
-and call the service functions in this package; they never touch the store.
+``Harbourmaster`` is made of its parts, each behind an interface: the store
+(its repositories), the vault, the registry-client factory, the clock and the
+notifier.  The composition root (:func:`harbourmaster.bootstrap.build`) makes
+the real ones from :class:`~harbourmaster.settings.Settings`; unit tests pass
+in-memory fakes (``tests/fakes``).  Surfaces call the service functions in this
+package and never touch the store.  Services open one unit of work per
+operation (``hm.store.transaction()``) and write its audit record in it; they
+ask ``hm.clock`` for the time and never read the environment.
 """
 
 from __future__ import annotations
@@ -12,39 +17,31 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
+from harbourmaster.clock import Clock
 from harbourmaster.domain.decision import GovernanceSnapshot
 from harbourmaster.domain.diff import describe_changes
 from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import ANONYMOUS_DOCKERHUB, Provider, Registry
 from harbourmaster.domain.origins import drop_moved_secrets
-from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation, validate_state
-from harbourmaster.services.audit import append_audit
+from harbourmaster.domain.state import GovernanceState, StateInvalid, Unchecked, Violation, validate_state
+from harbourmaster.notify.interface import Notifier
 from harbourmaster.settings import Settings
 from harbourmaster.store.database import Database
-from harbourmaster.store.governance import (
-    SealedUpdates,
-    load_state,
-    lock_model,
-    model_revision,
-    rewrap_all,
-    save_state,
-)
-from harbourmaster.vault.envelope import EnvelopeVault
-from harbourmaster.vault.interface import SealedSecret, VaultError
-from harbourmaster.vault.keyfile import (
-    MASTER_KEY_ENV,
-    MASTER_KEY_FILE,
-    create_master_key_file,
-    key_files_stamp,
-    load_keyring,
-)
+from harbourmaster.store.interface import GovernanceRepository, SealedUpdates, Store, StoreError
+from harbourmaster.store.sql import SqlStore
+from harbourmaster.vault.interface import SealedSecret, Vault, VaultError
+from harbourmaster.vault.keyfile import MASTER_KEY_ENV, MASTER_KEY_FILE, create_master_key_file, load_keyring
 from harbourmaster.vault.references import HostFiles
 
-__all__ = ["Change", "Harbourmaster", "InitReport"]
+if TYPE_CHECKING:
+    from harbourmaster.registry.interface import RegistryClientFactory
+
+__all__ = ["Change", "Harbourmaster", "InitReport", "Sealer"]
+
+#: ``sealed(governance, old, new)``: the vault output to store with a change (:meth:`Harbourmaster.change`).
+Sealer = Callable[[GovernanceRepository, GovernanceState, GovernanceState], SealedUpdates]
 
 ANONYMOUS_DOCKERHUB_REGISTRY = Registry(
     name=ANONYMOUS_DOCKERHUB,
@@ -74,18 +71,56 @@ class Change:
 
 
 class Harbourmaster:
-    def __init__(self, settings: Settings, *, today: Callable[[], dt.date] = dt.date.today) -> None:
+    """The core, made of its parts (see the module documentation).
+
+    ``settings`` still says where the data directory is and the limits services enforce;
+    everything that does I/O is one of the injected parts.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        vault: Vault,
+        registry_clients: RegistryClientFactory,
+        clock: Clock,
+        notifier: Notifier,
+    ) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url)
-        self.today = today
-        self._vault: EnvelopeVault | None = None
-        self._vault_stamp: tuple[object, ...] | None = None
+        self.store = store
+        self.vault = vault
+        self.registry_clients = registry_clients
+        self.clock = clock
+        self.notifier = notifier
         self._snapshot: GovernanceSnapshot | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Harbourmaster:
-        return cls(Settings.from_environ(environ))
+        """The real core for ``environ`` (default: the process environment), made by the composition root.
+
+        Raises:
+            BadInput: a setting is invalid (``NotifyError``: the webhook URL is not an http(s) URL).
+        """
+        from harbourmaster.bootstrap import build  # the root imports this module, not the reverse
+
+        return build(Settings.from_environ(environ))
+
+    @property
+    def db(self) -> Database:
+        """The SQL database under the store: its schema, migrations and files.
+
+        Raises:
+            StoreError: the store is not a SQL database (an in-memory store has no schema or file).
+        """
+        if isinstance(self.store, SqlStore):
+            return self.store.database
+        raise StoreError(f"the store ({type(self.store).__name__}) is not a SQL database")
+
+    def today(self) -> dt.date:
+        """The clock's date (``hm.clock.today()``)."""
+        return self.clock.today()
 
     # -- set-up -------------------------------------------------------------
     def init(self) -> InitReport:
@@ -101,36 +136,43 @@ class Harbourmaster:
                 create_master_key_file(path)
                 created = True
             key_source = str(path)
-        self.vault  # noqa: B018 - fail now, not at first use, when the key is unusable
+        load_keyring(home, self.settings.environ)  # fail now, not at first use, when the key is unusable
         # A database made by an older version (or copied in) may be readable by others;
         # made private before it is opened, the -wal and -shm files SQLite adds copy its mode.
         self.db.restrict_file_modes()
         self.db.upgrade()
-        with self.db.transaction() as session:
-            state = load_state(session)
-            bound = self._bind_unbound_secrets(session, state)
+        self.prepare_model(
+            target=str(home), details={"database": self.db.display_url, "master_key": key_source}
+        )
+        return InitReport(str(home), self.db.display_url, key_source, created, self.db.current_revision())
+
+    def prepare_model(self, *, target: str, details: Mapping[str, object]) -> None:
+        """Make the stored model current, in one unit of work (idempotent): bind secrets stored before
+        origin binding to their registry's origin, and add the built-in anonymous Docker Hub registry,
+        its ``system.init`` record naming ``target`` with ``details``.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        with self.store.transaction() as tx:
+            state = tx.governance.load()
+            bound = self._bind_unbound_secrets(tx.governance, state)
             if bound:
-                append_audit(
-                    session,
+                tx.audit.append(
                     actor=self.local_actor(),
                     action="vault.bind_origins",
                     target="registry secrets",
                     details={"bound": bound},
                 )
             if state.registry(ANONYMOUS_DOCKERHUB) is None:
-                save_state(
-                    session, state.evolve(registries=(*state.registries, ANONYMOUS_DOCKERHUB_REGISTRY))
+                tx.governance.save(
+                    state.evolve(registries=(*state.registries, ANONYMOUS_DOCKERHUB_REGISTRY))
                 )
-                append_audit(
-                    session,
-                    actor=self.local_actor(),
-                    action="system.init",
-                    target=str(home),
-                    details={"database": self.db.display_url, "master_key": key_source},
+                tx.audit.append(
+                    actor=self.local_actor(), action="system.init", target=target, details=details
                 )
-        return InitReport(str(home), self.db.display_url, key_source, created, self.db.current_revision())
 
-    def _bind_unbound_secrets(self, session: Session, state: GovernanceState) -> list[str]:
+    def _bind_unbound_secrets(self, governance: GovernanceRepository, state: GovernanceState) -> list[str]:
         """Re-seal registry secrets stored before origin binding, bound to their registry's origin.
 
         A secret that opens neither bound nor unbound (altered, or bound to another
@@ -142,7 +184,7 @@ class Harbourmaster:
         def rebind(record: str, field: str, blob: bytes) -> bytes:
             reg = registries.get(record)
             if reg is None:
-                return blob  # not a registry's secret (the audit checkpoint key)
+                return blob  # a row the loaded model does not name: left as it is
             sealed = SealedSecret.from_bytes(blob)
             try:
                 self.vault.open(sealed, record=record, field=field, origin=reg.credential_origin)
@@ -157,7 +199,7 @@ class Harbourmaster:
             resealed = self.vault.seal(secret, record=record, field=field, origin=reg.credential_origin)
             return resealed.to_bytes()
 
-        rewrap_all(session, rebind)
+        governance.rewrap(rebind)
         return bound
 
     @staticmethod
@@ -170,40 +212,31 @@ class Harbourmaster:
             user = str(os.getuid())
         return f"local:{user}"
 
-    @property
-    def vault(self) -> EnvelopeVault:
-        # Another process ('keys rotate') may have replaced the key files since they were read:
-        # a long-running server must not go on sealing under a key that the rotation erased.
-        stamp = key_files_stamp(self.settings.home, self.settings.environ)
-        if self._vault is None or stamp != self._vault_stamp:
-            self._vault = EnvelopeVault(load_keyring(self.settings.home, self.settings.environ))
-            self._vault_stamp = stamp
-        return self._vault
-
     def reload_vault(self) -> None:
-        self._vault = None
+        """Have the vault read its master keys again (after ``keys rotate`` replaced them)."""
+        self.vault.reload()
 
     def host_files(self) -> HostFiles:
         """The guard for references an operator resolves on this host: never harbourmaster's own data
         (the data directory with the master keys, and the database file wherever it lives)."""
-        database = self.db.engine.url.database if self.db.engine.dialect.name == "sqlite" else None
-        files = [Path(database)] if database else []
+        database = self.store.database.database_file if isinstance(self.store, SqlStore) else None
+        files = [database] if database is not None else []
         return HostFiles.protecting(directories=[self.settings.home], files=files)
 
     # -- reading ------------------------------------------------------------
     def state(self) -> GovernanceState:
-        with self.db.read() as session:
-            return load_state(session)
+        with self.store.read() as tx:
+            return tx.governance.load()
 
     def snapshot(self) -> GovernanceSnapshot:
         """The decision snapshot for the current model revision (rebuilt when the model changed)."""
-        with self.db.read() as session:
-            revision = model_revision(session)
+        with self.store.read() as tx:
+            revision = tx.governance.revision()
             cached = self._snapshot
-            today = self.today()
+            today = self.clock.today()
             if cached is not None and cached.revision == revision and cached.today == today:
                 return cached
-            state = load_state(session)
+            state = tx.governance.load()
         snap = snapshot_of(state, revision=revision, today=today)
         with self._lock:
             self._snapshot = snap
@@ -217,32 +250,38 @@ class Harbourmaster:
         action: str,
         target: str,
         mutate: Callable[[GovernanceState], GovernanceState],
-        sealed: Callable[[Session, GovernanceState, GovernanceState], SealedUpdates] | None = None,
+        sealed: Sealer | None = None,
         details: Mapping[str, object] | None = None,
         dry_run: bool = False,
         locate: Callable[[object], str] | None = None,
         preflight: Callable[[], list[Violation]] | None = None,
+        unchecked: Callable[[], Unchecked] | None = None,
     ) -> Change:
         """Apply one mutation of the model in one transaction, with its audit record.
 
         ``mutate`` returns the desired model; ``sealed`` returns the vault
-        output to store with it.  With ``dry_run`` everything is checked and
-        described but nothing is written.
+        output to store with it (given the transaction's governance repository,
+        to compare with the stored secrets).  With ``dry_run`` everything is checked and
+        described but nothing is written.  ``preflight`` and ``unchecked`` are called
+        after ``mutate``: problems found before the rules, and names whose
+        references the rules do not report (see :class:`Unchecked`).
 
         Raises:
             StateInvalid: the new model would break a rule (nothing is written).
         """
-        with self.db.transaction() as session:
-            lock_model(session)
-            old = load_state(session)
+        with self.store.transaction() as tx:
+            tx.governance.lock()
+            old = tx.governance.load()
             new = mutate(old)
             violations = [
                 *(preflight() if preflight else []),
-                *validate_state(new, today=self.today(), locate=locate),
+                *validate_state(
+                    new, today=self.clock.today(), locate=locate, unchecked=unchecked() if unchecked else None
+                ),
             ]
             if violations:
                 raise StateInvalid(violations)
-            seal = sealed(session, old, new) if sealed is not None else SealedUpdates()
+            seal = sealed(tx.governance, old, new) if sealed is not None else SealedUpdates()
             moved = drop_moved_secrets(
                 old,
                 new,
@@ -263,10 +302,9 @@ class Harbourmaster:
             ]
             changes = (*describe_changes(old, new, replaced_secrets=replaced), *moved.describe())
             if not changes or dry_run:
-                return Change(model_revision(session), changes, applied=False)
-            revision = save_state(session, new, sealed=seal)
-            append_audit(
-                session,
+                return Change(tx.governance.revision(), changes, applied=False)
+            revision = tx.governance.save(new, sealed=seal)
+            tx.audit.append(
                 actor=actor,
                 action=action,
                 target=target,

@@ -14,9 +14,7 @@ from harbourmaster.domain.durations import MAX_WINDOW
 from harbourmaster.domain.model import Registry
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, NotFound
-from harbourmaster.services.audit import append_audit
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.governance import sealed_blobs
 from harbourmaster.vault.interface import SealedSecret
 
 __all__ = [
@@ -70,7 +68,7 @@ def expiring_credentials(hm: Harbourmaster, *, within: dt.timedelta) -> list[Exp
         raise BadInput(
             f"within: {within.days} days is outside 0 to {durations.describe_duration(MAX_WINDOW)}"
         )
-    today = hm.today()
+    today = hm.clock.today()
     limit = today + within
     out = []
     for reg in hm.state().registries:
@@ -140,14 +138,13 @@ def use_credential(
     """
     reg = _registry(hm, registry)
     cred = reg.credential
-    with hm.db.transaction() as session:
-        blob, _ = sealed_blobs(session, reg.name)
+    with hm.store.transaction() as tx:
+        blob = tx.governance.sealed_blobs(reg.name).credential
         if cred is None or blob is None:
             return None
-        if cred.expired(hm.today()):
+        if cred.expired(hm.clock.today()):
             # Recorded in its own transaction: the refusal must stay in the log.
-            append_audit(
-                session,
+            tx.audit.append(
                 actor=actor,
                 action="credential.use",
                 target=reg.name,
@@ -157,8 +154,7 @@ def use_credential(
             use = None
         else:
             secret = open_registry_secret(hm, reg, blob, field="credential")
-            append_audit(
-                session,
+            tx.audit.append(
                 actor=actor,
                 action="credential.use",
                 target=reg.name,
@@ -182,13 +178,12 @@ def use_client_key(hm: Harbourmaster, *, registry: Registry | str, actor: str, p
         VaultError: the sealed key cannot be opened (altered, or bound to another origin).
     """
     reg = _registry(hm, registry)
-    with hm.db.transaction() as session:
-        _, blob = sealed_blobs(session, reg.name)
+    with hm.store.transaction() as tx:
+        blob = tx.governance.sealed_blobs(reg.name).client_key
         if blob is None:
             return None
         key = open_registry_secret(hm, reg, blob, field="client_key")
-        append_audit(
-            session,
+        tx.audit.append(
             actor=actor,
             action="credential.use",
             target=reg.name,

@@ -16,14 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harbourmaster.domain.authz import Principal
-from harbourmaster.domain.decision import Decision, Tenant, decide
+from harbourmaster.domain.decision import Decision, GovernanceSnapshot, Tenant, decide
+from harbourmaster.domain.model import Environment, EnvironmentKind
 from harbourmaster.domain.reference import ReferenceError, parse_reference
+from harbourmaster.domain.spelling import did_you_mean
 from harbourmaster.domain.workloads import NotUnderstood, WorkloadImage, unresolved_placeholder
-from harbourmaster.enforce.content import load_deployment_content
-from harbourmaster.errors import BadInput
-from harbourmaster.services.audit import append_audit
+from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.registry_access import authorise_environment, resolve_decision_digests
+from harbourmaster.services.environment_access import authorise_environment, named_environment
 
 __all__ = ["ContentDecision", "check_content", "check_images"]
 
@@ -90,9 +90,8 @@ def _record(
 ) -> None:
     """One audit entry for ``decisions``; ``extras`` adds (or overrides) fields of each image's row."""
     denied = [d for d in decisions if not d.allowed]
-    with hm.db.transaction() as session:
-        append_audit(
-            session,
+    with hm.store.transaction() as tx:
+        tx.audit.append(
             actor=principal.audit_name,
             action="decision",
             target=f"{environment}/{tenant.describe()}",
@@ -171,9 +170,13 @@ def check_images(
     their current digest where the registry answers (never failing the decision
     when it does not).
 
+    An allowed tag that could not be pinned carries the reason in ``digest_error``.
+
     Raises:
         Forbidden: ``principal`` may not check on this environment.
-        BadInput: both a namespace and a user, no images, or a malformed reference.
+        NotFound: no such environment, or no such namespace on it (naming the closest).
+        BadInput: both a namespace and a user, neither (the environment's kind says
+            which it needs), no images, or a malformed reference.
     """
     if not images:
         raise BadInput("no images to check: name at least one image or a file")
@@ -182,12 +185,61 @@ def check_images(
     _require_parsable(images)
     tenant = _tenant(namespace, user)
     snapshot = hm.snapshot()
+    _require_tenant(named_environment(snapshot, environment), tenant)
     decisions = decide(snapshot, environment=environment, tenant=tenant, images=images)
-    decisions, errors = resolve_decision_digests(
-        hm, decisions, actor=principal.audit_name, ask_registries=resolve, snapshot=snapshot
-    )
+    decisions, errors = _pin(hm, decisions, actor=principal.audit_name, resolve=resolve, snapshot=snapshot)
     _record(hm, principal, environment, tenant, decisions, errors)
-    return decisions
+    return _with_digest_errors(decisions, errors)
+
+
+def _require_namespace(env: Environment, namespace: str | None) -> None:
+    if namespace is not None and env.kind is EnvironmentKind.KUBERNETES and namespace not in env.namespaces:
+        raise NotFound(
+            f"namespace {namespace} is not a namespace of environment {env.name}"
+            f"{did_you_mean(namespace, env.namespaces)}"
+        )
+
+
+def _require_tenant(env: Environment, tenant: Tenant) -> None:
+    """The tenant a decision on ``env`` needs: a namespace on Kubernetes, a user elsewhere.
+
+    Raises:
+        BadInput: the tenant is missing.
+        NotFound: the namespace is not one of the environment's.
+    """
+    if env.kind is EnvironmentKind.KUBERNETES:
+        if tenant.namespace is None:
+            namespaces = ", ".join(env.namespaces) or "none defined"
+            raise BadInput(
+                f"environment {env.name} is Kubernetes: name the namespace to deploy to ({namespaces})"
+            )
+        _require_namespace(env, tenant.namespace)
+    elif tenant.user is None:
+        raise BadInput(f"environment {env.name} is {env.kind.value}: name the user who deploys")
+
+
+def _pin(
+    hm: Harbourmaster,
+    decisions: list[Decision],
+    *,
+    actor: str,
+    resolve: bool,
+    snapshot: GovernanceSnapshot,
+) -> tuple[list[Decision], list[str | None]]:
+    """Tags pinned to digests (see :mod:`~harbourmaster.services.registry_digests`) when ``resolve``.
+
+    Without it no registry is asked, and the registry client is not even imported: decisions taken
+    on an images given by digest carry it already (:func:`~harbourmaster.domain.decision.decide`).
+    """
+    if not resolve:
+        return decisions, [None] * len(decisions)
+    from harbourmaster.services.registry_digests import resolve_decision_digests
+
+    return resolve_decision_digests(hm, decisions, actor=actor, ask_registries=True, snapshot=snapshot)
+
+
+def _with_digest_errors(decisions: Sequence[Decision], errors: Sequence[str | None]) -> list[Decision]:
+    return [d if e is None else replace(d, digest_error=e) for d, e in zip(decisions, errors, strict=True)]
 
 
 def _unreadable(workload: WorkloadImage) -> str | None:
@@ -247,10 +299,14 @@ def check_content(
         ContentError / WorkloadError: the content cannot be parsed or followed
             (names the source and place).
         BadInput: an image at a known place (without placeholder) is not a valid reference.
+        NotFound: no such environment, or ``namespace`` is not one of its namespaces.
         Forbidden: ``principal`` may not check on this environment.
     """
     authorise_environment(hm, principal, environment)
     snapshot = hm.snapshot()
+    _require_namespace(named_environment(snapshot, environment), namespace)
+    from harbourmaster.enforce.content import load_deployment_content  # YAML and compose: only for content
+
     content = load_deployment_content(
         text, source=source, origin=origin, ignore_kinds=snapshot.content_ignore_kinds
     )
@@ -265,6 +321,15 @@ def check_content(
     subjects: list[WorkloadImage | NotUnderstood] = sorted(
         [*content.images, *content.not_understood], key=lambda s: s.document
     )
+    env = snapshot.environments[environment]
+    if env.kind is EnvironmentKind.KUBERNETES and content.kind == "kubernetes" and namespace is None:
+        homeless = sorted({s.source for s in subjects if s.namespace is None})
+        if homeless:
+            raise BadInput(
+                f"environment {environment} is Kubernetes: name the namespace to deploy to "
+                f"({', '.join(env.namespaces) or 'none defined'}); these objects do not say theirs",
+                details=homeless,
+            )
     out: list[ContentDecision] = []
     tenants: list[Tenant] = []
     for subject in subjects:
@@ -293,9 +358,10 @@ def check_content(
             decision = decide(snapshot, environment=environment, tenant=tenant, images=[subject.image])[0]
         out.append(ContentDecision(decision, subject))
         tenants.append(tenant)
-    pinned, errors = resolve_decision_digests(
-        hm, [c.decision for c in out], actor=principal.audit_name, ask_registries=resolve, snapshot=snapshot
+    pinned, errors = _pin(
+        hm, [c.decision for c in out], actor=principal.audit_name, resolve=resolve, snapshot=snapshot
     )
+    pinned = _with_digest_errors(pinned, errors)
     out = [replace(c, decision=d) for c, d in zip(out, pinned, strict=True)]
     by_tenant: dict[Tenant, list[tuple[ContentDecision, str | None]]] = {}
     for tenant, c, error in zip(tenants, out, errors, strict=True):

@@ -1,19 +1,22 @@
 """The declarative governance document (``kind: Governance``): schema and conversion.
 
-Parsing collects *every* problem with its path in the document
-(``registries[2].url: ...``) before anything is written.  Secrets are never
-inline: they are references (``env:VAR``, ``file:/path``) resolved at apply
-time, and export omits them (applying a credential without ``secret`` keeps
-the stored one).
+Reading (:mod:`harbourmaster.services.document_reading`) collects *every*
+problem with its path in the document (``registries[2].url: ...``) before
+anything is written: the schema's, the values' and the references', in one
+report.  Secrets are never inline: they are references
+(``env:VAR``, ``file:/path``) resolved at apply time, and export omits them
+(applying a credential without ``secret`` keeps the stored one).
+
+The models below are the schema: ``harbourmaster schema`` prints their JSON
+Schema and ``docs/governance.md`` documents each field from their docstrings.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from harbourmaster.domain.matching import LocationError, parse_registry_location
 from harbourmaster.domain.model import (
@@ -38,7 +41,6 @@ __all__ = [
     "GovernanceDocument",
     "ProviderFieldsSpec",
     "RegistrySpec",
-    "parse_document",
     "registry_from_spec",
 ]
 
@@ -69,187 +71,233 @@ class DocumentInvalid(BadInput):
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class CredentialSpec(_Spec):
+    """The credential harbourmaster uses to pull from (or push to) the registry."""
+
     kind: CredentialKind = CredentialKind.USER
+    """``user`` (a person's account or token) or ``robot`` (a robot or service account, which must
+    expire to be granted beyond the development tier)."""
     username: str = Field(min_length=1, max_length=255)
-    #: A reference (env:VAR or file:/path); omitted: keep the stored secret.
+    """The user name the registry knows the credential by."""
     secret: str | None = None
+    """A reference to the password or token: ``env:VAR`` or ``file:/path``, resolved by the CLI on
+    its own host, never inline.  Omitted: keep the secret already stored."""
     expires: dt.date | None = None
+    """The day the credential expires (YYYY-MM-DD); an expired credential is refused."""
 
 
 class TlsSpec(_Spec):
-    #: A CA bundle: a path to a PEM file, read at apply time, or PEM text.
+    """How the registry's TLS is trusted, and the client certificate it asks for."""
+
     ca_bundle: str | None = None
+    """A CA bundle to trust instead of the system's: PEM text, or (CLI only) a path to a PEM file."""
     client_certificate: str | None = None
-    #: A reference to the client key (env:VAR or file:/path).
+    """A client certificate: PEM text, or (CLI only) a path to a PEM file; needs ``client_key``."""
     client_key: str | None = None
+    """A reference to the client certificate's key: ``env:VAR`` or ``file:/path``."""
     insecure: bool = False
+    """Allow plain HTTP or unverified TLS; only for registries granted to development environments."""
 
 
 class ProviderFieldsSpec(BaseModel):
     """Provider-specific, non-secret registry fields (see :data:`PROVIDER_FIELDS`); shared with the API."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     region: str | None = None
+    """AWS region (provider ``ecr``), e.g. ``eu-west-1``."""
     account: str | None = None
+    """AWS account id (provider ``ecr``), twelve digits: quote it in YAML."""
     instance: str | None = None
+    """The GitLab instance (provider ``gitlab``)."""
     project: str | None = None
+    """The GitLab project (provider ``gitlab``) or Google Cloud project (provider ``gar``)."""
     organisation: str | None = None
+    """The organisation (providers ``quay`` and ``ghcr``)."""
     feed_url: str | None = None
+    """The ProGet feed's URL (provider ``proget``)."""
     tenant: str | None = None
+    """The Azure tenant (provider ``acr``)."""
 
 
 class RegistrySpec(_Spec, ProviderFieldsSpec):
+    """An approved registry: where it is, how to authenticate, and how its TLS is trusted."""
+
     name: str
+    """The registry's name, used by grants and the allowlist: lowercase letters, digits, ``.``,
+    ``_`` and ``-``, at most 128."""
     provider: Provider
+    """Which registry product this is; it decides how harbourmaster authenticates."""
     url: str
+    """The registry's address, ``https://host[:port]`` (``http://`` needs ``tls.insecure``)."""
     scope: str | None = None
+    """Only images under this path match the registry (``payments`` for ``harbor.corp/payments/...``),
+    at path-segment boundaries.  Omitted: the whole registry."""
     public: bool = False
+    """A public registry (anyone may push): refused for staging and production environments."""
     oci_artifacts: bool = False
+    """The registry stores OCI artifacts (SBOMs are attached to images there)."""
     credential: CredentialSpec | None = None
+    """The credential to use.  Omitted: anonymous."""
     tls: TlsSpec | None = None
+    """TLS trust and client certificate.  Omitted: verified against the system's CAs."""
 
 
 class EnvironmentSpec(_Spec):
+    """A deployment target: a Kubernetes cluster, a Docker host or a Swarm."""
+
     name: str
+    """The environment's name: lowercase letters, digits, ``.``, ``_`` and ``-``, at most 128."""
     kind: EnvironmentKind
+    """``kubernetes`` (registries are granted per namespace), ``docker-standalone`` or ``swarm``
+    (granted to users and teams)."""
     tier: Tier
+    """The tier decides the policy: public and insecure registries are refused beyond development,
+    and each tier has its own vulnerability thresholds (``tiers``)."""
     group: str | None = None
+    """A free-form label to group environments (a region, a business unit)."""
     namespaces: list[str] = Field(default_factory=list)
+    """Kubernetes only: the namespaces registries can be granted to."""
     hide_dockerhub_anonymous: bool = False
+    """Hide the built-in anonymous Docker Hub registry on this environment."""
 
 
 class UserSpec(_Spec):
+    """A person or automation account."""
+
     name: str
+    """The user's name (letters, digits, ``@``, ``.``, ``_``, ``+``, ``-``)."""
     role: Role = Role.TEAM_MEMBER
+    """What the user may do (see the README's trust model)."""
 
 
 class TeamSpec(_Spec):
+    """A team: users that are granted access together."""
+
     name: str
+    """The team's name: lowercase letters, digits, ``.``, ``_`` and ``-``, at most 128."""
     members: list[str] = Field(default_factory=list)
+    """The users in the team (each defined under ``users``)."""
 
 
 class AccessSpec(_Spec):
+    """Who may deploy to an environment: a user or a team (name exactly one)."""
+
     environment: str
+    """The environment (defined under ``environments``)."""
     team: str | None = None
+    """The team that gets access."""
     user: str | None = None
+    """The user that gets access."""
     role: Role = Role.TEAM_MEMBER
+    """The role on that environment."""
 
 
 class GrantSpec(_Spec):
+    """A registry granted on an environment: to namespaces (Kubernetes) or to teams and users."""
+
     registry: str
+    """The registry (defined under ``registries``)."""
     environment: str
+    """The environment (defined under ``environments``)."""
     namespaces: list[str] = Field(default_factory=list)
+    """Kubernetes: the namespaces that may pull from the registry."""
     teams: list[str] = Field(default_factory=list)
+    """Docker standalone and Swarm: teams that may pull (they need access to the environment)."""
     users: list[str] = Field(default_factory=list)
+    """Docker standalone and Swarm: users that may pull (they need access to the environment)."""
 
 
 class TierSpec(_Spec):
+    """Overrides of a tier's policy; what is omitted keeps its current value."""
+
     block_severity: str | None = None
+    """Findings at or above this severity block deployment (``critical``, ``high``, ``medium``,
+    ``low``)."""
     advisory_severity: str | None = None
+    """Findings at or above this severity (and below the block severity) are reported as advisory."""
     require_signature: bool | None = None
+    """Images must be signed."""
     ignore_unfixed: bool | None = None
+    """Findings without a fixed version do not count."""
 
 
 class AllowlistSpec(_Spec):
+    """An accepted vulnerability: findings of this advisory do not block until it expires."""
+
     id: str
+    """The advisory id: ``CVE-2024-1234``, ``GHSA-xxxx-xxxx-xxxx``, ``DSA-5678-1`` ..."""
     expires: dt.date
+    """The last day the entry applies (YYYY-MM-DD)."""
     reason: str
-    #: Only for images from this registry; omitted: system-wide.
+    """Why the vulnerability is accepted (kept in the audit log)."""
     registry: str | None = None
+    """Only for images from this registry.  Omitted: system-wide."""
 
 
 class SettingsSpec(_Spec):
+    """Settings for every environment."""
+
     hide_dockerhub_anonymous: bool = False
+    """Hide the built-in anonymous Docker Hub registry everywhere."""
 
 
 class KindSelectorSpec(_Spec):
     """A Kubernetes kind: ``apiVersion`` exactly, or ``group/*`` for any version of the group."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
     api_version: str = Field(alias="apiVersion")
+    """``group/version`` (``example.com/v1``), or ``group/*`` for any version."""
     kind: str
+    """The kind (``Widget``)."""
 
 
 class ContentSpec(_Spec):
-    #: Kinds whose objects are not denied as "not understood" (their images are still checked).
+    """How deployment content (Kubernetes manifests, compose files) is read."""
+
     ignore_kinds: list[KindSelectorSpec] = Field(default_factory=list)
+    """Kinds whose objects are not denied as "not understood" (their images are still checked)."""
 
 
 class GovernanceDocument(_Spec):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    """The whole governance model, applied with ``harbourmaster apply -f FILE``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+        title="harbourmaster governance document",
+    )
     api_version: Literal["harbourmaster.io/v1"] = Field(alias="apiVersion")
+    """Always ``harbourmaster.io/v1``."""
     kind: Literal["Governance"]
+    """Always ``Governance``."""
     registries: list[RegistrySpec] = Field(default_factory=list)
+    """Approved registries."""
     environments: list[EnvironmentSpec] = Field(default_factory=list)
+    """Deployment targets, one tier each."""
     users: list[UserSpec] = Field(default_factory=list)
+    """People and automation accounts."""
     teams: list[TeamSpec] = Field(default_factory=list)
+    """Teams of users."""
     access: list[AccessSpec] = Field(default_factory=list)
+    """Who may deploy to which environment."""
     grants: list[GrantSpec] = Field(default_factory=list)
+    """Which registries each environment may pull from, and for whom."""
     tiers: dict[Tier, TierSpec] = Field(default_factory=dict)
+    """Per-tier policy overrides, by tier (``development``, ``staging``, ``production``)."""
     settings: SettingsSpec = Field(default_factory=SettingsSpec)
-    #: Accepted vulnerabilities, each with an expiry.
+    """Settings for every environment."""
     allowlist: list[AllowlistSpec] = Field(default_factory=list)
-    #: How deployment content is read; replaced as a whole by each apply.
+    """Accepted vulnerabilities, each with an expiry."""
     content: ContentSpec = Field(default_factory=ContentSpec)
-
-
-def _loc(parts: tuple[int | str, ...]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(document)"
-
-
-def parse_document(text: str, *, source: str) -> GovernanceDocument:
-    """Parse a governance document.
-
-    Raises:
-        DocumentInvalid: the YAML is malformed or the document does not fit
-            the schema; every problem is listed with its path.
-    """
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
-        raise DocumentInvalid(source, [Violation("(document)", f"larger than {MAX_DOCUMENT_BYTES} bytes")])
-    try:
-        raw: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(document)"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DocumentInvalid(source, [Violation(where, f"invalid YAML: {problem}")]) from None
-    if not isinstance(raw, dict):
-        raise DocumentInvalid(
-            source,
-            [
-                Violation(
-                    "(document)", f"expected a mapping with apiVersion: {API_VERSION} and kind: Governance"
-                )
-            ],
-        )
-    try:
-        return GovernanceDocument.model_validate(raw)
-    except ValidationError as exc:
-        violations = [
-            Violation(
-                _loc(tuple(e["loc"])[:-1] if e["type"] == "extra_forbidden" else tuple(e["loc"])),
-                _clean_message(e),
-            )
-            for e in exc.errors(include_url=False)
-        ]
-        raise DocumentInvalid(source, violations) from None
-
-
-def _clean_message(error: Any) -> str:
-    """Pydantic's message without the input: a value in the wrong place may be a pasted secret."""
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        # The unknown key is not repeated either, for the same reason.
-        return "has a field that is not part of the schema"
-    if kind == "missing":
-        return "required field is missing"
-    return str(error.get("msg", "invalid"))
+    """How deployment content is read; replaced as a whole by each apply."""
 
 
 def _read_pem(value: str, *, path: str, problems: list[Violation], host: HostFiles | None) -> str | None:

@@ -14,7 +14,6 @@ from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.model import (
@@ -27,13 +26,14 @@ from harbourmaster.domain.model import (
     User,
 )
 from harbourmaster.domain.secret import Secret
+from harbourmaster.domain.spelling import did_you_mean
 from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation
 from harbourmaster.errors import BadInput, Conflict, NotFound
 from harbourmaster.services.core import Change, Harbourmaster
 from harbourmaster.services.credentials import seal_registry_secret
 from harbourmaster.services.document import RegistrySpec, registry_from_spec
 from harbourmaster.services.export import registry_document
-from harbourmaster.store.governance import SealedUpdates
+from harbourmaster.store.interface import GovernanceRepository, SealedUpdates
 
 __all__ = [
     "add_access",
@@ -62,16 +62,19 @@ def _write(
     action: str,
     target: str,
     mutate: Callable[[GovernanceState], GovernanceState],
-    sealed: Callable[[Session, GovernanceState, GovernanceState], SealedUpdates] | None = None,
+    sealed: Callable[[GovernanceRepository, GovernanceState, GovernanceState], SealedUpdates] | None = None,
 ) -> Change:
     require(principal, permission)
     return hm.change(actor=principal.name, action=action, target=target, mutate=mutate, sealed=sealed)
 
 
 def get_registry(hm: Harbourmaster, name: str) -> Registry:
-    reg = hm.state().registry(name)
+    """Raises NotFound, naming the closest registry ("did you mean"), when there is none called ``name``."""
+    state = hm.state()
+    reg = state.registry(name)
     if reg is None:
-        raise NotFound(f"registry {name} is not defined")
+        known = (r.name for r in state.registries)
+        raise NotFound(f"registry {name} is not defined{did_you_mean(name, known)}")
     return reg
 
 
@@ -137,7 +140,7 @@ def put_registry(
         others = tuple(r for r in state.registries if r.name != name)
         return replace(state, registries=(*others, reg))
 
-    def sealed(_s: Session, _old: GovernanceState, _new: GovernanceState) -> SealedUpdates:
+    def sealed(_g: GovernanceRepository, _old: GovernanceState, _new: GovernanceState) -> SealedUpdates:
         out = SealedUpdates()
         if secret is not None:
             out.credentials[name] = seal_registry_secret(hm, reg, secret, field="credential")
@@ -186,7 +189,8 @@ def set_hide_anonymous(
             mutate=lambda s: replace(s, hide_dockerhub_anonymous=hidden),
         )
     if hm.state().environment(environment) is None:
-        raise NotFound(f"environment {environment} is not defined")
+        known = (e.name for e in hm.state().environments)
+        raise NotFound(f"environment {environment} is not defined{did_you_mean(environment, known)}")
     return _write(
         hm,
         principal,

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harbourmaster.services.audit import append_audit
+from harbourmaster.services.audit_checkpoints import rewrap_checkpoint_key
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.governance import rewrap_all
 from harbourmaster.vault.envelope import EnvelopeVault
 from harbourmaster.vault.interface import SealedSecret
 from harbourmaster.vault.keyfile import begin_rotation, commit_rotation, load_keyring, retired_key_path
@@ -56,10 +55,9 @@ def rotate_master_key(hm: Harbourmaster, *, actor: str, keep_retired: bool = Fal
     def rewrap(record: str, field: str, blob: bytes) -> bytes:
         return vault.rewrap(SealedSecret.from_bytes(blob), record=record, field=field).to_bytes()
 
-    with hm.db.transaction() as session:
-        count = rewrap_all(session, rewrap)
-        append_audit(
-            session,
+    with hm.store.transaction() as tx:
+        count = tx.governance.rewrap(rewrap) + rewrap_checkpoint_key(tx.audit, rewrap)
+        tx.audit.append(
             actor=actor,
             action="keys.rotate",
             target="master key",

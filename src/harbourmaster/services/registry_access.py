@@ -14,8 +14,9 @@ from typing import Any
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.decision import Decision, Tenant, decide
-from harbourmaster.domain.model import EnvironmentKind, Provider, Registry, Role
+from harbourmaster.domain.model import EnvironmentKind, Provider, Registry
 from harbourmaster.domain.reference import parse_reference
+from harbourmaster.domain.spelling import did_you_mean
 from harbourmaster.errors import BadInput, Error, Forbidden, NotFound
 from harbourmaster.registry import (
     ClientOptions,
@@ -25,15 +26,15 @@ from harbourmaster.registry import (
     NotFoundInRegistry,
     ProbeFailure,
     ProbeReport,
-    RegistryClient,
+    RegistryClientFactory,
     RegistryEndpoint,
     RegistryError,
     describe_image,
     probe,
     resolve_digest,
 )
-from harbourmaster.services.audit import append_audit
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.environment_access import authorise_environment, named_environment
 from harbourmaster.services.registry_digests import (
     clear_registry_caches,
     remember_digest,
@@ -81,9 +82,11 @@ class ResolveRefused(Forbidden):
 
 
 def _registry(hm: Harbourmaster, name: str) -> Registry:
-    reg = hm.state().registry(name)
+    state = hm.state()
+    reg = state.registry(name)
     if reg is None:
-        raise NotFound(f"registry {name} is not defined")
+        known = (r.name for r in state.registries)
+        raise NotFound(f"registry {name} is not defined{did_you_mean(name, known)}")
     return reg
 
 
@@ -113,6 +116,7 @@ def probe_report_view(report: ProbeReport) -> dict[str, Any]:
 
 
 async def _probe(
+    clients: RegistryClientFactory,
     registry: Registry,
     endpoint: RegistryEndpoint,
     provider: CredentialProvider,
@@ -121,12 +125,12 @@ async def _probe(
     development_only: bool,
 ) -> ProbeReport:
     report = await probe(
-        endpoint, provider=provider, repository=repository, development_only=development_only
+        endpoint, provider=provider, repository=repository, development_only=development_only, clients=clients
     )
     if repository is not None or not report.ok:
         return report
     # No repository named: find one in the registry's scope to learn whether it has the referrers API.
-    async with RegistryClient(
+    async with clients.client(
         endpoint, provider=provider, options=OPERATION_OPTIONS, development_only=development_only
     ) as client:
         try:
@@ -160,16 +164,22 @@ def test_registry(
     provider = provider_for(hm, registry, actor=actor, purpose="registry.test")
     try:
         report = run_sync(
-            _probe(registry, endpoint, provider, repository=repo, development_only=development_only)
+            _probe(
+                hm.registry_clients,
+                registry,
+                endpoint,
+                provider,
+                repository=repo,
+                development_only=development_only,
+            )
         )
     except InsecureTransportRefused as exc:
         report = ProbeReport(
             registry=endpoint.host, failures=(ProbeFailure(exc.kind, exc.message, tuple(exc.details)),)
         )
     view = probe_report_view(report)
-    with hm.db.transaction() as session:
-        append_audit(
-            session,
+    with hm.store.transaction() as tx:
+        tx.audit.append(
             actor=actor,
             action="registry.test",
             target=name,
@@ -250,6 +260,7 @@ def _split_repository(registry: Registry, text: str) -> tuple[str, str | None]:
 
 
 async def _browse(
+    clients: RegistryClientFactory,
     registry: Registry,
     endpoint: RegistryEndpoint,
     provider: CredentialProvider,
@@ -262,7 +273,7 @@ async def _browse(
     base = BrowseResult(
         registry=registry.name, host=endpoint.host, repository=repository, reference=reference
     )
-    async with RegistryClient(
+    async with clients.client(
         endpoint, provider=provider, options=OPERATION_OPTIONS, development_only=development_only
     ) as client:
         if repository is None:
@@ -326,6 +337,7 @@ def browse(
     provider = provider_for(hm, registry, actor=actor, purpose="registry.browse")
     return run_sync(
         _browse(
+            hm.registry_clients,
             registry,
             endpoint,
             provider,
@@ -366,24 +378,11 @@ class ResolvedImage:
         }
 
 
-def authorise_environment(hm: Harbourmaster, principal: Principal, environment: str) -> None:
-    """Raises:
-    Forbidden: ``principal`` may not check (or resolve) on ``environment``.
-    """
-    require(principal, Permission.DECISION_CHECK)
-    if principal.role is Role.TEAM_MEMBER:
-        users = hm.snapshot().environment_users.get(environment, frozenset())
-        if principal.name not in users:
-            raise Forbidden(f"{principal.name} has no access to environment {environment}")
-
-
 def _granted_decision(
     hm: Harbourmaster, image: str, *, environment: str, namespace: str | None, user: str | None
 ) -> tuple[Decision, Tenant]:
     snapshot = hm.snapshot()
-    env = snapshot.environments.get(environment)
-    if env is None:
-        raise NotFound(f"environment {environment} is not defined")
+    env = named_environment(snapshot, environment)
     if namespace is not None and user is not None:
         raise BadInput("give either a namespace (Kubernetes) or a user (docker-standalone, swarm), not both")
     if namespace is not None or user is not None:
@@ -443,18 +442,19 @@ def resolve_image(
     }
     try:
         if ref.digest is not None:
-            digest = ref.digest
+            digest: str = ref.digest
         else:
             endpoint, development_only = endpoint_for(hm, registry, actor=actor, purpose="resolve")
             provider = provider_for(hm, registry, actor=actor, purpose="resolve")
-            digest = run_sync(_resolve_one(endpoint, provider, development_only, ref.path, reference))
+            digest = run_sync(
+                _resolve_one(hm.registry_clients, endpoint, provider, development_only, ref.path, reference)
+            )
             remember_digest(
                 registry=registry.name, host=endpoint.host, repository=ref.path, tag=reference, digest=digest
             )
     except Error as exc:
-        with hm.db.transaction() as session:
-            append_audit(
-                session,
+        with hm.store.transaction() as tx:
+            tx.audit.append(
                 actor=actor,
                 action="resolve",
                 target=ref.normalized,
@@ -462,9 +462,8 @@ def resolve_image(
                 details={**details, "error": exc.message},
             )
         raise
-    with hm.db.transaction() as session:
-        append_audit(
-            session,
+    with hm.store.transaction() as tx:
+        tx.audit.append(
             actor=actor,
             action="resolve",
             target=ref.normalized,
@@ -483,13 +482,14 @@ def resolve_image(
 
 
 async def _resolve_one(
+    clients: RegistryClientFactory,
     endpoint: RegistryEndpoint,
     provider: CredentialProvider,
     development_only: bool,
     path: str,
     reference: str,
 ) -> str:
-    async with RegistryClient(
+    async with clients.client(
         endpoint, provider=provider, options=OPERATION_OPTIONS, development_only=development_only
     ) as client:
         return str(await resolve_digest(client, path, reference))

@@ -26,6 +26,7 @@ from harbourmaster.registry import (
     CredentialProvider,
     NameResolutionFailed,
     RegistryClient,
+    RegistryClientFactory,
     RegistryEndpoint,
     RegistryError,
     RegistryTimeout,
@@ -112,6 +113,7 @@ def remember_digest(*, registry: str, host: str, repository: str, tag: str, dige
 
 
 async def _resolve_many(
+    clients: RegistryClientFactory,
     endpoint: RegistryEndpoint,
     provider: CredentialProvider,
     development_only: bool,
@@ -124,7 +126,7 @@ async def _resolve_many(
             return exc
 
     try:
-        async with RegistryClient(
+        async with clients.client(
             endpoint, provider=provider, options=DECISION_OPTIONS, development_only=development_only
         ) as client:
             return list(
@@ -213,7 +215,11 @@ def resolve_decision_digests(
         batches.append((name, items))
         jobs.append(
             _resolve_many(
-                endpoint, provider, development_only, [(r.path, r.tag or "latest") for _, r in items]
+                hm.registry_clients,
+                endpoint,
+                provider,
+                development_only,
+                [(r.path, r.tag or "latest") for _, r in items],
             )
         )
     try:

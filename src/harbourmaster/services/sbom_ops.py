@@ -8,9 +8,15 @@ operation as purpose) and works against the registry with it:
 * :func:`generate_image_sbom` streams the image's layers through the catalogers,
   validates the document against its official schema and stores it;
 * :func:`attach_image_sbom` pushes the stored SBOM (generating it first if the
-  store has none) as an OCI artifact whose ``subject`` is the image manifest;
+  store has none) as an OCI artifact whose ``subject`` is the image manifest; a
+  stored SBOM that names another repository (one generated from a local source,
+  ``oci-layout:DIR:TAG``) is re-labelled for this image first
+  (:func:`~harbourmaster.supply.sbom.identity.relabel_document`);
 * :func:`fetch_image_sbom` finds the attached SBOM, checks its subject and schema,
   and stores the document exactly as fetched (origin ``fetched``).
+
+Each operation records the repository and tag it saw the image's digest under
+(``sbom_image_names``), which ``vulns affected`` reports.
 
 Every operation is audited (``sbom.generate``, ``sbom.attach``, ``sbom.fetch``;
 failures too) and needs :attr:`Permission.REGISTRY_PROBE`, because it uses the
@@ -22,23 +28,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
-
-from sqlalchemy import select
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.model import Registry
+from harbourmaster.domain.platform import DEFAULT_PLATFORM
 from harbourmaster.domain.reference import ImageReference, parse_reference
 from harbourmaster.errors import BadInput, Error
 from harbourmaster.registry import ClientOptions, CredentialProvider, RegistryClient, RegistryEndpoint
 from harbourmaster.services._sbom_documents import store_document
-from harbourmaster.services.audit import append_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_access import resolve_image
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
 from harbourmaster.services.sboms import StoredSbom, get_sbom, list_sboms, store_sbom
-from harbourmaster.store.models import SbomRow
 from harbourmaster.supply.sbom import (
     Platform,
     SbomFormat,
@@ -49,6 +52,7 @@ from harbourmaster.supply.sbom import (
     validate_sbom,
 )
 from harbourmaster.supply.sbom.attach import AttachedSbom, FetchedSbom, fetch_sbom, push_sbom
+from harbourmaster.supply.sbom.identity import document_image, for_registry_image, relabel_document
 from harbourmaster.supply.sbom.sources._json import platform_of
 from harbourmaster.supply.sbom.sources.registry import RegistrySource, resolve_platform_manifest
 
@@ -64,7 +68,6 @@ __all__ = [
 
 T = TypeVar("T")
 SBOM_OPTIONS = ClientOptions(connect_timeout=5.0, read_timeout=60.0, max_retries=1)
-DEFAULT_PLATFORM = Platform(os="linux", architecture="amd64")
 
 
 class ImageNotInApprovedRegistry(BadInput):
@@ -89,6 +92,8 @@ class SbomOutcome:
     generated: bool = False
     attached: AttachedSbom | None = None
     fetched: FetchedSbom | None = None
+    #: The name the stored SBOM had before it was re-labelled for this image (attach only).
+    relabelled_from: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The public form (the API's answer and ``--json``); the document itself is not included."""
@@ -99,6 +104,7 @@ class SbomOutcome:
             "digest": self.digest,
             "format": self.format.value,
             "generated": self.generated,
+            "relabelled_from": self.relabelled_from,
             "packages": self.packages,
             "warnings": list(self.warnings),
             "stored": self.stored.as_dict(),
@@ -148,25 +154,44 @@ def _connect(hm: Harbourmaster, target: _Target, *, actor: str,
 
 def _audited(hm: Harbourmaster, *, actor: str, action: str, target: _Target, details: dict[str, object],
              work: Callable[[dict[str, object]], T]) -> T:
-    """Run ``work``; record ``action`` as ok (with what ``work`` added to ``details``) or failed."""
+    """Run ``work``; record ``action`` as ok (with what ``work`` added to ``details``) or failed.  On
+    success, the digest ``work`` put in ``details`` is recorded as seen under the image's repository
+    and tag, in the audit record's transaction."""
     base = {"registry": target.registry.name, **details}
     try:
         result = work(base)
     except Error as exc:
-        with hm.db.transaction() as session:
-            append_audit(session, actor=actor, action=action, target=target.reference.normalized,
-                         result="failed", details={**base, "error": exc.message})
+        with hm.store.transaction() as tx:
+            tx.audit.append(actor=actor, action=action, target=target.reference.normalized,
+                            result="failed", details={**base, "error": exc.message})
         raise
-    with hm.db.transaction() as session:
-        append_audit(session, actor=actor, action=action, target=target.reference.normalized, details=base)
+    ref = target.reference
+    with hm.store.transaction() as tx:
+        if isinstance(base.get("digest"), str):
+            tx.sboms.record_name(image_digest=str(base["digest"]), repository=ref.repository, tag=ref.tag,
+                                 seen_at=hm.clock.now())
+        tx.audit.append(actor=actor, action=action, target=ref.normalized, details=base)
     return result
 
 
 def _document_of(hm: Harbourmaster, stored: StoredSbom) -> str:
-    with hm.db.read() as session:
-        document = session.scalar(select(SbomRow.document).where(SbomRow.id == stored.id))
+    with hm.store.read() as tx:
+        document = tx.sboms.document(stored.id)
     assert document is not None
     return document
+
+
+def _named_for(document: str, fmt: SbomFormat, *, target: _Target, digest: str) -> tuple[str, str | None]:
+    """``document`` as it is attached to ``target``: unchanged when it names the target's repository,
+    else re-labelled for it (and validated again); with the name it had when it was re-labelled."""
+    ref = target.reference
+    named = document_image(document, fmt)
+    if named.repository == ref.repository:
+        return document, None
+    relabelled = relabel_document(document, fmt, name=ref.normalized, digest=digest,
+                                  repository=ref.repository, tag=ref.tag)
+    validate_sbom(relabelled, fmt)
+    return relabelled, named.name
 
 
 def _stored_for(hm: Harbourmaster, digest: str, fmt: SbomFormat, platform: str) -> StoredSbom | None:
@@ -181,8 +206,11 @@ def _generate(hm: Harbourmaster, target: _Target, *, actor: str, fmt: SbomFormat
     with RegistrySource(endpoint=endpoint, provider=provider, repository=target.reference.path,
                         reference=target.tag_or_digest, name=target.reference.normalized,
                         platform=platform, development_only=development_only,
-                        options=SBOM_OPTIONS) as source:
+                        options=SBOM_OPTIONS, clients=hm.registry_clients) as source:
         sbom = scan_image(source, catalogers=default_catalogers(), limits=limits, progress=progress)
+    ref = target.reference
+    sbom = replace(sbom, image=for_registry_image(sbom.image, name=ref.normalized, repository=ref.repository,
+                                                  tag=ref.tag))
     stored = store_sbom(hm, sbom, fmt=fmt, actor=actor, origin="generated")
     document = _document_of(hm, stored)
     validate_sbom(document, fmt)
@@ -272,8 +300,8 @@ def attach_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
         endpoint, provider, dev_only = _connect(hm, target, actor=actor, purpose="sbom.attach")
 
         async def subject() -> Any:
-            async with RegistryClient(endpoint, provider=provider, options=SBOM_OPTIONS,
-                                      development_only=dev_only) as client:
+            async with hm.registry_clients.client(endpoint, provider=provider, options=SBOM_OPTIONS,
+                                                  development_only=dev_only) as client:
                 return await _platform_image(client, target, want)
 
         resolved, plat = run_sync(subject())
@@ -282,27 +310,32 @@ def attach_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
         generated = stored is None
         packages = None
         warnings: tuple[str, ...] = ()
+        relabelled_from = None
         if stored is None:
             stored, document, packages, warnings = _generate(
                 hm, target, actor=actor, fmt=fmt, platform=want, limits=limits, progress=progress,
                 purpose="sbom.attach")
         else:
-            document = _document_of(hm, stored)
+            document, relabelled_from = _named_for(_document_of(hm, stored), fmt, target=target,
+                                                   digest=digest)
 
         async def push() -> AttachedSbom:
-            async with RegistryClient(endpoint, provider=provider, options=SBOM_OPTIONS,
-                                      development_only=dev_only) as client:
+            async with hm.registry_clients.client(endpoint, provider=provider, options=SBOM_OPTIONS,
+                                                  development_only=dev_only) as client:
                 return await push_sbom(client, target.reference.path, document=document.encode(),
-                                       fmt=fmt, subject=resolved.manifest, created=created)
+                                       fmt=fmt, subject=resolved.manifest,
+                                       created=created or hm.clock.now())
 
         attached = run_sync(push())
         details.update(digest=digest, artifact=attached.artifact_digest, via=attached.via,
                        generated=generated, environments=list(environments))
+        if relabelled_from is not None:
+            details.update(relabelled_from=relabelled_from)
         return SbomOutcome(operation="attach", image=target.reference.normalized,
                            registry=target.registry.name, digest=digest, format=fmt, stored=stored,
                            document=document, packages=packages if packages is not None
                            else stored.component_count, warnings=warnings, generated=generated,
-                           attached=attached)
+                           attached=attached, relabelled_from=relabelled_from)
 
     return _audited(hm, actor=actor, action="sbom.attach", target=target,
                     details={"format": fmt.value, "platform": str(want)}, work=work)
@@ -331,8 +364,8 @@ def fetch_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
         endpoint, provider, dev_only = _connect(hm, target, actor=actor, purpose="sbom.fetch")
 
         async def fetch() -> tuple[FetchedSbom, str]:
-            async with RegistryClient(endpoint, provider=provider, options=SBOM_OPTIONS,
-                                      development_only=dev_only) as client:
+            async with hm.registry_clients.client(endpoint, provider=provider, options=SBOM_OPTIONS,
+                                                  development_only=dev_only) as client:
                 resolved, plat = await _platform_image(client, target, want)
                 return await fetch_sbom(client, target.reference.path, resolved.manifest.digest,
                                         fmt=fmt), plat

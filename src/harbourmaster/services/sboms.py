@@ -1,65 +1,23 @@
 """The SBOM store: every SBOM kept for its image's life, indexed by image digest and by component purl.
 
-The components table is what continuous correlation queries when new
-advisories arrive: by purl type and package name, or by source package for
-distro advisories, without reading any SBOM document.
+The purl index is what continuous correlation queries when new advisories
+arrive: by purl type and package name, or by source package for distro
+advisories, without reading any SBOM document.  :func:`keep_sbom` is the one
+way an SBOM is kept (replaced and indexed, audited), whether harbourmaster
+rendered it (:func:`store_sbom`) or fetched it
+(:func:`harbourmaster.services._sbom_documents.store_document`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-
 from packageurl import PackageURL
-from sqlalchemy import delete, insert, select
 
 from harbourmaster.errors import NotFound
-from harbourmaster.services.audit import append_audit
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.models import SbomComponentRow, SbomRow
+from harbourmaster.store.interface import IndexedComponent, SbomDocument, StoredSbom
 from harbourmaster.supply.sbom import Sbom, SbomFormat, render_sbom
 
-__all__ = ["StoredSbom", "component_rows", "get_sbom", "list_sboms", "store_sbom"]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSbom:
-    id: int
-    image_digest: str
-    image_name: str
-    platform: str
-    format: str
-    distro: str | None
-    origin: str
-    component_count: int
-    created_at: dt.datetime
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "image_digest": self.image_digest,
-            "image_name": self.image_name,
-            "platform": self.platform,
-            "format": self.format,
-            "distro": self.distro,
-            "origin": self.origin,
-            "component_count": self.component_count,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-def _stored(row: SbomRow) -> StoredSbom:
-    return StoredSbom(
-        row.id,
-        row.image_digest,
-        row.image_name,
-        row.platform,
-        row.format,
-        row.distro,
-        row.origin,
-        row.component_count,
-        row.created_at,
-    )
+__all__ = ["StoredSbom", "component_rows", "get_sbom", "keep_sbom", "list_sboms", "store_sbom"]
 
 
 def _distro_tag(sbom: Sbom) -> str | None:
@@ -68,9 +26,9 @@ def _distro_tag(sbom: Sbom) -> str | None:
     return f"{sbom.distro.id}-{sbom.distro.version_id}" if sbom.distro.version_id else sbom.distro.id
 
 
-def component_rows(sbom: Sbom) -> list[dict[str, str | None]]:
-    """The index rows for an SBOM's packages (purl parts, source package, distro qualifier)."""
-    rows: list[dict[str, str | None]] = []
+def component_rows(sbom: Sbom) -> list[IndexedComponent]:
+    """The index entries of an SBOM's packages (purl parts, source package, distro qualifier)."""
+    rows: list[IndexedComponent] = []
     for pkg in sbom.packages:
         try:
             purl = PackageURL.from_string(pkg.purl)
@@ -80,79 +38,64 @@ def component_rows(sbom: Sbom) -> list[dict[str, str | None]]:
         except ValueError:
             purl_type, namespace, name, distro = str(pkg.type), None, pkg.name, None
         rows.append(
-            {
-                "purl": pkg.purl,
-                "purl_type": purl_type,
-                "namespace": namespace,
-                "name": name,
-                "version": pkg.version,
-                "source_package": pkg.source_package or None,
-                "source_version": pkg.source_version or None,
-                "distro": distro,
-                "layer_digest": pkg.layer_digest,
-            }
+            IndexedComponent(
+                purl=pkg.purl,
+                purl_type=purl_type,
+                namespace=namespace,
+                name=name,
+                version=pkg.version,
+                source_package=pkg.source_package or None,
+                source_version=pkg.source_version or None,
+                distro=distro,
+                layer_digest=pkg.layer_digest,
+            )
         )
     return rows
+
+
+def keep_sbom(hm: Harbourmaster, sbom: SbomDocument, *, actor: str) -> StoredSbom:
+    """Keep ``sbom`` and index its components, replacing an earlier SBOM (and its index) for the same
+    image digest, format and platform.  One transaction, audited as ``sbom.store``."""
+    with hm.store.transaction() as tx:
+        stored = tx.sboms.replace(sbom, created_at=hm.clock.now())
+        tx.audit.append(
+            actor=actor,
+            action="sbom.store",
+            target=sbom.image_name,
+            details={
+                "digest": sbom.image_digest,
+                "format": sbom.format,
+                "platform": sbom.platform,
+                "components": len(sbom.components),
+                "origin": sbom.origin,
+            },
+        )
+    return stored
 
 
 def store_sbom(
     hm: Harbourmaster, sbom: Sbom, *, fmt: SbomFormat, actor: str, origin: str = "generated"
 ) -> StoredSbom:
-    """Keep ``sbom`` (rendered as ``fmt``) and index its components; replaces an earlier one for the same
-    image digest, format and platform.  One transaction, audited."""
-    document = render_sbom(sbom, fmt)
-    platform = str(sbom.image.platform)
-    now = dt.datetime.now(dt.UTC)
-    with hm.db.transaction() as session:
-        old = session.scalars(
-            select(SbomRow).where(
-                SbomRow.image_digest == sbom.image.digest,
-                SbomRow.format == fmt.value,
-                SbomRow.platform == platform,
-            )
-        ).one_or_none()
-        if old is not None:
-            session.execute(delete(SbomComponentRow).where(SbomComponentRow.sbom_id == old.id))
-            session.delete(old)
-            session.flush()
-        row = SbomRow(
+    """Keep ``sbom`` rendered as ``fmt`` and index its components (see :func:`keep_sbom`)."""
+    return keep_sbom(
+        hm,
+        SbomDocument(
             image_digest=sbom.image.digest,
             image_name=sbom.image.name,
-            platform=platform,
+            platform=str(sbom.image.platform),
             format=fmt.value,
             distro=_distro_tag(sbom),
             origin=origin,
-            component_count=len(sbom.packages),
-            document=document,
-            created_at=now,
-        )
-        session.add(row)
-        session.flush()
-        rows = component_rows(sbom)
-        if rows:
-            session.execute(insert(SbomComponentRow), [{"sbom_id": row.id, **r} for r in rows])
-        append_audit(
-            session,
-            actor=actor,
-            action="sbom.store",
-            target=sbom.image.name,
-            details={
-                "digest": sbom.image.digest,
-                "format": fmt.value,
-                "platform": platform,
-                "components": len(rows),
-                "origin": origin,
-            },
-        )
-        return _stored(row)
+            document=render_sbom(sbom, fmt),
+            components=component_rows(sbom),
+        ),
+        actor=actor,
+    )
 
 
 def list_sboms(hm: Harbourmaster, *, image_digest: str | None = None) -> list[StoredSbom]:
-    with hm.db.read() as session:
-        query = select(SbomRow).order_by(SbomRow.created_at.desc())
-        if image_digest is not None:
-            query = query.where(SbomRow.image_digest == image_digest)
-        return [_stored(r) for r in session.scalars(query)]
+    with hm.store.read() as tx:
+        return tx.sboms.stored(image_digest=image_digest)
 
 
 def get_sbom(
@@ -163,14 +106,11 @@ def get_sbom(
     Raises:
         NotFound: none is stored for that digest (and format).
     """
-    with hm.db.read() as session:
-        query = select(SbomRow).where(SbomRow.image_digest == image_digest)
-        if fmt is not None:
-            query = query.where(SbomRow.format == fmt.value)
-        row = session.scalars(query.order_by(SbomRow.created_at.desc()).limit(1)).one_or_none()
-        if row is None:
-            raise NotFound(
-                f"no SBOM is stored for image {image_digest}"
-                + (f" in format {fmt.value}" if fmt is not None else "")
-            )
-        return _stored(row), row.document
+    with hm.store.read() as tx:
+        found = tx.sboms.newest(image_digest=image_digest, format=fmt.value if fmt is not None else None)
+    if found is None:
+        raise NotFound(
+            f"no SBOM is stored for image {image_digest}"
+            + (f" in format {fmt.value}" if fmt is not None else "")
+        )
+    return found

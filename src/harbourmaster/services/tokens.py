@@ -12,11 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
-
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.durations import (
@@ -25,12 +22,10 @@ from harbourmaster.domain.durations import (
     describe_duration,
     parse_duration,
 )
-from harbourmaster.domain.model import Role
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, NotFound, Unauthenticated
-from harbourmaster.services.audit import append_audit
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.models import ApiTokenRow, UserRow
+from harbourmaster.store.interface import StoredToken
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
@@ -98,22 +93,16 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite gives back naive datetimes; everything stored is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _info(tok: ApiTokenRow, user: str, now: dt.datetime) -> TokenInfo:
-    expires = _aware(tok.expires_at)
+def _info(tok: StoredToken, now: dt.datetime) -> TokenInfo:
     return TokenInfo(
         id=tok.id,
-        user=user,
+        user=tok.user,
         name=tok.name,
-        created_at=_aware(tok.created_at),
-        expires_at=expires,
+        created_at=tok.created_at,
+        expires_at=tok.expires_at,
         revoked=tok.revoked,
-        expired=expires < now,
-        last_used_at=_aware(tok.last_used_at) if tok.last_used_at is not None else None,
+        expired=tok.expires_at < now,
+        last_used_at=tok.last_used_at,
     )
 
 
@@ -151,30 +140,21 @@ def create_token(
     if not name or len(name) > _NAME_MAX_LENGTH:
         raise BadInput(f"token name: must be 1 to {_NAME_MAX_LENGTH} characters, not {len(name)}")
     token = _PREFIX + secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.UTC)
+    now = hm.clock.now()
     expires = now + lifetime
-    with hm.db.transaction() as session:
-        row = session.scalars(select(UserRow).where(UserRow.name == user)).one_or_none()
-        if row is None:
-            raise NotFound(f"user {user} is not defined; add it with 'harbourmaster apply' first")
-        tok = ApiTokenRow(
-            user_id=row.id,
-            name=name,
-            token_hash=_hash(token),
-            created_at=now,
-            expires_at=expires,
-            revoked=False,
+    with hm.store.transaction() as tx:
+        token_id = tx.tokens.create(
+            user=user, name=name, token_hash=_hash(token), created_at=now, expires_at=expires
         )
-        session.add(tok)
-        session.flush()
-        append_audit(
-            session,
+        if token_id is None:
+            raise NotFound(f"user {user} is not defined; add it with 'harbourmaster apply' first")
+        tx.audit.append(
             actor=actor,
             action="token.create",
             target=f"user {user}",
-            details={"token_id": tok.id, "name": name, "expires_at": expires.isoformat()},
+            details={"token_id": token_id, "name": name, "expires_at": expires.isoformat()},
         )
-    return IssuedToken(id=tok.id, user=user, name=name, token=Secret(token), expires_at=expires)
+    return IssuedToken(id=token_id, user=user, name=name, token=Secret(token), expires_at=expires)
 
 
 def authenticate(
@@ -192,40 +172,25 @@ def authenticate(
     """
     if not token.startswith(_PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
         raise Unauthenticated("invalid bearer token")
-    now = dt.datetime.now(dt.UTC)
-    with hm.db.transaction() as session:
-        # Columns, not entities: this runs on every request.
-        found = session.execute(
-            select(
-                ApiTokenRow.id,
-                ApiTokenRow.name,
-                ApiTokenRow.revoked,
-                ApiTokenRow.expires_at,
-                ApiTokenRow.last_used_at,
-                UserRow.name,
-                UserRow.role,
-            )
-            .join(UserRow, UserRow.id == ApiTokenRow.user_id)
-            .where(ApiTokenRow.token_hash == _hash(token))
-        ).one_or_none()
+    now = hm.clock.now()
+    with hm.store.transaction() as tx:
+        found = tx.tokens.find(_hash(token))
         if found is None:
             raise Unauthenticated("invalid bearer token")
-        token_id, token_name, revoked, expires_at, last_used, user, role = found
-        refusal = "revoked" if revoked else "expired" if _aware(expires_at) < now else None
-        details: dict[str, object] = {"token_id": token_id, "user": user, "name": token_name}
+        refusal = "revoked" if found.revoked else "expired" if found.expires_at < now else None
+        details: dict[str, object] = {"token_id": found.id, "user": found.user, "name": found.name}
         if method is not None:
             details["method"] = method
         if route is not None:
             details["route"] = route
         if refusal is not None:
             details["reason"] = refusal
-        elif last_used is None or now - _aware(last_used) >= _LAST_USED_PRECISION:
-            session.execute(update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=now))
-        append_audit(
-            session,
-            actor=user,
+        elif found.last_used_at is None or now - found.last_used_at >= _LAST_USED_PRECISION:
+            tx.tokens.touch(found.id, at=now)
+        tx.audit.append(
+            actor=found.user,
             action="token.use",
-            target=f"token {token_id}",
+            target=f"token {found.id}",
             result="ok" if refusal is None else "refused",
             details=details,
         )
@@ -234,7 +199,7 @@ def authenticate(
         raise Unauthenticated("bearer token was revoked")
     if refusal == "expired":
         raise Unauthenticated("bearer token has expired; ask an administrator for a new one")
-    return Principal(user, Role(role), token_id=token_id)
+    return Principal(found.user, found.role, token_id=found.id)
 
 
 def list_tokens(hm: Harbourmaster, principal: Principal, *, user: str | None = None) -> list[TokenInfo]:
@@ -244,23 +209,9 @@ def list_tokens(hm: Harbourmaster, principal: Principal, *, user: str | None = N
         Forbidden: the principal may not administer tokens.
     """
     require(principal, Permission.TOKEN_ADMIN)
-    now = dt.datetime.now(dt.UTC)
-    query = select(ApiTokenRow, UserRow.name).join(UserRow, UserRow.id == ApiTokenRow.user_id)
-    if user is not None:
-        query = query.where(UserRow.name == user)
-    with hm.db.read() as session:
-        return [_info(tok, name, now) for tok, name in session.execute(query.order_by(ApiTokenRow.id))]
-
-
-def _token(session: Session, token_id: int) -> tuple[ApiTokenRow, str]:
-    found = session.execute(
-        select(ApiTokenRow, UserRow.name)
-        .join(UserRow, UserRow.id == ApiTokenRow.user_id)
-        .where(ApiTokenRow.id == token_id)
-    ).one_or_none()
-    if found is None:
-        raise NotFound(f"token {token_id} does not exist; 'harbourmaster token list' shows the tokens")
-    return found[0], found[1]
+    now = hm.clock.now()
+    with hm.store.read() as tx:
+        return [_info(tok, now) for tok in tx.tokens.tokens(user=user)]
 
 
 def revoke_token(hm: Harbourmaster, principal: Principal, *, token_id: int) -> TokenInfo:
@@ -271,16 +222,18 @@ def revoke_token(hm: Harbourmaster, principal: Principal, *, token_id: int) -> T
         NotFound: no token has that id.
     """
     require(principal, Permission.TOKEN_ADMIN)
-    now = dt.datetime.now(dt.UTC)
-    with hm.db.transaction() as session:
-        tok, user = _token(session, token_id)
+    now = hm.clock.now()
+    with hm.store.transaction() as tx:
+        tok = tx.tokens.get(token_id)
+        if tok is None:
+            raise NotFound(f"token {token_id} does not exist; 'harbourmaster token list' shows the tokens")
         if not tok.revoked:
-            tok.revoked = True
-            append_audit(
-                session,
+            tx.tokens.revoke(tok.id)
+            tok = replace(tok, revoked=True)
+            tx.audit.append(
                 actor=principal.audit_name,
                 action="token.revoke",
                 target=f"token {tok.id}",
-                details={"token_id": tok.id, "user": user, "name": tok.name},
+                details={"token_id": tok.id, "user": tok.user, "name": tok.name},
             )
-        return _info(tok, user, now)
+        return _info(tok, now)

@@ -24,9 +24,8 @@ __all__ = [
 ]
 
 
-def registry_view(
-    reg: Registry, *, state: GovernanceState | None = None, today: dt.date | None = None
-) -> dict[str, Any]:
+def registry_view(reg: Registry, *, state: GovernanceState | None = None, today: dt.date) -> dict[str, Any]:
+    """The public view of ``reg``; its credential is ``expired`` when it expired before ``today``."""
     cred = reg.credential
     out: dict[str, Any] = {
         "name": reg.name,
@@ -51,7 +50,7 @@ def registry_view(
             "username": cred.username,
             "secret_set": cred.secret_set,
             "expires": cred.expires.isoformat() if cred.expires else None,
-            "expired": cred.expired(today or dt.date.today()),
+            "expired": cred.expired(today),
         },
     }
     if state is not None:

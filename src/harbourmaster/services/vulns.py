@@ -3,43 +3,36 @@ correlate new advisories with stored SBOMs, and list newly affected images.
 
 Every surface calls these; thresholds come only from the domain
 (:func:`harbourmaster.domain.findings.evaluate`), with the tier of the named
-environment, the governance allowlist and the scanned image's registry.
+environment, the governance allowlist and the scanned image's registry.  Newly
+affected images are announced through the core's notifier (``hm.notifier``: the
+webhook of ``HARBOURMASTER_VULN_WEBHOOK_URL``, chosen by the composition root).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
-from sqlalchemy import select
+from typing import overload
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.durations import MAX_WINDOW, parse_duration
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.errors import BadInput, NotFound
-from harbourmaster.services.audit import AuditEvent, append_audit, append_audit_many
+from harbourmaster.notify.interface import Notification
+from harbourmaster.services.advisories import ImportReport, StoredAdvisoryIndex, import_advisories
+from harbourmaster.services.audit import AuditEvent
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.correlation import NewlyAffected, correlate_changed
 from harbourmaster.services.sbom_ops import generate_image_sbom
 from harbourmaster.services.sboms import get_sbom
-from harbourmaster.store.models import AdvisoryMatchRow, SbomRow
-from harbourmaster.supply.advisories import (
-    AdvisorySource,
-    ImportReport,
-    SqlAdvisoryIndex,
-    VulnDbStatus,
-    import_advisories,
-    open_osv,
-    vulndb_status,
-)
-from harbourmaster.supply.advisories.correlate import NewlyAffected, correlate_changed
+from harbourmaster.store.interface import VulnDbStatus
+from harbourmaster.supply.advisories import AdvisorySource, open_osv
 from harbourmaster.supply.sbom import ScanProgress, default_catalogers, open_source, scan_image
 from harbourmaster.supply.scan import (
     Judgement,
@@ -54,7 +47,7 @@ from harbourmaster.supply.scan import (
 )
 
 __all__ = [
-    "WEBHOOK_ENV",
+    "NEWLY_AFFECTED_EVENT",
     "AffectedImage",
     "VulnImport",
     "advisory_index",
@@ -67,24 +60,23 @@ __all__ = [
     "vulndb_state",
 ]
 
-log = logging.getLogger(__name__)
-
-#: When set, each newly affected image is POSTed here as JSON after an import.
-WEBHOOK_ENV = "HARBOURMASTER_VULN_WEBHOOK_URL"
-_INDEXES: weakref.WeakKeyDictionary[Harbourmaster, SqlAdvisoryIndex] = weakref.WeakKeyDictionary()
+#: The event each newly affected image is announced as.
+NEWLY_AFFECTED_EVENT = "image.newly-affected"
+_INDEXES: weakref.WeakKeyDictionary[Harbourmaster, StoredAdvisoryIndex] = weakref.WeakKeyDictionary()
 
 
-def advisory_index(hm: Harbourmaster) -> SqlAdvisoryIndex:
+def advisory_index(hm: Harbourmaster) -> StoredAdvisoryIndex:
     """The core's advisory index (one per core, so its compiled cache is shared by every scan)."""
     index = _INDEXES.get(hm)
     if index is None:
-        index = _INDEXES[hm] = SqlAdvisoryIndex(hm.db)
+        index = _INDEXES[hm] = StoredAdvisoryIndex(hm.store)
     return index
 
 
 @dataclass(slots=True, kw_only=True)
 class VulnImport:
-    """An import's report, the images it newly affects, and what became of the webhook calls."""
+    """An import's report, the images it newly affects, and what became of their notifications (one line
+    per webhook call: ``<digest>: HTTP 204``, ``<digest>: failed (ConnectError)``)."""
 
     report: ImportReport
     newly_affected: list[NewlyAffected] = field(default_factory=list)
@@ -101,21 +93,21 @@ class VulnImport:
         }
 
 
-def _webhook(hm: Harbourmaster, affected: Sequence[NewlyAffected], import_id: int) -> list[str]:
-    url = hm.settings.vuln_webhook_url or os.environ.get(WEBHOOK_ENV)
-    if not url or not affected:
+def _notify(hm: Harbourmaster, affected: Sequence[NewlyAffected], import_id: int) -> list[str]:
+    """Announce each newly affected image through the core's notifier; a line per delivery."""
+    if not affected:
         return []
-    outcomes: list[str] = []
-    with httpx.Client(timeout=5.0) as client:
-        for image in affected:
-            body = {"event": "image.newly-affected", "import_id": import_id, **image.as_dict()}
-            try:
-                response = client.post(url, json=body)
-                outcomes.append(f"{image.image_digest}: HTTP {response.status_code}")
-            except httpx.HTTPError as exc:
-                log.warning("vulnerability webhook for %s failed: %s", image.image_digest, type(exc).__name__)
-                outcomes.append(f"{image.image_digest}: failed ({type(exc).__name__})")
-    return outcomes
+    deliveries = hm.notifier.send(
+        [
+            Notification(
+                event=NEWLY_AFFECTED_EVENT,
+                subject=image.image_digest,
+                payload={"import_id": import_id, **image.as_dict()},
+            )
+            for image in affected
+        ]
+    )
+    return [str(d) for d in deliveries]
 
 
 def import_vulndb(
@@ -129,7 +121,7 @@ def import_vulndb(
 ) -> VulnImport:
     """Import OSV records from ``path`` (a directory, an ``all.zip`` or a ``.json`` record) or ``source``,
     in one transaction, audited; then find the stored SBOMs the new or changed advisories newly affect,
-    audit each and POST it to the webhook when :data:`WEBHOOK_ENV` is set.
+    audit each and announce it through ``hm.notifier`` (:data:`NEWLY_AFFECTED_EVENT`).
 
     Raises:
         Forbidden: the principal may not write the advisory database.
@@ -142,10 +134,11 @@ def import_vulndb(
             raise BadInput("give a path to import")
         source = open_osv(path)
     started = time.perf_counter()
-    with hm.db.transaction() as session:
-        report = import_advisories(session, source, actor=principal.audit_name, strict=strict)
-        append_audit(
-            session,
+    with hm.store.transaction() as tx:
+        report = import_advisories(
+            tx.advisories, source, actor=principal.audit_name, clock=hm.clock, strict=strict
+        )
+        tx.audit.append(
             actor=principal.audit_name,
             action="vulndb.import",
             target=source.description,
@@ -155,18 +148,15 @@ def import_vulndb(
         )
     result = VulnImport(report=report, timings={"import": time.perf_counter() - started})
     if correlate and report.changed:
-        now = dt.datetime.now(dt.UTC)
+        now = hm.clock.now()
         # One transaction: the (image, advisory) pairs are recorded only with their audit records, so a
         # failure leaves them to be found again by the next import.
-        with hm.db.transaction() as session:
+        with hm.store.transaction() as tx:
             started = time.perf_counter()
-            result.newly_affected = correlate_changed(
-                session, report.changed, import_id=report.import_id, now=now
-            )
+            result.newly_affected = correlate_changed(tx, report.changed, import_id=report.import_id, now=now)
             result.timings["correlate"] = time.perf_counter() - started
             started = time.perf_counter()
-            append_audit_many(
-                session,
+            tx.audit.append_many(
                 [
                     AuditEvent(
                         actor=principal.audit_name,
@@ -182,7 +172,7 @@ def import_vulndb(
                     for image in result.newly_affected
                 ],
             )
-        result.webhook = _webhook(hm, result.newly_affected, report.import_id)
+        result.webhook = _notify(hm, result.newly_affected, report.import_id)
         result.timings["notify"] = time.perf_counter() - started
     return result
 
@@ -194,8 +184,8 @@ def vulndb_state(hm: Harbourmaster, principal: Principal) -> VulnDbStatus:
         Forbidden: the principal may not read governance data.
     """
     require(principal, Permission.GOVERNANCE_READ)
-    with hm.db.read() as session:
-        return vulndb_status(session)
+    with hm.store.read() as tx:
+        return tx.advisories.status()
 
 
 def _registry_of(hm: Harbourmaster, image: str) -> str | None:
@@ -231,7 +221,7 @@ def judgement_for(
         policy=policy,
         allowlist=tuple(state.allowlist),
         registry=_registry_of(hm, image) if image else None,
-        today=hm.today(),
+        today=hm.clock.today(),
         vex=statements,
     )
 
@@ -371,22 +361,42 @@ def scan_target(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AffectedImage:
+    """An image digest newly affected by advisories: the name its stored SBOM has, and every registry
+    repository with the tags the digest was seen under there (empty when no SBOM operation on a
+    registry image has seen it, e.g. an SBOM generated from a local source only)."""
+
     image_name: str
     image_digest: str
     first_seen: dt.datetime
     advisories: tuple[dict[str, str], ...]
+    repositories: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """``repository:tag`` for every repository and tag (a repository alone when the digest was only
+        seen by digest there); the stored SBOM's name when no repository is known."""
+        out = [f"{repo}:{tag}" for repo, tags in self.repositories for tag in tags]
+        out += [repo for repo, tags in self.repositories if not tags]
+        return tuple(out) or (self.image_name,)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "image_name": self.image_name,
             "image_digest": self.image_digest,
+            "repositories": [{"repository": repo, "tags": list(tags)} for repo, tags in self.repositories],
             "first_seen": self.first_seen.isoformat(),
             "advisories": list(self.advisories),
         }
 
 
-def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
-    """``2026-01-31``, ``2026-01-31T12:00:00Z``, or a duration back from now (``30m``, ``24h``, ``7d``).
+@overload
+def parse_since(text: str) -> dt.datetime | dt.timedelta: ...
+@overload
+def parse_since(text: str, *, now: dt.datetime) -> dt.datetime: ...
+def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime | dt.timedelta:
+    """``2026-01-31``, ``2026-01-31T12:00:00Z`` (a UTC moment), or a duration back from now (``30m``,
+    ``24h``, ``7d``): the moment that long before ``now`` or, without ``now``, the duration itself, which
+    :func:`affected_since` counts back from the core's clock.
 
     Raises:
         BadInput: none of those forms, or a duration longer than 100 years.
@@ -394,7 +404,7 @@ def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     value = text.strip()
     if len(value) >= 2 and value[-1] in "mhdw" and value[:-1].isdigit():
         ago = parse_duration(value, field="--since", maximum=MAX_WINDOW, units="mhdw")
-        return (now or dt.datetime.now(dt.UTC)) - ago
+        return ago if now is None else now - ago
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
@@ -405,39 +415,48 @@ def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
-def affected_since(hm: Harbourmaster, principal: Principal, *, since: dt.datetime) -> list[AffectedImage]:
-    """Images found newly affected by an advisory at or after ``since``, newest first.
+def affected_since(
+    hm: Harbourmaster, principal: Principal, *, since: dt.datetime | dt.timedelta
+) -> list[AffectedImage]:
+    """Image digests found newly affected by an advisory at or after ``since`` (a moment, or how long
+    before ``hm.clock.now()``), newest first, each with every registry repository and tag it was seen
+    under (one entry per digest, however many SBOMs of it, in other formats, are stored).
 
     Raises:
         Forbidden: the principal may not read governance data.
     """
     require(principal, Permission.GOVERNANCE_READ)
-    images: dict[int, tuple[SbomRow, dt.datetime, list[dict[str, str]]]] = {}
-    with hm.db.read() as session:
-        rows = session.execute(
-            select(AdvisoryMatchRow, SbomRow)
-            .join(SbomRow, SbomRow.id == AdvisoryMatchRow.sbom_id)
-            .where(AdvisoryMatchRow.first_seen >= since)
-            .order_by(AdvisoryMatchRow.first_seen)
-        ).all()
-        for match, sbom in rows:
-            seen = match.first_seen if match.first_seen.tzinfo else match.first_seen.replace(tzinfo=dt.UTC)
-            entry = images.setdefault(sbom.id, (sbom, seen, []))
-            entry[2].append(
-                {
-                    "id": match.advisory_id,
-                    "purl": match.purl,
-                    "version": match.version,
-                    "severity": match.severity,
-                }
-            )
-        out = [
+    if isinstance(since, dt.timedelta):
+        since = hm.clock.now() - since
+    images: dict[str, tuple[str, dt.datetime, dict[tuple[str, str], dict[str, str]]]] = {}
+    with hm.store.read() as tx:
+        found = tx.advisories.matches_since(since)
+        names = tx.sboms.names({image_digest for image_digest, _, _ in found})
+    for image_digest, image_name, match in found:
+        entry = images.setdefault(image_digest, (image_name, match.first_seen, {}))
+        entry[2].setdefault(
+            (match.advisory_id, match.purl),
+            {
+                "id": match.advisory_id,
+                "purl": match.purl,
+                "version": match.version,
+                "severity": match.severity.value,
+            },
+        )
+    out = []
+    for digest, (name, first, advisories) in images.items():
+        tags: dict[str, list[str]] = {}
+        for seen in names.get(digest, []):
+            tags.setdefault(seen.repository, [])
+            if seen.tag:
+                tags[seen.repository].append(seen.tag)
+        out.append(
             AffectedImage(
-                image_name=s.image_name,
-                image_digest=s.image_digest,
+                image_name=name,
+                image_digest=digest,
                 first_seen=first,
-                advisories=tuple(advisories),
+                advisories=tuple(advisories.values()),
+                repositories=tuple((repo, tuple(sorted(t))) for repo, t in sorted(tags.items())),
             )
-            for s, first, advisories in images.values()
-        ]
+        )
     return sorted(out, key=lambda a: a.first_seen, reverse=True)

@@ -9,21 +9,22 @@ serialise instead of failing at commit, which the audit hash chain relies on.
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from harbourmaster.errors import Error
+from harbourmaster.store.interface import StoreError
+
+if TYPE_CHECKING:
+    # Alembic is imported only to migrate: checking that the schema is current does not need it.
+    from alembic.config import Config
 
 __all__ = ["Database", "StoreError"]
 
@@ -34,9 +35,33 @@ _SQLITE_SIBLINGS = ("-wal", "-shm", "-journal")
 _PRIVATE = 0o600
 
 
-class StoreError(Error):
-    kind = "store"
-    status = 503
+#: Alembic's table of applied revisions.
+_VERSION_TABLE = "alembic_version"
+
+
+def _chain_head(versions: Path) -> str | None:
+    """The last revision of a linear migration history: each script's ``revision`` and
+    ``down_revision`` string constants, read without running the scripts.  None when the
+    history is anything but one chain (a merge, a branch, a computed value): ask alembic."""
+    parents: dict[str, str | None] = {}
+    for script in versions.glob("*.py"):
+        assigned: dict[str, object] = {}
+        for node in ast.parse(script.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Constant):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        assigned[target.id] = node.value.value
+        revision, down = assigned.get("revision"), assigned.get("down_revision", ...)
+        if not isinstance(revision, str) or not (down is None or isinstance(down, str)):
+            return None
+        parents[revision] = down
+    heads = set(parents) - set(parents.values())
+    roots = [r for r, down in parents.items() if down is None]
+    dangling = any(d is not None and d not in parents for d in parents.values())
+    if len(heads) != 1 or len(roots) != 1 or dangling:
+        return None
+    return heads.pop()
 
 
 def _redact_url(url: str) -> str:
@@ -78,7 +103,15 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def database_file(self) -> Path | None:
+        """The SQLite database's file as the URL names it (None: another database)."""
+        database = self.engine.url.database if self.dialect == "sqlite" else None
+        return Path(database) if database else None
+
     def _alembic_config(self) -> Config:
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         cfg.attributes["engine"] = self.engine
@@ -86,6 +119,8 @@ class Database:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration."""
+        from alembic import command
+
         try:
             command.upgrade(self._alembic_config(), "head")
         except SQLAlchemyError as exc:
@@ -102,13 +137,28 @@ class Database:
         """
         try:
             with self.engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
+                if not inspect(conn).has_table(_VERSION_TABLE):
+                    return None
+                versions = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot read the schema revision of {self.display_url}: {exc.__class__.__name__}"
             ) from exc
+        if len(versions) > 1:
+            from alembic.runtime.migration import MigrationContext
+
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()  # raises: several heads
+        return str(versions[0]) if versions else None
 
     def head_revision(self) -> str | None:
+        """The newest migration's revision, read from the scripts without importing alembic when the
+        history is a simple chain (alembic decides anything else)."""
+        head = _chain_head(_MIGRATIONS / "versions")
+        if head is not None:
+            return head
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
     def ensure_current(self) -> None:

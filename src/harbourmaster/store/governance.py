@@ -1,20 +1,20 @@
-"""Loading the governance model from the store, and writing a new one back.
+"""The governance repository on SQLAlchemy: the model, its sealed secrets, its revision and write lock.
 
-``save_state`` writes only the differences between the stored model and the
-desired one, inside the caller's transaction, and bumps the model revision so
-that cached decision snapshots are rebuilt.
+:meth:`SqlGovernanceRepository.save` writes only the differences between the
+stored model and the desired one, inside the unit of work's transaction, and
+bumps the model revision so that cached decision snapshots are rebuilt.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, selectinload
 
+from harbourmaster.clock import Clock, SystemClock
 from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import (
@@ -35,7 +35,7 @@ from harbourmaster.domain.model import (
 )
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
-from harbourmaster.store.checkpoint_key import rewrap_checkpoint_key
+from harbourmaster.store.interface import GovernanceRepository, Rewrap, SealedBlobs, SealedUpdates
 from harbourmaster.store.models import (
     AccessRow,
     EnvironmentRow,
@@ -49,34 +49,19 @@ from harbourmaster.store.models import (
     UserRow,
 )
 
-__all__ = [
-    "SealedUpdates",
-    "load_state",
-    "lock_model",
-    "model_revision",
-    "rewrap_all",
-    "save_state",
-    "sealed_blobs",
-]
+__all__ = ["SqlGovernanceRepository", "get_meta", "set_meta"]
 
 #: The PostgreSQL advisory lock key that serialises writers of the model.
 _MODEL_LOCK_KEY = 0x484D_4D4F_4445_4C00  # "HMMODEL\0"
 
 
-@dataclass
-class SealedUpdates:
-    """Vault output to store with the new state: registry name -> sealed blob, or None to clear."""
-
-    credentials: dict[str, bytes | None] = field(default_factory=dict)
-    client_keys: dict[str, bytes | None] = field(default_factory=dict)
-
-
-def _meta(session: Session, key: str) -> dict[str, object] | None:
+def get_meta(session: Session, key: str) -> dict[str, object] | None:
+    """The value of the ``meta`` row ``key`` (small key/value facts), or None."""
     row = session.get(MetaRow, key)
     return dict(row.value) if row is not None else None
 
 
-def _set_meta(session: Session, key: str, value: dict[str, object]) -> None:
+def set_meta(session: Session, key: str, value: dict[str, object]) -> None:
     row = session.get(MetaRow, key)
     if row is None:
         session.add(MetaRow(key=key, value=value))
@@ -84,34 +69,36 @@ def _set_meta(session: Session, key: str, value: dict[str, object]) -> None:
         row.value = value
 
 
-def lock_model(session: Session) -> None:
+def _lock_model(session: Session) -> None:
     """Hold the model for writing until the caller's transaction ends.
 
     A change reads the model and then writes the difference, so two writers
     that read the same model would undo each other's change.  On PostgreSQL
-    this takes a transaction-level advisory lock; SQLite transactions already
-    start with ``BEGIN IMMEDIATE`` and so are exclusive.
+    this takes a transaction-level advisory lock; SQLite write transactions
+    start with ``BEGIN IMMEDIATE`` and so are exclusive, from the moment the
+    session connects: that is made to happen now, not at the first query.
     """
+    session.connection()
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MODEL_LOCK_KEY})
 
 
 def _allowlist_meta(session: Session) -> list[dict[str, Any]]:
-    value = _meta(session, "allowlist") or {}
+    value = get_meta(session, "allowlist") or {}
     entries = value.get("entries", [])
     return list(entries) if isinstance(entries, list) else []
 
 
 def _ignore_kinds_meta(session: Session) -> tuple[KindSelector, ...]:
-    value = _meta(session, "content") or {}
+    value = get_meta(session, "content") or {}
     entries = value.get("ignore_kinds", [])
     if not isinstance(entries, list):
         return ()
     return tuple(KindSelector(str(e["apiVersion"]), str(e["kind"])) for e in entries)
 
 
-def model_revision(session: Session) -> int:
-    value = _meta(session, "revision")
+def _model_revision(session: Session) -> int:
+    value = get_meta(session, "revision")
     return int(value["revision"]) if value else 0  # type: ignore[call-overload]
 
 
@@ -143,7 +130,7 @@ def _registry_from_row(row: RegistryRow) -> Registry:
     )
 
 
-def load_state(session: Session) -> GovernanceState:
+def _load_state(session: Session) -> GovernanceState:
     """The governance model as stored."""
     users = {row.id: row.name for row in session.scalars(select(UserRow))}
     user_rows = list(session.scalars(select(UserRow).order_by(UserRow.name)))
@@ -166,7 +153,7 @@ def load_state(session: Session) -> GovernanceState:
         tiers[tier] = TierPolicy(
             tier, t.block_severity, t.advisory_severity, t.require_signature, t.ignore_unfixed
         )
-    settings = _meta(session, "settings") or {}
+    settings = get_meta(session, "settings") or {}
     grants = [
         RegistryGrant(
             registry=regs[g.registry_id].name,
@@ -241,12 +228,13 @@ def _apply_registry(row: RegistryRow, reg: Registry) -> None:
         row.client_key_sealed = None
 
 
-def _sync_registries(session: Session, new: GovernanceState, sealed: SealedUpdates) -> dict[str, int]:
+def _sync_registries(
+    session: Session, new: GovernanceState, sealed: SealedUpdates, now: dt.datetime
+) -> dict[str, int]:
     rows = {r.name: r for r in session.scalars(select(RegistryRow))}
     wanted = {r.name: r for r in new.registries}
     for name in rows.keys() - wanted.keys():
         session.delete(rows.pop(name))
-    now = dt.datetime.now(dt.UTC)
     for name, reg in wanted.items():
         row = rows.get(name)
         if row is None:
@@ -367,24 +355,27 @@ def _sync_tiers(session: Session, new: GovernanceState) -> None:
         row.ignore_unfixed = policy.ignore_unfixed
 
 
-def save_state(session: Session, new: GovernanceState, *, sealed: SealedUpdates | None = None) -> int:
-    """Write ``new`` over the stored model inside the caller's transaction; returns the new revision."""
+def _save_state(
+    session: Session, new: GovernanceState, *, sealed: SealedUpdates | None = None, now: dt.datetime
+) -> int:
+    """Write ``new`` over the stored model inside the caller's transaction; returns the new revision.
+    Sealed secrets written now are stamped ``now``."""
     sealed = sealed or SealedUpdates()
     ids = {
-        "registries": _sync_registries(session, new, sealed),
+        "registries": _sync_registries(session, new, sealed, now),
         "environments": _sync_environments(session, new),
         "users": _sync_named(session, UserRow, {u.name: u for u in new.users}),
         "teams": _sync_named(session, TeamRow, {t.name: t for t in new.teams}),
     }
     _replace_links(session, new, ids)
     _sync_tiers(session, new)
-    _set_meta(session, "settings", {"hide_dockerhub_anonymous": new.hide_dockerhub_anonymous})
-    _set_meta(
+    set_meta(session, "settings", {"hide_dockerhub_anonymous": new.hide_dockerhub_anonymous})
+    set_meta(
         session,
         "content",
         {"ignore_kinds": [{"apiVersion": k.api_version, "kind": k.kind} for k in new.content_ignore_kinds]},
     )
-    _set_meta(
+    set_meta(
         session,
         "allowlist",
         {
@@ -399,30 +390,43 @@ def save_state(session: Session, new: GovernanceState, *, sealed: SealedUpdates 
             ]
         },
     )
-    revision = model_revision(session) + 1
-    _set_meta(session, "revision", {"revision": revision})
+    revision = _model_revision(session) + 1
+    set_meta(session, "revision", {"revision": revision})
     session.flush()
     return revision
 
 
-def sealed_blobs(session: Session, registry: str) -> tuple[bytes | None, bytes | None]:
-    """The sealed credential and client key of ``registry`` (opaque vault blobs)."""
-    row = session.scalars(select(RegistryRow).where(RegistryRow.name == registry)).one_or_none()
-    if row is None:
-        return None, None
-    return row.credential_sealed, row.client_key_sealed
+class SqlGovernanceRepository(GovernanceRepository):
+    def __init__(self, session: Session, *, clock: Clock | None = None) -> None:
+        self._session = session
+        self._clock = clock or SystemClock()
 
+    def load(self) -> GovernanceState:
+        return _load_state(self._session)
 
-def rewrap_all(session: Session, rewrap: Callable[[str, str, bytes], bytes]) -> int:
-    """Replace every sealed blob with ``rewrap(record, field, blob)``; returns how many were rewrapped."""
-    count = 0
-    for row in session.scalars(select(RegistryRow).with_for_update()):
-        if row.credential_sealed is not None:
-            row.credential_sealed = rewrap(row.name, "credential", row.credential_sealed)
-            count += 1
-        if row.client_key_sealed is not None:
-            row.client_key_sealed = rewrap(row.name, "client_key", row.client_key_sealed)
-            count += 1
-    count += rewrap_checkpoint_key(session, rewrap)
-    session.flush()
-    return count
+    def save(self, state: GovernanceState, *, sealed: SealedUpdates | None = None) -> int:
+        return _save_state(self._session, state, sealed=sealed, now=self._clock.now())
+
+    def revision(self) -> int:
+        return _model_revision(self._session)
+
+    def lock(self) -> None:
+        _lock_model(self._session)
+
+    def sealed_blobs(self, registry: str) -> SealedBlobs:
+        row = self._session.scalars(select(RegistryRow).where(RegistryRow.name == registry)).one_or_none()
+        if row is None:
+            return SealedBlobs(None, None)
+        return SealedBlobs(row.credential_sealed, row.client_key_sealed)
+
+    def rewrap(self, rewrap: Rewrap) -> int:
+        count = 0
+        for row in self._session.scalars(select(RegistryRow).with_for_update()):
+            if row.credential_sealed is not None:
+                row.credential_sealed = rewrap(row.name, "credential", row.credential_sealed)
+                count += 1
+            if row.client_key_sealed is not None:
+                row.client_key_sealed = rewrap(row.name, "client_key", row.client_key_sealed)
+                count += 1
+        self._session.flush()
+        return count

@@ -42,6 +42,7 @@ __all__ = [
     "NamespaceRow",
     "RegistryRow",
     "SbomComponentRow",
+    "SbomImageNameRow",
     "SbomRow",
     "TeamMemberRow",
     "TeamRow",
@@ -220,6 +221,24 @@ class SbomComponentRow(Base):
     source_version: Mapped[str | None] = mapped_column(String(256))
     distro: Mapped[str | None] = mapped_column(String(64))
     layer_digest: Mapped[str | None] = mapped_column(String(200))
+
+
+class SbomImageNameRow(Base):
+    """A registry repository (and tag) an image digest was seen under by an SBOM operation.
+
+    Keyed by digest, not by stored SBOM: an SBOM is replaced when its image is seen again (under
+    another repository too), and every name it was seen under is kept.  ``tag`` is ``""`` when
+    the image was named by digest (a unique constraint treats NULLs as distinct).
+    """
+
+    __tablename__ = "sbom_image_names"
+    __table_args__ = (UniqueConstraint("image_digest", "repository", "tag"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_digest: Mapped[str] = mapped_column(String(200), index=True)
+    repository: Mapped[str] = mapped_column(String(512))
+    tag: Mapped[str] = mapped_column(String(128))
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AdvisoryRow(Base):

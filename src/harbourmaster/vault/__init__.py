@@ -39,6 +39,7 @@ from harbourmaster.vault.keyfile import (
     retired_key_path,
 )
 from harbourmaster.vault.keys import KEY_BYTES, Keyring, MasterKey
+from harbourmaster.vault.local import KeyFileVault
 from harbourmaster.vault.references import MAX_SECRET_FILE_BYTES, resolve_secret_reference
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "SEALED_FORMAT_VERSION",
     "DecryptionError",
     "EnvelopeVault",
+    "KeyFileVault",
     "Keyring",
     "MasterKey",
     "MasterKeyError",

@@ -218,3 +218,7 @@ class Vault(ABC):
             UnknownKeyError: the master key that wraps it is not available.
             DecryptionError: the wrapped key was altered, or belongs to another record or field.
         """
+
+    def reload(self) -> None:  # noqa: B027 - an optional hook: most vaults have nothing to reload
+        """Read the master keys again at next use (after a rotation); a vault that keeps its keys in
+        memory has nothing to read again."""

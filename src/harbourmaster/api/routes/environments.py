@@ -8,8 +8,8 @@ from harbourmaster.api.deps import CoreDep, RequirePermission
 from harbourmaster.api.schemas import ChangePublic, EnvironmentCreate, EnvironmentPublic, EnvironmentUpdate
 from harbourmaster.domain.authz import Permission, Principal
 from harbourmaster.domain.model import Environment
-from harbourmaster.errors import NotFound
 from harbourmaster.services import governance
+from harbourmaster.services.environment_access import named_environment
 from harbourmaster.services.views import environment_view
 
 router = APIRouter(prefix="/environments", tags=["environments"])
@@ -19,10 +19,7 @@ Writer = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_WR
 
 
 def _get(hm: CoreDep, name: str) -> Environment:
-    env = hm.state().environment(name)
-    if env is None:
-        raise NotFound(f"environment {name} is not defined")
-    return env
+    return named_environment(hm.snapshot(), name)  # NotFound names the closest environment
 
 
 @router.get("", response_model=list[EnvironmentPublic])

@@ -74,6 +74,7 @@ class SbomOutcomePublic(BaseModel):
     digest: str
     format: str
     generated: bool
+    relabelled_from: str | None = None
     packages: int | None
     warnings: list[str]
     stored: StoredSbomPublic

@@ -137,9 +137,19 @@ class ScanResultPublic(BaseModel):
     warnings: list[str]
 
 
+class AffectedRepositoryPublic(BaseModel):
+    """A registry repository an affected digest was seen in, with the tags it was seen under there."""
+
+    repository: str
+    tags: list[str]
+
+
 class AffectedImagePublic(BaseModel):
+    """An affected image digest: its stored SBOM's name and every repository and tag it was seen under."""
+
     image_name: str
     image_digest: str
+    repositories: list[AffectedRepositoryPublic]
     first_seen: str
     advisories: list[dict[str, str]]
 
@@ -179,5 +189,6 @@ def scan(body: ScanCreate, hm: CoreDep, principal: Reader) -> Any:
 def affected(
     hm: CoreDep, principal: Reader, since: Annotated[str, Query(min_length=1, max_length=64)] = "7d"
 ) -> list[dict[str, Any]]:
-    """Images newly affected by imported advisories since a time or a duration back from now."""
+    """Image digests newly affected by imported advisories since a time or a duration back from now, each
+    with every registry repository and tag it was seen under."""
     return [a.as_dict() for a in affected_since(hm, principal, since=parse_since(since))]

@@ -1,8 +1,9 @@
 """The advisory database: OSV records imported from bulk exports, kept in harbourmaster's store.
 
-Import with :func:`import_advisories` (a source from :func:`open_osv`), match
-through an :class:`AdvisoryIndex` (:class:`SqlAdvisoryIndex` over the store,
-:class:`MemoryAdvisoryIndex` in process).
+Read sources with :func:`open_osv` and parse records with :func:`parse_osv`;
+match through an :class:`AdvisoryIndex` (:class:`MemoryAdvisoryIndex` in
+process; the index over harbourmaster's store, and importing into it, are
+:mod:`harbourmaster.services.advisories`).
 """
 
 from __future__ import annotations
@@ -35,13 +36,6 @@ from harbourmaster.supply.advisories.osv import (
     open_osv,
     parse_osv,
 )
-from harbourmaster.supply.advisories.store import (
-    ImportReport,
-    SqlAdvisoryIndex,
-    VulnDbStatus,
-    import_advisories,
-    vulndb_status,
-)
 
 __all__ = [
     "Advisory",
@@ -50,7 +44,6 @@ __all__ = [
     "AdvisorySource",
     "AffectedPackage",
     "CompiledAdvisory",
-    "ImportReport",
     "InvalidAdvisory",
     "MemoryAdvisoryIndex",
     "OsvDirectory",
@@ -59,16 +52,12 @@ __all__ = [
     "OsvZip",
     "PackageKey",
     "RawRecord",
-    "SqlAdvisoryIndex",
-    "VulnDbStatus",
     "component_ecosystem",
     "component_package_name",
     "ecosystem_base",
     "ecosystem_key",
-    "import_advisories",
     "is_supported",
     "open_osv",
     "package_name",
     "parse_osv",
-    "vulndb_status",
 ]

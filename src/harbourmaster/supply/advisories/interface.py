@@ -5,7 +5,8 @@ record import holds one record in memory, not the whole export); :mod:`.osv`
 parses each into an :class:`Advisory`.  An :class:`AdvisoryIndex` answers the
 matcher's one question: which affected entries name these packages in this
 ecosystem.  Backends: :mod:`.osv` (directories and ``all.zip`` exports),
-:mod:`.store` (the harbourmaster database), :mod:`.memory` (in-process).
+:mod:`.memory` (in-process), and the index over harbourmaster's store
+(:class:`harbourmaster.services.advisories.StoredAdvisoryIndex`).
 """
 
 from __future__ import annotations

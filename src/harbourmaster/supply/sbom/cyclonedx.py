@@ -105,8 +105,8 @@ def to_cyclonedx_json(sbom: Sbom) -> str:
     bom.register_dependency = _DependencyIndex(bom)  # type: ignore[method-assign]
     root = Component(
         name=image.name, version=image.digest, type=ComponentType.CONTAINER, bom_ref=f"image:{image.digest}",
-        purl=PackageURL.from_string(image_purl(name=image.name, digest=image.digest,
-                                               platform=image.platform)),
+        purl=PackageURL.from_string(image_purl(name=image.name, digest=image.digest, platform=image.platform,
+                                               repository=image.repository, tag=image.tag)),
         properties=[Property(name=f"{PROPERTY_PREFIX}image:platform", value=str(image.platform))]
         + [Property(name=f"{PROPERTY_PREFIX}image:layer", value=d) for d in image.layer_digests])
     bom.metadata.component = root

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from harbourmaster.domain.platform import Platform
 from harbourmaster.errors import BadInput, Error
 
 __all__ = [
@@ -168,23 +169,21 @@ class ScanWarning:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str = ""
-
-    def __str__(self) -> str:
-        return "/".join(x for x in (self.os, self.architecture, self.variant) if x)
-
-
-@dataclass(frozen=True, kw_only=True)
 class ImageInfo:
-    """The image an SBOM describes: its name, digest, platform and ordered layer digests."""
+    """The image an SBOM describes: its name, digest, platform and ordered layer digests.
+
+    ``repository`` is the registry repository the image was read from or is attached to
+    (``registry.example/team/app``, as in the image's normalised reference), and ``tag``
+    the tag it was named by; both are empty for a local source (an OCI layout, a
+    docker-archive), whose ``name`` is the one the source gives (``layout:v1``).
+    """
 
     name: str
     digest: str
     platform: Platform
     layer_digests: tuple[str, ...] = ()
+    repository: str = ""
+    tag: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

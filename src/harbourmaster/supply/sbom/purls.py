@@ -59,17 +59,30 @@ def purl_for(found: FoundPackage, distro: Distro | None) -> str:
                           version=found.version or None).to_string())
 
 
-def image_purl(*, name: str, digest: str, platform: Platform) -> str:
-    """``pkg:oci/NAME@DIGEST?arch=...`` for the image itself (the SBOM's root component)."""
-    repository = name.split("@", 1)[0]
-    last = repository.rsplit("/", 1)[-1]
-    if ":" in last:  # drop a tag, keep a registry port
-        repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
+def image_purl(*, name: str, digest: str, platform: Platform, repository: str = "", tag: str = "") -> str:
+    """``pkg:oci/NAME@DIGEST?arch=...&repository_url=REGISTRY/REPO&tag=TAG`` for the image itself (the
+    SBOM's root component), as the purl spec's ``oci`` type has it: the name is the repository's last
+    path segment, lower-cased, and ``repository_url`` where the image can be fetched.
+
+    ``repository`` (``registry.example/team/app``) and ``tag`` are given for a registry image; a
+    local source's name (``layout:v1``, a docker-archive's ``RepoTags`` entry) is read as a reference
+    instead, and ``repository_url`` is only set when that name has a ``/``.
+    """
+    if not repository:
+        repository = name.split("@", 1)[0]
+        last = repository.rsplit("/", 1)[-1]
+        if ":" in last:  # drop a tag, keep a registry port
+            repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
+        repository_url = repository if "/" in repository else ""
+    else:
+        repository_url = repository
     qualifiers = {"arch": platform.architecture} if platform.architecture else {}
     if platform.os:
         qualifiers["os"] = platform.os
-    if "/" in repository:
-        qualifiers["repository_url"] = repository
+    if repository_url:
+        qualifiers["repository_url"] = repository_url
+    if tag:
+        qualifiers["tag"] = tag
     short = repository.rsplit("/", 1)[-1].lower() or "image"
     return str(PackageURL(type="oci", name=short, version=digest or None,
                           qualifiers=qualifiers or None).to_string())

@@ -88,7 +88,8 @@ def to_spdx_json(sbom: Sbom, *, created: datetime.datetime | None = None) -> str
         "comment": f"platform {image.platform}; layers {', '.join(image.layer_digests) or '(none)'}",
         "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
                           "referenceLocator": image_purl(name=image.name, digest=image.digest,
-                                                         platform=image.platform)}],
+                                                         platform=image.platform, repository=image.repository,
+                                                         tag=image.tag)}],
     }
     if algo == "sha256" and hexpart:
         image_package["checksums"] = [{"algorithm": "SHA256", "checksumValue": hexpart}]

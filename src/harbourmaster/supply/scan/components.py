@@ -117,7 +117,7 @@ def components_from_sbom(sbom: Sbom) -> tuple[Component, ...]:
 
 
 def _properties(component: Mapping[str, Any]) -> dict[str, str]:
-    props = component.get("properties") or []
+    props = _list(component.get("properties"))
     return {str(p.get("name")): str(p.get("value")) for p in props if isinstance(p, Mapping)}
 
 
@@ -127,12 +127,12 @@ def _cyclonedx(doc: Mapping[str, Any], where: str) -> SbomDocument:
     root = root if isinstance(root, Mapping) else {}
     out: list[Component] = []
     skipped: list[str] = []
-    stack = list(doc.get("components") or [])
+    stack = list(_list(doc.get("components")))
     while stack:
         item = stack.pop(0)
         if not isinstance(item, Mapping):
             continue
-        stack.extend(item.get("components") or [])
+        stack.extend(_list(item.get("components")))
         purl = item.get("purl")
         if not isinstance(purl, str) or not purl:
             continue
@@ -156,16 +156,21 @@ def _cyclonedx(doc: Mapping[str, Any], where: str) -> SbomDocument:
     )
 
 
+def _list(value: object) -> list[Any]:
+    """A JSON array from an untrusted document; anything else (``true``, an object) counts as empty."""
+    return value if isinstance(value, list) else []
+
+
 def _spdx(doc: Mapping[str, Any], where: str) -> SbomDocument:
     out: list[Component] = []
     skipped: list[str] = []
     name, digest = str(doc.get("name") or where), ""
-    for package in doc.get("packages") or []:
+    for package in _list(doc.get("packages")):
         if not isinstance(package, Mapping):
             continue
         purls = [
             r.get("referenceLocator")
-            for r in package.get("externalRefs") or []
+            for r in _list(package.get("externalRefs"))
             if isinstance(r, Mapping) and r.get("referenceType") == "purl"
         ]
         purl = next((p for p in purls if isinstance(p, str)), None)

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from typing import Any
 
-from harbourmaster.supply.sbom.interface import Platform, SourceError
+from harbourmaster.domain.digest import Digest, DigestError
+from harbourmaster.domain.platform import Platform, PlatformError
+from harbourmaster.domain.platform import parse_platform as _parse_platform
+from harbourmaster.supply.sbom.interface import SourceError
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 
 
-def check_digest(value: object, *, where: str) -> str:
-    """A digest string safe to use as a path component; :class:`SourceError` otherwise."""
-    if not isinstance(value, str) or not _DIGEST.match(value):
+def check_digest(value: object, *, where: str) -> Digest:
+    """A :class:`Digest` (a registered algorithm and its hex, so also safe as a path component);
+    :class:`SourceError` otherwise."""
+    if not isinstance(value, str):
         raise SourceError(f"{where}: {value!r} is not a valid digest")
-    return value
+    try:
+        return Digest(value)
+    except DigestError as exc:
+        raise SourceError(f"{where}: {value!r} is not a valid digest ({exc.message})") from None
 
 
-def verify_sha256(data: bytes, digest: str, *, where: str) -> None:
-    algo, _, hexpart = digest.partition(":")
-    if algo == "sha256" and hashlib.sha256(data).hexdigest() != hexpart:
+def verify_digest(data: bytes, digest: str, *, where: str) -> None:
+    """Check ``data`` against ``digest`` (sha256 or sha512, whichever it names); :class:`SourceError`
+    when they differ or ``digest`` is not one."""
+    if not check_digest(digest, where=where).matches(data):
         raise SourceError(f"{where}: content does not match its digest {digest}")
 
 
@@ -42,14 +47,26 @@ def json_object(value: object, *, where: str) -> dict[str, Any]:
 
 
 def parse_platform(text: str) -> Platform:
-    """``linux/amd64`` or ``linux/arm64/v8`` → :class:`Platform`; :class:`SourceError` otherwise."""
-    parts = text.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise SourceError(f"platform {text!r} is not of the form OS/ARCH[/VARIANT], e.g. linux/amd64")
-    return Platform(os=parts[0], architecture=parts[1], variant=parts[2] if len(parts) == 3 else "")
+    """``linux/amd64`` or ``linux/arm64/v8`` → :class:`Platform` (the domain's
+    :func:`~harbourmaster.domain.platform.parse_platform`); :class:`SourceError` otherwise."""
+    try:
+        return _parse_platform(text)
+    except PlatformError as exc:
+        raise SourceError(exc.message) from None
 
 
 def platform_of(config: dict[str, Any]) -> Platform:
-    """The platform recorded in an image config (``os``, ``architecture``, ``variant``)."""
-    return Platform(os=str(config.get("os", "")), architecture=str(config.get("architecture", "")),
-                    variant=str(config.get("variant", "")))
+    """The platform recorded in an image config (``os``, ``architecture``, ``variant``, ``os.version``,
+    ``os.features``); a missing ``os`` or ``architecture`` is left empty.
+
+    Raises:
+        SourceError: a platform field has characters no platform may have.
+    """
+    features = config.get("os.features")
+    try:
+        return Platform(os=str(config.get("os") or ""), architecture=str(config.get("architecture") or ""),
+                        variant=str(config.get("variant") or ""),
+                        os_version=str(config.get("os.version") or ""),
+                        os_features=tuple(str(f) for f in features) if isinstance(features, list) else ())
+    except PlatformError as exc:
+        raise SourceError(f"image config: {exc.message}") from None

@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from harbourmaster.supply.sbom.interface import ImageInfo, Platform, SourceError
+from harbourmaster.domain.platform import DEFAULT_PLATFORM, Platform, PlatformError
+from harbourmaster.supply.sbom.interface import ImageInfo, SourceError
 from harbourmaster.supply.sbom.sources._json import (
     check_digest,
     json_object,
     parse_json,
     platform_of,
-    verify_sha256,
+    verify_digest,
 )
 from harbourmaster.supply.sbom.sources.interface import ImageSource, LayerDescriptor
 
@@ -42,7 +43,7 @@ class OciLayoutSource(ImageSource):
     def __init__(self, directory: str | os.PathLike[str], *, tag: str = "",
                  platform: Platform | None = None) -> None:
         self._dir = Path(directory)
-        self._want = platform or Platform(os="linux", architecture="amd64")
+        self._want = platform or DEFAULT_PLATFORM
         if not (self._dir / "oci-layout").is_file() or not (self._dir / "index.json").is_file():
             raise SourceError(f"{self._dir} is not an OCI image layout (no oci-layout or index.json file)")
         index_where = f"{self._dir}/index.json"
@@ -116,9 +117,12 @@ class OciLayoutSource(ImageSource):
     def _by_platform(self, manifests: list[dict[str, Any]], *, where: str) -> dict[str, Any]:
         want = self._want
         for m in manifests:
-            plat = m.get("platform") or {}
-            if plat.get("os") == want.os and plat.get("architecture") == want.architecture and (
-                    not want.variant or plat.get("variant", "") == want.variant):
+            plat = m.get("platform")
+            try:
+                have = Platform.from_oci(plat, where=where) if isinstance(plat, dict) else None
+            except PlatformError:
+                continue  # an entry with a malformed platform is no candidate
+            if have is not None and want.matches(have):
                 return m
         raise SourceError(f"{where} has no image for platform {want}; choose one with --platform",
                           details=[_describe(m) for m in manifests])
@@ -139,5 +143,5 @@ class OciLayoutSource(ImageSource):
 
     def _blob_json(self, digest: str) -> Any:
         data = self._read_file(self._blob_path(digest))
-        verify_sha256(data, digest, where=f"{self._dir} blob {digest}")
+        verify_digest(data, digest, where=f"{self._dir} blob {digest}")
         return parse_json(data, where=f"{self._dir} blob {digest}")

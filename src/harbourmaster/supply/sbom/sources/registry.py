@@ -26,18 +26,21 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
+from harbourmaster.domain.platform import DEFAULT_PLATFORM, Platform
 from harbourmaster.registry import (
     BlobIntegrityError,
     ClientOptions,
     CredentialProvider,
     Descriptor,
+    HttpxClientFactory,
     ImageIndex,
     ImageManifest,
     RegistryClient,
+    RegistryClientFactory,
     RegistryEndpoint,
 )
 from harbourmaster.registry.media import INDEX_MEDIA_TYPES
-from harbourmaster.supply.sbom.interface import ImageInfo, LayerError, Platform, SourceError
+from harbourmaster.supply.sbom.interface import ImageInfo, LayerError, SourceError
 from harbourmaster.supply.sbom.sources._json import platform_of
 from harbourmaster.supply.sbom.sources.interface import ImageSource, LayerDescriptor
 
@@ -60,11 +63,8 @@ class RegistryImage:
     index_digest: str | None = None
 
 
-def _platform_matches(want: Platform, have: Any) -> bool:
-    if have is None:
-        return False
-    return bool(have.os == want.os and have.architecture == want.architecture
-                and (not want.variant or (have.variant or "") == want.variant))
+def _platform_matches(want: Platform, have: Platform | None) -> bool:
+    return have is not None and want.matches(have)
 
 
 async def resolve_platform_manifest(client: RegistryClient, repository: str, reference: str, *,
@@ -192,8 +192,9 @@ class RegistrySource(ImageSource):
 
     ``reference`` is a tag or a digest; an index is resolved to the image for
     ``platform`` (default ``linux/amd64``).  ``name`` is what the SBOM calls the
-    image (the reference as the user wrote it, normalised).  Close the source
-    (or use it as a context manager) to stop its thread and connections.
+    image (the reference as the user wrote it, normalised).  The client comes from ``clients``
+    (default: over the network).  Close the source (or use it as a context manager) to stop its
+    thread and connections.
 
     Raises (from the constructor):
         SourceError: no image for the platform, or a malformed image config.
@@ -203,14 +204,15 @@ class RegistrySource(ImageSource):
     def __init__(self, *, endpoint: RegistryEndpoint, provider: CredentialProvider, repository: str,
                  reference: str, name: str, platform: Platform | None = None,
                  development_only: bool = False, options: ClientOptions | None = None,
-                 read_ahead: int = DEFAULT_READ_AHEAD) -> None:
-        self._want = platform or Platform(os="linux", architecture="amd64")
+                 read_ahead: int = DEFAULT_READ_AHEAD, clients: RegistryClientFactory | None = None) -> None:
+        self._want = platform or DEFAULT_PLATFORM
         self._read_ahead = max(1, read_ahead)
         self._name = name
         self._runner = _LoopThread()
         self._streams: list[_LayerStream] = []
         try:
-            self._client = self._runner.call(self._open(endpoint, provider, development_only, options))
+            self._client = self._runner.call(
+                self._open(clients or HttpxClientFactory(), endpoint, provider, development_only, options))
             self.resolved = self._runner.call(
                 resolve_platform_manifest(self._client, repository, reference, platform=self._want))
             config_desc = self.resolved.parsed.config
@@ -227,14 +229,19 @@ class RegistrySource(ImageSource):
             self.close()
             raise SourceError(f"{name}: image config {config_desc.digest} is not a JSON object "
                               f"({exc})") from exc
-        self._platform = platform_of(config)
+        try:
+            self._platform = platform_of(config)
+        except SourceError:  # a platform no platform may have: stop the thread before saying so
+            self.close()
+            raise
         self._layers = tuple(LayerDescriptor(digest=d.digest, size=d.size, media_type=d.media_type,
                                              stream_digest=False) for d in self.resolved.parsed.layers)
 
     @staticmethod
-    async def _open(endpoint: RegistryEndpoint, provider: CredentialProvider, development_only: bool,
-                    options: ClientOptions | None) -> RegistryClient:
-        return RegistryClient(endpoint, provider=provider, options=options, development_only=development_only)
+    async def _open(clients: RegistryClientFactory, endpoint: RegistryEndpoint, provider: CredentialProvider,
+                    development_only: bool, options: ClientOptions | None) -> RegistryClient:
+        # Made inside the source's loop: the client's connection pool belongs to that loop.
+        return clients.client(endpoint, provider=provider, options=options, development_only=development_only)
 
     def __repr__(self) -> str:
         return f"RegistrySource({self._name!r})"

@@ -1,5 +1,6 @@
-"""The advisory store on SQLite and PostgreSQL: incremental import, withdrawal, bad records, status, and
-range semantics (introduced/fixed/last_affected/limit, versions lists) through the stored index."""
+"""Importing advisories into the store and matching through its index, on SQLite and PostgreSQL:
+incremental import, withdrawal, bad records, status, and range semantics
+(introduced/fixed/last_affected/limit, versions lists) through the stored index."""
 
 from __future__ import annotations
 
@@ -9,18 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from harbourmaster.domain.severity import Severity
+from harbourmaster.services.advisories import StoredAdvisoryIndex, import_advisories
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.models import AdvisoryAffectedRow, AdvisoryRow, VulnDbImportRow
-from harbourmaster.supply.advisories import (
-    InvalidAdvisory,
-    SqlAdvisoryIndex,
-    import_advisories,
-    open_osv,
-    vulndb_status,
-)
+from harbourmaster.supply.advisories import InvalidAdvisory, open_osv
 from harbourmaster.supply.scan import Component, Matcher
 from tests.integration.postgres import core_on, table_rows
 from tests.supply.advisories._osv import CVSS_HIGH, fixed_at, record, write_dir, write_zip
@@ -34,12 +28,14 @@ def hm(database_url: str, tmp_path: Path) -> Iterator[Harbourmaster]:
 
 
 def _import(hm: Harbourmaster, path: Path, *, strict: bool = False, batch_size: int = 1000):  # type: ignore[no-untyped-def]
-    with hm.db.transaction() as session:
-        return import_advisories(session, open_osv(path), actor="test", strict=strict, batch_size=batch_size)
+    with hm.store.transaction() as tx:
+        return import_advisories(
+            tx.advisories, open_osv(path), actor="test", clock=hm.clock, strict=strict, batch_size=batch_size
+        )
 
 
 def _ids(hm: Harbourmaster, purls: list[str]) -> set[tuple[str, str]]:
-    result = Matcher(SqlAdvisoryIndex(hm.db)).match([Component.from_purl(p) for p in purls])
+    result = Matcher(StoredAdvisoryIndex(hm.store)).match([Component.from_purl(p) for p in purls])
     return {(f.id, f.package.version) for f in result.findings}
 
 
@@ -57,10 +53,11 @@ def test_import_is_incremental_by_id_and_modified(hm: Harbourmaster, tmp_path: P
     third = _import(hm, write_dir(tmp_path / "v2", [newer, older]))
     assert (third.inserted, third.updated, third.unchanged) == (0, 1, 1)
     assert _ids(hm, ["pkg:npm/pkg3@1.5.0", "pkg:npm/pkg4@1.5.0"]) == {("GHSA-3", "1.5.0")}
-    with hm.db.read() as session:
-        assert session.scalar(select(func.count()).select_from(AdvisoryRow)) == 25
-        assert session.scalar(select(func.count()).select_from(AdvisoryAffectedRow)) == 25
-        assert session.scalar(select(func.count()).select_from(VulnDbImportRow)) == 3
+    with hm.store.read() as tx:
+        status = tx.advisories.status()
+        assert status.advisories == 25
+        assert len(list(tx.advisories.affected("npm", [f"pkg{i}" for i in range(25)]))) == 25
+        assert status.imports == 3
 
 
 def test_a_withdrawn_record_stops_matching(hm: Harbourmaster, tmp_path: Path) -> None:
@@ -77,8 +74,8 @@ def test_a_withdrawn_record_stops_matching(hm: Harbourmaster, tmp_path: Path) ->
     report = _import(hm, write_dir(tmp_path / "b", [withdrawn]))
     assert (report.updated, report.withdrawn) == (1, 1)
     assert _ids(hm, ["pkg:pypi/requests@2.30.0"]) == set()
-    with hm.db.read() as session:
-        status = vulndb_status(session)
+    with hm.store.read() as tx:
+        status = tx.advisories.status()
     assert status.withdrawn == 1
     assert status.per_ecosystem == {}
 
@@ -132,8 +129,8 @@ def test_status_counts_per_ecosystem_last_import_and_newest_modified(
     ]
     report = _import(hm, write_dir(tmp_path / "s", records))
     assert report.unsupported == {"NuGet": 1}
-    with hm.db.read() as session:
-        status = vulndb_status(session)
+    with hm.store.read() as tx:
+        status = tx.advisories.status()
     assert status.per_ecosystem == {"Alpine:v3.19": 1, "Debian:11": 1, "Debian:12": 1, "PyPI": 1}
     assert status.advisories == 5
     assert status.newest_modified == dt.datetime(2024, 3, 1, 10, tzinfo=dt.UTC)
@@ -214,7 +211,7 @@ def test_distro_release_and_source_package_matter(hm: Harbourmaster, tmp_path: P
     libssl12 = "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12&upstream=openssl"
     libssl11 = "pkg:deb/debian/libssl1.1@1.1.1n-0+deb11u5?arch=amd64&distro=debian-11&upstream=openssl"
     ubuntu = "pkg:deb/ubuntu/libssl3@3.0.2-0ubuntu1.10?arch=amd64&distro=ubuntu-22.04&upstream=openssl"
-    result = Matcher(SqlAdvisoryIndex(hm.db)).match(
+    result = Matcher(StoredAdvisoryIndex(hm.store)).match(
         [Component.from_purl(p) for p in (libssl12, libssl11, ubuntu)]
     )
     got = {(f.id, f.package.name, f.package.ecosystem) for f in result.findings}
@@ -230,7 +227,7 @@ def test_distro_release_and_source_package_matter(hm: Harbourmaster, tmp_path: P
 
 
 def test_the_index_cache_follows_new_imports(hm: Harbourmaster, tmp_path: Path) -> None:
-    index = SqlAdvisoryIndex(hm.db)
+    index = StoredAdvisoryIndex(hm.store)
     matcher = Matcher(index)
     component = [Component.from_purl("pkg:gem/rack@2.2.3")]
     assert matcher.match(component).findings == ()

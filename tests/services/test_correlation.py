@@ -1,6 +1,6 @@
-"""Continuous correlation at the store level, on SQLite and PostgreSQL: only changed advisories are
-looked up, by name and by source package, with the release and the version ordering respected; known
-(image, advisory, package) triples are not reported twice."""
+"""Continuous correlation through the store's repositories, on SQLite and PostgreSQL: only changed
+advisories are looked up, by name and by source package, with the release and the version ordering
+respected; known (image, advisory, package) triples are not reported twice."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from harbourmaster.services.advisories import import_advisories
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.correlation import correlate_changed
 from harbourmaster.services.sboms import store_sbom
-from harbourmaster.supply.advisories import import_advisories, open_osv
-from harbourmaster.supply.advisories.correlate import correlate_changed
+from harbourmaster.supply.advisories import open_osv
 from harbourmaster.supply.sbom import (
     Distro,
     ImageInfo,
@@ -64,10 +65,10 @@ def _image(n: int, distro: str, packages: tuple[Package, ...]) -> Sbom:
 
 
 def _correlate(hm: Harbourmaster, path: Path):  # type: ignore[no-untyped-def]
-    with hm.db.transaction() as session:
-        report = import_advisories(session, open_osv(path), actor="test")
+    with hm.store.transaction() as tx:
+        report = import_advisories(tx.advisories, open_osv(path), actor="test", clock=hm.clock)
         return report, correlate_changed(
-            session, report.changed, import_id=report.import_id, now=dt.datetime.now(dt.UTC)
+            tx, report.changed, import_id=report.import_id, now=dt.datetime.now(dt.UTC)
         )
 
 

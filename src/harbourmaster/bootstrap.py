@@ -1,0 +1,109 @@
+"""The composition root: the one place that chooses harbourmaster's real backends.
+
+:func:`build` makes a :class:`~harbourmaster.services.core.Harbourmaster` from
+:class:`~harbourmaster.settings.Settings`: the SQL store on
+``HARBOURMASTER_DATABASE_URL`` (SQLite in the data directory by default), the
+vault over the data directory's master keys, registry clients over httpx, the
+system clock, and the vulnerability webhook when
+``HARBOURMASTER_VULN_WEBHOOK_URL`` is set.  Every surface gets its core from here
+(``Harbourmaster.from_environ`` delegates to it); tests that want a real store
+but a fixed clock or a mock registry transport pass those parts.
+
+Like :mod:`harbourmaster.settings` this module sits outside the layers: it
+imports the core and the adapters, and nothing but the surfaces imports it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harbourmaster.clock import Clock, SystemClock
+from harbourmaster.notify.disabled import DisabledNotifier
+from harbourmaster.notify.interface import Notifier, NotifyError
+from harbourmaster.notify.webhook import WebhookNotifier
+from harbourmaster.services.core import Harbourmaster
+from harbourmaster.settings import Settings
+from harbourmaster.store.database import Database
+from harbourmaster.store.sql import SqlStore
+from harbourmaster.vault.local import KeyFileVault
+
+if TYPE_CHECKING:
+    from harbourmaster.registry import ClientOptions, CredentialProvider, RegistryClient, RegistryEndpoint
+    from harbourmaster.registry.interface import RegistryClientFactory
+
+__all__ = ["build", "notifier_for"]
+
+
+class _RegistryClientsAtFirstUse:
+    """The real registry-client factory, loaded when a registry is first talked to: a command that
+    never does (``check --no-resolve``, ``token list``) does not load the client or httpx."""
+
+    def __init__(self) -> None:
+        self._factory: RegistryClientFactory | None = None
+
+    def __repr__(self) -> str:
+        return "HttpxClientFactory(transport=network, loaded at first use)"
+
+    def _real(self) -> RegistryClientFactory:
+        if self._factory is None:
+            from harbourmaster.registry.factory import HttpxClientFactory
+
+            self._factory = HttpxClientFactory()
+        return self._factory
+
+    def client(
+        self,
+        endpoint: RegistryEndpoint,
+        *,
+        provider: CredentialProvider | None = None,
+        options: ClientOptions | None = None,
+        development_only: bool = False,
+    ) -> RegistryClient:
+        return self._real().client(
+            endpoint, provider=provider, options=options, development_only=development_only
+        )
+
+    async def resolve_host(self, host: str, port: int) -> None:
+        await self._real().resolve_host(host, port)
+
+
+def notifier_for(settings: Settings) -> Notifier:
+    """The vulnerability webhook of ``settings``, or a notifier that sends nothing when none is set.
+
+    Raises:
+        NotifyError: ``HARBOURMASTER_VULN_WEBHOOK_URL`` is not an absolute http(s) URL.
+    """
+    url = settings.vuln_webhook_url
+    if not url:
+        return DisabledNotifier()
+    try:
+        return WebhookNotifier(url)
+    except NotifyError as exc:
+        raise NotifyError(f"invalid setting: HARBOURMASTER_VULN_WEBHOOK_URL: {exc.message}") from None
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    registry_clients: RegistryClientFactory | None = None,
+    notifier: Notifier | None = None,
+) -> Harbourmaster:
+    """The real core for ``settings``; ``clock``, ``registry_clients`` and ``notifier`` replace the
+    system clock, the network and the configured webhook (tests and benchmarks).
+
+    Nothing is opened yet: the database connects, and the master key is read, at first use.
+
+    Raises:
+        StoreError: the database URL is not usable.
+        NotifyError: the webhook URL is not an absolute http(s) URL.
+    """
+    clock = clock or SystemClock()
+    return Harbourmaster(
+        settings,
+        store=SqlStore(Database(settings.database_url), clock=clock),
+        vault=KeyFileVault(settings.home, settings.environ),
+        registry_clients=registry_clients or _RegistryClientsAtFirstUse(),
+        clock=clock,
+        notifier=notifier or notifier_for(settings),
+    )

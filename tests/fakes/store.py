@@ -1,0 +1,314 @@
+"""An in-memory :class:`~harbourmaster.store.interface.Store`: every repository, no database.
+
+A unit of work copies the committed tables, works on the copy and, when the
+block ends without an error, makes the copy the committed tables: all of it or
+none of it, as a database transaction.  Writers take turns (a second writer
+waits, as behind SQLite's write lock); a read works on its own copy, so what it
+writes is thrown away.  The repositories keep the SQL store's meaning (they pass
+its repository tests, see ``tests/fakes/test_memory_store.py``): the model's
+revision and sealed blobs, the audit hash chain built with the domain's
+functions, SBOMs replaced per digest, format and platform with their index,
+tokens that go with their user, advisories replaced only by newer ones, matches
+recorded once.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from harbourmaster.clock import Clock
+from harbourmaster.domain.audit import AuditEntry, chain_next, format_audit_time
+from harbourmaster.domain.state import GovernanceState
+from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES
+from harbourmaster.store.interface import (
+    AuditEvent,
+    AuditLogBroken,
+    AuditRepository,
+    GovernanceRepository,
+    Repositories,
+    Rewrap,
+    SealedBlobs,
+    SealedUpdates,
+    Store,
+    StoredToken,
+    StoreError,
+    TokenRepository,
+)
+from tests.fakes.store_supply import MemoryAdvisoryRepository, MemorySbomRepository, SupplyTables
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass
+class _Token:
+    user: str
+    name: str
+    token_hash: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked: bool = False
+    last_used_at: dt.datetime | None = None
+
+
+@dataclass
+class _Tables:
+    state: GovernanceState = field(default_factory=GovernanceState)
+    #: registry name -> [sealed credential, sealed client key]
+    blobs: dict[str, list[bytes | None]] = field(default_factory=dict)
+    revision: int = 0
+    audit: list[AuditEntry] = field(default_factory=list)
+    head: tuple[int, str] | None = None
+    checkpoint_key: bytes | None = None
+    tokens: dict[int, _Token] = field(default_factory=dict)
+    next_token: int = 1
+    supply: SupplyTables = field(default_factory=SupplyTables)
+
+
+def _dedupe(items: Sequence[object]) -> tuple[object, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _normalised(state: GovernanceState, blobs: dict[str, list[bytes | None]]) -> GovernanceState:
+    """``state`` as the SQL store gives it back: named things by name, each team's members sorted, every
+    tier's policy, link entries once each, and whether a secret is set read from the stored blobs."""
+    registries = []
+    for reg in sorted(state.registries, key=lambda r: r.name):
+        credential_blob, key_blob = blobs.get(reg.name, [None, None])
+        credential = reg.credential
+        if credential is not None:
+            credential = replace(credential, secret_set=credential_blob is not None)
+        registries.append(
+            replace(
+                reg,
+                credential=credential,
+                tls=replace(reg.tls, client_key_set=key_blob is not None),
+                provider_fields=tuple(sorted(reg.provider_fields)),
+            )
+        )
+    access: dict[tuple[str, str | None, str | None], object] = {}
+    for entry in state.access:
+        access[(entry.environment, entry.user, entry.team)] = entry
+    return state.evolve(
+        registries=tuple(registries),
+        environments=tuple(sorted(state.environments, key=lambda e: e.name)),
+        users=tuple(sorted(state.users, key=lambda u: u.name)),
+        teams=tuple(
+            replace(t, members=tuple(sorted(t.members))) for t in sorted(state.teams, key=lambda t: t.name)
+        ),
+        access=tuple(access.values()),
+        grants=_dedupe(state.grants),
+        tiers={**DEFAULT_TIER_POLICIES, **state.tiers},
+    )
+
+
+class _Governance(GovernanceRepository):
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def load(self) -> GovernanceState:
+        return self._t.state
+
+    def save(self, state: GovernanceState, *, sealed: SealedUpdates | None = None) -> int:
+        sealed = sealed or SealedUpdates()
+        t = self._t
+        blobs: dict[str, list[bytes | None]] = {}
+        for reg in state.registries:
+            credential, key = t.blobs.get(reg.name, [None, None])
+            if reg.credential is None:
+                credential = None
+            if not reg.tls.client_key_set:
+                key = None
+            if reg.name in sealed.credentials:
+                credential = sealed.credentials[reg.name]
+            if reg.name in sealed.client_keys:
+                key = sealed.client_keys[reg.name]
+            blobs[reg.name] = [credential, key]
+        t.blobs = blobs
+        users = {u.name for u in state.users}
+        # A user's tokens go with the user (ON DELETE CASCADE in the SQL store).
+        t.tokens = {i: tok for i, tok in t.tokens.items() if tok.user in users}
+        t.state = _normalised(state, blobs)
+        t.revision += 1
+        return t.revision
+
+    def revision(self) -> int:
+        return self._t.revision
+
+    def lock(self) -> None:
+        pass  # a write unit of work already holds the store's writer lock
+
+    def sealed_blobs(self, registry: str) -> SealedBlobs:
+        credential, key = self._t.blobs.get(registry, [None, None])
+        return SealedBlobs(credential, key)
+
+    def rewrap(self, rewrap: Rewrap) -> int:
+        count = 0
+        for name, pair in self._t.blobs.items():
+            for index, field_name in enumerate(("credential", "client_key")):
+                blob = pair[index]
+                if blob is not None:
+                    pair[index] = rewrap(name, field_name, blob)
+                    count += 1
+        return count
+
+
+class _Audit(AuditRepository):
+    def __init__(self, tables: _Tables, clock: Clock) -> None:
+        self._t = tables
+        self._clock = clock
+
+    def append_many(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        if not events:
+            return []
+        t = self._t
+        prev: AuditEntry | None = None
+        if t.head is not None:
+            prev = next((e for e in reversed(t.audit) if e.seq == t.head[0]), None)
+            if prev is None:
+                raise AuditLogBroken(
+                    f"the audit log's newest record {t.head[0]} is missing; run 'harbourmaster "
+                    "audit verify' and restore the log before making changes"
+                )
+        now = format_audit_time(self._clock.now())
+        entries = []
+        for event in events:
+            prev = chain_next(
+                prev,
+                time=now,
+                actor=event.actor,
+                action=event.action,
+                target=event.target,
+                result=event.result,
+                details=dict(event.details),
+            )
+            entries.append(prev)
+        t.audit.extend(entries)
+        t.head = (entries[-1].seq, entries[-1].hash)
+        return entries
+
+    def entries(self, *, after: int = -1, batch: int = 1000) -> Iterator[AuditEntry]:
+        del batch  # all in memory already
+        yield from (e for e in list(self._t.audit) if e.seq > after)
+
+    def head(self) -> tuple[int, str] | None:
+        return self._t.head
+
+    def checkpoint_key(self) -> bytes | None:
+        return self._t.checkpoint_key
+
+    def save_checkpoint_key(self, sealed: bytes) -> None:
+        self._t.checkpoint_key = bytes(sealed)
+
+
+class _Tokens(TokenRepository):
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    def _stored(self, token_id: int, tok: _Token) -> StoredToken | None:
+        user = next((u for u in self._t.state.users if u.name == tok.user), None)
+        if user is None:
+            return None
+        return StoredToken(
+            id=token_id,
+            user=tok.user,
+            role=user.role,
+            name=tok.name,
+            created_at=tok.created_at,
+            expires_at=tok.expires_at,
+            revoked=tok.revoked,
+            last_used_at=tok.last_used_at,
+        )
+
+    def create(
+        self, *, user: str, name: str, token_hash: str, created_at: dt.datetime, expires_at: dt.datetime
+    ) -> int | None:
+        t = self._t
+        if user not in {u.name for u in t.state.users}:
+            return None
+        if any(tok.token_hash == token_hash for tok in t.tokens.values()):
+            raise StoreError("database error on api_tokens: IntegrityError (a token hash is stored once)")
+        token_id = t.next_token
+        t.next_token += 1
+        t.tokens[token_id] = _Token(user, name, token_hash, created_at, expires_at)
+        return token_id
+
+    def find(self, token_hash: str) -> StoredToken | None:
+        for token_id, tok in self._t.tokens.items():
+            if tok.token_hash == token_hash:
+                return self._stored(token_id, tok)
+        return None
+
+    def get(self, token_id: int) -> StoredToken | None:
+        tok = self._t.tokens.get(token_id)
+        return None if tok is None else self._stored(token_id, tok)
+
+    def tokens(self, *, user: str | None = None) -> list[StoredToken]:
+        out = []
+        for token_id in sorted(self._t.tokens):
+            tok = self._t.tokens[token_id]
+            stored = self._stored(token_id, tok) if user is None or tok.user == user else None
+            if stored is not None:
+                out.append(stored)
+        return out
+
+    def touch(self, token_id: int, *, at: dt.datetime) -> None:
+        tok = self._t.tokens.get(token_id)
+        if tok is not None:
+            tok.last_used_at = at
+
+    def revoke(self, token_id: int) -> None:
+        tok = self._t.tokens.get(token_id)
+        if tok is not None:
+            tok.revoked = True
+
+
+def _repositories(tables: _Tables, clock: Clock) -> Repositories:
+    return Repositories(
+        governance=_Governance(tables),
+        audit=_Audit(tables, clock),
+        sboms=MemorySbomRepository(tables.supply),
+        tokens=_Tokens(tables),
+        advisories=MemoryAdvisoryRepository(tables.supply),
+    )
+
+
+class MemoryStore(Store):
+    """Every repository over tables in this process; audit records are stamped by ``clock``."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._tables = _Tables()
+        self._committed = threading.Lock()  # guards swapping the committed tables
+        self._writer = threading.Lock()  # held for a whole write unit of work
+        self._writing = threading.local()
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(revision={self._tables.revision}, audit={len(self._tables.audit)})"
+
+    def _copy(self) -> _Tables:
+        with self._committed:
+            return copy.deepcopy(self._tables)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Repositories]:
+        if getattr(self._writing, "active", False):
+            # The SQL store would wait for its own write lock until it times out.
+            raise StoreError("a write unit of work was opened inside another one on the same thread")
+        with self._writer:
+            self._writing.active = True
+            try:
+                tables = self._copy()
+                yield _repositories(tables, self.clock)
+                with self._committed:
+                    self._tables = tables
+            finally:
+                self._writing.active = False
+
+    @contextmanager
+    def read(self) -> Iterator[Repositories]:
+        yield _repositories(self._copy(), self.clock)
