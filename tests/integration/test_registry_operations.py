@@ -489,7 +489,7 @@ def test_no_secret_in_outputs_reports_logs_or_audit(lab: Lab, caplog: pytest.Log
         exported,
         *(r.getMessage() for r in caplog.records),
         *(repr(r) for r in reports),
-        *(json.dumps(registry_access.probe_report_view(r)) for r in reports),
+        *(r.model_dump_json() for r in reports),
     ]
     assert len(lab.outputs) >= 20
     key_line = (lab.mtls.client_key_pem or "").splitlines()[1]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.sboms import store_sbom
+from harbourmaster.services.supply_results import AffectedImagePublic
 from harbourmaster.services.vulns import affected_since, import_vulndb, parse_since
 from harbourmaster.supply.sbom import SbomFormat
 from tests.services.test_sboms import sample
@@ -42,7 +43,7 @@ def test_a_digest_seen_under_two_repositories_is_listed_once_with_both(
                            "harbor.corp/payments/api:stable")
     # One entry per digest: each (advisory, package) once, though two SBOMs of it matched.
     assert sorted(a["id"] for a in image.advisories) == ["DSA-5532-1", "GHSA-9wx4-h78v-vm56"]
-    public = image.as_dict()
+    public = AffectedImagePublic.of(image).model_dump()
     assert public["repositories"] == [{"repository": "harbor.corp/mirror/api", "tags": ["2024-06"]},
                                       {"repository": "harbor.corp/payments/api", "tags": ["1", "stable"]}]
     assert public["image_name"] == "harbor.corp/payments/api:1"

@@ -131,7 +131,7 @@ def check(hm: Harbourmaster, text: str, **kw: object) -> list[dict[str, object]]
     results, _ = check_content(
         hm, local_principal(hm), environment="prod-eu", text=text, source="t.yaml", resolve=False, **kw
     )  # type: ignore[arg-type]
-    return [r.as_dict() for r in results]
+    return [r.public().model_dump() for r in results]
 
 
 def test_objects_not_understood_are_denied_unless_their_kind_is_ignored(
@@ -189,7 +189,7 @@ def test_placeholders_are_denied_not_guessed(hm: Harbourmaster, example_text: st
     results, _ = check_content(
         hm, local_principal(hm), environment="dev-docker", text=compose, source="c.yaml", user="payments-dev"
     )
-    rows = [r.as_dict() for r in results]
+    rows = [r.public().model_dump() for r in results]
     assert [(r["image"], r["allowed"]) for r in rows] == [
         ("${REGISTRY:-harbor.corp}/payments/web:1", False),
         ("nginx", True),
@@ -214,7 +214,7 @@ def test_compose_include_needs_a_file(hm: Harbourmaster, example_text: str, tmp_
     with pytest.raises(ContentError, match=r"include\[0\]: 'common\.yaml' cannot be followed"):
         check_content(hm, local_principal(hm), **kw)  # type: ignore[arg-type]
     results, _ = check_content(hm, local_principal(hm), origin=main, **kw)  # type: ignore[arg-type]
-    (row,) = [r.as_dict() for r in results]
+    (row,) = [r.public().model_dump() for r in results]
     assert (row["image"], row["allowed"]) == ("evil.io/web:1", False)
     assert str(tmp_path / "common.yaml") in str(row["source"])
 

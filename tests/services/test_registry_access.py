@@ -359,7 +359,6 @@ def test_the_public_api_is_pinned() -> None:
         "browse",
         "clear_registry_caches",
         "endpoint_for",
-        "probe_report_view",
         "provider_for",
         "registry_host",
         "resolve_decision_digests",

@@ -50,7 +50,7 @@ def test_default_lifetime_is_90_days(applied: Harbourmaster) -> None:
 @pytest.mark.parametrize("within", [dt.timedelta.max, dt.timedelta(days=36501), dt.timedelta(days=-1)])
 def test_expiring_window_is_bounded(applied: Harbourmaster, within: dt.timedelta) -> None:
     with pytest.raises(BadInput, match="within: "):
-        expiring_credentials(applied, within=within)
+        expiring_credentials(applied, Principal("t", Role.AUDITOR), within=within)
 
 
 def test_only_token_administrators_list_or_revoke(applied: Harbourmaster) -> None:

@@ -31,6 +31,8 @@ from harbourmaster.domain.audit_checkpoint import (
     checkpoint_payload,
     checkpoint_to_json_line,
 )
+from harbourmaster.domain.authz import Principal
+from harbourmaster.domain.model import Role
 from harbourmaster.services.audit import verify_audit
 from harbourmaster.services.audit_checkpoints import (
     CHECKPOINT_KEY_FIELD,
@@ -298,7 +300,7 @@ def test_a_deleted_signing_key_is_not_silently_replaced(logged: Harbourmaster) -
 def test_the_signing_key_survives_keys_rotate(logged: Harbourmaster) -> None:
     before = checkpoint_public_key(logged)
     old_master = (logged.settings.home / "master.key").read_bytes()
-    report = rotate_master_key(logged, actor="tests")
+    report = rotate_master_key(logged, Principal("tests", Role.ADMINISTRATOR))
     assert report.rewrapped == 1  # the signing key: there are no registry credentials here
     after = checkpoint_public_key(logged)
     assert after == before

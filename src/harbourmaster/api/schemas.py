@@ -2,7 +2,9 @@
 
 Each entity has a family: ``XCreate``, ``XUpdate`` (all optional) and
 ``XPublic``.  Secret fields exist only in ``XCreate``/``XUpdate`` (as
-``SecretStr``), so no response model can carry one.
+``SecretStr``), so no response model can carry one.  The ``XPublic`` models
+services return are defined once in :mod:`harbourmaster.services.results`
+(re-exported here); the API returns them and the CLI prints them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,35 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from harbourmaster.domain.durations import MAX_TOKEN_LIFETIME
 from harbourmaster.domain.model import CredentialKind, EnvironmentKind, Provider, Role, Tier
 from harbourmaster.services.document import ProviderFieldsSpec
+from harbourmaster.services.results import (
+    AccessPublic,
+    ApplyPublic,
+    AuditVerifyPublic,
+    BrowsePublic,
+    ChangePublic,
+    CheckpointKeyPublic,
+    CheckpointPublic,
+    CredentialPublic,
+    DecisionPublic,
+    EnvironmentPublic,
+    ExpiringCredentialPublic,
+    GrantPublic,
+    ImagePublic,
+    PlatformImagePublic,
+    ProbeFailurePublic,
+    ProbeReportPublic,
+    RegistryPublic,
+    ResolvedImagePublic,
+    TeamPublic,
+    TierPublic,
+    TlsPublic,
+    TokenInfoPublic,
+    UserPublic,
+)
 
 __all__ = [
     "AccessBody",
+    "AccessPublic",
     "ApplyBody",
     "ApplyPublic",
     "AuditVerifyPublic",
@@ -26,12 +54,14 @@ __all__ = [
     "CheckBody",
     "CheckpointKeyPublic",
     "CheckpointPublic",
+    "CredentialPublic",
     "DecisionPublic",
     "EnvironmentCreate",
     "EnvironmentPublic",
     "EnvironmentUpdate",
     "ExpiringCredentialPublic",
     "GrantBody",
+    "GrantPublic",
     "HideAnonymousBody",
     "ImagePublic",
     "PlatformImagePublic",
@@ -45,6 +75,7 @@ __all__ = [
     "TeamPublic",
     "TierPublic",
     "TierUpdate",
+    "TlsPublic",
     "TokenCreate",
     "TokenInfoPublic",
     "TokenPublic",
@@ -99,45 +130,6 @@ class RegistryUpdate(_RegistryFields):
     credential: CredentialUpdate | None = None
 
 
-class CredentialPublic(BaseModel):
-    kind: str
-    username: str
-    secret_set: bool
-    expires: str | None
-    expired: bool
-
-
-class TlsPublic(BaseModel):
-    ca_bundle_set: bool
-    client_certificate_set: bool
-    client_key_set: bool
-    insecure: bool
-
-
-class GrantPublic(BaseModel):
-    registry: str
-    environment: str
-    namespace: str | None = None
-    user: str | None = None
-    team: str | None = None
-
-
-class RegistryPublic(BaseModel):
-    name: str
-    provider: str
-    url: str
-    host: str
-    scope: str | None
-    public: bool
-    builtin: bool
-    oci_artifacts: bool
-    provider_fields: dict[str, str]
-    tls: TlsPublic
-    credential: CredentialPublic | None
-    hidden: bool = False
-    grants: list[GrantPublic] = Field(default_factory=list)
-
-
 class EnvironmentCreate(_Body):
     name: str
     kind: EnvironmentKind
@@ -155,33 +147,14 @@ class EnvironmentUpdate(_Body):
     hide_dockerhub_anonymous: bool | None = None
 
 
-class EnvironmentPublic(BaseModel):
-    name: str
-    kind: str
-    tier: str
-    group: str | None
-    namespaces: list[str]
-    hide_dockerhub_anonymous: bool
-
-
 class UserCreate(_Body):
     name: str
     role: Role = Role.TEAM_MEMBER
 
 
-class UserPublic(BaseModel):
-    name: str
-    role: str
-
-
 class TeamCreate(_Body):
     name: str
     members: list[str] = Field(default_factory=list)
-
-
-class TeamPublic(BaseModel):
-    name: str
-    members: list[str]
 
 
 class AccessBody(_Body):
@@ -206,22 +179,9 @@ class TierUpdate(_Body):
     ignore_unfixed: bool | None = None
 
 
-class TierPublic(BaseModel):
-    tier: str
-    block_severity: str
-    advisory_severity: str | None
-    require_signature: bool
-    ignore_unfixed: bool
-
-
 class HideAnonymousBody(_Body):
     hidden: bool
     environment: str | None = None
-
-
-class ChangePublic(BaseModel):
-    revision: int
-    changes: list[str]
 
 
 class CheckBody(_Body):
@@ -235,147 +195,22 @@ class CheckBody(_Body):
     resolve: bool = True
 
 
-class DecisionPublic(BaseModel):
-    #: None only for deployment content that was not understood (always denied, with the reason).
-    image: str | None
-    normalized: str | None
-    registry: str | None
-    allowed: bool
-    reasons: list[str]
-    digest: str | None = None
-    #: Why an allowed tag was not pinned to a digest (the registry did not answer, refused the
-    #: credential ...); None when pinned, denied or not asked.
-    digest_error: str | None = None
-    source: str | None = None
-    field_path: str | None = None
-    #: Content only: how the image was found (``known`` place, ``fallback`` search), or ``not-understood``.
-    extraction: str | None = None
 
 
-class ProbeFailurePublic(BaseModel):
-    kind: str
-    message: str
-    details: list[str]
 
 
-class ProbeReportPublic(BaseModel):
-    """``registry test``: how far a registry could be reached, trusted and authenticated."""
-
-    registry: str
-    ok: bool
-    reachable: bool
-    #: verified | unverified | plain-http | untrusted | not-tested
-    tls: str
-    tls_subject: str | None
-    tls_issuer: str | None
-    #: anonymous | basic | bearer | failed | not-tested
-    authentication: str
-    auth_realm: str | None
-    api_version: str | None
-    referrers_api: bool | None
-    latency_ms: float | None
-    failures: list[ProbeFailurePublic]
 
 
-class PlatformImagePublic(BaseModel):
-    platform: str | None
-    digest: str
-    media_type: str
-    size: int
-    created: str | None
 
 
-class ImagePublic(BaseModel):
-    digest: str
-    media_type: str
-    total_size: int
-    created: str | None
-    platforms: list[PlatformImagePublic]
 
 
-class BrowsePublic(BaseModel):
-    """``registry browse``: repositories, one repository's tags, or one image."""
-
-    registry: str
-    host: str
-    repository: str | None
-    reference: str | None
-    repositories: list[str] | None
-    tags: list[str] | None
-    image: ImagePublic | None
-    #: More repositories or tags exist than were listed.
-    truncated: bool
-
-
-class ResolvedImagePublic(BaseModel):
-    image: str
-    normalized: str
-    environment: str
-    tenant: str
-    registry: str
-    repository: str
-    reference: str
-    digest: str
 
 
 class ApplyBody(_Body):
     document: str
     dry_run: bool = False
     prune: bool = False
-
-
-class ApplyPublic(BaseModel):
-    changes: list[str]
-    applied: bool
-    dry_run: bool
-    revision: int
-
-
-class ExpiringCredentialPublic(BaseModel):
-    registry: str
-    kind: str
-    username: str
-    expires: dt.date
-    days_left: int
-    expired: bool
-
-
-class AuditVerifyPublic(BaseModel):
-    """The chain (``count``, ``first_bad_seq``, ``problem``) and the server's checkpoint file
-    (``checkpoint_*``) checked; ``ok`` only when both are."""
-
-    ok: bool
-    count: int
-    first_bad_seq: int | None
-    problem: str | None
-    checkpoints: int
-    checkpoints_checked: int
-    checkpoint_problem: str | None
-    checkpoint_sources: list[str]
-
-
-class CheckpointPublic(BaseModel):
-    """A signed audit checkpoint: record ``seq`` had hash ``head`` at ``time``.
-
-    ``signature`` (base64) is Ed25519 by key ``key_id`` over the prefix
-    ``harbourmaster audit checkpoint v1\\n`` and the canonical JSON of
-    ``{head, key_id, seq, time}``."""
-
-    type: str
-    version: int
-    seq: int
-    head: str
-    time: str
-    key_id: str
-    signature: str
-
-
-class CheckpointKeyPublic(BaseModel):
-    """The public key that checks checkpoint signatures; ``key_id`` is the SHA-256 of the raw key."""
-
-    key_id: str
-    algorithm: str
-    pem: str
 
 
 class TokenCreate(_Body):
@@ -393,19 +228,6 @@ class TokenPublic(BaseModel):
     name: str
     token: str
     expires_at: dt.datetime
-
-
-class TokenInfoPublic(BaseModel):
-    """What ``GET /tokens`` shows of a token: never the token or its hash."""
-
-    id: int
-    user: str
-    name: str
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    revoked: bool
-    expired: bool
-    last_used_at: dt.datetime | None
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

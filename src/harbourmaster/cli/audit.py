@@ -7,15 +7,19 @@ from pathlib import Path
 
 import typer
 
-from harbourmaster.cli._common import ExitCode, GuardedGroup, JsonOption, emit_json, open_core, stdout
+from harbourmaster.cli._common import (
+    ExitCode,
+    GuardedGroup,
+    JsonOption,
+    emit_json,
+    local_principal,
+    open_core,
+    stdout,
+)
 from harbourmaster.domain.audit_checkpoint import checkpoint_to_json_line
 from harbourmaster.errors import BadInput
-from harbourmaster.services.audit_checkpoints import (
-    audit_export_lines,
-    checkpoint_public_key,
-    emit_checkpoint,
-    verify_audit_log,
-)
+from harbourmaster.services import audit_log
+from harbourmaster.services.results import AuditVerifyPublic, CheckpointPublic, json_of
 from harbourmaster.vault.signing import CheckpointPublicKey
 
 app = typer.Typer(cls=GuardedGroup, help="The tamper-evident audit log.", no_args_is_help=True)
@@ -67,9 +71,9 @@ def verify(
     """
     key = _read_public_key(public_key) if public_key is not None else None
     hm = open_core()
-    result = verify_audit_log(hm, checkpoint_files=checkpoint, public_key=key)
+    result = audit_log.verify(hm, local_principal(hm), checkpoint_files=checkpoint, key=key)
     if json_output:
-        emit_json(result.as_dict())
+        emit_json(json_of(AuditVerifyPublic.of(result)))
         raise typer.Exit(0 if result.ok else EXIT_TAMPERED)
     chain, checked = result.chain, result.checkpoints
     if chain.ok:
@@ -102,7 +106,7 @@ def export(
 ) -> None:
     """Write every record as JSON lines (for a SIEM) on standard output, then a checkpoint line."""
     hm = open_core()
-    for line in audit_export_lines(hm, since=since, checkpoint=checkpoint, actor=hm.local_actor()):
+    for line in audit_log.export_lines(hm, local_principal(hm), since=since, checkpoint=checkpoint):
         sys.stdout.write(line)
 
 
@@ -118,11 +122,11 @@ def checkpoint_(
     Refused (exit 1) when the chain is broken or no longer extends the last checkpoint.
     """
     hm = open_core()
-    emitted = emit_checkpoint(hm, actor=hm.local_actor())
+    emitted = audit_log.checkpoint(hm, local_principal(hm))
     if output is not None:
         _write(output, checkpoint_to_json_line(emitted) + "\n")
     if json_output:
-        emit_json(emitted.as_dict())
+        emit_json(json_of(CheckpointPublic.of(emitted)))
         return
     stdout.print(
         f"checkpoint: record {emitted.seq}, head {emitted.head}, key {emitted.key_id}, at {emitted.time}; "
@@ -138,12 +142,12 @@ def public_key_(
 ) -> None:
     """The public key that checks checkpoints (PEM), and its key id, for verifiers elsewhere."""
     hm = open_core()
-    key = checkpoint_public_key(hm)
+    key = audit_log.public_key(hm, local_principal(hm))
     if output is not None:
-        _write(output, key.pem())
+        _write(output, key.pem)
     if json_output:
-        emit_json({"key_id": key.key_id, "algorithm": "ed25519", "pem": key.pem()})
+        emit_json(json_of(key))
         return
     if output is None:
-        sys.stdout.write(key.pem())
+        sys.stdout.write(key.pem)
     stdout.print(f"key id (SHA-256 of the raw Ed25519 public key): {key.key_id}", markup=False)

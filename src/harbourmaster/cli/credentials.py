@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from harbourmaster.cli._common import GuardedGroup, JsonOption, emit_json, open_core, print_table
+from harbourmaster.cli._common import (
+    GuardedGroup,
+    JsonOption,
+    emit_json,
+    local_principal,
+    open_core,
+    print_table,
+)
 from harbourmaster.services.credentials import expiring_credentials, parse_duration
+from harbourmaster.services.results import json_of
 
 app = typer.Typer(
     cls=GuardedGroup, help="Registry credentials (write-only: never shown).", no_args_is_help=True
@@ -18,9 +26,10 @@ def expiring(
     json_output: bool = JsonOption,
 ) -> None:
     """List credentials that expire within the horizon (or already have)."""
-    rows = expiring_credentials(open_core(), within=parse_duration(within))
+    hm = open_core()
+    rows = expiring_credentials(hm, local_principal(hm), within=parse_duration(within))
     if json_output:
-        emit_json([r.as_dict() for r in rows])
+        emit_json(json_of(rows))
         return
     print_table(
         f"credentials expiring within {within}",

@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -21,6 +22,9 @@ from harbourmaster.cli._common import (
     stdout,
 )
 from harbourmaster.errors import BadInput
+
+if TYPE_CHECKING:
+    from harbourmaster.services.results import DecisionPublic
 
 app = typer.Typer(cls=GuardedGroup)
 
@@ -47,6 +51,7 @@ def apply(
     nothing is written: exit 2.
     """
     from harbourmaster.services.apply import apply_document
+    from harbourmaster.services.results import ApplyPublic, json_of
 
     text, source = _read(file)
     hm = open_core()
@@ -54,14 +59,7 @@ def apply(
         hm, local_principal(hm), text, source=source, dry_run=dry_run, prune=prune, host=hm.host_files()
     )
     if json_output:
-        emit_json(
-            {
-                "changes": list(result.changes),
-                "applied": result.applied,
-                "dry_run": dry_run,
-                "revision": result.revision,
-            }
-        )
+        emit_json(json_of(ApplyPublic.of(result)))
         return
     for line in result.changes:
         stdout.print(line, markup=False, highlight=False)
@@ -76,9 +74,10 @@ def apply(
 @app.command()
 def export(output: str = typer.Option("-", "-o", "--output", help="File to write, or - for stdout.")) -> None:
     """Write the current model as governance YAML (without secrets)."""
-    from harbourmaster.services.export import export_yaml
+    from harbourmaster.services.export import export_model
 
-    text = export_yaml(open_core().state())
+    hm = open_core()
+    text = export_model(hm, local_principal(hm))
     if output == "-":
         sys.stdout.write(text)
         return
@@ -93,15 +92,10 @@ def export(output: str = typer.Option("-", "-o", "--output", help="File to write
         raise
 
 
-def _reasons(row: dict[str, object]) -> str:
-    reasons = row["reasons"]
-    return "; ".join(str(x) for x in reasons) if isinstance(reasons, list) else ""
-
-
-def _digest_cell(row: dict[str, object]) -> str:
-    if isinstance(row.get("digest"), str):
-        return str(row["digest"])
-    return "unknown" if row.get("digest_error") else "-"
+def _digest_cell(row: DecisionPublic) -> str:
+    if row.digest is not None:
+        return row.digest
+    return "unknown" if row.digest_error else "-"
 
 
 @app.command()
@@ -130,49 +124,35 @@ def check(
     answer, each image left unpinned is named on standard error (and has a digest_error
     in --json); with --require-digest that exits 3, unless an image is denied (exit 1).
     """
-    from harbourmaster.services.decisions import check_content, check_images
+    from harbourmaster.services.decisions import check_deployment
+    from harbourmaster.services.results import json_of
 
-    if (file is None) == (not images):
-        raise BadInput("give either image references or -f FILE, not both and not neither")
     if require_digest and no_resolve:
         raise BadInput("--require-digest needs digest pinning: drop --no-resolve")
+    text, source = _read(file) if file is not None else (None, "command line")
     hm = open_core()
-    principal = local_principal(hm)
-    build_only: list[str] = []
-    if file is not None:
-        text, source = _read(file)
-        results, build_only = check_content(
-            hm,
-            principal,
-            environment=env,
-            text=text,
-            source=source,
-            namespace=namespace,
-            user=user,
-            resolve=not no_resolve,
-            origin=None if file == "-" else Path(file),
-        )
-        rows = [r.as_dict() for r in results]
-    else:
-        decisions = check_images(
-            hm,
-            principal,
-            environment=env,
-            images=list(images),
-            namespace=namespace,
-            user=user,
-            resolve=not no_resolve,
-        )
-        rows = [d.as_dict() for d in decisions]
+    outcome = check_deployment(
+        hm,
+        local_principal(hm),
+        environment=env,
+        images=list(images) if images else None,
+        content=text,
+        source=source,
+        namespace=namespace,
+        user=user,
+        resolve=not no_resolve,
+        origin=None if file in (None, "-") else Path(file),
+    )
+    rows, build_only = outcome.decisions, outcome.build_only
     for r in rows:
-        if r.get("digest_error"):
+        if r.digest_error:
             stderr.print(
-                f"warning: {r['image']}: not pinned to a digest: {r['digest_error']}",
+                f"warning: {r.image}: not pinned to a digest: {r.digest_error}",
                 markup=False,
                 highlight=False,
             )
     if json_output:
-        emit_json(rows)
+        emit_json(json_of(rows))
     else:
         # Content rows also say how each image was found (known place, fallback, not understood).
         found = ["found"] if file is not None else []
@@ -181,12 +161,12 @@ def check(
             ["image", "allowed", "registry", "digest", *found, "reasons"],
             [
                 (
-                    r["image"] or "(none)",
-                    "yes" if r["allowed"] else "NO",
-                    r["registry"] or "-",
+                    r.image or "(none)",
+                    "yes" if r.allowed else "NO",
+                    r.registry or "-",
                     _digest_cell(r),
-                    *([str(r["extraction"])] if found else []),
-                    _reasons(r),
+                    *([str(r.extraction)] if found else []),
+                    "; ".join(r.reasons),
                 )
                 for r in rows
             ],
@@ -196,9 +176,9 @@ def check(
             stdout.print(f"{file}: no image to check", markup=False)
         for service in build_only:
             stdout.print(f"service {service} is built locally (no image to check)", markup=False)
-    if not all(r["allowed"] for r in rows):
+    if not all(r.allowed for r in rows):
         raise typer.Exit(int(ExitCode.REFUSED))
-    unpinned = [str(r["image"]) for r in rows if r["allowed"] and not r.get("digest")]
+    unpinned = [str(r.image) for r in rows if r.allowed and not r.digest]
     if require_digest and unpinned:
         stderr.print(
             f"error: --require-digest: {len(unpinned)} allowed image(s) not pinned to a digest: "

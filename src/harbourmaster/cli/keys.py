@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from harbourmaster.cli._common import GuardedGroup, JsonOption, emit_json, open_core, stdout
+from harbourmaster.cli._common import GuardedGroup, JsonOption, emit_json, local_principal, open_core, stdout
 from harbourmaster.services.keys import rotate_master_key
+from harbourmaster.services.results import json_of
 
 app = typer.Typer(cls=GuardedGroup, help="The master key.", no_args_is_help=True)
 
@@ -22,9 +23,9 @@ def rotate(
 ) -> None:
     """Re-wrap every data key under a new master key, atomically; then erase the old key."""
     hm = open_core()
-    report = rotate_master_key(hm, actor=hm.local_actor(), keep_retired=keep_retired)
+    report = rotate_master_key(hm, local_principal(hm), keep_retired=keep_retired)
     if json_output:
-        emit_json(report.as_dict())
+        emit_json(json_of(report))
         return
     kept = (
         f"; the old key is kept in {report.retired_key_file}"

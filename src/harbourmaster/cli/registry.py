@@ -23,11 +23,11 @@ app = typer.Typer(cls=GuardedGroup, help="Approved registries.", no_args_is_help
 @app.command("list")
 def list_registries(json_output: bool = JsonOption) -> None:
     """List registries (secrets are never shown; only whether one is set)."""
-    from harbourmaster.services.views import registry_view
+    from harbourmaster.services.governance_reads import list_registries
+    from harbourmaster.services.results import json_of
 
     hm = open_core()
-    state = hm.state()
-    rows = [registry_view(r, state=state, today=hm.today()) for r in state.registries]
+    rows = json_of(list_registries(hm, local_principal(hm)))
     if json_output:
         emit_json(rows)
         return
@@ -59,11 +59,11 @@ def list_registries(json_output: bool = JsonOption) -> None:
 @app.command()
 def show(name: str, json_output: bool = JsonOption) -> None:
     """Show one registry and its grants."""
-    from harbourmaster.services.governance import get_registry
-    from harbourmaster.services.views import registry_view
+    from harbourmaster.services.governance_reads import registry
+    from harbourmaster.services.results import json_of
 
     hm = open_core()
-    view = registry_view(get_registry(hm, name), state=hm.state(), today=hm.today())
+    view = json_of(registry(hm, local_principal(hm), name))
     if json_output:
         emit_json(view)
         return
@@ -159,12 +159,12 @@ def test_registry(
 ) -> None:
     """Probe a registry with its stored credential. Exit 0: all good; 3: any failure (the registry failed)."""
     from harbourmaster.services import registry_access
+    from harbourmaster.services.results import json_of
 
     hm = open_core()
     report = registry_access.test_registry(hm, local_principal(hm), name, repository=repository)
-    view = registry_access.probe_report_view(report)
     if json_output:
-        emit_json(view)
+        emit_json(json_of(report))
     else:
         _line("registry", f"{name} ({report.registry})")
         _line("reachable", "yes" if report.reachable else "no")
@@ -205,10 +205,11 @@ def browse(
 ) -> None:
     """List a registry's repositories, a repository's tags, or an image's digest and platforms."""
     from harbourmaster.services import registry_access
+    from harbourmaster.services.results import json_of
 
     hm = open_core()
     result = registry_access.browse(hm, local_principal(hm), name, target)
-    data = result.as_dict()
+    data = json_of(result)
     if json_output:
         emit_json(data)
         return

@@ -23,10 +23,11 @@ def resolve(
     included); 3: the registry failed (unreachable, credential refused).
     """
     from harbourmaster.services.registry_access import resolve_image
+    from harbourmaster.services.results import json_of
 
     hm = open_core()
     resolved = resolve_image(hm, local_principal(hm), image, environment=env, namespace=namespace, user=user)
     if json_output:
-        emit_json(resolved.as_dict())
+        emit_json(json_of(resolved))
         return
     stdout.print(resolved.digest, markup=False, highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import tempfile
@@ -13,6 +14,14 @@ from harbourmaster.cli._common import GuardedGroup, emit_json, local_principal, 
 from harbourmaster.cli._progress import layer_progress
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.errors import BadInput
+from harbourmaster.services.local_sboms import (
+    LOCAL_PREFIXES,
+    LocalSbom,
+    generate_local_sbom,
+    keep_local_sbom,
+    sbom_store_unavailable,
+)
+from harbourmaster.services.results import json_of
 from harbourmaster.services.sbom_ops import (
     SbomOutcome,
     attach_image_sbom,
@@ -20,18 +29,13 @@ from harbourmaster.services.sbom_ops import (
     generate_image_sbom,
     stored_sboms,
 )
-from harbourmaster.services.sboms import store_sbom
-from harbourmaster.settings import DATABASE_FILE, Settings
+from harbourmaster.services.supply_results import SbomOutcomePublic
+from harbourmaster.settings import Settings
 from harbourmaster.supply.sbom import (
-    Sbom,
     SbomFormat,
     ScanLimits,
     SourceError,
-    default_catalogers,
-    open_source,
     parse_platform,
-    render_sbom,
-    scan_image,
 )
 
 __all__ = ["app"]
@@ -42,7 +46,6 @@ app = typer.Typer(cls=GuardedGroup,
                        "list the SBOM store.")
 
 MiB = 1024 * 1024
-LOCAL_PREFIXES = ("oci-layout:", "docker-archive:")
 
 
 @app.callback()
@@ -70,21 +73,6 @@ def _write_atomically(path: Path, text: str, *, newline: bool = True) -> None:
         raise
 
 
-def _summary(sbom: Sbom, fmt: SbomFormat, output: Path | None) -> dict[str, object]:
-    image = sbom.image
-    return {
-        "image": {"name": image.name, "digest": image.digest, "platform": str(image.platform),
-                  "layers": list(image.layer_digests)},
-        "format": fmt.value,
-        "output": str(output) if output else None,
-        "distro": None if sbom.distro is None else {
-            "id": sbom.distro.id, "version_id": sbom.distro.version_id,
-            "version_codename": sbom.distro.version_codename},
-        "packages": len(sbom.packages),
-        "warnings": [str(w) for w in sbom.warnings],
-    }
-
-
 def _note(text: str) -> None:
     stderr.print(text, markup=False, highlight=False)
 
@@ -99,7 +87,8 @@ def _emit_document(document: str, output: Path | None, *, exact: bool = False) -
 
 
 def _outcome_json(outcome: SbomOutcome, output: Path | None) -> dict[str, object]:
-    return {**outcome.as_dict(), "output": str(output) if output else None}
+    # The API's answer (the document is written to ``output`` instead), and where it was written.
+    return {**json_of(SbomOutcomePublic.of(outcome)), "output": str(output) if output else None}
 
 
 def _check_image_reference(source: str) -> None:
@@ -157,28 +146,28 @@ def generate(
         where = f" to {output}" if output else ""
         _note(f"{outcome.packages} packages in {outcome.image} ({outcome.digest}){where}; stored")
         return
-    with open_source(source, platform=want) as image_source, layer_progress(json_output) as bars:
-        sbom = scan_image(image_source, catalogers=default_catalogers(), limits=limits, progress=bars)
-    document = render_sbom(sbom, fmt)
-    _emit_document(document, output)
+    with layer_progress(json_output) as bars:
+        local = generate_local_sbom(source, fmt=fmt, platform=want, limits=limits, progress=bars)
+    _emit_document(local.document, output)
     if json_output and output is not None:
-        emit_json(_summary(sbom, fmt, output))
-    stored = _store_local(sbom, fmt) if store else "not stored (--no-store)"
+        emit_json(json_of(local.public(output=str(output))))
+    stored = _store_local(local) if store else "not stored (--no-store)"
     if json_output:
         return
+    sbom = local.sbom
     for warning in sbom.warnings:
         _note(f"warning: {warning}")
     where = f" to {output}" if output else ""
     _note(f"{len(sbom.packages)} packages in {sbom.image.name} ({sbom.image.digest}){where}; {stored}")
 
 
-def _store_local(sbom: Sbom, fmt: SbomFormat) -> str:
+def _store_local(local: LocalSbom) -> str:
     """Keep the SBOM when a data directory is initialised; air-gapped use without one still works."""
-    settings = Settings.from_environ()
-    if settings.database_url.startswith("sqlite") and not (settings.home / DATABASE_FILE).exists():
-        return "not stored (no data directory: run 'harbourmaster init' to keep SBOMs)"
+    unavailable = sbom_store_unavailable(Settings.from_environ())
+    if unavailable is not None:
+        return f"not stored ({unavailable})"
     hm = open_core()
-    store_sbom(hm, sbom, fmt=fmt, actor=hm.local_actor(), origin="generated")
+    keep_local_sbom(hm, local_principal(hm), local)
     return "stored"
 
 
@@ -205,7 +194,7 @@ def attach(
                                     platform=parse_platform(platform), environments=environments,
                                     regenerate=regenerate, progress=bars)
     if json_output:
-        emit_json(outcome.as_dict())
+        emit_json(json_of(SbomOutcomePublic.of(outcome)))
         return
     assert outcome.attached is not None
     how = "generated and attached" if outcome.generated else "attached the stored SBOM"
@@ -250,10 +239,10 @@ def list_stored(
     hm = open_core()
     rows = stored_sboms(hm, local_principal(hm), image_digest=digest)
     if json_output:
-        emit_json([r.as_dict() for r in rows])
+        emit_json(json_of(rows))
         return
     columns = ["image", "digest", "format", "origin", "components", "created"]
     print_table("SBOMs", columns,
                 [(r.image_name, r.image_digest, r.format, r.origin, r.component_count,
-                  r.created_at.strftime("%Y-%m-%d %H:%M")) for r in rows],
+                  dt.datetime.fromisoformat(r.created_at).strftime("%Y-%m-%d %H:%M")) for r in rows],
                 whole={"image", "digest"})

@@ -19,7 +19,8 @@ from harbourmaster.cli._common import (
     stderr,
 )
 from harbourmaster.errors import BadInput
-from harbourmaster.services.tokens import create_token, list_tokens, parse_token_lifetime, revoke_token
+from harbourmaster.services.results import json_of
+from harbourmaster.services.tokens import issue_token, list_tokens, parse_token_lifetime, revoke_token
 
 app = typer.Typer(cls=GuardedGroup, help="API bearer tokens.", no_args_is_help=True)
 
@@ -36,7 +37,7 @@ def create(
     """Create a bearer token; it is shown once (or written to --output) and stored only hashed."""
     lifetime = parse_token_lifetime(expires_in, field="--expires-in")
     hm = open_core()
-    issued = create_token(hm, user=user, name=name, actor=hm.local_actor(), lifetime=lifetime)
+    issued = issue_token(hm, local_principal(hm), user=user, name=name, lifetime=lifetime)
     about = f"token {issued.id} for {user}, expires {issued.expires_at.isoformat(timespec='seconds')}"
     if output is None:
         sys.stdout.write(issued.token.reveal() + "\n")
@@ -61,7 +62,7 @@ def list_(
     hm = open_core()
     tokens = list_tokens(hm, local_principal(hm), user=user)
     if json_output:
-        emit_json([t.as_dict() for t in tokens])
+        emit_json(json_of(tokens))
         return
 
     def when(value: dt.datetime | None) -> str:
@@ -96,6 +97,6 @@ def revoke(
     hm = open_core()
     info = revoke_token(hm, local_principal(hm), token_id=token_id)
     if json_output:
-        emit_json(info.as_dict())
+        emit_json(json_of(info))
         return
     stderr.print(f"token {info.id} ({info.user}, {info.name}) is revoked", markup=False)

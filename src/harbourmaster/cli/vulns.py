@@ -21,6 +21,8 @@ from harbourmaster.cli._progress import RecordCounter, layer_progress, record_pr
 from harbourmaster.domain.findings import Verdict
 from harbourmaster.domain.severity import Severity
 from harbourmaster.errors import BadInput
+from harbourmaster.services.results import json_of
+from harbourmaster.services.supply_results import AffectedImagePublic, VulnDbStatusPublic, VulnImportPublic
 from harbourmaster.services.vulns import (
     affected_since,
     import_vulndb,
@@ -74,7 +76,7 @@ def vulndb_import(
     with record_progress(json_output, f"importing {source.description}") as counter:
         result = import_vulndb(hm, local_principal(hm), source=_Counted(source, counter), strict=strict)
     if json_output:
-        emit_json(result.as_dict())
+        emit_json(json_of(VulnImportPublic.of(result)))
         return
     r = result.report
     stdout.print(
@@ -99,7 +101,7 @@ def vulndb_status_command(json_output: bool = JsonOption) -> None:
     hm = open_core()
     status = vulndb_state(hm, local_principal(hm))
     if json_output:
-        emit_json(status.as_dict())
+        emit_json(json_of(VulnDbStatusPublic.of(status)))
         return
     print_table("advisories per ecosystem", ["ecosystem", "advisories"], sorted(status.per_ecosystem.items()))
     stdout.print(
@@ -206,7 +208,7 @@ def affected(
     hm = open_core()
     images = affected_since(hm, local_principal(hm), since=parse_since(since))
     if json_output:
-        emit_json([i.as_dict() for i in images])
+        emit_json(json_of([AffectedImagePublic.of(i) for i in images]))
         return
     print_table(
         f"images newly affected since {since}",

@@ -60,17 +60,6 @@ class Decision:
     #: Why an allowed tag could not be pinned to a digest (the registry did not answer ...); None otherwise.
     digest_error: str | None = None
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "image": self.image,
-            "normalized": self.normalized,
-            "registry": self.registry,
-            "allowed": self.allowed,
-            "reasons": list(self.reasons),
-            "digest": self.digest,
-            "digest_error": self.digest_error,
-        }
-
 
 @lru_cache(maxsize=16384)
 def _parse_cached(text: str) -> ImageReference:

@@ -78,22 +78,6 @@ class ImportReport:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(error.diagnostics())
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "import_id": self.import_id,
-            "source": self.source,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
-            "records": self.records,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "withdrawn": self.withdrawn,
-            "skipped": self.skipped,
-            "problems": list(self.problems),
-            "unsupported_ecosystems": dict(self.unsupported),
-        }
-
 
 def advisory_record(advisory: Advisory) -> AdvisoryRecord:
     """``advisory`` as the store keeps it (ranges as OSV JSON, each entry with its ecosystem base)."""

@@ -310,18 +310,6 @@ class AuditVerification:
     def ok(self) -> bool:
         return self.chain.ok and self.checkpoints.ok
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "count": self.chain.count,
-            "first_bad_seq": self.chain.first_bad_seq,
-            "problem": self.chain.problem,
-            "checkpoints": self.checkpoints.total,
-            "checkpoints_checked": self.checkpoints.checked,
-            "checkpoint_problem": self.checkpoints.problem,
-            "checkpoint_sources": list(self.sources),
-        }
-
 
 def verify_audit_log(
     hm: Harbourmaster,

@@ -247,7 +247,7 @@ class Harbourmaster:
         self,
         *,
         actor: str,
-        action: str,
+        action: str | Callable[[GovernanceState], str],
         target: str,
         mutate: Callable[[GovernanceState], GovernanceState],
         sealed: Sealer | None = None,
@@ -259,7 +259,8 @@ class Harbourmaster:
     ) -> Change:
         """Apply one mutation of the model in one transaction, with its audit record.
 
-        ``mutate`` returns the desired model; ``sealed`` returns the vault
+        ``mutate`` returns the desired model; ``action`` may be decided from the stored model
+        (create or update), read in this transaction; ``sealed`` returns the vault
         output to store with it (given the transaction's governance repository,
         to compare with the stored secrets).  With ``dry_run`` everything is checked and
         described but nothing is written.  ``preflight`` and ``unchecked`` are called
@@ -272,6 +273,7 @@ class Harbourmaster:
         with self.store.transaction() as tx:
             tx.governance.lock()
             old = tx.governance.load()
+            audit_action = action(old) if callable(action) else action
             new = mutate(old)
             violations = [
                 *(preflight() if preflight else []),
@@ -306,7 +308,7 @@ class Harbourmaster:
             revision = tx.governance.save(new, sealed=seal)
             tx.audit.append(
                 actor=actor,
-                action=action,
+                action=audit_action,
                 target=target,
                 details={"revision": revision, **(details or {}), "changes": list(changes)},
             )

@@ -57,14 +57,6 @@ class NewlyAffected:
     image_name: str
     advisories: list[dict[str, str]] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "sbom_id": self.sbom_id,
-            "image_digest": self.image_digest,
-            "image_name": self.image_name,
-            "advisories": list(self.advisories),
-        }
-
 
 def _purl_parts(purl_type: str, name: str) -> tuple[str | None, str]:
     """An OSV package name as purl (namespace, name) for the index."""

@@ -10,11 +10,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from harbourmaster.domain import durations
+from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.durations import MAX_WINDOW
 from harbourmaster.domain.model import Registry
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.results import ExpiringCredentialPublic
 from harbourmaster.vault.interface import SealedSecret
 
 __all__ = [
@@ -29,24 +31,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ExpiringCredential:
-    registry: str
-    kind: str
-    username: str
-    expires: dt.date
-    days_left: int
-    expired: bool
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "registry": self.registry,
-            "kind": self.kind,
-            "username": self.username,
-            "expires": self.expires.isoformat(),
-            "days_left": self.days_left,
-            "expired": self.expired,
-        }
+#: A credential due to expire (one model with the API and ``credentials expiring --json``).
+ExpiringCredential = ExpiringCredentialPublic
 
 
 def parse_duration(text: str, *, field: str = "--within") -> dt.timedelta:
@@ -58,12 +44,16 @@ def parse_duration(text: str, *, field: str = "--within") -> dt.timedelta:
     return durations.parse_duration(text, field=field, maximum=MAX_WINDOW)
 
 
-def expiring_credentials(hm: Harbourmaster, *, within: dt.timedelta) -> list[ExpiringCredential]:
+def expiring_credentials(
+    hm: Harbourmaster, principal: Principal, *, within: dt.timedelta
+) -> list[ExpiringCredential]:
     """Credentials that expire within ``within`` from today, or already have, soonest first.
 
     Raises:
+        Forbidden: the principal may not read the governance model.
         BadInput: ``within`` is negative or longer than :data:`MAX_WINDOW`.
     """
+    require(principal, Permission.GOVERNANCE_READ)
     if not dt.timedelta(0) <= within <= MAX_WINDOW:
         raise BadInput(
             f"within: {within.days} days is outside 0 to {durations.describe_duration(MAX_WINDOW)}"
@@ -77,12 +67,12 @@ def expiring_credentials(hm: Harbourmaster, *, within: dt.timedelta) -> list[Exp
             continue
         out.append(
             ExpiringCredential(
-                reg.name,
-                cred.kind.value,
-                cred.username,
-                cred.expires,
-                (cred.expires - today).days,
-                cred.expires < today,
+                registry=reg.name,
+                kind=cred.kind.value,
+                username=cred.username,
+                expires=cred.expires,
+                days_left=(cred.expires - today).days,
+                expired=cred.expires < today,
             )
         )
     return sorted(out, key=lambda c: (c.expires, c.registry))

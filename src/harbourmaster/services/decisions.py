@@ -24,37 +24,41 @@ from harbourmaster.domain.workloads import NotUnderstood, WorkloadImage, unresol
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.environment_access import authorise_environment, named_environment
+from harbourmaster.services.results import DecisionPublic, DeploymentDecisions
 
-__all__ = ["ContentDecision", "check_content", "check_images"]
+__all__ = ["ContentDecision", "check_content", "check_deployment", "check_images"]
 
 
 @dataclass(frozen=True, slots=True)
 class ContentDecision:
     """The decision on one image of deployment content, or on an object that was not understood.
 
-    For a :class:`NotUnderstood` object there is no image: ``as_dict`` gives
+    For a :class:`NotUnderstood` object there is no image: :meth:`public` gives
     ``image: None``, ``extraction: "not-understood"`` and the denial's reason.
     """
 
     decision: Decision
     subject: WorkloadImage | NotUnderstood
 
-    def as_dict(self) -> dict[str, object]:
-        out = self.decision.as_dict()
-        if isinstance(self.subject, NotUnderstood):
-            out["image"] = None
-            out["extraction"] = "not-understood"
-        else:
-            out["extraction"] = self.subject.extraction
-        out["source"] = self.subject.source
-        out["field_path"] = self.subject.field_path
-        return out
+    @property
+    def extraction(self) -> str:
+        return "not-understood" if isinstance(self.subject, NotUnderstood) else self.subject.extraction
+
+    def public(self) -> DecisionPublic:
+        return DecisionPublic.of(self.decision).model_copy(
+            update={
+                "image": None if isinstance(self.subject, NotUnderstood) else self.decision.image,
+                "extraction": self.extraction,
+                "source": self.subject.source,
+                "field_path": self.subject.field_path,
+            }
+        )
 
     def audit_row(self) -> dict[str, object]:
         row: dict[str, object] = {
             "source": self.subject.source,
             "field_path": self.subject.field_path,
-            "extraction": self.as_dict()["extraction"],
+            "extraction": self.extraction,
         }
         if isinstance(self.subject, NotUnderstood):
             row["image"] = None
@@ -377,3 +381,45 @@ def check_content(
             [c.audit_row() for c, _ in rows],
         )
     return out, list(content.build_only)
+
+
+def check_deployment(
+    hm: Harbourmaster,
+    principal: Principal,
+    *,
+    environment: str,
+    images: list[str] | None = None,
+    content: str | None = None,
+    source: str = "request",
+    namespace: str | None = None,
+    user: str | None = None,
+    resolve: bool = True,
+    origin: Path | None = None,
+) -> DeploymentDecisions:
+    """Decide either ``images`` or every image in deployment ``content`` (the API's and ``check``'s entry).
+
+    Raises:
+        BadInput: both images and content, or neither; and as :func:`check_images` / :func:`check_content`.
+    """
+    if (images is None) == (content is None):
+        raise BadInput(
+            "give either images or content (a Kubernetes manifest or compose file), not both and not neither"
+        )
+    if content is not None:
+        results, build_only = check_content(
+            hm,
+            principal,
+            environment=environment,
+            text=content,
+            source=source,
+            namespace=namespace,
+            user=user,
+            resolve=resolve,
+            origin=origin,
+        )
+        return DeploymentDecisions(decisions=[r.public() for r in results], build_only=build_only)
+    assert images is not None
+    decisions = check_images(
+        hm, principal, environment=environment, images=images, namespace=namespace, user=user, resolve=resolve
+    )
+    return DeploymentDecisions(decisions=[DecisionPublic.of(d) for d in decisions], build_only=[])

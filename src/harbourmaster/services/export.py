@@ -10,12 +10,14 @@ from typing import Any
 
 import yaml
 
+from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.model import EnvironmentKind, Registry, RegistryGrant
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES
+from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.document import API_VERSION
 
-__all__ = ["export_document", "export_yaml", "registry_document"]
+__all__ = ["export_document", "export_model", "export_yaml", "registry_document"]
 
 
 def registry_document(reg: Registry) -> dict[str, Any]:
@@ -131,3 +133,13 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
 
 def export_yaml(state: GovernanceState) -> str:
     return yaml.safe_dump(export_document(state), sort_keys=False, default_flow_style=False)
+
+
+def export_model(hm: Harbourmaster, principal: Principal) -> str:
+    """The stored model as governance YAML, without secrets (``export``, ``GET /export``).
+
+    Raises:
+        Forbidden: the principal may not read the governance model.
+    """
+    require(principal, Permission.GOVERNANCE_READ)
+    return export_yaml(hm.state())

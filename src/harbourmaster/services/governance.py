@@ -10,7 +10,7 @@ access entries and grants) in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,7 +42,6 @@ __all__ = [
     "delete_registry",
     "delete_team",
     "delete_user",
-    "get_registry",
     "put_environment",
     "put_registry",
     "put_team",
@@ -50,6 +49,7 @@ __all__ = [
     "remove_access",
     "remove_grant",
     "set_hide_anonymous",
+    "update_environment",
     "update_tier",
 ]
 
@@ -59,7 +59,7 @@ def _write(
     principal: Principal,
     *,
     permission: Permission = Permission.GOVERNANCE_WRITE,
-    action: str,
+    action: str | Callable[[GovernanceState], str],
     target: str,
     mutate: Callable[[GovernanceState], GovernanceState],
     sealed: Callable[[GovernanceRepository, GovernanceState, GovernanceState], SealedUpdates] | None = None,
@@ -68,37 +68,17 @@ def _write(
     return hm.change(actor=principal.name, action=action, target=target, mutate=mutate, sealed=sealed)
 
 
-def get_registry(hm: Harbourmaster, name: str) -> Registry:
-    """Raises NotFound, naming the closest registry ("did you mean"), when there is none called ``name``."""
-    state = hm.state()
-    reg = state.registry(name)
-    if reg is None:
-        known = (r.name for r in state.registries)
-        raise NotFound(f"registry {name} is not defined{did_you_mean(name, known)}")
-    return reg
-
-
 # -- registries ------------------------------------------------------------
-def put_registry(
-    hm: Harbourmaster,
-    principal: Principal,
+def _merged_registry(
+    existing: Registry | None,
     *,
     name: str,
     fields: dict[str, Any],
     create: bool,
-    secret: Secret | None = None,
-    client_key: Secret | None = None,
+    secret: Secret | None,
+    client_key: Secret | None,
 ) -> Registry:
-    """Create a registry, or update one with the given fields (omitted fields keep their values).
-
-    An update without a new secret keeps the stored secret.
-
-    Raises:
-        Conflict / NotFound: creating one that exists / updating one that does not.
-        StateInvalid: the registry or the resulting model breaks a rule.
-    """
-    require(principal, Permission.GOVERNANCE_WRITE)
-    existing = hm.state().registry(name)
+    """``existing`` (None: none yet) with ``fields`` applied, checked against the registry's own rules."""
     if create and existing is not None:
         raise Conflict(f"registry {name} already exists")
     if not create and existing is None:
@@ -130,18 +110,47 @@ def put_registry(
     )
     if problems or reg is None:
         raise StateInvalid(problems)
+    return reg
+
+
+def put_registry(
+    hm: Harbourmaster,
+    principal: Principal,
+    *,
+    name: str,
+    fields: dict[str, Any],
+    create: bool,
+    secret: Secret | None = None,
+    client_key: Secret | None = None,
+) -> Registry:
+    """Create a registry, or update one with the given fields (omitted fields keep their values).
+
+    An update without a new secret keeps the stored secret.
+
+    Raises:
+        Conflict / NotFound: creating one that exists / updating one that does not.
+        StateInvalid: the registry or the resulting model breaks a rule.
+    """
+    require(principal, Permission.GOVERNANCE_WRITE)
+    built: list[Registry] = []
 
     def mutate(state: GovernanceState) -> GovernanceState:
-        # Checked again inside the write transaction: a concurrent create may have won.
-        if create and state.registry(name) is not None:
-            raise Conflict(f"registry {name} already exists")
-        if not create and state.registry(name) is None:
-            raise NotFound(f"registry {name} is not defined")
+        # The stored registry is read, merged with ``fields`` and written in one transaction.
+        reg = _merged_registry(
+            state.registry(name),
+            name=name,
+            fields=fields,
+            create=create,
+            secret=secret,
+            client_key=client_key,
+        )
+        built.append(reg)
         others = tuple(r for r in state.registries if r.name != name)
         return replace(state, registries=(*others, reg))
 
     def sealed(_g: GovernanceRepository, _old: GovernanceState, _new: GovernanceState) -> SealedUpdates:
         out = SealedUpdates()
+        reg = built[-1]
         if secret is not None:
             out.credentials[name] = seal_registry_secret(hm, reg, secret, field="credential")
         if client_key is not None:
@@ -156,24 +165,36 @@ def put_registry(
         mutate=mutate,
         sealed=sealed,
     )
-    return get_registry(hm, name)
+    return _named_registry(hm.state(), name)
+
+
+def _named_registry(state: GovernanceState, name: str) -> Registry:
+    """Raises NotFound, naming the closest registry ("did you mean"), when there is none called ``name``."""
+    reg = state.registry(name)
+    if reg is None:
+        raise NotFound(
+            f"registry {name} is not defined{did_you_mean(name, (r.name for r in state.registries))}"
+        )
+    return reg
 
 
 def delete_registry(hm: Harbourmaster, principal: Principal, name: str) -> Change:
-    reg = get_registry(hm, name)
-    if reg.builtin:
-        raise BadInput(f"registry {name} is built in and cannot be deleted; hide it instead")
-    return _write(
-        hm,
-        principal,
-        action="registry.delete",
-        target=name,
-        mutate=lambda s: replace(
-            s,
-            registries=tuple(r for r in s.registries if r.name != name),
-            grants=tuple(g for g in s.grants if g.registry != name),
-        ),
-    )
+    """Delete registry ``name`` and its grants.
+
+    Raises:
+        NotFound: no such registry.  BadInput: it is built in (hide it instead).
+    """
+
+    def mutate(state: GovernanceState) -> GovernanceState:
+        if _named_registry(state, name).builtin:
+            raise BadInput(f"registry {name} is built in and cannot be deleted; hide it instead")
+        return replace(
+            state,
+            registries=tuple(r for r in state.registries if r.name != name),
+            grants=tuple(g for g in state.grants if g.registry != name),
+        )
+
+    return _write(hm, principal, action="registry.delete", target=name, mutate=mutate)
 
 
 def set_hide_anonymous(
@@ -188,16 +209,20 @@ def set_hide_anonymous(
             target="global",
             mutate=lambda s: replace(s, hide_dockerhub_anonymous=hidden),
         )
-    if hm.state().environment(environment) is None:
-        known = (e.name for e in hm.state().environments)
-        raise NotFound(f"environment {environment} is not defined{did_you_mean(environment, known)}")
+
+    def known(state: GovernanceState) -> GovernanceState:
+        if state.environment(environment) is None:
+            names = (e.name for e in state.environments)
+            raise NotFound(f"environment {environment} is not defined{did_you_mean(environment, names)}")
+        return state
+
     return _write(
         hm,
         principal,
         action="environment.hide_dockerhub_anonymous",
         target=environment,
         mutate=lambda s: replace(
-            s,
+            known(s),
             environments=tuple(
                 replace(e, hide_dockerhub_anonymous=hidden) if e.name == environment else e
                 for e in s.environments
@@ -214,39 +239,73 @@ def _put_named(
     kind: str,
     attr: str,
     obj: Any,
-    create: bool,
+    create: bool | None,
     permission: Permission = Permission.GOVERNANCE_WRITE,
 ) -> Change:
-    current = {o.name for o in getattr(hm.state(), attr)}
-    if create and obj.name in current:
-        raise Conflict(f"{kind} {obj.name} already exists")
-    if not create and obj.name not in current:
-        raise NotFound(f"{kind} {obj.name} is not defined")
+    """Create (``create``), update (not ``create``) or either (``None``: whichever the stored model needs).
+
+    Whether the object exists is read inside the write transaction: a concurrent create may have won.
+    """
+
+    def exists(state: GovernanceState) -> bool:
+        return obj.name in {o.name for o in getattr(state, attr)}
+
+    def action(state: GovernanceState) -> str:
+        creating = not exists(state) if create is None else create
+        return f"{kind}.{'create' if creating else 'update'}"
 
     def mutate(state: GovernanceState) -> GovernanceState:
-        # Checked again inside the write transaction: a concurrent create may have won.
-        present = {o.name for o in getattr(state, attr)}
-        if create and obj.name in present:
+        present = exists(state)
+        if create is True and present:
             raise Conflict(f"{kind} {obj.name} already exists")
-        if not create and obj.name not in present:
+        if create is False and not present:
             raise NotFound(f"{kind} {obj.name} is not defined")
         return state.evolve(**{attr: (*[o for o in getattr(state, attr) if o.name != obj.name], obj)})
 
-    return _write(
-        hm,
-        principal,
-        permission=permission,
-        action=f"{kind}.{'create' if create else 'update'}",
-        target=obj.name,
-        mutate=mutate,
-    )
+    return _write(hm, principal, permission=permission, action=action, target=obj.name, mutate=mutate)
 
 
 def put_environment(hm: Harbourmaster, principal: Principal, env: Environment, *, create: bool) -> Change:
     return _put_named(hm, principal, kind="environment", attr="environments", obj=env, create=create)
 
 
-def put_user(hm: Harbourmaster, principal: Principal, user: User, *, create: bool) -> Change:
+#: Environment fields a PATCH may set to null (the others always have a value).
+_NULLABLE_ENVIRONMENT_FIELDS = frozenset({"group"})
+
+
+def update_environment(hm: Harbourmaster, principal: Principal, name: str, /, **changes: Any) -> Change:
+    """Change the given fields of environment ``name``; omitted fields keep their values.
+
+    The stored environment is read, merged and written in one transaction.
+
+    Raises:
+        NotFound: no environment ``name`` (naming the closest).
+        BadInput: an unknown field, or null for a field that needs a value.
+        StateInvalid: the changed environment breaks a rule.
+    """
+    known = {f.name for f in fields(Environment)} - {"name"}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise BadInput(f"environment {name}: unknown field(s) {', '.join(unknown)}")
+    nulls = sorted(k for k, v in changes.items() if v is None and k not in _NULLABLE_ENVIRONMENT_FIELDS)
+    if nulls:
+        raise BadInput(f"environment {name}: {', '.join(nulls)} may not be null")
+    if "namespaces" in changes:
+        changes["namespaces"] = tuple(changes["namespaces"])
+
+    def mutate(state: GovernanceState) -> GovernanceState:
+        current = next((e for e in state.environments if e.name == name), None)
+        if current is None:
+            known_names = (e.name for e in state.environments)
+            raise NotFound(f"environment {name} is not defined{did_you_mean(name, known_names)}")
+        updated = replace(current, **changes)
+        return state.evolve(environments=tuple(updated if e is current else e for e in state.environments))
+
+    return _write(hm, principal, action="environment.update", target=name, mutate=mutate)
+
+
+def put_user(hm: Harbourmaster, principal: Principal, user: User, *, create: bool | None = None) -> Change:
+    """Create (``create``), update (not ``create``) or create-or-update (``None``) ``user``."""
     return _put_named(
         hm,
         principal,
@@ -258,7 +317,8 @@ def put_user(hm: Harbourmaster, principal: Principal, user: User, *, create: boo
     )
 
 
-def put_team(hm: Harbourmaster, principal: Principal, team: Team, *, create: bool) -> Change:
+def put_team(hm: Harbourmaster, principal: Principal, team: Team, *, create: bool | None = None) -> Change:
+    """Create (``create``), update (not ``create``) or create-or-update (``None``) ``team``."""
     return _put_named(
         hm,
         principal,
@@ -270,20 +330,21 @@ def put_team(hm: Harbourmaster, principal: Principal, team: Team, *, create: boo
     )
 
 
-def _require_exists(hm: Harbourmaster, kind: str, attr: str, name: str) -> None:
-    if name not in {o.name for o in getattr(hm.state(), attr)}:
+def _existing(state: GovernanceState, kind: str, attr: str, name: str) -> GovernanceState:
+    """``state``, once ``name`` is known to be one of its ``attr`` (read in the write's transaction)."""
+    if name not in {o.name for o in getattr(state, attr)}:
         raise NotFound(f"{kind} {name} is not defined")
+    return state
 
 
 def delete_environment(hm: Harbourmaster, principal: Principal, name: str) -> Change:
-    _require_exists(hm, "environment", "environments", name)
     return _write(
         hm,
         principal,
         action="environment.delete",
         target=name,
         mutate=lambda s: replace(
-            s,
+            _existing(s, "environment", "environments", name),
             environments=tuple(e for e in s.environments if e.name != name),
             access=tuple(a for a in s.access if a.environment != name),
             grants=tuple(g for g in s.grants if g.environment != name),
@@ -292,7 +353,6 @@ def delete_environment(hm: Harbourmaster, principal: Principal, name: str) -> Ch
 
 
 def delete_user(hm: Harbourmaster, principal: Principal, name: str) -> Change:
-    _require_exists(hm, "user", "users", name)
     return _write(
         hm,
         principal,
@@ -300,7 +360,7 @@ def delete_user(hm: Harbourmaster, principal: Principal, name: str) -> Change:
         action="user.delete",
         target=name,
         mutate=lambda s: replace(
-            s,
+            _existing(s, "user", "users", name),
             users=tuple(u for u in s.users if u.name != name),
             teams=tuple(replace(t, members=tuple(m for m in t.members if m != name)) for t in s.teams),
             access=tuple(a for a in s.access if a.user != name),
@@ -310,7 +370,6 @@ def delete_user(hm: Harbourmaster, principal: Principal, name: str) -> Change:
 
 
 def delete_team(hm: Harbourmaster, principal: Principal, name: str) -> Change:
-    _require_exists(hm, "team", "teams", name)
     return _write(
         hm,
         principal,
@@ -318,7 +377,7 @@ def delete_team(hm: Harbourmaster, principal: Principal, name: str) -> Change:
         action="team.delete",
         target=name,
         mutate=lambda s: replace(
-            s,
+            _existing(s, "team", "teams", name),
             teams=tuple(t for t in s.teams if t.name != name),
             access=tuple(a for a in s.access if a.team != name),
             grants=tuple(g for g in s.grants if g.team != name),
@@ -349,17 +408,13 @@ def add_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -> C
 
 def remove_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -> Change:
     key = (entry.environment, entry.user, entry.team)
-    if key not in {(a.environment, a.user, a.team) for a in hm.state().access}:
-        raise NotFound("no such access entry")
-    return _write(
-        hm,
-        principal,
-        action="access.remove",
-        target=entry.environment,
-        mutate=lambda s: replace(
-            s, access=tuple(a for a in s.access if (a.environment, a.user, a.team) != key)
-        ),
-    )
+
+    def mutate(state: GovernanceState) -> GovernanceState:
+        if key not in {(a.environment, a.user, a.team) for a in state.access}:
+            raise NotFound("no such access entry")
+        return replace(state, access=tuple(a for a in state.access if (a.environment, a.user, a.team) != key))
+
+    return _write(hm, principal, action="access.remove", target=entry.environment, mutate=mutate)
 
 
 def add_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) -> Change:
@@ -373,14 +428,18 @@ def add_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) -> 
 
 
 def remove_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) -> Change:
-    if grant not in hm.state().grants:
-        raise NotFound(f"no grant of {grant.registry} to {grant.environment} {grant.grantee}")
+
+    def mutate(state: GovernanceState) -> GovernanceState:
+        if grant not in state.grants:
+            raise NotFound(f"no grant of {grant.registry} to {grant.environment} {grant.grantee}")
+        return replace(state, grants=tuple(g for g in state.grants if g != grant))
+
     return _write(
         hm,
         principal,
         action="grant.remove",
         target=f"{grant.registry} -> {grant.environment}",
-        mutate=lambda s: replace(s, grants=tuple(g for g in s.grants if g != grant)),
+        mutate=mutate,
     )
 
 
@@ -388,11 +447,11 @@ def update_tier(hm: Harbourmaster, principal: Principal, tier: Tier, **changes: 
     """Raises:
     TierPolicyError: an unknown severity or an advisory level above the block level.
     """
-    policy = hm.state().tiers[tier].with_changes(**changes)
     return _write(
         hm,
         principal,
         action="tier.update",
         target=tier.value,
-        mutate=lambda s: replace(s, tiers={**s.tiers, tier: policy}),
+        # The stored policy is read, changed and written in one transaction.
+        mutate=lambda s: replace(s, tiers={**s.tiers, tier: s.tiers[tier].with_changes(**changes)}),
     )

@@ -12,10 +12,10 @@ A failure in step 2 rolls the transaction back and leaves the old key primary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.services.audit_checkpoints import rewrap_checkpoint_key
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.results import KeyRotationPublic
 from harbourmaster.vault.envelope import EnvelopeVault
 from harbourmaster.vault.interface import SealedSecret
 from harbourmaster.vault.keyfile import begin_rotation, commit_rotation, load_keyring, retired_key_path
@@ -23,30 +23,21 @@ from harbourmaster.vault.keyfile import begin_rotation, commit_rotation, load_ke
 __all__ = ["RotationReport", "rotate_master_key"]
 
 
-@dataclass(frozen=True, slots=True)
-class RotationReport:
-    old_key_id: str
-    new_key_id: str
-    rewrapped: int
-    #: Where the old key is kept (``keep_retired``), or None: it was erased.
-    retired_key_file: str | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "old_key_id": self.old_key_id,
-            "new_key_id": self.new_key_id,
-            "rewrapped": self.rewrapped,
-            "retired_key_file": self.retired_key_file,
-        }
+#: What a rotation did (one model with ``keys rotate --json``).
+RotationReport = KeyRotationPublic
 
 
-def rotate_master_key(hm: Harbourmaster, *, actor: str, keep_retired: bool = False) -> RotationReport:
+def rotate_master_key(
+    hm: Harbourmaster, principal: Principal, *, keep_retired: bool = False
+) -> RotationReport:
     """Rotate the master key file; the old key is erased unless ``keep_retired``.
 
     Raises:
+        Forbidden: ``principal`` may not rotate keys (administrators only).
         RotationError: the master key comes from the environment.
         VaultError: a sealed secret cannot be re-wrapped (nothing changes).
     """
+    require(principal, Permission.KEYS_ROTATE)
     home, environ = hm.settings.home, hm.settings.environ
     old_primary = load_keyring(home, environ).primary
     new_key = begin_rotation(home, environ=environ)
@@ -58,7 +49,7 @@ def rotate_master_key(hm: Harbourmaster, *, actor: str, keep_retired: bool = Fal
     with hm.store.transaction() as tx:
         count = tx.governance.rewrap(rewrap) + rewrap_checkpoint_key(tx.audit, rewrap)
         tx.audit.append(
-            actor=actor,
+            actor=principal.audit_name,
             action="keys.rotate",
             target="master key",
             details={
@@ -71,4 +62,6 @@ def rotate_master_key(hm: Harbourmaster, *, actor: str, keep_retired: bool = Fal
     commit_rotation(home, environ=environ, keep_retired=keep_retired)
     hm.reload_vault()
     kept = str(retired_key_path(home, old_primary.key_id)) if keep_retired else None
-    return RotationReport(old_primary.key_id, new_key.key_id, count, kept)
+    return RotationReport(
+        old_key_id=old_primary.key_id, new_key_id=new_key.key_id, rewrapped=count, retired_key_file=kept
+    )

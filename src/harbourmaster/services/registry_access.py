@@ -9,8 +9,7 @@ module is the one entry point for surfaces).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.decision import Decision, Tenant, decide
@@ -21,7 +20,6 @@ from harbourmaster.errors import BadInput, Error, Forbidden, NotFound
 from harbourmaster.registry import (
     ClientOptions,
     CredentialProvider,
-    ImageSummary,
     InsecureTransportRefused,
     NotFoundInRegistry,
     ProbeFailure,
@@ -41,6 +39,7 @@ from harbourmaster.services.registry_digests import (
     resolve_decision_digests,
 )
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, registry_host, run_sync
+from harbourmaster.services.results import BrowsePublic, ImagePublic, ProbeReportPublic, ResolvedImagePublic
 
 __all__ = [
     "BrowseResult",
@@ -51,7 +50,6 @@ __all__ = [
     "browse",
     "clear_registry_caches",
     "endpoint_for",
-    "probe_report_view",
     "provider_for",
     "registry_host",
     "resolve_decision_digests",
@@ -95,25 +93,6 @@ def _within_scope(registry: Registry, repository: str) -> bool:
     return tuple(repository.split("/")[: len(scope)]) == scope
 
 
-def probe_report_view(report: ProbeReport) -> dict[str, Any]:
-    """The public form of a probe report (what the API returns and ``--json`` prints)."""
-    return {
-        "registry": report.registry,
-        "ok": report.ok,
-        "reachable": report.reachable,
-        "tls": report.tls,
-        "tls_subject": report.tls_subject,
-        "tls_issuer": report.tls_issuer,
-        "authentication": report.authentication,
-        "auth_realm": report.auth_realm,
-        "api_version": report.api_version,
-        "referrers_api": report.referrers_api,
-        "latency_ms": report.latency_ms,
-        "failures": [
-            {"kind": f.kind, "message": f.message, "details": list(f.details)} for f in report.failures
-        ],
-    }
-
 
 async def _probe(
     clients: RegistryClientFactory,
@@ -144,7 +123,7 @@ async def _probe(
 
 def test_registry(
     hm: Harbourmaster, principal: Principal, name: str, *, repository: str | None = None
-) -> ProbeReport:
+) -> ProbeReportPublic:
     """Probe registry ``name`` with its stored credential: reachability, TLS, authentication,
     API version, referrers support and latency; audited as ``registry.test``.
 
@@ -177,16 +156,16 @@ def test_registry(
         report = ProbeReport(
             registry=endpoint.host, failures=(ProbeFailure(exc.kind, exc.message, tuple(exc.details)),)
         )
-    view = probe_report_view(report)
+    public = ProbeReportPublic.of(report)
     with hm.store.transaction() as tx:
         tx.audit.append(
             actor=actor,
             action="registry.test",
             target=name,
             result="ok" if report.ok else "failed",
-            details={k: v for k, v in view.items() if k not in ("registry", "ok")},
+            details=public.model_dump(mode="json", exclude={"registry", "ok"}),
         )
-    return report
+    return public
 
 
 test_registry.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
@@ -195,49 +174,8 @@ test_registry.__test__ = False  # type: ignore[attr-defined]  # not a pytest tes
 # -- browse -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BrowseResult:
-    """What ``registry browse`` shows: repositories, one repository's tags, or one image."""
-
-    registry: str
-    host: str
-    repository: str | None = None
-    reference: str | None = None
-    repositories: tuple[str, ...] | None = None
-    tags: tuple[str, ...] | None = None
-    image: ImageSummary | None = None
-    truncated: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        image = None
-        if self.image is not None:
-            s = self.image
-            image = {
-                "digest": s.digest,
-                "media_type": s.media_type,
-                "total_size": s.total_size,
-                "created": s.created.isoformat() if s.created else None,
-                "platforms": [
-                    {
-                        "platform": str(p.platform) if p.platform else None,
-                        "digest": p.digest,
-                        "media_type": p.media_type,
-                        "size": p.size,
-                        "created": p.created.isoformat() if p.created else None,
-                    }
-                    for p in s.platforms
-                ],
-            }
-        return {
-            "registry": self.registry,
-            "host": self.host,
-            "repository": self.repository,
-            "reference": self.reference,
-            "repositories": list(self.repositories) if self.repositories is not None else None,
-            "tags": list(self.tags) if self.tags is not None else None,
-            "image": image,
-            "truncated": self.truncated,
-        }
+#: What ``registry browse`` shows: repositories, one repository's tags, or one image.
+BrowseResult = BrowsePublic
 
 
 def _split_repository(registry: Registry, text: str) -> tuple[str, str | None]:
@@ -282,11 +220,12 @@ async def _browse(
             except NotFoundInRegistry:
                 raise CatalogUnavailable(_no_catalog(registry)) from None
             scoped = [n for n in names if _within_scope(registry, n)]
-            return replace(base, repositories=tuple(scoped[:limit]), truncated=len(scoped) > limit)
+            return base.model_copy(update={"repositories": scoped[:limit], "truncated": len(scoped) > limit})
         if reference is None:
             tags = await client.tags(repository, limit=limit + 1)
-            return replace(base, tags=tuple(tags[:limit]), truncated=len(tags) > limit)
-        return replace(base, image=await describe_image(client, repository, reference))
+            return base.model_copy(update={"tags": list(tags[:limit]), "truncated": len(tags) > limit})
+        summary = await describe_image(client, repository, reference)
+        return base.model_copy(update={"image": ImagePublic.of(summary)})
 
 
 def _no_catalog(registry: Registry) -> str:
@@ -352,30 +291,8 @@ def browse(
 # -- resolve ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ResolvedImage:
-    """The digest an image reference points to now, and through which granted registry."""
-
-    image: str
-    normalized: str
-    environment: str
-    tenant: str
-    registry: str
-    repository: str
-    reference: str
-    digest: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "image": self.image,
-            "normalized": self.normalized,
-            "environment": self.environment,
-            "tenant": self.tenant,
-            "registry": self.registry,
-            "repository": self.repository,
-            "reference": self.reference,
-            "digest": self.digest,
-        }
+#: The digest an image reference points to now, and through which granted registry.
+ResolvedImage = ResolvedImagePublic
 
 
 def _granted_decision(

@@ -42,6 +42,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_access import resolve_image
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
 from harbourmaster.services.sboms import StoredSbom, get_sbom, list_sboms, store_sbom
+from harbourmaster.services.supply_results import StoredSbomPublic
 from harbourmaster.supply.sbom import (
     Platform,
     SbomFormat,
@@ -94,33 +95,6 @@ class SbomOutcome:
     fetched: FetchedSbom | None = None
     #: The name the stored SBOM had before it was re-labelled for this image (attach only).
     relabelled_from: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The public form (the API's answer and ``--json``); the document itself is not included."""
-        out: dict[str, Any] = {
-            "operation": self.operation,
-            "image": self.image,
-            "registry": self.registry,
-            "digest": self.digest,
-            "format": self.format.value,
-            "generated": self.generated,
-            "relabelled_from": self.relabelled_from,
-            "packages": self.packages,
-            "warnings": list(self.warnings),
-            "stored": self.stored.as_dict(),
-            "artifact": None,
-        }
-        ref = self.attached or self.fetched
-        if ref is not None:
-            out["artifact"] = {
-                "repository": ref.repository,
-                "digest": ref.artifact_digest,
-                "document_digest": ref.document_digest,
-                "subject": ref.subject_digest,
-                "artifact_type": self.format.media_type,
-                "via": ref.via,
-            }
-        return out
 
 
 @dataclass(frozen=True)
@@ -386,14 +360,14 @@ def fetch_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
 
 
 def stored_sboms(hm: Harbourmaster, principal: Principal, *,
-                 image_digest: str | None = None) -> list[StoredSbom]:
+                 image_digest: str | None = None) -> list[StoredSbomPublic]:
     """The SBOMs in the store, newest first (optionally for one image digest).
 
     Raises:
         Forbidden: ``principal`` may not read governance data.
     """
     require(principal, Permission.GOVERNANCE_READ)
-    return list_sboms(hm, image_digest=image_digest)
+    return [StoredSbomPublic.of(s) for s in list_sboms(hm, image_digest=image_digest)]
 
 
 def stored_sbom_document(hm: Harbourmaster, principal: Principal, *, image_digest: str,

@@ -25,6 +25,7 @@ from harbourmaster.domain.durations import (
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, NotFound, Unauthenticated
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.results import TokenInfoPublic
 from harbourmaster.store.interface import StoredToken
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "TokenInfo",
     "authenticate",
     "create_token",
+    "issue_token",
     "list_tokens",
     "parse_token_lifetime",
     "revoke_token",
@@ -63,30 +65,8 @@ class IssuedToken:
     expires_at: dt.datetime
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TokenInfo:
-    """What may be known about a token: never the token or its hash."""
-
-    id: int
-    user: str
-    name: str
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    revoked: bool
-    expired: bool
-    last_used_at: dt.datetime | None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "user": self.user,
-            "name": self.name,
-            "created_at": self.created_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "revoked": self.revoked,
-            "expired": self.expired,
-            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
-        }
+#: What may be known about a token (one model with the API and ``token list --json``).
+TokenInfo = TokenInfoPublic
 
 
 def _hash(token: str) -> str:
@@ -121,6 +101,19 @@ def _check_lifetime(lifetime: dt.timedelta) -> None:
             f"token lifetime: must be from {describe_duration(MIN_TOKEN_LIFETIME)} "
             f"to {describe_duration(MAX_TOKEN_LIFETIME)}"
         )
+
+
+def issue_token(
+    hm: Harbourmaster, principal: Principal, *, user: str, name: str, lifetime: dt.timedelta | None = None
+) -> IssuedToken:
+    """Issue a bearer token for ``user`` on ``principal``'s behalf (``token create``, ``POST /tokens``).
+
+    Raises:
+        Forbidden: the principal may not create tokens.
+        NotFound / BadInput: as :func:`create_token`.
+    """
+    require(principal, Permission.TOKEN_CREATE)
+    return create_token(hm, user=user, name=name, actor=principal.audit_name, lifetime=lifetime)
 
 
 def create_token(

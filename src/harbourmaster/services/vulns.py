@@ -31,6 +31,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.correlation import NewlyAffected, correlate_changed
 from harbourmaster.services.sbom_ops import generate_image_sbom
 from harbourmaster.services.sboms import get_sbom
+from harbourmaster.services.supply_results import ImportReportPublic, NewlyAffectedPublic
 from harbourmaster.store.interface import VulnDbStatus
 from harbourmaster.supply.advisories import AdvisorySource, open_osv
 from harbourmaster.supply.sbom import ScanProgress, default_catalogers, open_source, scan_image
@@ -84,14 +85,6 @@ class VulnImport:
     #: Seconds spent importing, finding newly affected images, and notifying (audit and webhook).
     timings: dict[str, float] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            **self.report.as_dict(),
-            "newly_affected": [n.as_dict() for n in self.newly_affected],
-            "webhook": list(self.webhook),
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-        }
-
 
 def _notify(hm: Harbourmaster, affected: Sequence[NewlyAffected], import_id: int) -> list[str]:
     """Announce each newly affected image through the core's notifier; a line per delivery."""
@@ -102,7 +95,7 @@ def _notify(hm: Harbourmaster, affected: Sequence[NewlyAffected], import_id: int
             Notification(
                 event=NEWLY_AFFECTED_EVENT,
                 subject=image.image_digest,
-                payload={"import_id": import_id, **image.as_dict()},
+                payload={"import_id": import_id, **NewlyAffectedPublic.of(image).model_dump(mode="json")},
             )
             for image in affected
         ]
@@ -143,7 +136,7 @@ def import_vulndb(
             action="vulndb.import",
             target=source.description,
             result="ok" if not report.skipped else "partial",
-            details={k: v for k, v in report.as_dict().items() if k != "problems"}
+            details=ImportReportPublic.of_report(report).model_dump(mode="json", exclude={"problems"})
             | {"problems": report.problems[:10]},
         )
     result = VulnImport(report=report, timings={"import": time.perf_counter() - started})
@@ -378,15 +371,6 @@ class AffectedImage:
         out = [f"{repo}:{tag}" for repo, tags in self.repositories for tag in tags]
         out += [repo for repo, tags in self.repositories if not tags]
         return tuple(out) or (self.image_name,)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "image_name": self.image_name,
-            "image_digest": self.image_digest,
-            "repositories": [{"repository": repo, "tags": list(tags)} for repo, tags in self.repositories],
-            "first_seen": self.first_seen.isoformat(),
-            "advisories": list(self.advisories),
-        }
 
 
 @overload

@@ -235,19 +235,6 @@ class StoredSbom:
     component_count: int
     created_at: dt.datetime
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "image_digest": self.image_digest,
-            "image_name": self.image_name,
-            "platform": self.platform,
-            "format": self.format,
-            "distro": self.distro,
-            "origin": self.origin,
-            "component_count": self.component_count,
-            "created_at": self.created_at.isoformat(),
-        }
-
 
 class StoredComponent(NamedTuple):
     """An indexed package of a stored SBOM (the index entry without its layer)."""
@@ -443,16 +430,6 @@ class VulnDbStatus:
     imports: int
     last_import: dt.datetime | None
     newest_modified: dt.datetime | None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "advisories": self.advisories,
-            "withdrawn": self.withdrawn,
-            "per_ecosystem": dict(self.per_ecosystem),
-            "imports": self.imports,
-            "last_import": None if self.last_import is None else self.last_import.isoformat(),
-            "newest_modified": None if self.newest_modified is None else self.newest_modified.isoformat(),
-        }
 
 
 class AffectedEntry(NamedTuple):

@@ -33,13 +33,13 @@ def _check(core: Harbourmaster) -> list[Decision]:
 
 def test_expiring_counts_from_the_clocks_today(applied: Harbourmaster, clock: FixedClock) -> None:
     clock.set(dt.datetime(2028, 1, 1, 9, tzinfo=dt.UTC))
-    due = expiring_credentials(applied, within=dt.timedelta(days=90))
+    due = expiring_credentials(applied, ADMIN, within=dt.timedelta(days=90))
     assert [(c.registry, c.days_left, c.expired) for c in due] == [
         ("ecr-prod", 30, False),  # 2028-01-31
         ("harbor-web", 90, False),  # 2028-03-31
     ]
     clock.advance(dt.timedelta(days=31))
-    due = expiring_credentials(applied, within=dt.timedelta(days=0))
+    due = expiring_credentials(applied, ADMIN, within=dt.timedelta(days=0))
     assert [(c.registry, c.days_left, c.expired) for c in due] == [("ecr-prod", -1, True)]
 
 

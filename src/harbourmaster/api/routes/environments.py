@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
@@ -8,9 +8,7 @@ from harbourmaster.api.deps import CoreDep, RequirePermission
 from harbourmaster.api.schemas import ChangePublic, EnvironmentCreate, EnvironmentPublic, EnvironmentUpdate
 from harbourmaster.domain.authz import Permission, Principal
 from harbourmaster.domain.model import Environment
-from harbourmaster.services import governance
-from harbourmaster.services.environment_access import named_environment
-from harbourmaster.services.views import environment_view
+from harbourmaster.services import governance, governance_reads
 
 router = APIRouter(prefix="/environments", tags=["environments"])
 
@@ -18,49 +16,33 @@ Reader = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_RE
 Writer = Annotated[Principal, Depends(RequirePermission(Permission.GOVERNANCE_WRITE))]
 
 
-def _get(hm: CoreDep, name: str) -> Environment:
-    return named_environment(hm.snapshot(), name)  # NotFound names the closest environment
-
-
 @router.get("", response_model=list[EnvironmentPublic])
-def list_environments(hm: CoreDep, _p: Reader) -> list[dict[str, Any]]:
-    return [environment_view(e) for e in hm.state().environments]
+def list_environments(hm: CoreDep, principal: Reader) -> list[EnvironmentPublic]:
+    return governance_reads.list_environments(hm, principal)
 
 
 @router.get("/{name}", response_model=EnvironmentPublic)
-def get_environment(name: str, hm: CoreDep, _p: Reader) -> dict[str, Any]:
-    return environment_view(_get(hm, name))
+def get_environment(name: str, hm: CoreDep, principal: Reader) -> EnvironmentPublic:
+    return governance_reads.environment(hm, principal, name)  # NotFound names the closest environment
 
 
 @router.post("", response_model=EnvironmentPublic, status_code=201)
-def create_environment(body: EnvironmentCreate, hm: CoreDep, principal: Writer) -> dict[str, Any]:
+def create_environment(body: EnvironmentCreate, hm: CoreDep, principal: Writer) -> EnvironmentPublic:
     env = Environment(
         body.name, body.kind, body.tier, body.group, tuple(body.namespaces), body.hide_dockerhub_anonymous
     )
     governance.put_environment(hm, principal, env, create=True)
-    return environment_view(_get(hm, body.name))
+    return governance_reads.environment(hm, principal, body.name)
 
 
 @router.patch("/{name}", response_model=EnvironmentPublic)
-def update_environment(name: str, body: EnvironmentUpdate, hm: CoreDep, principal: Writer) -> dict[str, Any]:
-    current = _get(hm, name)
-    changes = body.model_dump(exclude_unset=True)
-    if "namespaces" in changes:
-        changes["namespaces"] = tuple(changes["namespaces"] or ())
-    env = Environment(
-        **{
-            **environment_view(current),
-            **changes,
-            "namespaces": changes.get("namespaces", current.namespaces),
-            "kind": changes.get("kind", current.kind),
-            "tier": changes.get("tier", current.tier),
-        }
-    )
-    governance.put_environment(hm, principal, env, create=False)
-    return environment_view(_get(hm, name))
+def update_environment(
+    name: str, body: EnvironmentUpdate, hm: CoreDep, principal: Writer
+) -> EnvironmentPublic:
+    governance.update_environment(hm, principal, name, **body.model_dump(exclude_unset=True))
+    return governance_reads.environment(hm, principal, name)
 
 
 @router.delete("/{name}", response_model=ChangePublic)
-def delete_environment(name: str, hm: CoreDep, principal: Writer) -> dict[str, Any]:
-    change = governance.delete_environment(hm, principal, name)
-    return {"revision": change.revision, "changes": list(change.changes)}
+def delete_environment(name: str, hm: CoreDep, principal: Writer) -> ChangePublic:
+    return ChangePublic.of(governance.delete_environment(hm, principal, name))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
@@ -8,8 +8,7 @@ from harbourmaster.api.deps import CoreDep, CurrentPrincipal, RequirePermission
 from harbourmaster.api.schemas import ChangePublic, TeamCreate, TeamPublic, UserCreate, UserPublic
 from harbourmaster.domain.authz import Permission, Principal
 from harbourmaster.domain.model import Team, User
-from harbourmaster.services import governance
-from harbourmaster.services.views import team_view, user_view
+from harbourmaster.services import governance, governance_reads
 
 router = APIRouter(tags=["identities"])
 
@@ -18,41 +17,37 @@ Admin = Annotated[Principal, Depends(RequirePermission(Permission.IDENTITY_WRITE
 
 
 @router.get("/me", response_model=UserPublic)
-def me(principal: CurrentPrincipal) -> dict[str, Any]:
-    return {"name": principal.name, "role": principal.role.value}
+def me(principal: CurrentPrincipal) -> UserPublic:
+    return UserPublic(name=principal.name, role=principal.role.value)
 
 
 @router.get("/users", response_model=list[UserPublic])
-def list_users(hm: CoreDep, _p: Reader) -> list[dict[str, Any]]:
-    return [user_view(u) for u in hm.state().users]
+def list_users(hm: CoreDep, principal: Reader) -> list[UserPublic]:
+    return governance_reads.list_users(hm, principal)
 
 
 @router.put("/users/{name}", response_model=ChangePublic)
-def put_user(name: str, body: UserCreate, hm: CoreDep, principal: Admin) -> dict[str, Any]:
-    exists = any(u.name == name for u in hm.state().users)
-    change = governance.put_user(hm, principal, User(name, body.role), create=not exists)
-    return {"revision": change.revision, "changes": list(change.changes)}
+def put_user(name: str, body: UserCreate, hm: CoreDep, principal: Admin) -> ChangePublic:
+    """Create the user, or change its role (decided in the write's transaction)."""
+    return ChangePublic.of(governance.put_user(hm, principal, User(name, body.role)))
 
 
 @router.delete("/users/{name}", response_model=ChangePublic)
-def delete_user(name: str, hm: CoreDep, principal: Admin) -> dict[str, Any]:
-    change = governance.delete_user(hm, principal, name)
-    return {"revision": change.revision, "changes": list(change.changes)}
+def delete_user(name: str, hm: CoreDep, principal: Admin) -> ChangePublic:
+    return ChangePublic.of(governance.delete_user(hm, principal, name))
 
 
 @router.get("/teams", response_model=list[TeamPublic])
-def list_teams(hm: CoreDep, _p: Reader) -> list[dict[str, Any]]:
-    return [team_view(t) for t in hm.state().teams]
+def list_teams(hm: CoreDep, principal: Reader) -> list[TeamPublic]:
+    return governance_reads.list_teams(hm, principal)
 
 
 @router.put("/teams/{name}", response_model=ChangePublic)
-def put_team(name: str, body: TeamCreate, hm: CoreDep, principal: Admin) -> dict[str, Any]:
-    exists = any(t.name == name for t in hm.state().teams)
-    change = governance.put_team(hm, principal, Team(name, tuple(body.members)), create=not exists)
-    return {"revision": change.revision, "changes": list(change.changes)}
+def put_team(name: str, body: TeamCreate, hm: CoreDep, principal: Admin) -> ChangePublic:
+    """Create the team, or replace its members (decided in the write's transaction)."""
+    return ChangePublic.of(governance.put_team(hm, principal, Team(name, tuple(body.members))))
 
 
 @router.delete("/teams/{name}", response_model=ChangePublic)
-def delete_team(name: str, hm: CoreDep, principal: Admin) -> dict[str, Any]:
-    change = governance.delete_team(hm, principal, name)
-    return {"revision": change.revision, "changes": list(change.changes)}
+def delete_team(name: str, hm: CoreDep, principal: Admin) -> ChangePublic:
+    return ChangePublic.of(governance.delete_team(hm, principal, name))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
@@ -21,17 +21,11 @@ from harbourmaster.api.schemas import (
     ResolvedImagePublic,
 )
 from harbourmaster.domain.authz import Permission, Principal
-from harbourmaster.errors import BadInput
+from harbourmaster.services import audit_log
 from harbourmaster.services.apply import apply_document
-from harbourmaster.services.audit_checkpoints import (
-    audit_export_lines,
-    checkpoint_public_key,
-    emit_checkpoint,
-    verify_audit_log,
-)
 from harbourmaster.services.credentials import expiring_credentials, parse_duration
-from harbourmaster.services.decisions import check_content, check_images
-from harbourmaster.services.export import export_yaml
+from harbourmaster.services.decisions import check_deployment
+from harbourmaster.services.export import export_model
 from harbourmaster.services.registry_access import resolve_image
 
 router = APIRouter(tags=["operations"])
@@ -43,33 +37,19 @@ Auditor = Annotated[Principal, Depends(RequirePermission(Permission.AUDIT_READ))
 
 
 @router.post("/decisions", response_model=list[DecisionPublic])
-def decide(body: CheckBody, hm: CoreDep, principal: Checker) -> list[dict[str, Any]]:
+def decide(body: CheckBody, hm: CoreDep, principal: Checker) -> list[DecisionPublic]:
     """Decide images, or every image in deployment content, for an environment and tenant."""
-    if (body.images is None) == (body.content is None):
-        raise BadInput("give either images or content")
-    if body.content is not None:
-        results, _ = check_content(
-            hm,
-            principal,
-            environment=body.environment,
-            text=body.content,
-            source="request",
-            namespace=body.namespace,
-            user=body.user,
-            resolve=body.resolve,
-        )
-        return [r.as_dict() for r in results]
-    assert body.images is not None
-    decisions = check_images(
+    return check_deployment(
         hm,
         principal,
         environment=body.environment,
         images=body.images,
+        content=body.content,
+        source="request",
         namespace=body.namespace,
         user=body.user,
         resolve=body.resolve,
-    )
-    return [d.as_dict() for d in decisions]
+    ).decisions
 
 
 @router.get("/resolve", response_model=ResolvedImagePublic, responses=REGISTRY_PROBLEMS)
@@ -80,36 +60,38 @@ def resolve(
     environment: Annotated[str, Query(min_length=1, examples=["prod-eu"])],
     namespace: Annotated[str | None, Query(examples=["payments"])] = None,
     user: str | None = None,
-) -> dict[str, Any]:
+) -> ResolvedImagePublic:
     """The digest ``image`` points to now, using the credentials granted on ``environment``."""
-    return resolve_image(
-        hm, principal, image, environment=environment, namespace=namespace, user=user
-    ).as_dict()
+    return resolve_image(hm, principal, image, environment=environment, namespace=namespace, user=user)
 
 
 @router.post("/apply", response_model=ApplyPublic)
-def apply(body: ApplyBody, hm: CoreDep, principal: Writer) -> dict[str, Any]:
+def apply(body: ApplyBody, hm: CoreDep, principal: Writer) -> ApplyPublic:
     # No host files: references and PEM paths in a document sent over the API are refused.
     result = apply_document(
         hm, principal, body.document, source="request", dry_run=body.dry_run, prune=body.prune
     )
-    return {
-        "changes": list(result.changes),
-        "applied": result.applied,
-        "dry_run": result.dry_run,
-        "revision": result.revision,
-    }
+    return ApplyPublic.of(result)
 
 
-@router.get("/export", response_class=PlainTextResponse)
-def export(hm: CoreDep, _p: Reader) -> str:
-    return export_yaml(hm.state())
+@router.get(
+    "/export",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "The model as governance YAML, without secrets",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def export(hm: CoreDep, principal: Reader) -> str:
+    return export_model(hm, principal)
 
 
 @router.get("/audit/verify", response_model=AuditVerifyPublic)
-def audit_verify(hm: CoreDep, _p: Auditor) -> dict[str, Any]:
+def audit_verify(hm: CoreDep, principal: Auditor) -> AuditVerifyPublic:
     """The hash chain, and the server's checkpoint file (when it exists) against it."""
-    return verify_audit_log(hm).as_dict()
+    return AuditVerifyPublic.of(audit_log.verify(hm, principal))
 
 
 @router.get(
@@ -131,32 +113,30 @@ def audit_export(
     """Records above ``since`` as JSON lines, ending with a signed checkpoint line
     (``"type": "audit.checkpoint"``) of the last record exported, unless ``checkpoint=false``."""
     return StreamingResponse(
-        audit_export_lines(hm, since=since, checkpoint=checkpoint, actor=principal.name),
+        audit_log.export_lines(hm, principal, since=since, checkpoint=checkpoint),
         media_type="application/x-ndjson",
     )
 
 
 @router.post("/audit/checkpoints", response_model=CheckpointPublic, status_code=201)
-def audit_checkpoint(hm: CoreDep, principal: Auditor) -> dict[str, Any]:
+def audit_checkpoint(hm: CoreDep, principal: Auditor) -> CheckpointPublic:
     """Sign the chain's newest record now; the checkpoint is also appended to the server's checkpoint
     file and syslog.  409 when the chain is broken or no longer extends the last checkpoint."""
-    emitted = emit_checkpoint(hm, actor=principal.name)
-    return emitted.as_dict()
+    return CheckpointPublic.of(audit_log.checkpoint(hm, principal))
 
 
 @router.get("/audit/public-key", response_model=CheckpointKeyPublic, responses=problem_responses(409))
-def audit_public_key(hm: CoreDep, _p: Auditor) -> dict[str, Any]:
+def audit_public_key(hm: CoreDep, principal: Auditor) -> CheckpointKeyPublic:
     """The Ed25519 public key that checks checkpoints (made on first need)."""
-    key = checkpoint_public_key(hm)
-    return {"key_id": key.key_id, "algorithm": "ed25519", "pem": key.pem()}
+    return audit_log.public_key(hm, principal)
 
 
 @router.get("/credentials/expiring", response_model=list[ExpiringCredentialPublic])
 def credentials_expiring(
-    hm: CoreDep, _p: Reader, within: Annotated[str, Query(min_length=1, max_length=64)] = "14d"
-) -> list[dict[str, Any]]:
+    hm: CoreDep, principal: Reader, within: Annotated[str, Query(min_length=1, max_length=64)] = "14d"
+) -> list[ExpiringCredentialPublic]:
     """Credentials that expire within ``within`` (14d, 2w, 36h; at most 100 years), or already have."""
-    return [c.as_dict() for c in expiring_credentials(hm, within=parse_duration(within, field="within"))]
+    return expiring_credentials(hm, principal, within=parse_duration(within, field="within"))
 
 
 __all__ = ["CurrentPrincipal", "router"]

@@ -17,8 +17,7 @@ from harbourmaster.api.schemas import (
 )
 from harbourmaster.domain.authz import Permission, Principal
 from harbourmaster.domain.secret import Secret
-from harbourmaster.services import governance, registry_access
-from harbourmaster.services.views import registry_view
+from harbourmaster.services import governance, governance_reads, registry_access
 
 router = APIRouter(prefix="/registries", tags=["registries"])
 
@@ -42,44 +41,42 @@ def _split(body: RegistryCreate | RegistryUpdate) -> tuple[dict[str, Any], Secre
 
 
 @router.get("", response_model=list[RegistryPublic])
-def list_registries(hm: CoreDep, _p: Reader) -> list[dict[str, Any]]:
-    state = hm.state()
-    return [registry_view(r, state=state, today=hm.today()) for r in state.registries]
+def list_registries(hm: CoreDep, principal: Reader) -> list[RegistryPublic]:
+    return governance_reads.list_registries(hm, principal)
 
 
 @router.get("/{name}", response_model=RegistryPublic)
-def get_registry(name: str, hm: CoreDep, _p: Reader) -> dict[str, Any]:
-    return registry_view(governance.get_registry(hm, name), state=hm.state(), today=hm.today())
+def get_registry(name: str, hm: CoreDep, principal: Reader) -> RegistryPublic:
+    return governance_reads.registry(hm, principal, name)
 
 
 @router.post("", response_model=RegistryPublic, status_code=201)
-def create_registry(body: RegistryCreate, hm: CoreDep, principal: Writer) -> dict[str, Any]:
+def create_registry(body: RegistryCreate, hm: CoreDep, principal: Writer) -> RegistryPublic:
     fields, secret, key = _split(body)
     reg = governance.put_registry(
         hm, principal, name=body.name, fields=fields, create=True, secret=secret, client_key=key
     )
-    return registry_view(reg, state=hm.state(), today=hm.today())
+    return governance_reads.registry(hm, principal, reg.name)
 
 
 @router.patch("/{name}", response_model=RegistryPublic)
-def update_registry(name: str, body: RegistryUpdate, hm: CoreDep, principal: Writer) -> dict[str, Any]:
+def update_registry(name: str, body: RegistryUpdate, hm: CoreDep, principal: Writer) -> RegistryPublic:
     fields, secret, key = _split(body)
     reg = governance.put_registry(
         hm, principal, name=name, fields=fields, create=False, secret=secret, client_key=key
     )
-    return registry_view(reg, state=hm.state(), today=hm.today())
+    return governance_reads.registry(hm, principal, reg.name)
 
 
 @router.delete("/{name}", response_model=ChangePublic)
-def delete_registry(name: str, hm: CoreDep, principal: Writer) -> dict[str, Any]:
-    change = governance.delete_registry(hm, principal, name)
-    return {"revision": change.revision, "changes": list(change.changes)}
+def delete_registry(name: str, hm: CoreDep, principal: Writer) -> ChangePublic:
+    return ChangePublic.of(governance.delete_registry(hm, principal, name))
 
 
 @router.put("/dockerhub-anonymous/visibility", response_model=ChangePublic)
-def hide_anonymous(body: HideAnonymousBody, hm: CoreDep, principal: Writer) -> dict[str, Any]:
+def hide_anonymous(body: HideAnonymousBody, hm: CoreDep, principal: Writer) -> ChangePublic:
     change = governance.set_hide_anonymous(hm, principal, hidden=body.hidden, environment=body.environment)
-    return {"revision": change.revision, "changes": list(change.changes)}
+    return ChangePublic.of(change)
 
 
 @router.post("/{name}/test", response_model=ProbeReportPublic)
@@ -88,10 +85,9 @@ def test_registry(
     hm: CoreDep,
     principal: Prober,
     repository: Annotated[str | None, Query(max_length=512)] = None,
-) -> dict[str, Any]:
+) -> ProbeReportPublic:
     """Probe the registry with its stored credential; failures are in the report (200)."""
-    report = registry_access.test_registry(hm, principal, name, repository=repository)
-    return registry_access.probe_report_view(report)
+    return registry_access.test_registry(hm, principal, name, repository=repository)
 
 
 @router.get("/{name}/browse", response_model=BrowsePublic, responses=REGISTRY_PROBLEMS)
@@ -101,6 +97,6 @@ def browse_registry(
     principal: Prober,
     repository: Annotated[str | None, Query(max_length=512)] = None,
     reference: Annotated[str | None, Query(max_length=256)] = None,
-) -> dict[str, Any]:
+) -> BrowsePublic:
     """Repositories (no ``repository``), tags (no ``reference``), or an image summary."""
-    return registry_access.browse(hm, principal, name, repository or None, reference or None).as_dict()
+    return registry_access.browse(hm, principal, name, repository or None, reference or None)

@@ -8,7 +8,7 @@ what ``sbom ... --json`` prints, plus the document for generate and fetch.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +23,7 @@ from harbourmaster.services.sbom_ops import (
     stored_sbom_document,
     stored_sboms,
 )
+from harbourmaster.services.supply_results import SbomOutcomePublic, StoredSbomPublic
 from harbourmaster.supply.sbom import SbomFormat, parse_platform
 
 __all__ = ["router"]
@@ -46,50 +47,29 @@ class SbomAttachBody(SbomImageBody):
     regenerate: bool = False
 
 
-class StoredSbomPublic(BaseModel):
-    id: int
-    image_digest: str
-    image_name: str
-    platform: str
-    format: str
-    distro: str | None
-    origin: str
-    component_count: int
-    created_at: str
 
 
-class SbomArtifactPublic(BaseModel):
-    repository: str
-    digest: str
-    document_digest: str
-    subject: str
-    artifact_type: str
-    via: str
 
 
-class SbomOutcomePublic(BaseModel):
-    operation: str
-    image: str
-    registry: str
-    digest: str
-    format: str
-    generated: bool
-    relabelled_from: str | None = None
-    packages: int | None
-    warnings: list[str]
-    stored: StoredSbomPublic
-    artifact: SbomArtifactPublic | None
-    document: str | None = None
 
 
 @router.get("", response_model=list[StoredSbomPublic])
 def list_stored(hm: CoreDep, principal: Reader,
-                digest: Annotated[str | None, Query(max_length=200)] = None) -> list[dict[str, object]]:
+                digest: Annotated[str | None, Query(max_length=200)] = None) -> list[StoredSbomPublic]:
     """The SBOM store, newest first (optionally for one image digest)."""
-    return [s.as_dict() for s in stored_sboms(hm, principal, image_digest=digest)]
+    return stored_sboms(hm, principal, image_digest=digest)
 
 
-@router.get("/document")
+@router.get(
+    "/document",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The SBOM document as stored (CycloneDX or SPDX JSON)",
+            "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+        }
+    },
+)
 def document(hm: CoreDep, principal: Reader, digest: Annotated[str, Query(min_length=1, max_length=200)],
              format: SbomFormat | None = None) -> Response:
     """The newest stored SBOM document for an image digest, as stored."""
@@ -98,25 +78,25 @@ def document(hm: CoreDep, principal: Reader, digest: Annotated[str, Query(min_le
 
 
 @router.post("/generate", response_model=SbomOutcomePublic, responses=REGISTRY_PROBLEMS)
-def generate(body: SbomImageBody, hm: CoreDep, principal: Operator) -> dict[str, Any]:
+def generate(body: SbomImageBody, hm: CoreDep, principal: Operator) -> SbomOutcomePublic:
     """Generate the SBOM of a registry image and keep it in the store."""
     outcome = generate_image_sbom(hm, principal, body.image, fmt=body.format,
                                   platform=parse_platform(body.platform))
-    return {**outcome.as_dict(), "document": outcome.document}
+    return SbomOutcomePublic.of(outcome, with_document=True)
 
 
 @router.post("/attach", response_model=SbomOutcomePublic, responses=REGISTRY_PROBLEMS)
-def attach(body: SbomAttachBody, hm: CoreDep, principal: Operator) -> dict[str, Any]:
+def attach(body: SbomAttachBody, hm: CoreDep, principal: Operator) -> SbomOutcomePublic:
     """Attach the image's SBOM (generated first if the store has none) as an OCI artifact."""
     outcome = attach_image_sbom(hm, principal, body.image, fmt=body.format,
                                 platform=parse_platform(body.platform), environments=body.environments,
                                 regenerate=body.regenerate)
-    return outcome.as_dict()
+    return SbomOutcomePublic.of(outcome)
 
 
 @router.post("/fetch", response_model=SbomOutcomePublic, responses=REGISTRY_PROBLEMS)
-def fetch(body: SbomImageBody, hm: CoreDep, principal: Operator) -> dict[str, Any]:
+def fetch(body: SbomImageBody, hm: CoreDep, principal: Operator) -> SbomOutcomePublic:
     """Fetch the SBOM attached to an image (checked), keep it in the store and return it."""
     outcome = fetch_image_sbom(hm, principal, body.image, fmt=body.format,
                                platform=parse_platform(body.platform))
-    return {**outcome.as_dict(), "document": outcome.document}
+    return SbomOutcomePublic.of(outcome, with_document=True)

@@ -10,6 +10,12 @@ from pydantic import BaseModel, Field
 
 from harbourmaster.api.deps import CoreDep, RequirePermission
 from harbourmaster.domain.authz import Permission, Principal
+from harbourmaster.services.supply_results import (
+    AffectedImagePublic,
+    ScanResultPublic,
+    VulnDbStatusPublic,
+    VulnImportPublic,
+)
 from harbourmaster.services.vulns import (
     affected_since,
     import_vulndb,
@@ -48,123 +54,39 @@ class ScanCreate(BaseModel):
     format: Literal["json", "sarif", "cyclonedx-vex"] = "json"
 
 
-class VulnDbStatusPublic(BaseModel):
-    advisories: int
-    withdrawn: int
-    per_ecosystem: dict[str, int]
-    imports: int
-    last_import: str | None
-    newest_modified: str | None
 
 
-class NewlyAffectedPublic(BaseModel):
-    sbom_id: int
-    image_digest: str
-    image_name: str
-    advisories: list[dict[str, str]]
 
 
-class VulnImportPublic(BaseModel):
-    import_id: int
-    source: str
-    started_at: str
-    finished_at: str | None
-    records: int
-    inserted: int
-    updated: int
-    unchanged: int
-    withdrawn: int
-    skipped: int
-    problems: list[str]
-    unsupported_ecosystems: dict[str, int]
-    newly_affected: list[NewlyAffectedPublic]
-    #: One line per webhook call (``HARBOURMASTER_VULN_WEBHOOK_URL``).
-    webhook: list[str]
-    timings: dict[str, float]
 
 
-class FindingPackagePublic(BaseModel):
-    name: str
-    version: str
-    purl: str
-    ecosystem: str
 
 
-class FindingPublic(BaseModel):
-    id: str
-    aliases: list[str]
-    package: FindingPackagePublic
-    fixed_versions: list[str]
-    severity: str
-    state: str
-    suppressed_by: str | None
-    summary: str
-    notes: list[str]
 
 
-class TierVerdictPublic(BaseModel):
-    tier: str
-    verdict: str
-    blocking: list[str]
-    advisories: list[str]
-    reason: str
 
 
-class ScannedImagePublic(BaseModel):
-    name: str
-    digest: str
-    registry: str | None
 
 
-class ScanSummaryPublic(BaseModel):
-    components: int
-    unsupported_components: int
-    findings: int
-    suppressed: int
-    by_severity: dict[str, int]
 
 
-class ScanResultPublic(BaseModel):
-    """A scan as ``format: json``; ``sarif`` and ``cyclonedx-vex`` answer those documents instead."""
-
-    target: str
-    findings: list[FindingPublic]
-    verdict: TierVerdictPublic | None
-    environment: str | None
-    image: ScannedImagePublic
-    source: str
-    summary: ScanSummaryPublic
-    warnings: list[str]
 
 
-class AffectedRepositoryPublic(BaseModel):
-    """A registry repository an affected digest was seen in, with the tags it was seen under there."""
-
-    repository: str
-    tags: list[str]
 
 
-class AffectedImagePublic(BaseModel):
-    """An affected image digest: its stored SBOM's name and every repository and tag it was seen under."""
-
-    image_name: str
-    image_digest: str
-    repositories: list[AffectedRepositoryPublic]
-    first_seen: str
-    advisories: list[dict[str, str]]
 
 
 @router.get("/vulndb/status", response_model=VulnDbStatusPublic)
-def status(hm: CoreDep, principal: Reader) -> dict[str, Any]:
+def status(hm: CoreDep, principal: Reader) -> VulnDbStatusPublic:
     """Advisories per ecosystem, the last import time and the newest record."""
-    return vulndb_state(hm, principal).as_dict()
+    return VulnDbStatusPublic.of(vulndb_state(hm, principal))
 
 
 @router.post("/vulndb/records", response_model=VulnImportPublic)
-def import_records(body: AdvisoryRecordsCreate, hm: CoreDep, principal: VulnDbWriter) -> dict[str, Any]:
+def import_records(body: AdvisoryRecordsCreate, hm: CoreDep, principal: VulnDbWriter) -> VulnImportPublic:
     """Import OSV records (incremental by id and modified), then report newly affected stored images."""
     source = OsvRecords(body.records, description="request.records")
-    return import_vulndb(hm, principal, source=source, strict=body.strict).as_dict()
+    return VulnImportPublic.of(import_vulndb(hm, principal, source=source, strict=body.strict))
 
 
 @router.post("/scans", response_model=ScanResultPublic | dict[str, Any])
@@ -181,14 +103,14 @@ def scan(body: ScanCreate, hm: CoreDep, principal: Reader) -> Any:
         image=body.image,
     )
     if body.format == "json":
-        return result.as_dict()
+        return ScanResultPublic.of(result)
     return json.loads(render(result, OutputFormat(body.format)))
 
 
 @router.get("/vulns/affected", response_model=list[AffectedImagePublic])
 def affected(
     hm: CoreDep, principal: Reader, since: Annotated[str, Query(min_length=1, max_length=64)] = "7d"
-) -> list[dict[str, Any]]:
+) -> list[AffectedImagePublic]:
     """Image digests newly affected by imported advisories since a time or a duration back from now, each
     with every registry repository and tag it was seen under."""
-    return [a.as_dict() for a in affected_since(hm, principal, since=parse_since(since))]
+    return [AffectedImagePublic.of(a) for a in affected_since(hm, principal, since=parse_since(since))]

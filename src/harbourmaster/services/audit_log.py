@@ -1,0 +1,84 @@
+"""The audit log's entry points for a caller: verify, export, checkpoint, public key.
+
+Each checks that ``principal`` may read the audit log (``audit.read``: administrators
+and auditors) before it reads anything, then answers with the models of
+:mod:`harbourmaster.services.results` (the export is JSON lines).  The work is done
+by :mod:`harbourmaster.services.audit_checkpoints`, which the server's own
+checkpoint writer also uses (as the system, without a principal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from harbourmaster.domain.audit_checkpoint import Checkpoint
+from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.services.audit_checkpoints import (
+    AuditVerification,
+    audit_export_lines,
+    checkpoint_public_key,
+    emit_checkpoint,
+    verify_audit_log,
+)
+from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.results import CheckpointKeyPublic
+from harbourmaster.vault.signing import CheckpointPublicKey
+
+__all__ = ["checkpoint", "export_lines", "public_key", "verify"]
+
+
+def verify(
+    hm: Harbourmaster,
+    principal: Principal,
+    *,
+    checkpoint_files: Sequence[Path] = (),
+    key: CheckpointPublicKey | None = None,
+) -> AuditVerification:
+    """The chain and every checkpoint checked (see :func:`verify_audit_log`); its public form is
+    :meth:`AuditVerifyPublic.of` (the CLI's table also lists every checkpoint problem).
+
+    Raises:
+        Forbidden: the principal may not read the audit log.
+        CheckpointFileError: a checkpoint file cannot be read or is malformed.
+    """
+    require(principal, Permission.AUDIT_READ)
+    return verify_audit_log(hm, checkpoint_files=checkpoint_files, public_key=key)
+
+
+def export_lines(
+    hm: Harbourmaster, principal: Principal, *, since: int = 0, checkpoint: bool = True
+) -> Iterator[str]:
+    """Records above ``since`` as JSON lines, then (with ``checkpoint``) a signed checkpoint line.
+
+    The permission is checked, and the checkpoint emitted, before the first line.
+
+    Raises:
+        Forbidden: the principal may not read the audit log.
+        CheckpointRefused, CheckpointWriteError: as :func:`emit_checkpoint`.
+    """
+    require(principal, Permission.AUDIT_READ)
+    return audit_export_lines(hm, since=since, checkpoint=checkpoint, actor=principal.audit_name)
+
+
+def checkpoint(hm: Harbourmaster, principal: Principal) -> Checkpoint:
+    """Sign the chain's newest record now (see :func:`emit_checkpoint`); its public form is
+    :meth:`CheckpointPublic.of` (the signed checkpoint itself is also written as a line).
+
+    Raises:
+        Forbidden: the principal may not read the audit log.
+        CheckpointRefused, CheckpointWriteError: as :func:`emit_checkpoint`.
+    """
+    require(principal, Permission.AUDIT_READ)
+    return emit_checkpoint(hm, actor=principal.audit_name)
+
+
+def public_key(hm: Harbourmaster, principal: Principal) -> CheckpointKeyPublic:
+    """The Ed25519 public key that checks checkpoints (made on first need).
+
+    Raises:
+        Forbidden: the principal may not read the audit log.
+    """
+    require(principal, Permission.AUDIT_READ)
+    key = checkpoint_public_key(hm)
+    return CheckpointKeyPublic(key_id=key.key_id, algorithm="ed25519", pem=key.pem())

@@ -1,0 +1,105 @@
+"""Reading the governance model: what ``GET`` routes return and ``list``/``show`` commands print.
+
+Every function checks that the caller may read the model (``governance.read``)
+and answers with the public models of :mod:`harbourmaster.services.results`.
+"""
+
+from __future__ import annotations
+
+from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.spelling import did_you_mean
+from harbourmaster.errors import NotFound
+from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.environment_access import named_environment
+from harbourmaster.services.results import (
+    AccessPublic,
+    EnvironmentPublic,
+    GrantPublic,
+    RegistryPublic,
+    TeamPublic,
+    TierPublic,
+    UserPublic,
+)
+
+__all__ = [
+    "environment",
+    "list_access",
+    "list_environments",
+    "list_grants",
+    "list_registries",
+    "list_teams",
+    "list_tiers",
+    "list_users",
+    "registry",
+]
+
+
+def list_registries(hm: Harbourmaster, principal: Principal) -> list[RegistryPublic]:
+    """Every registry with its grants (never a secret). Raises Forbidden without ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    state, today = hm.state(), hm.today()
+    return [RegistryPublic.of(r, state=state, today=today) for r in state.registries]
+
+
+def registry(hm: Harbourmaster, principal: Principal, name: str) -> RegistryPublic:
+    """One registry with its grants.
+
+    Raises:
+        Forbidden: without ``governance.read``.
+        NotFound: no registry ``name`` (naming the closest: "did you mean").
+    """
+    require(principal, Permission.GOVERNANCE_READ)
+    state = hm.state()
+    reg = state.registry(name)
+    if reg is None:
+        raise NotFound(
+            f"registry {name} is not defined{did_you_mean(name, (r.name for r in state.registries))}"
+        )
+    return RegistryPublic.of(reg, state=state, today=hm.today())
+
+
+def list_environments(hm: Harbourmaster, principal: Principal) -> list[EnvironmentPublic]:
+    """Every environment. Raises Forbidden without ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    return [EnvironmentPublic.of(e) for e in hm.state().environments]
+
+
+def environment(hm: Harbourmaster, principal: Principal, name: str) -> EnvironmentPublic:
+    """One environment.
+
+    Raises:
+        Forbidden: without ``governance.read``.
+        NotFound: no environment ``name`` (naming the closest).
+    """
+    require(principal, Permission.GOVERNANCE_READ)
+    return EnvironmentPublic.of(named_environment(hm.snapshot(), name))
+
+
+def list_users(hm: Harbourmaster, principal: Principal) -> list[UserPublic]:
+    """Every user and role. Raises Forbidden without ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    return [UserPublic.of(u) for u in hm.state().users]
+
+
+def list_teams(hm: Harbourmaster, principal: Principal) -> list[TeamPublic]:
+    """Every team and its members. Raises Forbidden without ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    return [TeamPublic.of(t) for t in hm.state().teams]
+
+
+def list_grants(hm: Harbourmaster, principal: Principal) -> list[GrantPublic]:
+    """Every registry grant. Raises Forbidden without ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    return [GrantPublic.of(g) for g in hm.state().grants]
+
+
+def list_access(hm: Harbourmaster, principal: Principal) -> list[AccessPublic]:
+    """Every environment access entry. Raises Forbidden without ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    return [AccessPublic.of(a) for a in hm.state().access]
+
+
+def list_tiers(hm: Harbourmaster, principal: Principal) -> list[TierPublic]:
+    """Every tier's policy, by tier. Raises Forbidden without ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    return [TierPublic.of(p) for _, p in sorted(hm.state().tiers.items())]

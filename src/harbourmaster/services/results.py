@@ -1,0 +1,477 @@
+"""What services return: one typed model per answer, the API's ``response_model`` and the CLI's ``--json``.
+
+The JSON contract is written here once.  Each model is built from the domain
+value it describes (``XPublic.of(...)``); routes return it as it is and the
+CLI prints ``model_dump(mode="json")`` of the same model, so ``--json`` is the
+data the API returns.
+
+No model here carries a secret: a credential shows only who it is for,
+whether a secret is set and when it expires.  The one response that carries a
+secret (a new API token, shown once) is ``api.schemas.TokenPublic``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from harbourmaster.domain.audit_checkpoint import Checkpoint
+from harbourmaster.domain.decision import Decision
+from harbourmaster.domain.model import AccessEntry, Environment, Registry, RegistryGrant, Team, User
+from harbourmaster.domain.state import GovernanceState
+from harbourmaster.domain.tiers import TierPolicy
+
+if TYPE_CHECKING:  # services import this module: no cycle at run time
+    from harbourmaster.registry.browse import ImageSummary
+    from harbourmaster.registry.probe import ProbeFailure, ProbeReport
+    from harbourmaster.services.apply import ApplyResult
+    from harbourmaster.services.audit_checkpoints import AuditVerification
+    from harbourmaster.services.core import Change
+
+__all__ = [
+    "AccessPublic",
+    "ApplyPublic",
+    "AuditVerifyPublic",
+    "BrowsePublic",
+    "ChangePublic",
+    "CheckpointKeyPublic",
+    "CheckpointPublic",
+    "CredentialPublic",
+    "DecisionPublic",
+    "DeploymentDecisions",
+    "EnvironmentPublic",
+    "ExpiringCredentialPublic",
+    "GrantPublic",
+    "ImagePublic",
+    "KeyRotationPublic",
+    "PlatformImagePublic",
+    "ProbeFailurePublic",
+    "ProbeReportPublic",
+    "RegistryPublic",
+    "ResolvedImagePublic",
+    "TeamPublic",
+    "TierPublic",
+    "TlsPublic",
+    "TokenInfoPublic",
+    "UserPublic",
+    "json_of",
+]
+
+
+def json_of(result: BaseModel | Sequence[BaseModel]) -> Any:
+    """The JSON data of a result (or a list of results), as the API serialises it."""
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    return [r.model_dump(mode="json") for r in result]
+
+
+class CredentialPublic(BaseModel):
+    kind: str
+    username: str
+    secret_set: bool
+    expires: str | None
+    expired: bool
+
+
+class TlsPublic(BaseModel):
+    ca_bundle_set: bool
+    client_certificate_set: bool
+    client_key_set: bool
+    insecure: bool
+
+
+class GrantPublic(BaseModel):
+    registry: str
+    environment: str
+    namespace: str | None = None
+    user: str | None = None
+    team: str | None = None
+
+    @classmethod
+    def of(cls, grant: RegistryGrant) -> GrantPublic:
+        return cls(
+            registry=grant.registry,
+            environment=grant.environment,
+            namespace=grant.namespace,
+            user=grant.user,
+            team=grant.team,
+        )
+
+
+class RegistryPublic(BaseModel):
+    name: str
+    provider: str
+    url: str
+    host: str
+    scope: str | None
+    public: bool
+    builtin: bool
+    oci_artifacts: bool
+    provider_fields: dict[str, str]
+    tls: TlsPublic
+    credential: CredentialPublic | None
+    hidden: bool = False
+    grants: list[GrantPublic] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, reg: Registry, *, state: GovernanceState, today: dt.date) -> RegistryPublic:
+        """``reg`` with its grants in ``state``; its credential ``expired`` before ``today`` or not."""
+        cred = reg.credential
+        return cls(
+            name=reg.name,
+            provider=reg.provider.value,
+            url=reg.url,
+            host=reg.location.host,
+            scope=reg.scope,
+            public=reg.public,
+            builtin=reg.builtin,
+            oci_artifacts=reg.oci_artifacts,
+            provider_fields=dict(reg.provider_fields),
+            tls=TlsPublic(
+                ca_bundle_set=reg.tls.ca_bundle is not None,
+                client_certificate_set=reg.tls.client_certificate is not None,
+                client_key_set=reg.tls.client_key_set,
+                insecure=reg.tls.insecure,
+            ),
+            credential=None
+            if cred is None
+            else CredentialPublic(
+                kind=cred.kind.value,
+                username=cred.username,
+                secret_set=cred.secret_set,
+                expires=cred.expires.isoformat() if cred.expires else None,
+                expired=cred.expired(today),
+            ),
+            hidden=state.hide_dockerhub_anonymous if reg.builtin else False,
+            grants=[GrantPublic.of(g) for g in state.grants if g.registry == reg.name],
+        )
+
+
+class EnvironmentPublic(BaseModel):
+    name: str
+    kind: str
+    tier: str
+    group: str | None
+    namespaces: list[str]
+    hide_dockerhub_anonymous: bool
+
+    @classmethod
+    def of(cls, env: Environment) -> EnvironmentPublic:
+        return cls(
+            name=env.name,
+            kind=env.kind.value,
+            tier=env.tier.value,
+            group=env.group,
+            namespaces=list(env.namespaces),
+            hide_dockerhub_anonymous=env.hide_dockerhub_anonymous,
+        )
+
+
+class UserPublic(BaseModel):
+    name: str
+    role: str
+
+    @classmethod
+    def of(cls, user: User) -> UserPublic:
+        return cls(name=user.name, role=user.role.value)
+
+
+class TeamPublic(BaseModel):
+    name: str
+    members: list[str]
+
+    @classmethod
+    def of(cls, team: Team) -> TeamPublic:
+        return cls(name=team.name, members=list(team.members))
+
+
+class AccessPublic(BaseModel):
+    environment: str
+    user: str | None = None
+    team: str | None = None
+    role: str
+
+    @classmethod
+    def of(cls, entry: AccessEntry) -> AccessPublic:
+        return cls(environment=entry.environment, user=entry.user, team=entry.team, role=entry.role.value)
+
+
+class TierPublic(BaseModel):
+    tier: str
+    block_severity: str
+    advisory_severity: str | None
+    require_signature: bool
+    ignore_unfixed: bool
+
+    @classmethod
+    def of(cls, policy: TierPolicy) -> TierPublic:
+        return cls(
+            tier=policy.tier.value,
+            block_severity=policy.block_severity,
+            advisory_severity=policy.advisory_severity,
+            require_signature=policy.require_signature,
+            ignore_unfixed=policy.ignore_unfixed,
+        )
+
+
+class ChangePublic(BaseModel):
+    """What a mutation did: the model's revision after it and a line per change."""
+
+    revision: int
+    changes: list[str]
+
+    @classmethod
+    def of(cls, change: Change) -> ChangePublic:
+        return cls(revision=change.revision, changes=list(change.changes))
+
+
+class ApplyPublic(BaseModel):
+    """What ``apply`` did (``dry_run``: the changes were computed, not made)."""
+
+    changes: list[str]
+    applied: bool
+    dry_run: bool
+    revision: int
+
+    @classmethod
+    def of(cls, result: ApplyResult) -> ApplyPublic:
+        return cls(
+            changes=list(result.changes),
+            applied=result.applied,
+            dry_run=result.dry_run,
+            revision=result.revision,
+        )
+
+
+class DecisionPublic(BaseModel):
+    #: None only for deployment content that was not understood (always denied, with the reason).
+    image: str | None
+    normalized: str | None
+    registry: str | None
+    allowed: bool
+    reasons: list[str]
+    digest: str | None = None
+    #: Why an allowed tag was not pinned to a digest (the registry did not answer, refused the
+    #: credential ...); None when pinned, denied or not asked.
+    digest_error: str | None = None
+    source: str | None = None
+    field_path: str | None = None
+    #: Content only: how the image was found (``known`` place, ``fallback`` search), or ``not-understood``.
+    extraction: str | None = None
+
+    @classmethod
+    def of(cls, decision: Decision) -> DecisionPublic:
+        return cls(
+            image=decision.image,
+            normalized=decision.normalized,
+            registry=decision.registry,
+            allowed=decision.allowed,
+            reasons=list(decision.reasons),
+            digest=decision.digest,
+            digest_error=decision.digest_error,
+        )
+
+
+class DeploymentDecisions(BaseModel):
+    """A decision per image; for deployment content, also the services built locally (no image)."""
+
+    decisions: list[DecisionPublic]
+    build_only: list[str]
+
+
+class ExpiringCredentialPublic(BaseModel):
+    registry: str
+    kind: str
+    username: str
+    expires: dt.date
+    days_left: int
+    expired: bool
+
+
+class KeyRotationPublic(BaseModel):
+    """``keys rotate``: the old and new master key ids and how many data keys were re-wrapped."""
+
+    old_key_id: str
+    new_key_id: str
+    rewrapped: int
+    #: Where the old key is kept (``--keep-retired``), or None: it was erased.
+    retired_key_file: str | None = None
+
+
+class TokenInfoPublic(BaseModel):
+    """What may be known about a token (``GET /tokens``, ``token list``): never the token or its hash."""
+
+    id: int
+    user: str
+    name: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked: bool
+    expired: bool
+    last_used_at: dt.datetime | None
+
+
+class AuditVerifyPublic(BaseModel):
+    """The chain (``count``, ``first_bad_seq``, ``problem``) and the server's checkpoint file
+    (``checkpoint_*``) checked; ``ok`` only when both are."""
+
+    ok: bool
+    count: int
+    first_bad_seq: int | None
+    problem: str | None
+    checkpoints: int
+    checkpoints_checked: int
+    checkpoint_problem: str | None
+    checkpoint_sources: list[str]
+
+    @classmethod
+    def of(cls, result: AuditVerification) -> AuditVerifyPublic:
+        return cls(
+            ok=result.ok,
+            count=result.chain.count,
+            first_bad_seq=result.chain.first_bad_seq,
+            problem=result.chain.problem,
+            checkpoints=result.checkpoints.total,
+            checkpoints_checked=result.checkpoints.checked,
+            checkpoint_problem=result.checkpoints.problem,
+            checkpoint_sources=list(result.sources),
+        )
+
+
+class CheckpointPublic(BaseModel):
+    """A signed audit checkpoint: record ``seq`` had hash ``head`` at ``time``.
+
+    ``signature`` (base64) is Ed25519 by key ``key_id`` over the prefix
+    ``harbourmaster audit checkpoint v1\\n`` and the canonical JSON of
+    ``{head, key_id, seq, time}``."""
+
+    type: str
+    version: int
+    seq: int
+    head: str
+    time: str
+    key_id: str
+    signature: str
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint) -> CheckpointPublic:
+        # The checkpoint's own JSON form: the signed payload's fields, as the checkpoint file holds them.
+        return cls.model_validate(checkpoint.as_dict())
+
+
+class CheckpointKeyPublic(BaseModel):
+    """The public key that checks checkpoint signatures; ``key_id`` is the SHA-256 of the raw key."""
+
+    key_id: str
+    algorithm: str
+    pem: str
+
+
+class ProbeFailurePublic(BaseModel):
+    kind: str
+    message: str
+    details: list[str]
+
+    @classmethod
+    def of(cls, failure: ProbeFailure) -> ProbeFailurePublic:
+        return cls(kind=failure.kind, message=failure.message, details=list(failure.details))
+
+
+class ProbeReportPublic(BaseModel):
+    """``registry test``: how far a registry could be reached, trusted and authenticated."""
+
+    registry: str
+    ok: bool
+    reachable: bool
+    #: verified | unverified | plain-http | untrusted | not-tested
+    tls: str
+    tls_subject: str | None
+    tls_issuer: str | None
+    #: anonymous | basic | bearer | failed | not-tested
+    authentication: str
+    auth_realm: str | None
+    api_version: str | None
+    referrers_api: bool | None
+    latency_ms: float | None
+    failures: list[ProbeFailurePublic]
+
+    @classmethod
+    def of(cls, report: ProbeReport) -> ProbeReportPublic:
+        return cls(
+            registry=report.registry,
+            ok=report.ok,
+            reachable=report.reachable,
+            tls=report.tls,
+            tls_subject=report.tls_subject,
+            tls_issuer=report.tls_issuer,
+            authentication=report.authentication,
+            auth_realm=report.auth_realm,
+            api_version=report.api_version,
+            referrers_api=report.referrers_api,
+            latency_ms=report.latency_ms,
+            failures=[ProbeFailurePublic.of(f) for f in report.failures],
+        )
+
+
+class PlatformImagePublic(BaseModel):
+    platform: str | None
+    digest: str
+    media_type: str
+    size: int
+    created: str | None
+
+
+class ImagePublic(BaseModel):
+    digest: str
+    media_type: str
+    total_size: int
+    created: str | None
+    platforms: list[PlatformImagePublic]
+
+    @classmethod
+    def of(cls, summary: ImageSummary) -> ImagePublic:
+        # Times as the registry gave them (isoformat, offset kept), not re-rendered.
+        return cls(
+            digest=summary.digest,
+            media_type=summary.media_type,
+            total_size=summary.total_size,
+            created=summary.created.isoformat() if summary.created else None,
+            platforms=[
+                PlatformImagePublic(
+                    platform=str(p.platform) if p.platform else None,
+                    digest=p.digest,
+                    media_type=p.media_type,
+                    size=p.size,
+                    created=p.created.isoformat() if p.created else None,
+                )
+                for p in summary.platforms
+            ],
+        )
+
+
+class BrowsePublic(BaseModel):
+    """``registry browse``: repositories, one repository's tags, or one image."""
+
+    registry: str
+    host: str
+    repository: str | None = None
+    reference: str | None = None
+    repositories: list[str] | None = None
+    tags: list[str] | None = None
+    image: ImagePublic | None = None
+    #: More repositories or tags exist than were listed.
+    truncated: bool = False
+
+
+class ResolvedImagePublic(BaseModel):
+    image: str
+    normalized: str
+    environment: str
+    tenant: str
+    registry: str
+    repository: str
+    reference: str
+    digest: str
