@@ -118,3 +118,25 @@ def test_the_api_answers_with_a_request_id_and_logs_under_it(tmp_path: Path) -> 
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
     assert odd.headers["x-request-id"] != "x" * 500
     hm.db.dispose()
+
+
+def test_cli_commands_use_the_one_logging_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CLI command's log lines are JSON off a terminal, warnings and up unless the level asks for more."""
+    from typer.testing import CliRunner
+
+    from harbourmaster.cli.main import app
+
+    monkeypatch.setenv("HARBOURMASTER_HOME", str(tmp_path))
+    monkeypatch.setenv("HARBOURMASTER_LOG_FORMAT", "json")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    handlers = [h for h in logging.getLogger("harbourmaster").handlers if h.get_name() == "harbourmaster"]
+    assert len(handlers) == 1 and logging.getLogger("harbourmaster").level == logging.WARNING
+    logging.getLogger("harbourmaster.test").warning("from a command")
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["message"] == "from a command" and line["request_id"] == "-"
+    monkeypatch.setenv("HARBOURMASTER_LOG_LEVEL", "debug")
+    assert runner.invoke(app, ["registry", "list", "--json"]).exit_code == 0
+    assert logging.getLogger("harbourmaster").level == logging.DEBUG

@@ -66,9 +66,10 @@ def configure_logging(
 
     Idempotent: a second call replaces the handler it installed.
     """
-    out = stream if stream is not None else sys.stderr
-    use_json = fmt == "json" or (fmt == "auto" and not _is_tty(out))
-    handler = logging.StreamHandler(out)
+    use_json = fmt == "json" or (fmt == "auto" and not _is_tty(stream if stream is not None else sys.stderr))
+    handler: logging.StreamHandler[IO[str]] = (
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(_Ids())
     handler.setFormatter(_JsonFormatter() if use_json else logging.Formatter(_TEXT))
@@ -82,6 +83,19 @@ def configure_logging(
         # uvicorn's children propagate to "uvicorn"; ours stop at "harbourmaster".
         logger.propagate = name.startswith("uvicorn.")
     return handler
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Not setStream(): that flushes the previous stream, which may be closed by now.
+        self.stream = sys.stderr
+        super().emit(record)
+
+    def flush(self) -> None:
+        self.stream = sys.stderr
+        super().flush()
 
 
 def _is_tty(stream: IO[str]) -> bool:

@@ -85,8 +85,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = Field(
         default="auto", description="Log lines as JSON, as text, or auto: JSON unless stderr is a terminal."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        default="info", description="The least severe log level written."
+    log_level: Literal["debug", "info", "warning", "error"] | None = Field(
+        default=None,
+        description="The least severe log level written; default: info for serve, warning for other commands.",
     )
     debug: bool = Field(
         default=False,

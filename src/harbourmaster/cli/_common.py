@@ -51,9 +51,13 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON ins
 
 def open_core(*, migrate: bool = False) -> Harbourmaster:
     """The core for this process's HARBOURMASTER_HOME; the schema must be current unless ``migrate``."""
+    from harbourmaster.logs import configure_logging
     from harbourmaster.services.core import Harbourmaster
 
     hm = Harbourmaster.from_environ()
+    # One logging configuration for every surface; a command's own output is for people, so only
+    # warnings and errors unless HARBOURMASTER_LOG_LEVEL asks for more.
+    configure_logging(level=hm.settings.log_level or "warning", fmt=hm.settings.log_format)
     if not migrate:
         hm.db.ensure_current()
     return hm

@@ -48,7 +48,7 @@ def serve(
     from harbourmaster.logs import configure_logging
 
     hm = open_core()
-    configure_logging(level=hm.settings.log_level, fmt=hm.settings.log_format)
+    configure_logging(level=hm.settings.log_level or "info", fmt=hm.settings.log_format)
     app = create_app(hm)
     # Move what start-up allocated out of the collector's reach: full collections then
     # scan only request-time objects, which keeps latency tails short.
