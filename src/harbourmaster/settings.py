@@ -87,7 +87,9 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] | None = Field(
         default=None,
-        description="The least severe log level written; default: info for serve, warning for other commands.",
+        description=(
+            "The least severe log level written; default: info for serve, warning for other commands."
+        ),
     )
     debug: bool = Field(
         default=False,

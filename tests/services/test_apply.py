@@ -42,7 +42,7 @@ def test_apply_creates_everything_then_second_apply_changes_nothing(
     assert state.tiers[Tier.PRODUCTION].require_signature
     records = audit_count(hm)
     second = apply(hm, example_text)
-    assert second.changes == () and not second.applied
+    assert second.changes == [] and not second.applied
     assert second.revision == first.revision
     assert audit_count(hm) == records, "a no-op apply must not write"
 
@@ -72,7 +72,7 @@ def test_prune_removes_what_the_file_no_longer_names(hm: Harbourmaster, example_
     doc["registries"] = [r for r in doc["registries"] if r["name"] != "ghcr-tools"]
     doc["grants"] = [g for g in doc["grants"] if g["registry"] != "ghcr-tools"]
     kept = apply(hm, yaml.safe_dump(doc))
-    assert kept.changes == ()
+    assert kept.changes == []
     assert hm.state().registry("ghcr-tools") is not None
     pruned = apply(hm, yaml.safe_dump(doc), prune=True)
     assert "- registry ghcr-tools" in pruned.changes
@@ -183,9 +183,9 @@ def test_secret_change_is_detected_without_revealing_it(
     apply(hm, example_text)
     monkeypatch.setenv("HM_EXAMPLE_HARBOR_WEB_SECRET", "rotated-value-xyz")
     result = apply(hm, example_text)
-    assert result.changes == ("~ registry harbor-web: secret replaced",)
+    assert result.changes == ["~ registry harbor-web: secret replaced"]
     assert "rotated-value-xyz" not in repr(result)
-    assert apply(hm, example_text).changes == ()
+    assert apply(hm, example_text).changes == []
 
 
 def test_credential_without_secret_keeps_the_stored_one(hm: Harbourmaster, example_text: str) -> None:
@@ -194,7 +194,7 @@ def test_credential_without_secret_keeps_the_stored_one(hm: Harbourmaster, examp
     apply(hm, example_text)
     doc = yaml.safe_load(example_text)
     del doc["registries"][0]["credential"]["secret"]
-    assert apply(hm, yaml.safe_dump(doc)).changes == ()
+    assert apply(hm, yaml.safe_dump(doc)).changes == []
     use = use_credential(hm, registry="harbor-payments", actor="t", purpose="test")
     assert use is not None and use.secret.reveal() == os.environ["HM_EXAMPLE_HARBOR_PAYMENTS_SECRET"]
 
@@ -211,8 +211,8 @@ def test_export_applies_back_as_a_no_op(hm: Harbourmaster, example_text: str) ->
     apply(hm, example_text)
     exported = export_yaml(hm.state())
     assert "secret" not in exported.replace("secret_", "")
-    assert apply(hm, exported).changes == ()
-    assert apply(hm, exported, prune=True).changes == ()
+    assert apply(hm, exported).changes == []
+    assert apply(hm, exported, prune=True).changes == []
 
 
 def test_malformed_yaml_names_line_and_column(hm: Harbourmaster) -> None:
@@ -250,7 +250,7 @@ def test_allowlist_applies_exports_and_is_validated(hm: Harbourmaster, example_t
         {"id": "GHSA-aaaa-bbbb-cccc", "expires": "2027-01-01", "reason": "vendor VEX pending"}
     )
     result = apply(hm, yaml.safe_dump(doc))
-    assert result.changes == ("+ allowlist GHSA-aaaa-bbbb-cccc",)
+    assert result.changes == ["+ allowlist GHSA-aaaa-bbbb-cccc"]
     doc["allowlist"].append({"id": "not an id", "registry": "ghost", "expires": "2027-01-01", "reason": " "})
     with pytest.raises(DocumentInvalid) as err:
         apply(hm, yaml.safe_dump(doc))

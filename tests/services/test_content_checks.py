@@ -45,7 +45,7 @@ def test_ignore_kinds_apply_persist_diff_and_export_back_as_a_no_op(
     expected = (KindSelector("example.com/*", "Widget"), KindSelector("v1", "Gadget"))
     assert fresh.state().content_ignore_kinds == expected
     assert fresh.snapshot().content_ignore_kinds == expected
-    assert apply(hm, text).changes == ()
+    assert apply(hm, text).changes == []
     exported = export_yaml(hm.state())
     assert yaml.safe_load(exported)["content"] == {
         "ignore_kinds": [
@@ -53,8 +53,8 @@ def test_ignore_kinds_apply_persist_diff_and_export_back_as_a_no_op(
             {"apiVersion": "v1", "kind": "Gadget"},
         ]
     }
-    assert apply(hm, exported).changes == ()
-    assert apply(hm, exported, prune=True).changes == ()
+    assert apply(hm, exported).changes == []
+    assert apply(hm, exported, prune=True).changes == []
     # The document's content section is the whole list: leaving it out removes the entries.
     removed = apply(hm, example_text)
     assert set(removed.changes) == {

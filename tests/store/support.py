@@ -8,8 +8,9 @@ import pytest
 
 from harbourmaster.cli._common import local_principal
 from harbourmaster.domain.state import GovernanceState
-from harbourmaster.services.apply import ApplyResult, apply_document
+from harbourmaster.services.apply import apply_document
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.results import ApplyPublic
 
 __all__ = [
     "EXAMPLE",
@@ -37,7 +38,7 @@ def set_example_secrets(monkeypatch: pytest.MonkeyPatch, prefix: str = "example"
     return values
 
 
-def apply_example(hm: Harbourmaster, monkeypatch: pytest.MonkeyPatch) -> ApplyResult:
+def apply_example(hm: Harbourmaster, monkeypatch: pytest.MonkeyPatch) -> ApplyPublic:
     set_example_secrets(monkeypatch)
     text = EXAMPLE.read_text(encoding="utf-8")
     return apply_document(hm, local_principal(hm), text, source=str(EXAMPLE), host=hm.host_files())

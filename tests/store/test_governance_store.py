@@ -103,7 +103,7 @@ def test_reapplying_the_same_document_changes_nothing(
     apply_example(hm, monkeypatch)
     before_rows = table_rows(hm.db.engine)
     again = apply_example(hm, monkeypatch)
-    assert again.changes == () and not again.applied
+    assert again.changes == [] and not again.applied
     assert table_rows(hm.db.engine) == before_rows
 
 

@@ -16,10 +16,9 @@ from harbourmaster.cli._common import (
     open_core,
     stdout,
 )
-from harbourmaster.domain.audit_checkpoint import checkpoint_to_json_line
 from harbourmaster.errors import BadInput
 from harbourmaster.services import audit_log
-from harbourmaster.services.results import AuditVerifyPublic, CheckpointPublic, json_of
+from harbourmaster.services.results import AuditVerifyPublic, json_of
 from harbourmaster.vault.signing import CheckpointPublicKey
 
 app = typer.Typer(cls=GuardedGroup, help="The tamper-evident audit log.", no_args_is_help=True)
@@ -124,9 +123,9 @@ def checkpoint_(
     hm = open_core()
     emitted = audit_log.checkpoint(hm, local_principal(hm))
     if output is not None:
-        _write(output, checkpoint_to_json_line(emitted) + "\n")
+        _write(output, emitted.json_line() + "\n")
     if json_output:
-        emit_json(json_of(CheckpointPublic.of(emitted)))
+        emit_json(json_of(emitted))
         return
     stdout.print(
         f"checkpoint: record {emitted.seq}, head {emitted.head}, key {emitted.key_id}, at {emitted.time}; "

@@ -51,7 +51,7 @@ def apply(
     nothing is written: exit 2.
     """
     from harbourmaster.services.apply import apply_document
-    from harbourmaster.services.results import ApplyPublic, json_of
+    from harbourmaster.services.results import json_of
 
     text, source = _read(file)
     hm = open_core()
@@ -59,7 +59,7 @@ def apply(
         hm, local_principal(hm), text, source=source, dry_run=dry_run, prune=prune, host=hm.host_files()
     )
     if json_output:
-        emit_json(json_of(ApplyPublic.of(result)))
+        emit_json(json_of(result))
         return
     for line in result.changes:
         stdout.print(line, markup=False, highlight=False)

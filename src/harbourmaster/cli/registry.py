@@ -136,11 +136,12 @@ def hide_anonymous(
 ) -> None:
     """Hide anonymous Docker Hub for everyone, globally or on one environment."""
     from harbourmaster.services.governance import set_hide_anonymous
+    from harbourmaster.services.results import json_of
 
     hm = open_core()
     change = set_hide_anonymous(hm, local_principal(hm), hidden=not show_again, environment=env)
     if json_output:
-        emit_json({"changes": list(change.changes), "revision": change.revision})
+        emit_json(json_of(change))
         return
     stdout.print("\n".join(change.changes) or "no changes", markup=False)
 

@@ -9,7 +9,7 @@ document and nothing is written unless all is well.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TypeVar
 
 from harbourmaster.domain.authz import PERMISSIONS, Permission, Principal, require
@@ -31,21 +31,14 @@ from harbourmaster.services.core import Change, Harbourmaster
 from harbourmaster.services.credentials import open_registry_secret, seal_registry_secret
 from harbourmaster.services.document import DocumentInvalid, GovernanceDocument, registry_from_spec
 from harbourmaster.services.document_reading import DocumentReading, document_order, read_document
+from harbourmaster.services.results import ApplyPublic
 from harbourmaster.store.interface import GovernanceRepository, SealedUpdates
 from harbourmaster.vault.interface import UnresolvedSecretError, VaultError
 from harbourmaster.vault.references import HostFiles, resolve_secret_reference
 
-__all__ = ["ApplyResult", "apply_document"]
+__all__ = ["apply_document"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyResult:
-    changes: tuple[str, ...]
-    applied: bool
-    dry_run: bool
-    revision: int
 
 
 def _merge(current: Iterable[T], wanted: list[T], key: str, prune: bool) -> tuple[T, ...]:
@@ -325,8 +318,9 @@ def apply_document(
     dry_run: bool = False,
     prune: bool = False,
     host: HostFiles | None = None,
-) -> ApplyResult:
-    """Apply a governance document on behalf of ``principal``.
+) -> ApplyPublic:
+    """Apply a governance document on behalf of ``principal``; what was done (or, with ``dry_run``,
+    would be done) is the API's response and the CLI's ``--json``.
 
     ``host`` is given only by a surface running on the server's own host for
     its operator (the CLI): secret references (``env:``, ``file:``) and PEM
@@ -367,4 +361,6 @@ def apply_document(
         )
     except StateInvalid as exc:
         raise DocumentInvalid(source, document_order(exc.violations, reading.sections)) from None
-    return ApplyResult(change.changes, change.applied, dry_run, change.revision)
+    return ApplyPublic(
+        changes=list(change.changes), applied=change.applied, dry_run=dry_run, revision=change.revision
+    )

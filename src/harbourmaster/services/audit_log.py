@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from harbourmaster.domain.audit_checkpoint import Checkpoint
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.services.audit_checkpoints import (
     AuditVerification,
@@ -22,7 +21,7 @@ from harbourmaster.services.audit_checkpoints import (
     verify_audit_log,
 )
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.results import CheckpointKeyPublic
+from harbourmaster.services.results import CheckpointKeyPublic, CheckpointPublic
 from harbourmaster.vault.signing import CheckpointPublicKey
 
 __all__ = ["checkpoint", "export_lines", "public_key", "verify"]
@@ -61,16 +60,16 @@ def export_lines(
     return audit_export_lines(hm, since=since, checkpoint=checkpoint, actor=principal.audit_name)
 
 
-def checkpoint(hm: Harbourmaster, principal: Principal) -> Checkpoint:
-    """Sign the chain's newest record now (see :func:`emit_checkpoint`); its public form is
-    :meth:`CheckpointPublic.of` (the signed checkpoint itself is also written as a line).
+def checkpoint(hm: Harbourmaster, principal: Principal) -> CheckpointPublic:
+    """Sign the chain's newest record now (see :func:`emit_checkpoint`); the signed checkpoint is
+    also written as a line (:meth:`CheckpointPublic.json_line`).
 
     Raises:
         Forbidden: the principal may not read the audit log.
         CheckpointRefused, CheckpointWriteError: as :func:`emit_checkpoint`.
     """
     require(principal, Permission.AUDIT_READ)
-    return emit_checkpoint(hm, actor=principal.audit_name)
+    return CheckpointPublic.of(emit_checkpoint(hm, actor=principal.audit_name))
 
 
 def public_key(hm: Harbourmaster, principal: Principal) -> CheckpointKeyPublic:

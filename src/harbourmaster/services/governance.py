@@ -4,7 +4,8 @@ Each function checks the caller's permission, builds the desired model and
 hands it to :meth:`Harbourmaster.change`, which validates it against every
 rule and writes it in one transaction with its audit record.  Deleting an
 object removes what depends on it (a registry's grants, an environment's
-access entries and grants) in the same transaction.
+access entries and grants) in the same transaction.  A mutation returns what
+it did as a :class:`ChangePublic`, the API's response and the CLI's ``--json``.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from harbourmaster.domain.secret import Secret
 from harbourmaster.domain.spelling import did_you_mean
 from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation
 from harbourmaster.errors import BadInput, Conflict, NotFound
-from harbourmaster.services.core import Change, Harbourmaster
+from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import seal_registry_secret
 from harbourmaster.services.document import RegistrySpec, registry_from_spec
 from harbourmaster.services.export import registry_document
+from harbourmaster.services.results import ChangePublic
 from harbourmaster.store.interface import GovernanceRepository, SealedUpdates
 
 __all__ = [
@@ -63,9 +65,10 @@ def _write(
     target: str,
     mutate: Callable[[GovernanceState], GovernanceState],
     sealed: Callable[[GovernanceRepository, GovernanceState, GovernanceState], SealedUpdates] | None = None,
-) -> Change:
+) -> ChangePublic:
     require(principal, permission)
-    return hm.change(actor=principal.name, action=action, target=target, mutate=mutate, sealed=sealed)
+    change = hm.change(actor=principal.name, action=action, target=target, mutate=mutate, sealed=sealed)
+    return ChangePublic.of(change)
 
 
 # -- registries ------------------------------------------------------------
@@ -178,7 +181,7 @@ def _named_registry(state: GovernanceState, name: str) -> Registry:
     return reg
 
 
-def delete_registry(hm: Harbourmaster, principal: Principal, name: str) -> Change:
+def delete_registry(hm: Harbourmaster, principal: Principal, name: str) -> ChangePublic:
     """Delete registry ``name`` and its grants.
 
     Raises:
@@ -199,7 +202,7 @@ def delete_registry(hm: Harbourmaster, principal: Principal, name: str) -> Chang
 
 def set_hide_anonymous(
     hm: Harbourmaster, principal: Principal, *, hidden: bool, environment: str | None = None
-) -> Change:
+) -> ChangePublic:
     """Hide (or show) anonymous Docker Hub globally, or for one environment."""
     if environment is None:
         return _write(
@@ -241,7 +244,7 @@ def _put_named(
     obj: Any,
     create: bool | None,
     permission: Permission = Permission.GOVERNANCE_WRITE,
-) -> Change:
+) -> ChangePublic:
     """Create (``create``), update (not ``create``) or either (``None``: whichever the stored model needs).
 
     Whether the object exists is read inside the write transaction: a concurrent create may have won.
@@ -265,7 +268,9 @@ def _put_named(
     return _write(hm, principal, permission=permission, action=action, target=obj.name, mutate=mutate)
 
 
-def put_environment(hm: Harbourmaster, principal: Principal, env: Environment, *, create: bool) -> Change:
+def put_environment(
+    hm: Harbourmaster, principal: Principal, env: Environment, *, create: bool
+) -> ChangePublic:
     return _put_named(hm, principal, kind="environment", attr="environments", obj=env, create=create)
 
 
@@ -273,7 +278,7 @@ def put_environment(hm: Harbourmaster, principal: Principal, env: Environment, *
 _NULLABLE_ENVIRONMENT_FIELDS = frozenset({"group"})
 
 
-def update_environment(hm: Harbourmaster, principal: Principal, name: str, /, **changes: Any) -> Change:
+def update_environment(hm: Harbourmaster, principal: Principal, name: str, /, **changes: Any) -> ChangePublic:
     """Change the given fields of environment ``name``; omitted fields keep their values.
 
     The stored environment is read, merged and written in one transaction.
@@ -304,7 +309,9 @@ def update_environment(hm: Harbourmaster, principal: Principal, name: str, /, **
     return _write(hm, principal, action="environment.update", target=name, mutate=mutate)
 
 
-def put_user(hm: Harbourmaster, principal: Principal, user: User, *, create: bool | None = None) -> Change:
+def put_user(
+    hm: Harbourmaster, principal: Principal, user: User, *, create: bool | None = None
+) -> ChangePublic:
     """Create (``create``), update (not ``create``) or create-or-update (``None``) ``user``."""
     return _put_named(
         hm,
@@ -317,7 +324,9 @@ def put_user(hm: Harbourmaster, principal: Principal, user: User, *, create: boo
     )
 
 
-def put_team(hm: Harbourmaster, principal: Principal, team: Team, *, create: bool | None = None) -> Change:
+def put_team(
+    hm: Harbourmaster, principal: Principal, team: Team, *, create: bool | None = None
+) -> ChangePublic:
     """Create (``create``), update (not ``create``) or create-or-update (``None``) ``team``."""
     return _put_named(
         hm,
@@ -337,7 +346,7 @@ def _existing(state: GovernanceState, kind: str, attr: str, name: str) -> Govern
     return state
 
 
-def delete_environment(hm: Harbourmaster, principal: Principal, name: str) -> Change:
+def delete_environment(hm: Harbourmaster, principal: Principal, name: str) -> ChangePublic:
     return _write(
         hm,
         principal,
@@ -352,7 +361,7 @@ def delete_environment(hm: Harbourmaster, principal: Principal, name: str) -> Ch
     )
 
 
-def delete_user(hm: Harbourmaster, principal: Principal, name: str) -> Change:
+def delete_user(hm: Harbourmaster, principal: Principal, name: str) -> ChangePublic:
     return _write(
         hm,
         principal,
@@ -369,7 +378,7 @@ def delete_user(hm: Harbourmaster, principal: Principal, name: str) -> Change:
     )
 
 
-def delete_team(hm: Harbourmaster, principal: Principal, name: str) -> Change:
+def delete_team(hm: Harbourmaster, principal: Principal, name: str) -> ChangePublic:
     return _write(
         hm,
         principal,
@@ -386,7 +395,7 @@ def delete_team(hm: Harbourmaster, principal: Principal, name: str) -> Change:
 
 
 # -- access and grants -----------------------------------------------------
-def add_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -> Change:
+def add_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -> ChangePublic:
     return _write(
         hm,
         principal,
@@ -406,7 +415,7 @@ def add_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -> C
     )
 
 
-def remove_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -> Change:
+def remove_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -> ChangePublic:
     key = (entry.environment, entry.user, entry.team)
 
     def mutate(state: GovernanceState) -> GovernanceState:
@@ -417,7 +426,7 @@ def remove_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -
     return _write(hm, principal, action="access.remove", target=entry.environment, mutate=mutate)
 
 
-def add_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) -> Change:
+def add_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) -> ChangePublic:
     return _write(
         hm,
         principal,
@@ -427,7 +436,7 @@ def add_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) -> 
     )
 
 
-def remove_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) -> Change:
+def remove_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) -> ChangePublic:
 
     def mutate(state: GovernanceState) -> GovernanceState:
         if grant not in state.grants:
@@ -443,7 +452,7 @@ def remove_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) 
     )
 
 
-def update_tier(hm: Harbourmaster, principal: Principal, tier: Tier, **changes: Any) -> Change:
+def update_tier(hm: Harbourmaster, principal: Principal, tier: Tier, **changes: Any) -> ChangePublic:
     """Raises:
     TierPolicyError: an unknown severity or an advisory level above the block level.
     """

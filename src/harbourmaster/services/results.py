@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from harbourmaster.domain.audit_checkpoint import Checkpoint
+from harbourmaster.domain.audit_checkpoint import (
+    Checkpoint,
+    checkpoint_from_json_line,
+    checkpoint_to_json_line,
+)
 from harbourmaster.domain.decision import Decision
 from harbourmaster.domain.model import AccessEntry, Environment, Registry, RegistryGrant, Team, User
 from harbourmaster.domain.state import GovernanceState
@@ -27,7 +31,6 @@ from harbourmaster.domain.tiers import TierPolicy
 if TYPE_CHECKING:  # services import this module: no cycle at run time
     from harbourmaster.registry.browse import ImageSummary
     from harbourmaster.registry.probe import ProbeFailure, ProbeReport
-    from harbourmaster.services.apply import ApplyResult
     from harbourmaster.services.audit_checkpoints import AuditVerification
     from harbourmaster.services.core import Change
 
@@ -236,15 +239,6 @@ class ApplyPublic(BaseModel):
     dry_run: bool
     revision: int
 
-    @classmethod
-    def of(cls, result: ApplyResult) -> ApplyPublic:
-        return cls(
-            changes=list(result.changes),
-            applied=result.applied,
-            dry_run=result.dry_run,
-            revision=result.revision,
-        )
-
 
 class DecisionPublic(BaseModel):
     #: None only for deployment content that was not understood (always denied, with the reason).
@@ -360,6 +354,10 @@ class CheckpointPublic(BaseModel):
     def of(cls, checkpoint: Checkpoint) -> CheckpointPublic:
         # The checkpoint's own JSON form: the signed payload's fields, as the checkpoint file holds them.
         return cls.model_validate(checkpoint.as_dict())
+
+    def json_line(self) -> str:
+        """The checkpoint's line in a checkpoint file (canonical JSON, no newline), as ``verify`` reads it."""
+        return checkpoint_to_json_line(checkpoint_from_json_line(self.model_dump_json(), where="checkpoint"))
 
 
 class CheckpointKeyPublic(BaseModel):

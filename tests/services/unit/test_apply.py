@@ -33,7 +33,7 @@ def test_a_dry_run_writes_nothing_and_apply_writes_once(
     assert names >= {"harbor-payments", "harbor-web", "ecr-prod", "dev-local"}
     assert {e.name for e in state.environments} == {"dev-docker", "staging-k8s", "prod-eu"}
     again = _apply(core)
-    assert not again.applied and again.changes == ()  # idempotent: nothing to write the second time
+    assert not again.applied and again.changes == []  # idempotent: nothing to write the second time
 
 
 def test_secrets_are_sealed_and_open_only_for_use(

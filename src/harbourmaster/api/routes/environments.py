@@ -45,4 +45,4 @@ def update_environment(
 
 @router.delete("/{name}", response_model=ChangePublic)
 def delete_environment(name: str, hm: CoreDep, principal: Writer) -> ChangePublic:
-    return ChangePublic.of(governance.delete_environment(hm, principal, name))
+    return governance.delete_environment(hm, principal, name)

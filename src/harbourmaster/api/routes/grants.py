@@ -31,12 +31,12 @@ def list_grants(hm: CoreDep, principal: Reader) -> list[GrantPublic]:
 
 @router.post("/grants", response_model=ChangePublic, status_code=201)
 def add_grant(body: GrantBody, hm: CoreDep, principal: Writer) -> ChangePublic:
-    return ChangePublic.of(governance.add_grant(hm, principal, RegistryGrant(**body.model_dump())))
+    return governance.add_grant(hm, principal, RegistryGrant(**body.model_dump()))
 
 
 @router.post("/grants/delete", response_model=ChangePublic)
 def remove_grant(body: GrantBody, hm: CoreDep, principal: Writer) -> ChangePublic:
-    return ChangePublic.of(governance.remove_grant(hm, principal, RegistryGrant(**body.model_dump())))
+    return governance.remove_grant(hm, principal, RegistryGrant(**body.model_dump()))
 
 
 @router.get("/access", response_model=list[AccessPublic])
@@ -46,12 +46,12 @@ def list_access(hm: CoreDep, principal: Reader) -> list[AccessPublic]:
 
 @router.post("/access", response_model=ChangePublic, status_code=201)
 def add_access(body: AccessBody, hm: CoreDep, principal: Writer) -> ChangePublic:
-    return ChangePublic.of(governance.add_access(hm, principal, AccessEntry(**body.model_dump())))
+    return governance.add_access(hm, principal, AccessEntry(**body.model_dump()))
 
 
 @router.post("/access/delete", response_model=ChangePublic)
 def remove_access(body: AccessBody, hm: CoreDep, principal: Writer) -> ChangePublic:
-    return ChangePublic.of(governance.remove_access(hm, principal, AccessEntry(**body.model_dump())))
+    return governance.remove_access(hm, principal, AccessEntry(**body.model_dump()))
 
 
 @router.get("/tiers", response_model=list[TierPublic])
@@ -61,4 +61,4 @@ def list_tiers(hm: CoreDep, principal: Reader) -> list[TierPublic]:
 
 @router.patch("/tiers/{tier}", response_model=ChangePublic)
 def update_tier(tier: Tier, body: TierUpdate, hm: CoreDep, principal: Writer) -> ChangePublic:
-    return ChangePublic.of(governance.update_tier(hm, principal, tier, **body.model_dump(exclude_none=True)))
+    return governance.update_tier(hm, principal, tier, **body.model_dump(exclude_none=True))

@@ -29,12 +29,12 @@ def list_users(hm: CoreDep, principal: Reader) -> list[UserPublic]:
 @router.put("/users/{name}", response_model=ChangePublic)
 def put_user(name: str, body: UserCreate, hm: CoreDep, principal: Admin) -> ChangePublic:
     """Create the user, or change its role (decided in the write's transaction)."""
-    return ChangePublic.of(governance.put_user(hm, principal, User(name, body.role)))
+    return governance.put_user(hm, principal, User(name, body.role))
 
 
 @router.delete("/users/{name}", response_model=ChangePublic)
 def delete_user(name: str, hm: CoreDep, principal: Admin) -> ChangePublic:
-    return ChangePublic.of(governance.delete_user(hm, principal, name))
+    return governance.delete_user(hm, principal, name)
 
 
 @router.get("/teams", response_model=list[TeamPublic])
@@ -45,9 +45,9 @@ def list_teams(hm: CoreDep, principal: Reader) -> list[TeamPublic]:
 @router.put("/teams/{name}", response_model=ChangePublic)
 def put_team(name: str, body: TeamCreate, hm: CoreDep, principal: Admin) -> ChangePublic:
     """Create the team, or replace its members (decided in the write's transaction)."""
-    return ChangePublic.of(governance.put_team(hm, principal, Team(name, tuple(body.members))))
+    return governance.put_team(hm, principal, Team(name, tuple(body.members)))
 
 
 @router.delete("/teams/{name}", response_model=ChangePublic)
 def delete_team(name: str, hm: CoreDep, principal: Admin) -> ChangePublic:
-    return ChangePublic.of(governance.delete_team(hm, principal, name))
+    return governance.delete_team(hm, principal, name)

@@ -68,10 +68,9 @@ def resolve(
 @router.post("/apply", response_model=ApplyPublic)
 def apply(body: ApplyBody, hm: CoreDep, principal: Writer) -> ApplyPublic:
     # No host files: references and PEM paths in a document sent over the API are refused.
-    result = apply_document(
+    return apply_document(
         hm, principal, body.document, source="request", dry_run=body.dry_run, prune=body.prune
     )
-    return ApplyPublic.of(result)
 
 
 @router.get(
@@ -122,7 +121,7 @@ def audit_export(
 def audit_checkpoint(hm: CoreDep, principal: Auditor) -> CheckpointPublic:
     """Sign the chain's newest record now; the checkpoint is also appended to the server's checkpoint
     file and syslog.  409 when the chain is broken or no longer extends the last checkpoint."""
-    return CheckpointPublic.of(audit_log.checkpoint(hm, principal))
+    return audit_log.checkpoint(hm, principal)
 
 
 @router.get("/audit/public-key", response_model=CheckpointKeyPublic, responses=problem_responses(409))

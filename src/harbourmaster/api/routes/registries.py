@@ -70,13 +70,12 @@ def update_registry(name: str, body: RegistryUpdate, hm: CoreDep, principal: Wri
 
 @router.delete("/{name}", response_model=ChangePublic)
 def delete_registry(name: str, hm: CoreDep, principal: Writer) -> ChangePublic:
-    return ChangePublic.of(governance.delete_registry(hm, principal, name))
+    return governance.delete_registry(hm, principal, name)
 
 
 @router.put("/dockerhub-anonymous/visibility", response_model=ChangePublic)
 def hide_anonymous(body: HideAnonymousBody, hm: CoreDep, principal: Writer) -> ChangePublic:
-    change = governance.set_hide_anonymous(hm, principal, hidden=body.hidden, environment=body.environment)
-    return ChangePublic.of(change)
+    return governance.set_hide_anonymous(hm, principal, hidden=body.hidden, environment=body.environment)
 
 
 @router.post("/{name}/test", response_model=ProbeReportPublic)
