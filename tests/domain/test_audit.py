@@ -55,9 +55,26 @@ def make_chain(n: int, *, start: AuditEntry | None = None) -> list[AuditEntry]:
 
 def test_exported_names_are_pinned() -> None:
     assert set(audit_module.__all__) == {
-        "FIRST_SEQ", "GENESIS_HASH", "AuditEntry", "AuditRecordError", "ChainVerdict", "chain_next",
+        "FIRST_SEQ", "GENESIS_HASH", "AuditEntry", "AuditEventFields", "AuditRecordError", "ChainVerdict",
+        "chain_all", "chain_next",
         "entry_hash", "format_audit_time", "from_json_line", "to_json_line", "verify_chain",
     }
+
+
+def test_chain_all_extends_a_chain_as_chain_next_does() -> None:
+    from types import SimpleNamespace
+
+    from harbourmaster.domain.audit import chain_all
+
+    base = make_chain(3)
+    events = [
+        SimpleNamespace(actor=f"a{i}", action="x", target="t", result="ok", details={"i": i})
+        for i in range(4)
+    ]
+    added = chain_all(base[-1], events, time=base[-1].time)
+    assert [e.seq for e in added] == [4, 5, 6, 7] and added[0].prev_hash == base[-1].hash
+    assert verify_chain([*base, *added]).ok
+    assert chain_all(None, [], time=base[0].time) == []
 
 
 def test_a_fresh_chain_verifies() -> None:

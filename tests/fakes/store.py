@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from harbourmaster.clock import Clock
-from harbourmaster.domain.audit import AuditEntry, chain_next, format_audit_time
+from harbourmaster.domain.audit import AuditEntry, chain_all, format_audit_time
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES
 from harbourmaster.store.interface import (
@@ -170,23 +170,9 @@ class _Audit(AuditRepository):
         if t.head is not None:
             prev = next((e for e in reversed(t.audit) if e.seq == t.head[0]), None)
             if prev is None:
-                raise AuditLogBroken(
-                    f"the audit log's newest record {t.head[0]} is missing; run 'harbourmaster "
-                    "audit verify' and restore the log before making changes"
-                )
+                raise AuditLogBroken.newest_missing(t.head[0])
         now = format_audit_time(self._clock.now())
-        entries = []
-        for event in events:
-            prev = chain_next(
-                prev,
-                time=now,
-                actor=event.actor,
-                action=event.action,
-                target=event.target,
-                result=event.result,
-                details=dict(event.details),
-            )
-            entries.append(prev)
+        entries = chain_all(prev, events, time=now)
         t.audit.extend(entries)
         t.head = (entries[-1].seq, entries[-1].hash)
         return entries

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from harbourmaster.errors import BadInput
 
@@ -34,8 +34,10 @@ __all__ = [
     "FIRST_SEQ",
     "GENESIS_HASH",
     "AuditEntry",
+    "AuditEventFields",
     "AuditRecordError",
     "ChainVerdict",
+    "chain_all",
     "chain_next",
     "entry_hash",
     "format_audit_time",
@@ -228,6 +230,38 @@ def chain_next(
                         result=result, details=plain, prev_hash=prev_hash)
     return AuditEntry(seq=seq, time=time, actor=actor, action=action, target=target, result=result,
                       details=plain, prev_hash=prev_hash, hash=digest)
+
+
+class AuditEventFields(Protocol):
+    """What :func:`chain_all` needs of an event to record (the store's ``AuditEvent`` has it)."""
+
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def result(self) -> str: ...
+    @property
+    def details(self) -> Mapping[str, object]: ...
+
+
+def chain_all(prev: AuditEntry | None, events: Iterable[AuditEventFields], *, time: str) -> list[AuditEntry]:
+    """The records that follow ``prev`` for ``events``, in order, all stamped ``time``."""
+    entries: list[AuditEntry] = []
+    for event in events:
+        prev = chain_next(
+            prev,
+            time=time,
+            actor=event.actor,
+            action=event.action,
+            target=event.target,
+            result=event.result,
+            details=dict(event.details),
+        )
+        entries.append(prev)
+    return entries
 
 
 def verify_chain(

@@ -22,7 +22,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from harbourmaster.clock import Clock, SystemClock
-from harbourmaster.domain.audit import AuditEntry, chain_next, format_audit_time
+from harbourmaster.domain.audit import AuditEntry, chain_all, format_audit_time
 from harbourmaster.store.governance import get_meta, set_meta
 from harbourmaster.store.interface import AuditEvent, AuditLogBroken, AuditRepository, StoreError
 from harbourmaster.store.models import AuditRow, MetaRow
@@ -66,24 +66,10 @@ class SqlAuditRepository(AuditRepository):
         if head is not None:
             last = session.get(AuditRow, int(head.value["seq"]))
             if last is None:
-                raise AuditLogBroken(
-                    f"the audit log's newest record {head.value['seq']} is missing; run 'harbourmaster "
-                    "audit verify' and restore the log before making changes"
-                )
+                raise AuditLogBroken.newest_missing(head.value['seq'])
             prev = _entry(last)
         now = format_audit_time(self._clock.now())
-        entries: list[AuditEntry] = []
-        for event in events:
-            prev = chain_next(
-                prev,
-                time=now,
-                actor=event.actor,
-                action=event.action,
-                target=event.target,
-                result=event.result,
-                details=dict(event.details),
-            )
-            entries.append(prev)
+        entries = chain_all(prev, events, time=now)
         session.execute(
             insert(AuditRow),
             [

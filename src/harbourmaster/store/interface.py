@@ -76,6 +76,13 @@ class AuditLogBroken(Error):
     kind = "audit-log-broken"
     status = 500
 
+    @classmethod
+    def newest_missing(cls, seq: object) -> AuditLogBroken:
+        return cls(
+            f"the audit log's newest record {seq} is missing; run 'harbourmaster "
+            "audit verify' and restore the log before making changes"
+        )
+
 
 #: ``rewrap(record, field, sealed) -> sealed``: a sealed blob re-sealed (re-wrapped or re-bound).
 Rewrap = Callable[[str, str, bytes], bytes]
