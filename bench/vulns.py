@@ -241,11 +241,10 @@ def bench_import(hm: Harbourmaster, root: Path, records: int, *, trace: bool) ->
     elapsed = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1] if trace else 0
     tracemalloc.stop()
-    report = result.report
     print(
-        f"(a) import: {report.records:,} records in {elapsed:.1f} s = "
-        f"{report.records / elapsed:,.0f} records/s "
-        f"(inserted {report.inserted:,}, skipped {report.skipped}); process max RSS {rss_before:.0f} MiB "
+        f"(a) import: {result.records:,} records in {elapsed:.1f} s = "
+        f"{result.records / elapsed:,.0f} records/s "
+        f"(inserted {result.inserted:,}, skipped {result.skipped}); process max RSS {rss_before:.0f} MiB "
         f"before, {_rss_mib():.0f} MiB after"
         + (
             f"; peak Python allocations {peak / 2**20:.1f} MiB (tracemalloc on, which slows the import)"
@@ -256,7 +255,7 @@ def bench_import(hm: Harbourmaster, root: Path, records: int, *, trace: bool) ->
     start = time.perf_counter()
     again = import_vulndb(hm, ADMIN, source=OsvZip(export), correlate=False)
     print(
-        f"    re-import of the same export (all unchanged: {again.report.unchanged:,}): "
+        f"    re-import of the same export (all unchanged: {again.unchanged:,}): "
         f"{time.perf_counter() - start:.1f} s"
     )
 

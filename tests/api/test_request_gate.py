@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from harbourmaster.api.gate import DEFAULT_BODY_LIMIT
-from harbourmaster.services.decisions import AUDITED_IMAGES_IN_FULL
+from harbourmaster.services.decision_audit import AUDITED_IMAGES_IN_FULL
 from harbourmaster.store.models import AuditRow
 from tests.api.conftest import Api
 

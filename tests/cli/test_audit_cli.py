@@ -53,7 +53,7 @@ def test_checkpoint_public_key_and_verify(initialised: Any, tmp_path: Path) -> N
     assert report == {
         "ok": True, "count": 1, "first_bad_seq": None, "problem": None, "checkpoints": 2,
         "checkpoints_checked": 2, "checkpoint_problem": None,
-        "checkpoint_sources": [str(home() / "audit-checkpoints.jsonl")],
+        "checkpoint_sources": [str(home() / "audit-checkpoints.jsonl")], "checkpoint_problems": [],
     }
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from harbourmaster.domain import compose as compose_module
 from harbourmaster.domain.compose import MAX_COMPOSE_DEPTH, ComposeImages, images_from_compose
-from harbourmaster.domain.workloads import WorkloadError
+from harbourmaster.domain.workload_images import WorkloadError
 from harbourmaster.errors import BadInput
 
 

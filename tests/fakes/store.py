@@ -26,19 +26,16 @@ from harbourmaster.domain.audit import AuditEntry, chain_all, format_audit_time
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES
 from harbourmaster.store.interface import (
-    AuditEvent,
     AuditLogBroken,
     AuditRepository,
     GovernanceRepository,
     Repositories,
     Rewrap,
-    SealedBlobs,
-    SealedUpdates,
     Store,
-    StoredToken,
     StoreError,
     TokenRepository,
 )
+from harbourmaster.store.values import AuditEvent, SealedBlobs, SealedUpdates, StoredToken
 from tests.fakes.store_supply import MemoryAdvisoryRepository, MemorySbomRepository, SupplyTables
 
 __all__ = ["MemoryStore"]

@@ -14,10 +14,10 @@ import datetime as dt
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from harbourmaster.store.interface import (
+from harbourmaster.store.interface import AdvisoryRepository, SbomRepository
+from harbourmaster.store.values import (
     AdvisoryMatch,
     AdvisoryRecord,
-    AdvisoryRepository,
     AffectedEntry,
     BatchOutcome,
     ImageMatch,
@@ -26,7 +26,6 @@ from harbourmaster.store.interface import (
     IndexedComponent,
     SbomDocument,
     SbomImage,
-    SbomRepository,
     StoredComponent,
     StoredSbom,
     VulnDbStatus,

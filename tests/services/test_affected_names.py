@@ -37,18 +37,19 @@ def test_a_digest_seen_under_two_repositories_is_listed_once_with_both(
     listed = {a.image_digest: a for a in affected_since(hm, AUDITOR, since=parse_since("1h"))}
     assert set(listed) == {stored.image_digest, OTHER}
     image = listed[stored.image_digest]
-    assert image.repositories == (("harbor.corp/mirror/api", ("2024-06",)),
-                                  ("harbor.corp/payments/api", ("1", "stable")))
+    assert isinstance(image, AffectedImagePublic)  # the service answers with the public model
+    assert [(r.repository, r.tags) for r in image.repositories] == [
+        ("harbor.corp/mirror/api", ["2024-06"]), ("harbor.corp/payments/api", ["1", "stable"])]
     assert image.names == ("harbor.corp/mirror/api:2024-06", "harbor.corp/payments/api:1",
                            "harbor.corp/payments/api:stable")
     # One entry per digest: each (advisory, package) once, though two SBOMs of it matched.
     assert sorted(a["id"] for a in image.advisories) == ["DSA-5532-1", "GHSA-9wx4-h78v-vm56"]
-    public = AffectedImagePublic.of(image).model_dump()
+    public = image.model_dump()
     assert public["repositories"] == [{"repository": "harbor.corp/mirror/api", "tags": ["2024-06"]},
                                       {"repository": "harbor.corp/payments/api", "tags": ["1", "stable"]}]
     assert public["image_name"] == "harbor.corp/payments/api:1"
     # Never seen in a registry: the stored SBOM's own name is all there is.
-    assert listed[OTHER].repositories == () and listed[OTHER].names == ("L:v1",)
+    assert listed[OTHER].repositories == [] and listed[OTHER].names == ("L:v1",)
 
 
 from tests.api.conftest import Api, api  # noqa: E402,F401 - the API fixture, reused here

@@ -26,7 +26,7 @@ from harbourmaster.services.sbom_ops import (
     stored_sboms,
 )
 from harbourmaster.services.sboms import component_rows
-from harbourmaster.store.interface import IndexedComponent
+from harbourmaster.store.values import IndexedComponent
 from harbourmaster.supply.sbom import SbomFormat, default_catalogers, render_sbom, scan_image
 from harbourmaster.supply.sbom.attach import NoSbomAttached
 from tests.integration.registry_fixtures import PASSWORD, skopeo
@@ -146,7 +146,7 @@ def test_attach_with_environments_then_fetch_indexes_the_fetched_document(hm: Ha
     with pytest.raises(ResolveRefused, match="environment elsewhere"):
         attach_image_sbom(hm, ADMIN, governed, environments=["dev", "elsewhere"])
     attached = attach_image_sbom(hm, ADMIN, governed, fmt=SbomFormat.SPDX_JSON, environments=["dev"])
-    assert attached.generated and attached.digest == pushed and attached.attached is not None
+    assert attached.generated and attached.digest == pushed and attached.artifact is not None
     fetched = fetch_image_sbom(hm, ADMIN, governed, fmt=SbomFormat.SPDX_JSON)
     assert fetched.document == attached.document
     assert fetched.stored.origin == "fetched" and fetched.stored.component_count == attached.packages

@@ -321,7 +321,7 @@ def test_init_binds_secrets_stored_before_origin_binding(
 ) -> None:
     """A data directory from before origin binding keeps working: init re-seals its secrets bound."""
     from harbourmaster.domain.secret import Secret
-    from harbourmaster.store.interface import SealedUpdates
+    from harbourmaster.store.values import SealedUpdates
 
     name = str(_first(applied)["name"])
     legacy = hm.vault.seal(Secret(CANARY), record=name, field="credential").to_bytes()  # unbound

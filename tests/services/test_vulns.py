@@ -76,7 +76,7 @@ def _import(hm: Harbourmaster, tmp_path: Path, records: list[dict[str, Any]], na
 
 def test_import_and_status(governed: Harbourmaster, tmp_path: Path) -> None:
     result = _import(governed, tmp_path, ADVISORIES)
-    assert (result.report.inserted, result.report.skipped) == (4, 0)
+    assert (result.inserted, result.skipped) == (4, 0)
     status = vulndb_state(governed, AUDITOR)
     assert status.per_ecosystem == {"Debian:11": 1, "Debian:12": 1, "PyPI": 2}
     assert status.last_import is not None
@@ -100,8 +100,8 @@ def test_verdicts_per_tier_with_the_registry_scoped_allowlist(
     assert {f.id for f in plain.findings} == {"DSA-5532-1", "GHSA-9wx4-h78v-vm56"}
     assert plain.verdict is None
     # harbor.corp/payments/api:1 is in registry harbor-payments, whose allowlist accepts CVE-2023-4911.
-    assert plain.registry == "harbor-payments"
-    assert next(f for f in plain.findings if f.id == "DSA-5532-1").suppressed_by is SuppressedBy.ALLOWLIST
+    assert plain.image.registry == "harbor-payments"
+    assert next(f for f in plain.findings if f.id == "DSA-5532-1").suppressed_by == SuppressedBy.ALLOWLIST
     expected = {
         "dev-docker": Verdict.ALLOW_WITH_ADVISORY,
         "staging-k8s": Verdict.ALLOW_WITH_ADVISORY,
@@ -109,7 +109,7 @@ def test_verdicts_per_tier_with_the_registry_scoped_allowlist(
     }
     for env, verdict in expected.items():
         result = scan_target(governed, AUDITOR, target=str(sbom_file), environment=env)
-        assert result.verdict is not None and result.verdict.verdict is verdict, env
+        assert result.verdict is not None and result.verdict.verdict == verdict, env
     # The same image from another registry: the entry does not apply, HIGH blocks staging and production.
     elsewhere = {
         "dev-docker": Verdict.ALLOW_WITH_ADVISORY,
@@ -120,9 +120,9 @@ def test_verdicts_per_tier_with_the_registry_scoped_allowlist(
         result = scan_target(
             governed, AUDITOR, target=str(sbom_file), environment=env, image="harbor.corp/web/api:1"
         )
-        assert result.registry == "harbor-web"
-        assert result.verdict is not None and result.verdict.verdict is verdict, env
-        assert result.exit_code(None) == (1 if verdict is Verdict.BLOCK else 0)
+        assert result.image.registry == "harbor-web"
+        assert result.verdict is not None and result.verdict.verdict == verdict, env
+        assert result.fails == (verdict is Verdict.BLOCK)
 
 
 def test_an_expired_allowlist_entry_stops_suppressing_and_says_so(
@@ -134,7 +134,7 @@ def test_an_expired_allowlist_entry_stops_suppressing_and_says_so(
     finding = next(f for f in result.findings if f.id == "DSA-5532-1")
     assert finding.suppressed_by is None
     assert "allowlist entry for CVE-2023-4911 expired on 2027-03-31" in finding.notes
-    assert result.verdict is not None and result.verdict.verdict is Verdict.BLOCK
+    assert result.verdict is not None and result.verdict.verdict == Verdict.BLOCK
 
 
 def test_vex_suppresses_and_unknown_environment_is_refused(
@@ -157,8 +157,8 @@ def test_vex_suppresses_and_unknown_environment_is_refused(
         governed, AUDITOR, target=str(sbom_file), environment="prod-eu", vex=[("v.json", vex)]
     )
     by_id = {f.id: f for f in result.findings}
-    assert by_id["GHSA-9wx4-h78v-vm56"].suppressed_by is SuppressedBy.VEX
-    assert result.verdict is not None and result.verdict.verdict is Verdict.ALLOW
+    assert by_id["GHSA-9wx4-h78v-vm56"].suppressed_by == SuppressedBy.VEX
+    assert result.verdict is not None and result.verdict.verdict == Verdict.ALLOW
     with pytest.raises(NotFound, match="no environment named 'nowhere'"):
         scan_target(governed, AUDITOR, target=str(sbom_file), environment="nowhere")
 
@@ -242,7 +242,7 @@ def test_correlation_finds_newly_affected_images_once(
     assert unaffected.image_digest not in {n.image_digest for n in first.newly_affected}
     # The same advisory again, even modified later: the pair is known, nothing new.
     again = _import(governed, tmp_path, [dict(ADVISORIES[0], modified="2025-01-01T00:00:00Z")], name="two")
-    assert again.report.updated == 1
+    assert again.updated == 1
     assert again.newly_affected == []
     # A new advisory for another package of the same image is news.
     third = _import(governed, tmp_path, ADVISORIES[2:], name="three")

@@ -8,7 +8,7 @@ import datetime as dt
 
 from harbourmaster.domain.severity import Severity
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.interface import (
+from harbourmaster.store.values import (
     AdvisoryMatch,
     AdvisoryRecord,
     AffectedEntry,

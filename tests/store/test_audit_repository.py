@@ -11,7 +11,8 @@ from sqlalchemy import text
 from harbourmaster.domain.audit import verify_chain
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.store.audit import CHECKPOINT_KEY_META
-from harbourmaster.store.interface import AuditEvent, AuditLogBroken, StoreError
+from harbourmaster.store.interface import AuditLogBroken, StoreError
+from harbourmaster.store.values import AuditEvent
 
 
 def test_append_chains_after_the_head_and_moves_it(hm: Harbourmaster) -> None:

@@ -37,7 +37,8 @@ from harbourmaster.services.apply import apply_document
 from harbourmaster.services.audit import AuditLogBroken, verify_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.document import DocumentInvalid
-from harbourmaster.store.interface import GovernanceRepository, SealedUpdates
+from harbourmaster.store.interface import GovernanceRepository
+from harbourmaster.store.values import SealedUpdates
 from tests.integration.postgres import core_on, table_rows
 from tests.store.support import EXAMPLE, apply_example, set_example_secrets, state_key
 

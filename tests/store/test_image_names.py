@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.interface import ImageName
+from harbourmaster.store.values import ImageName
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.interface import IndexedComponent, SbomDocument, SbomImage, StoredComponent
+from harbourmaster.store.values import IndexedComponent, SbomDocument, SbomImage, StoredComponent
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DIGEST = "sha256:" + "ab" * 32

@@ -13,7 +13,8 @@ from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import CredentialInfo, CredentialKind, Provider, Registry, Role, User
 from harbourmaster.errors import Error
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.interface import SealedBlobs, SealedUpdates, StoreError
+from harbourmaster.store.interface import StoreError
+from harbourmaster.store.values import SealedBlobs, SealedUpdates
 from tests.integration.postgres import table_rows
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

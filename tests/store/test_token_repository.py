@@ -7,7 +7,7 @@ import datetime as dt
 
 from harbourmaster.domain.model import Role, User
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.interface import StoredToken
+from harbourmaster.store.values import StoredToken
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 LATER = T0 + dt.timedelta(days=90)

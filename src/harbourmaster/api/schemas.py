@@ -3,8 +3,9 @@
 Each entity has a family: ``XCreate``, ``XUpdate`` (all optional) and
 ``XPublic``.  Secret fields exist only in ``XCreate``/``XUpdate`` (as
 ``SecretStr``), so no response model can carry one.  The ``XPublic`` models
-services return are defined once in :mod:`harbourmaster.services.results`
-(re-exported here); the API returns them and the CLI prints them.
+services return are defined once in :mod:`harbourmaster.services.results` and
+:mod:`harbourmaster.services.audit_results` (re-exported here); the API returns
+them and the CLI prints them.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from harbourmaster.domain.durations import MAX_TOKEN_LIFETIME
 from harbourmaster.domain.model import CredentialKind, EnvironmentKind, Provider, Role, Tier
+from harbourmaster.services.audit_results import AuditVerifyPublic, CheckpointKeyPublic, CheckpointPublic
 from harbourmaster.services.document import ProviderFieldsSpec
 from harbourmaster.services.results import (
     AccessPublic,
     ApplyPublic,
-    AuditVerifyPublic,
     BrowsePublic,
     ChangePublic,
-    CheckpointKeyPublic,
-    CheckpointPublic,
     CredentialPublic,
     DecisionPublic,
     EnvironmentPublic,

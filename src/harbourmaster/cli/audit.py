@@ -18,7 +18,7 @@ from harbourmaster.cli._common import (
 )
 from harbourmaster.errors import BadInput
 from harbourmaster.services import audit_log
-from harbourmaster.services.results import AuditVerifyPublic, json_of
+from harbourmaster.services.results import json_of
 from harbourmaster.vault.signing import CheckpointPublicKey
 
 app = typer.Typer(cls=GuardedGroup, help="The tamper-evident audit log.", no_args_is_help=True)
@@ -72,23 +72,23 @@ def verify(
     hm = open_core()
     result = audit_log.verify(hm, local_principal(hm), checkpoint_files=checkpoint, key=key)
     if json_output:
-        emit_json(json_of(AuditVerifyPublic.of(result)))
+        emit_json(json_of(result))
         raise typer.Exit(0 if result.ok else EXIT_TAMPERED)
-    chain, checked = result.chain, result.checkpoints
-    if chain.ok:
-        stdout.print(f"audit log intact: {chain.count} record(s)")
+    if result.chain_ok:
+        stdout.print(f"audit log intact: {result.count} record(s)")
     else:
-        stdout.print(f"audit log BROKEN at record {chain.first_bad_seq}: {chain.problem}", markup=False)
-    if checked.total == 0:
+        stdout.print(f"audit log BROKEN at record {result.first_bad_seq}: {result.problem}", markup=False)
+    if result.checkpoints == 0:
         stdout.print(
             "no checkpoints checked: the chain alone cannot show that it was cut short, rewritten from an "
             "edited record on, or replaced (see 'harbourmaster audit checkpoint')",
             markup=False,
         )
     else:
-        sources = ", ".join(result.sources)
-        stdout.print(f"checkpoints: {checked.checked} of {checked.total} verified ({sources})", markup=False)
-    for problem in checked.problems:
+        sources = ", ".join(result.checkpoint_sources)
+        checked = f"{result.checkpoints_checked} of {result.checkpoints}"
+        stdout.print(f"checkpoints: {checked} verified ({sources})", markup=False)
+    for problem in result.checkpoint_problems:
         stdout.print(f"checkpoint FAILED: {problem}", markup=False)
     raise typer.Exit(0 if result.ok else EXIT_TAMPERED)
 

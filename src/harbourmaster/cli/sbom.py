@@ -23,7 +23,6 @@ from harbourmaster.services.local_sboms import (
 )
 from harbourmaster.services.results import json_of
 from harbourmaster.services.sbom_ops import (
-    SbomOutcome,
     attach_image_sbom,
     fetch_image_sbom,
     generate_image_sbom,
@@ -86,9 +85,10 @@ def _emit_document(document: str, output: Path | None, *, exact: bool = False) -
         sys.stdout.write(document if document.endswith("\n") else document + "\n")
 
 
-def _outcome_json(outcome: SbomOutcome, output: Path | None) -> dict[str, object]:
-    # The API's answer (the document is written to ``output`` instead), and where it was written.
-    return {**json_of(SbomOutcomePublic.of(outcome)), "output": str(output) if output else None}
+def _outcome_json(outcome: SbomOutcomePublic, output: Path | None) -> dict[str, object]:
+    # The API's answer without the document (it is written to ``output`` instead), and where it went.
+    summary = json_of(outcome.model_copy(update={"document": None}))
+    return {**summary, "output": str(output) if output else None}
 
 
 def _check_image_reference(source: str) -> None:
@@ -136,6 +136,7 @@ def generate(
         with layer_progress(json_output) as bars:
             outcome = generate_image_sbom(hm, local_principal(hm), source, fmt=fmt, platform=want,
                                           limits=limits, progress=bars)
+        assert outcome.document is not None  # generate answers with the document
         _emit_document(outcome.document, output)
         if json_output:
             if output is not None:
@@ -192,19 +193,18 @@ def attach(
     with layer_progress(json_output) as bars:
         outcome = attach_image_sbom(hm, local_principal(hm), image, fmt=fmt,
                                     platform=parse_platform(platform), environments=environments,
-                                    regenerate=regenerate, progress=bars)
+                                    regenerate=regenerate, progress=bars, with_document=False)
     if json_output:
-        emit_json(json_of(SbomOutcomePublic.of(outcome)))
+        emit_json(json_of(outcome))
         return
-    assert outcome.attached is not None
+    attached = outcome.artifact
+    assert attached is not None
     how = "generated and attached" if outcome.generated else "attached the stored SBOM"
     if outcome.relabelled_from is not None:
         how += f" (named {outcome.relabelled_from}, re-labelled for this image)"
-    via = ("referrers API" if outcome.attached.via == "api"
-           else f"referrers tag {outcome.attached.referrers_tag}")
+    via = "referrers API" if attached.via == "api" else f"referrers tag {attached.referrers_tag}"
     _note(f"{how}: {fmt.value} for {outcome.image} ({outcome.digest})")
-    _note(f"artifact {outcome.attached.artifact_digest} in {outcome.attached.repository}, "
-          f"found via the {via}")
+    _note(f"artifact {attached.digest} in {attached.repository}, found via the {via}")
 
 
 @app.command()
@@ -219,14 +219,15 @@ def fetch(
     """Fetch the SBOM attached to IMAGE (subject, digest and schema checked) and keep it in the store."""
     hm = open_core()
     outcome = fetch_image_sbom(hm, local_principal(hm), image, fmt=fmt, platform=parse_platform(platform))
+    assert outcome.document is not None  # fetch answers with the document
     _emit_document(outcome.document, output, exact=True)
     if json_output:
         if output is not None:
             emit_json(_outcome_json(outcome, output))
         return
-    assert outcome.fetched is not None
+    assert outcome.artifact is not None
     where = f" to {output}" if output else ""
-    _note(f"fetched {fmt.value} SBOM {outcome.fetched.document_digest} attached to {outcome.image} "
+    _note(f"fetched {fmt.value} SBOM {outcome.artifact.document_digest} attached to {outcome.image} "
           f"({outcome.digest}){where}; stored")
 
 

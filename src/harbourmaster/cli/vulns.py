@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +18,13 @@ from harbourmaster.cli._common import (
     print_table,
     stdout,
 )
+from harbourmaster.cli._exit import ExitCode
 from harbourmaster.cli._progress import RecordCounter, layer_progress, record_progress
 from harbourmaster.domain.findings import Verdict
 from harbourmaster.domain.severity import Severity
 from harbourmaster.errors import BadInput
 from harbourmaster.services.results import json_of
-from harbourmaster.services.supply_results import AffectedImagePublic, VulnDbStatusPublic, VulnImportPublic
+from harbourmaster.services.supply_results import ScanResultPublic
 from harbourmaster.services.vulns import (
     affected_since,
     import_vulndb,
@@ -31,7 +33,7 @@ from harbourmaster.services.vulns import (
     vulndb_state,
 )
 from harbourmaster.supply.advisories import AdvisorySource, InvalidAdvisory, RawRecord, open_osv
-from harbourmaster.supply.scan import OutputFormat, ScanResult, render, table_rows
+from harbourmaster.supply.scan import OutputFormat
 
 __all__ = ["scan_app", "vulndb_app", "vulns_app"]
 
@@ -76,9 +78,9 @@ def vulndb_import(
     with record_progress(json_output, f"importing {source.description}") as counter:
         result = import_vulndb(hm, local_principal(hm), source=_Counted(source, counter), strict=strict)
     if json_output:
-        emit_json(json_of(VulnImportPublic.of(result)))
+        emit_json(json_of(result))
         return
-    r = result.report
+    r = result  # the import's report fields are the result's own
     stdout.print(
         f"imported {r.source}: {r.records} records, {r.inserted} new, {r.updated} updated, "
         f"{r.unchanged} unchanged, {r.withdrawn} withdrawn, {r.skipped} skipped",
@@ -86,7 +88,7 @@ def vulndb_import(
     )
     for problem in r.problems:
         stdout.print(f"  skipped: {problem}", markup=False, highlight=False)
-    for ecosystem, count in sorted(r.unsupported.items()):
+    for ecosystem, count in sorted(r.unsupported_ecosystems.items()):
         stdout.print(
             f"  {count} record(s) name ecosystem {ecosystem!r}, which is not supported", markup=False
         )
@@ -101,27 +103,33 @@ def vulndb_status_command(json_output: bool = JsonOption) -> None:
     hm = open_core()
     status = vulndb_state(hm, local_principal(hm))
     if json_output:
-        emit_json(json_of(VulnDbStatusPublic.of(status)))
+        emit_json(json_of(status))
         return
     print_table("advisories per ecosystem", ["ecosystem", "advisories"], sorted(status.per_ecosystem.items()))
     stdout.print(
         f"advisories: {status.advisories} ({status.withdrawn} withdrawn); imports: {status.imports}; "
-        f"last import: {status.last_import or 'never'}; newest record: {status.newest_modified or '-'}",
+        f"last import: {_moment(status.last_import) or 'never'}; "
+        f"newest record: {_moment(status.newest_modified) or '-'}",
         markup=False,
     )
 
 
-def _print_table(result: ScanResult) -> None:
+def _moment(text: str | None) -> str | None:
+    """An ISO 8601 time from a result, as the table has always shown it (``2026-01-31 12:00:00+00:00``)."""
+    return None if text is None else str(dt.datetime.fromisoformat(text))
+
+
+def _print_table(result: ScanResultPublic) -> None:
     print_table(
         f"{result.target}: {len(result.findings)} finding(s)",
         ["id", "aliases", "package", "installed", "fixed in", "severity", "state", "suppressed", "notes"],
-        table_rows(result),
+        result.table_rows(),
         whole={"id", "package", "installed", "fixed in"},
     )
-    summary = result.summary()
+    summary = result.summary
     stdout.print(
-        f"components: {summary['components']} ({summary['unsupported_components']} without an "
-        f"advisory ecosystem); suppressed: {summary['suppressed']}",
+        f"components: {summary.components} ({summary.unsupported_components} without an "
+        f"advisory ecosystem); suppressed: {summary.suppressed}",
         markup=False,
     )
     for warning in result.warnings[:20]:
@@ -130,8 +138,8 @@ def _print_table(result: ScanResult) -> None:
         colour = {Verdict.BLOCK: "red", Verdict.ALLOW_WITH_ADVISORY: "yellow", Verdict.ALLOW: "green"}
         verdict = result.verdict
         stdout.print(
-            f"[bold {colour[verdict.verdict]}]{result.environment} ({verdict.tier.value}): "
-            f"{verdict.verdict.value}[/] - ",
+            f"[bold {colour[Verdict(verdict.verdict)]}]{result.environment} ({verdict.tier}): "
+            f"{verdict.verdict}[/] - ",
             end="",
         )
         stdout.print(verdict.reason, markup=False)
@@ -183,15 +191,21 @@ def scan(
     hm = open_core()
     with layer_progress(fmt is not OutputFormat.TABLE) as bars:
         result = scan_target(
-            hm, local_principal(hm), target=target, environment=env, vex=documents, image=image, progress=bars
+            hm,
+            local_principal(hm),
+            target=target,
+            environment=env,
+            vex=documents,
+            image=image,
+            progress=bars,
+            fail_on=threshold,
         )
     if fmt is OutputFormat.TABLE:
         _print_table(result)
     else:
-        sys.stdout.write(render(result, fmt) + "\n")
-    code = result.exit_code(threshold)
-    if code:
-        raise typer.Exit(code)
+        sys.stdout.write(result.render(fmt) + "\n")
+    if result.fails:
+        raise typer.Exit(ExitCode.REFUSED)
 
 
 @vulns_app.command("affected")
@@ -208,7 +222,7 @@ def affected(
     hm = open_core()
     images = affected_since(hm, local_principal(hm), since=parse_since(since))
     if json_output:
-        emit_json(json_of([AffectedImagePublic.of(i) for i in images]))
+        emit_json(json_of(images))
         return
     print_table(
         f"images newly affected since {since}",
@@ -217,7 +231,7 @@ def affected(
             (
                 "\n".join(i.names),
                 i.image_digest,
-                i.first_seen.isoformat(timespec="seconds"),
+                dt.datetime.fromisoformat(i.first_seen).isoformat(timespec="seconds"),
                 ", ".join(sorted({a["id"] for a in i.advisories})),
             )
             for i in images

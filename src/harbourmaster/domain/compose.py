@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from harbourmaster.domain.workloads import WorkloadError, WorkloadImage
+from harbourmaster.domain.workload_images import WorkloadError, WorkloadImage
 
 __all__ = ["MAX_COMPOSE_DEPTH", "ComposeImages", "ComposeReader", "images_from_compose"]
 

@@ -13,7 +13,7 @@ Three kinds of kind:
 * :data:`WORKLOAD_POD_SPECS` — built-in workloads, read strictly at their pod spec;
 * :data:`NO_IMAGE_KINDS` — built-in kinds that run nothing (Service, ConfigMap,
   CustomResourceDefinition ...): they yield no image and are never "not understood";
-* everything else, read by the fallback of :mod:`harbourmaster.domain.workloads`.
+* everything else, read by the fallback of :mod:`harbourmaster.domain.image_fallback`.
 
 :class:`KindSelector` names kinds a governance document lists under
 ``content.ignore_kinds``.

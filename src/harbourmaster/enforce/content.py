@@ -28,12 +28,8 @@ import yaml
 
 from harbourmaster.domain.compose import images_from_compose
 from harbourmaster.domain.kinds import KindSelector
-from harbourmaster.domain.workloads import (
-    NotUnderstood,
-    WorkloadError,
-    WorkloadImage,
-    images_from_kubernetes,
-)
+from harbourmaster.domain.workload_images import NotUnderstood, WorkloadError, WorkloadImage
+from harbourmaster.domain.workloads import images_from_kubernetes
 from harbourmaster.errors import BadInput
 
 __all__ = [

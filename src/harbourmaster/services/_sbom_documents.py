@@ -20,7 +20,7 @@ from packageurl import PackageURL
 from harbourmaster.errors import BadInput
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.sboms import keep_sbom
-from harbourmaster.store.interface import IndexedComponent, SbomDocument, StoredSbom
+from harbourmaster.store.values import IndexedComponent, SbomDocument, StoredSbom
 from harbourmaster.supply.sbom import SbomFormat
 
 __all__ = ["document_components", "store_document"]

@@ -19,14 +19,8 @@ from dataclasses import dataclass, field
 
 from harbourmaster.clock import Clock
 from harbourmaster.domain.versions import VersionScheme
-from harbourmaster.store.interface import (
-    AdvisoryRecord,
-    AdvisoryRepository,
-    AffectedEntry,
-    AffectedRecord,
-    ImportSummary,
-    Store,
-)
+from harbourmaster.store.interface import AdvisoryRepository, Store
+from harbourmaster.store.values import AdvisoryRecord, AffectedEntry, AffectedRecord, ImportSummary
 from harbourmaster.supply.advisories import (
     Advisory,
     AdvisoryIndex,

@@ -29,10 +29,12 @@ from harbourmaster.domain.tiers import TierPolicyError
 from harbourmaster.errors import Forbidden
 from harbourmaster.services.core import Change, Harbourmaster
 from harbourmaster.services.credentials import open_registry_secret, seal_registry_secret
-from harbourmaster.services.document import DocumentInvalid, GovernanceDocument, registry_from_spec
+from harbourmaster.services.document import DocumentInvalid, GovernanceDocument
 from harbourmaster.services.document_reading import DocumentReading, document_order, read_document
+from harbourmaster.services.registry_specs import registry_from_spec
 from harbourmaster.services.results import ApplyPublic
-from harbourmaster.store.interface import GovernanceRepository, SealedUpdates
+from harbourmaster.store.interface import GovernanceRepository
+from harbourmaster.store.values import SealedUpdates
 from harbourmaster.vault.interface import UnresolvedSecretError, VaultError
 from harbourmaster.vault.references import HostFiles, resolve_secret_reference
 

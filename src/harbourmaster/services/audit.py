@@ -11,7 +11,8 @@ consistently: signed checkpoints kept outside it
 from __future__ import annotations
 
 from harbourmaster.domain.audit import ChainVerdict, verify_chain
-from harbourmaster.store.interface import AuditEvent, AuditLogBroken, AuditRepository
+from harbourmaster.store.interface import AuditLogBroken, AuditRepository
+from harbourmaster.store.values import AuditEvent
 
 __all__ = ["AuditEvent", "AuditLogBroken", "verify_audit"]
 

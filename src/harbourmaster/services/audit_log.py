@@ -2,7 +2,7 @@
 
 Each checks that ``principal`` may read the audit log (``audit.read``: administrators
 and auditors) before it reads anything, then answers with the models of
-:mod:`harbourmaster.services.results` (the export is JSON lines).  The work is done
+:mod:`harbourmaster.services.audit_results` (the export is JSON lines).  The work is done
 by :mod:`harbourmaster.services.audit_checkpoints`, which the server's own
 checkpoint writer also uses (as the system, without a principal).
 """
@@ -14,14 +14,13 @@ from pathlib import Path
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.services.audit_checkpoints import (
-    AuditVerification,
     audit_export_lines,
     checkpoint_public_key,
     emit_checkpoint,
     verify_audit_log,
 )
+from harbourmaster.services.audit_results import AuditVerifyPublic, CheckpointKeyPublic, CheckpointPublic
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.results import CheckpointKeyPublic, CheckpointPublic
 from harbourmaster.vault.signing import CheckpointPublicKey
 
 __all__ = ["checkpoint", "export_lines", "public_key", "verify"]
@@ -33,16 +32,16 @@ def verify(
     *,
     checkpoint_files: Sequence[Path] = (),
     key: CheckpointPublicKey | None = None,
-) -> AuditVerification:
-    """The chain and every checkpoint checked (see :func:`verify_audit_log`); its public form is
-    :meth:`AuditVerifyPublic.of` (the CLI's table also lists every checkpoint problem).
+) -> AuditVerifyPublic:
+    """The chain and every checkpoint checked (see :func:`verify_audit_log`), with every checkpoint
+    problem; ``ok`` only when the chain and every checkpoint are.
 
     Raises:
         Forbidden: the principal may not read the audit log.
         CheckpointFileError: a checkpoint file cannot be read or is malformed.
     """
     require(principal, Permission.AUDIT_READ)
-    return verify_audit_log(hm, checkpoint_files=checkpoint_files, public_key=key)
+    return AuditVerifyPublic.of(verify_audit_log(hm, checkpoint_files=checkpoint_files, public_key=key))
 
 
 def export_lines(

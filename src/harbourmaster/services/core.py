@@ -29,8 +29,9 @@ from harbourmaster.domain.state import GovernanceState, StateInvalid, Unchecked,
 from harbourmaster.notify.interface import Notifier
 from harbourmaster.settings import Settings
 from harbourmaster.store.database import Database
-from harbourmaster.store.interface import GovernanceRepository, SealedUpdates, Store, StoreError
+from harbourmaster.store.interface import GovernanceRepository, Store, StoreError
 from harbourmaster.store.sql import SqlStore
+from harbourmaster.store.values import SealedUpdates
 from harbourmaster.vault.interface import SealedSecret, Vault, VaultError
 from harbourmaster.vault.keyfile import MASTER_KEY_ENV, MASTER_KEY_FILE, create_master_key_file, load_keyring
 from harbourmaster.vault.references import HostFiles

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from harbourmaster.domain.osv_ranges import InvalidRange
 from harbourmaster.domain.versions import InvalidVersion, UnknownEcosystem
 from harbourmaster.services.advisories import compiled_entry
-from harbourmaster.store.interface import AdvisoryMatch, Repositories
+from harbourmaster.store.interface import Repositories
+from harbourmaster.store.values import AdvisoryMatch
 from harbourmaster.supply.advisories import component_ecosystem, ecosystem_base
 
 __all__ = ["NewlyAffected", "correlate_changed", "purl_hash"]

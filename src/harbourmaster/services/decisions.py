@@ -1,7 +1,8 @@
 """Deployment decisions as a service: authorise, decide, pin to digests, audit.
 
 Each call records one audit entry with every image's verdict, so the log
-answers "who tried to deploy what, where, and why was it refused".  Allowed
+answers "who tried to deploy what, where, and why was it refused"
+(:mod:`harbourmaster.services.decision_audit`).  Allowed
 images are pinned to the digest their tag points to now when the registry
 can be reached (:mod:`harbourmaster.services.registry_digests`); when it
 cannot, the decision stands and the audit entry says why the digest is unknown.
@@ -9,8 +10,6 @@ cannot, the decision stands and the audit entry says why the digest is unknown.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,9 +19,10 @@ from harbourmaster.domain.decision import Decision, GovernanceSnapshot, Tenant, 
 from harbourmaster.domain.model import Environment, EnvironmentKind
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.domain.spelling import did_you_mean
-from harbourmaster.domain.workloads import NotUnderstood, WorkloadImage, unresolved_placeholder
+from harbourmaster.domain.workload_images import NotUnderstood, WorkloadImage, unresolved_placeholder
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.decision_audit import record_decisions
 from harbourmaster.services.environment_access import authorise_environment, named_environment
 from harbourmaster.services.results import DecisionPublic, DeploymentDecisions
 
@@ -83,71 +83,6 @@ def _tenant(namespace: str | None, user: str | None) -> Tenant:
     return Tenant(namespace=namespace, user=user)
 
 
-def _record(
-    hm: Harbourmaster,
-    principal: Principal,
-    environment: str,
-    tenant: Tenant,
-    decisions: Sequence[Decision],
-    digest_errors: Sequence[str | None] | None = None,
-    extras: Sequence[dict[str, object]] | None = None,
-) -> None:
-    """One audit entry for ``decisions``; ``extras`` adds (or overrides) fields of each image's row."""
-    denied = [d for d in decisions if not d.allowed]
-    with hm.store.transaction() as tx:
-        tx.audit.append(
-            actor=principal.audit_name,
-            action="decision",
-            target=f"{environment}/{tenant.describe()}",
-            result="denied" if denied else "allowed",
-            details=bounded_images(
-                [
-                    {
-                        "image": d.image,
-                        "normalized": d.normalized,
-                        "registry": d.registry,
-                        "allowed": d.allowed,
-                        "digest": d.digest,
-                        **({"digest_error": error} if error else {}),
-                        **({"reasons": list(d.reasons)} if not d.allowed else {}),
-                        **extra,
-                    }
-                    for d, error, extra in zip(
-                        decisions,
-                        digest_errors or [None] * len(decisions),
-                        extras or [{}] * len(decisions),
-                        strict=True,
-                    )
-                ]
-            ),
-        )
-
-
-#: Images recorded in full in a decision's audit entry; the rest are summarised.
-AUDITED_IMAGES_IN_FULL = 100
-
-
-def bounded_images(rows: list[dict[str, object]]) -> dict[str, object]:
-    """The ``images`` of an audit entry, bounded: at most :data:`AUDITED_IMAGES_IN_FULL`
-    in full (in order; denied images first when there are more), and for the rest
-    their count and the SHA-256 of their canonical JSON, so the entry still
-    commits to every image.
-    """
-    ordered = rows
-    if len(rows) > AUDITED_IMAGES_IN_FULL:
-        ordered = sorted(rows, key=lambda r: bool(r.get("allowed")))  # stable: denied first
-    full, rest = ordered[:AUDITED_IMAGES_IN_FULL], ordered[AUDITED_IMAGES_IN_FULL:]
-    out: dict[str, object] = {"images": full, "count": len(rows)}
-    if rest:
-        canonical = json.dumps(rest, sort_keys=True, separators=(",", ":"), default=str)
-        out["omitted"] = {
-            "count": len(rest),
-            "allowed": sum(1 for r in rest if r.get("allowed")),
-            "sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-        }
-    return out
-
-
 def _limit_images(hm: Harbourmaster, count: int) -> None:
     """Raises BadInput when one decision names more images than the configured limit."""
     limit = hm.settings.max_decision_images
@@ -192,7 +127,9 @@ def check_images(
     _require_tenant(named_environment(snapshot, environment), tenant)
     decisions = decide(snapshot, environment=environment, tenant=tenant, images=images)
     decisions, errors = _pin(hm, decisions, actor=principal.audit_name, resolve=resolve, snapshot=snapshot)
-    _record(hm, principal, environment, tenant, decisions, errors)
+    record_decisions(
+        hm, principal, environment=environment, tenant=tenant, decisions=decisions, digest_errors=errors
+    )
     return _with_digest_errors(decisions, errors)
 
 
@@ -282,7 +219,7 @@ def check_content(
     """Decide every image in a Kubernetes manifest or compose file; returns decisions and build-only services.
 
     Fails closed: besides a decision per image found, every object that was
-    not understood (:class:`~harbourmaster.domain.workloads.NotUnderstood`,
+    not understood (:class:`~harbourmaster.domain.workload_images.NotUnderstood`,
     unless its kind is in the model's ``content.ignore_kinds``) is a denied
     entry without an image, and an image holding a variable placeholder
     (``${TAG}``, ``$(params.image)``, ``{{...}}``) is denied, since what it
@@ -371,14 +308,14 @@ def check_content(
     for tenant, c, error in zip(tenants, out, errors, strict=True):
         by_tenant.setdefault(tenant, []).append((c, error))
     for tenant, rows in by_tenant.items():
-        _record(
+        record_decisions(
             hm,
             principal,
-            environment,
-            tenant,
-            [c.decision for c, _ in rows],
-            [e for _, e in rows],
-            [c.audit_row() for c, _ in rows],
+            environment=environment,
+            tenant=tenant,
+            decisions=[c.decision for c, _ in rows],
+            digest_errors=[e for _, e in rows],
+            extras=[c.audit_row() for c, _ in rows],
         )
     return out, list(content.build_only)
 

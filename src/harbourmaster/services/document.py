@@ -18,22 +18,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harbourmaster.domain.matching import LocationError, parse_registry_location
 from harbourmaster.domain.model import (
-    CredentialInfo,
     CredentialKind,
     EnvironmentKind,
     Provider,
-    Registry,
     Role,
     Tier,
-    TlsSettings,
 )
-from harbourmaster.domain.secret import SecretReferenceError, parse_secret_reference
 from harbourmaster.domain.state import Violation
 from harbourmaster.errors import BadInput
-from harbourmaster.vault.interface import UnresolvedSecretError
-from harbourmaster.vault.references import HostFiles, read_host_file
 
 __all__ = [
     "API_VERSION",
@@ -41,7 +34,6 @@ __all__ = [
     "GovernanceDocument",
     "ProviderFieldsSpec",
     "RegistrySpec",
-    "registry_from_spec",
 ]
 
 API_VERSION = "harbourmaster.io/v1"
@@ -298,124 +290,3 @@ class GovernanceDocument(_Spec):
     """Accepted vulnerabilities, each with an expiry."""
     content: ContentSpec = Field(default_factory=ContentSpec)
     """How deployment content is read; replaced as a whole by each apply."""
-
-
-def _read_pem(value: str, *, path: str, problems: list[Violation], host: HostFiles | None) -> str | None:
-    if "-----BEGIN" in value:
-        return value
-    if host is None:
-        problems.append(
-            Violation(path, "give the PEM text itself; file paths are read only by the CLI on its own host")
-        )
-        return None
-    try:
-        text = read_host_file(value, field=path, guard=host, what="PEM file").decode("utf-8")
-    except UnresolvedSecretError as exc:
-        problems.append(Violation(path, exc.message.removeprefix(f"{path}: ")))
-        return None
-    except UnicodeDecodeError:
-        problems.append(Violation(path, f"PEM file {value} is not UTF-8 text"))
-        return None
-    if "-----BEGIN" not in text:
-        problems.append(Violation(path, f"{value} is not a PEM file"))
-        return None
-    return text
-
-
-def registry_from_spec(
-    spec: RegistrySpec,
-    *,
-    path: str,
-    problems: list[Violation],
-    secret_set: bool,
-    client_key_set: bool,
-    host: HostFiles | None = None,
-) -> Registry | None:
-    """The registry a spec describes; problems are appended to ``problems`` (None when unusable).
-
-    PEM values given as file paths are read through ``host`` (the CLI's own
-    host); without it only PEM text is accepted.
-
-    ``secret_set`` and ``client_key_set`` say whether a secret will be stored
-    after the change (a new reference, or the one already stored).
-    """
-    try:
-        location = parse_registry_location(spec.url, spec.scope, field=f"{path}.url")
-    except LocationError as exc:
-        problems.append(Violation(f"{path}.url", exc.message))
-        return None
-    fields: dict[str, str] = {}
-    for name, providers in PROVIDER_FIELDS.items():
-        value = getattr(spec, name)
-        if value is None:
-            continue
-        if spec.provider not in providers:
-            problems.append(
-                Violation(
-                    f"{path}.{name}", f"only for provider(s) {', '.join(sorted(p.value for p in providers))}"
-                )
-            )
-        fields[name] = value
-    if spec.provider is Provider.DOCKERHUB_ANONYMOUS:
-        problems.append(
-            Violation(
-                f"{path}.provider",
-                "dockerhub-anonymous is built in; use provider: dockerhub with a credential instead",
-            )
-        )
-    credential = None
-    if spec.credential is not None:
-        if spec.credential.secret is not None:
-            try:
-                parse_secret_reference(spec.credential.secret, field=f"{path}.credential.secret")
-            except SecretReferenceError as exc:
-                problems.append(Violation(f"{path}.credential.secret", exc.message))
-        elif not secret_set:
-            problems.append(
-                Violation(
-                    f"{path}.credential.secret",
-                    "required: the registry has no stored secret yet (reference it as env:VAR or file:/path)",
-                )
-            )
-        credential = CredentialInfo(
-            spec.credential.kind, spec.credential.username, spec.credential.expires, secret_set=True
-        )
-    tls = TlsSettings()
-    if spec.tls is not None:
-        ca = (
-            _read_pem(spec.tls.ca_bundle, path=f"{path}.tls.ca_bundle", problems=problems, host=host)
-            if spec.tls.ca_bundle
-            else None
-        )
-        cert = (
-            _read_pem(
-                spec.tls.client_certificate,
-                path=f"{path}.tls.client_certificate",
-                problems=problems,
-                host=host,
-            )
-            if spec.tls.client_certificate
-            else None
-        )
-        if spec.tls.client_key is not None:
-            try:
-                parse_secret_reference(spec.tls.client_key, field=f"{path}.tls.client_key")
-            except SecretReferenceError as exc:
-                problems.append(Violation(f"{path}.tls.client_key", exc.message))
-        has_key = spec.tls.client_key is not None or client_key_set
-        if cert is not None and not has_key:
-            problems.append(Violation(f"{path}.tls.client_key", "a client certificate needs a client key"))
-        tls = TlsSettings(
-            ca_bundle=ca, client_certificate=cert, client_key_set=has_key, insecure=spec.tls.insecure
-        )
-    return Registry(
-        name=spec.name,
-        provider=spec.provider,
-        url=spec.url,
-        location=location,
-        oci_artifacts=spec.oci_artifacts,
-        provider_fields=tuple(sorted(fields.items())),
-        tls=tls,
-        credential=credential,
-        declared_public=spec.public,
-    )

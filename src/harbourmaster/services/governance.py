@@ -10,11 +10,8 @@ it did as a :class:`ChangePublic`, the API's response and the CLI's ``--json``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import Any
-
-from pydantic import ValidationError
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.model import (
@@ -28,14 +25,15 @@ from harbourmaster.domain.model import (
 )
 from harbourmaster.domain.secret import Secret
 from harbourmaster.domain.spelling import did_you_mean
-from harbourmaster.domain.state import GovernanceState, StateInvalid, Violation
-from harbourmaster.errors import BadInput, Conflict, NotFound
+from harbourmaster.domain.state import GovernanceState
+from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import seal_registry_secret
-from harbourmaster.services.document import RegistrySpec, registry_from_spec
-from harbourmaster.services.export import registry_document
+from harbourmaster.services.model_changes import put_named, require_existing, write_change
+from harbourmaster.services.registry_specs import merged_registry
 from harbourmaster.services.results import ChangePublic
-from harbourmaster.store.interface import GovernanceRepository, SealedUpdates
+from harbourmaster.store.interface import GovernanceRepository
+from harbourmaster.store.values import SealedUpdates
 
 __all__ = [
     "add_access",
@@ -56,66 +54,7 @@ __all__ = [
 ]
 
 
-def _write(
-    hm: Harbourmaster,
-    principal: Principal,
-    *,
-    permission: Permission = Permission.GOVERNANCE_WRITE,
-    action: str | Callable[[GovernanceState], str],
-    target: str,
-    mutate: Callable[[GovernanceState], GovernanceState],
-    sealed: Callable[[GovernanceRepository, GovernanceState, GovernanceState], SealedUpdates] | None = None,
-) -> ChangePublic:
-    require(principal, permission)
-    change = hm.change(actor=principal.name, action=action, target=target, mutate=mutate, sealed=sealed)
-    return ChangePublic.of(change)
-
-
 # -- registries ------------------------------------------------------------
-def _merged_registry(
-    existing: Registry | None,
-    *,
-    name: str,
-    fields: dict[str, Any],
-    create: bool,
-    secret: Secret | None,
-    client_key: Secret | None,
-) -> Registry:
-    """``existing`` (None: none yet) with ``fields`` applied, checked against the registry's own rules."""
-    if create and existing is not None:
-        raise Conflict(f"registry {name} already exists")
-    if not create and existing is None:
-        raise NotFound(f"registry {name} is not defined")
-    if existing is not None and existing.builtin:
-        raise BadInput(f"registry {name} is built in; hide it with 'registry hide-anonymous' instead")
-    base = registry_document(existing) if existing is not None else {}
-    merged = {**base, **{k: v for k, v in fields.items() if k != "name"}, "name": name}
-    if "credential" in fields and fields["credential"] is not None and base.get("credential"):
-        merged["credential"] = {**base["credential"], **fields["credential"]}
-    problems: list[Violation] = []
-    try:
-        spec = RegistrySpec.model_validate(merged)
-    except ValidationError as exc:
-        raise StateInvalid(
-            [
-                Violation(f"registry {name}." + ".".join(str(p) for p in e["loc"]), e["msg"])
-                for e in exc.errors(include_url=False)
-            ]
-        ) from None
-    had_secret = bool(existing and existing.credential and existing.credential.secret_set)
-    had_key = bool(existing and existing.tls.client_key_set)
-    reg = registry_from_spec(
-        spec,
-        path=f"registry {name}",
-        problems=problems,
-        secret_set=had_secret or secret is not None,
-        client_key_set=had_key or client_key is not None,
-    )
-    if problems or reg is None:
-        raise StateInvalid(problems)
-    return reg
-
-
 def put_registry(
     hm: Harbourmaster,
     principal: Principal,
@@ -139,7 +78,7 @@ def put_registry(
 
     def mutate(state: GovernanceState) -> GovernanceState:
         # The stored registry is read, merged with ``fields`` and written in one transaction.
-        reg = _merged_registry(
+        reg = merged_registry(
             state.registry(name),
             name=name,
             fields=fields,
@@ -160,7 +99,7 @@ def put_registry(
             out.client_keys[name] = seal_registry_secret(hm, reg, client_key, field="client_key")
         return out
 
-    _write(
+    write_change(
         hm,
         principal,
         action="registry.create" if create else "registry.update",
@@ -197,7 +136,7 @@ def delete_registry(hm: Harbourmaster, principal: Principal, name: str) -> Chang
             grants=tuple(g for g in state.grants if g.registry != name),
         )
 
-    return _write(hm, principal, action="registry.delete", target=name, mutate=mutate)
+    return write_change(hm, principal, action="registry.delete", target=name, mutate=mutate)
 
 
 def set_hide_anonymous(
@@ -205,7 +144,7 @@ def set_hide_anonymous(
 ) -> ChangePublic:
     """Hide (or show) anonymous Docker Hub globally, or for one environment."""
     if environment is None:
-        return _write(
+        return write_change(
             hm,
             principal,
             action="settings.hide_dockerhub_anonymous",
@@ -219,7 +158,7 @@ def set_hide_anonymous(
             raise NotFound(f"environment {environment} is not defined{did_you_mean(environment, names)}")
         return state
 
-    return _write(
+    return write_change(
         hm,
         principal,
         action="environment.hide_dockerhub_anonymous",
@@ -235,43 +174,10 @@ def set_hide_anonymous(
 
 
 # -- environments, users, teams --------------------------------------------
-def _put_named(
-    hm: Harbourmaster,
-    principal: Principal,
-    *,
-    kind: str,
-    attr: str,
-    obj: Any,
-    create: bool | None,
-    permission: Permission = Permission.GOVERNANCE_WRITE,
-) -> ChangePublic:
-    """Create (``create``), update (not ``create``) or either (``None``: whichever the stored model needs).
-
-    Whether the object exists is read inside the write transaction: a concurrent create may have won.
-    """
-
-    def exists(state: GovernanceState) -> bool:
-        return obj.name in {o.name for o in getattr(state, attr)}
-
-    def action(state: GovernanceState) -> str:
-        creating = not exists(state) if create is None else create
-        return f"{kind}.{'create' if creating else 'update'}"
-
-    def mutate(state: GovernanceState) -> GovernanceState:
-        present = exists(state)
-        if create is True and present:
-            raise Conflict(f"{kind} {obj.name} already exists")
-        if create is False and not present:
-            raise NotFound(f"{kind} {obj.name} is not defined")
-        return state.evolve(**{attr: (*[o for o in getattr(state, attr) if o.name != obj.name], obj)})
-
-    return _write(hm, principal, permission=permission, action=action, target=obj.name, mutate=mutate)
-
-
 def put_environment(
     hm: Harbourmaster, principal: Principal, env: Environment, *, create: bool
 ) -> ChangePublic:
-    return _put_named(hm, principal, kind="environment", attr="environments", obj=env, create=create)
+    return put_named(hm, principal, kind="environment", attr="environments", obj=env, create=create)
 
 
 #: Environment fields a PATCH may set to null (the others always have a value).
@@ -306,14 +212,14 @@ def update_environment(hm: Harbourmaster, principal: Principal, name: str, /, **
         updated = replace(current, **changes)
         return state.evolve(environments=tuple(updated if e is current else e for e in state.environments))
 
-    return _write(hm, principal, action="environment.update", target=name, mutate=mutate)
+    return write_change(hm, principal, action="environment.update", target=name, mutate=mutate)
 
 
 def put_user(
     hm: Harbourmaster, principal: Principal, user: User, *, create: bool | None = None
 ) -> ChangePublic:
     """Create (``create``), update (not ``create``) or create-or-update (``None``) ``user``."""
-    return _put_named(
+    return put_named(
         hm,
         principal,
         kind="user",
@@ -328,7 +234,7 @@ def put_team(
     hm: Harbourmaster, principal: Principal, team: Team, *, create: bool | None = None
 ) -> ChangePublic:
     """Create (``create``), update (not ``create``) or create-or-update (``None``) ``team``."""
-    return _put_named(
+    return put_named(
         hm,
         principal,
         kind="team",
@@ -339,21 +245,14 @@ def put_team(
     )
 
 
-def _existing(state: GovernanceState, kind: str, attr: str, name: str) -> GovernanceState:
-    """``state``, once ``name`` is known to be one of its ``attr`` (read in the write's transaction)."""
-    if name not in {o.name for o in getattr(state, attr)}:
-        raise NotFound(f"{kind} {name} is not defined")
-    return state
-
-
 def delete_environment(hm: Harbourmaster, principal: Principal, name: str) -> ChangePublic:
-    return _write(
+    return write_change(
         hm,
         principal,
         action="environment.delete",
         target=name,
         mutate=lambda s: replace(
-            _existing(s, "environment", "environments", name),
+            require_existing(s, "environment", "environments", name),
             environments=tuple(e for e in s.environments if e.name != name),
             access=tuple(a for a in s.access if a.environment != name),
             grants=tuple(g for g in s.grants if g.environment != name),
@@ -362,14 +261,14 @@ def delete_environment(hm: Harbourmaster, principal: Principal, name: str) -> Ch
 
 
 def delete_user(hm: Harbourmaster, principal: Principal, name: str) -> ChangePublic:
-    return _write(
+    return write_change(
         hm,
         principal,
         permission=Permission.IDENTITY_WRITE,
         action="user.delete",
         target=name,
         mutate=lambda s: replace(
-            _existing(s, "user", "users", name),
+            require_existing(s, "user", "users", name),
             users=tuple(u for u in s.users if u.name != name),
             teams=tuple(replace(t, members=tuple(m for m in t.members if m != name)) for t in s.teams),
             access=tuple(a for a in s.access if a.user != name),
@@ -379,14 +278,14 @@ def delete_user(hm: Harbourmaster, principal: Principal, name: str) -> ChangePub
 
 
 def delete_team(hm: Harbourmaster, principal: Principal, name: str) -> ChangePublic:
-    return _write(
+    return write_change(
         hm,
         principal,
         permission=Permission.IDENTITY_WRITE,
         action="team.delete",
         target=name,
         mutate=lambda s: replace(
-            _existing(s, "team", "teams", name),
+            require_existing(s, "team", "teams", name),
             teams=tuple(t for t in s.teams if t.name != name),
             access=tuple(a for a in s.access if a.team != name),
             grants=tuple(g for g in s.grants if g.team != name),
@@ -396,7 +295,7 @@ def delete_team(hm: Harbourmaster, principal: Principal, name: str) -> ChangePub
 
 # -- access and grants -----------------------------------------------------
 def add_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -> ChangePublic:
-    return _write(
+    return write_change(
         hm,
         principal,
         action="access.add",
@@ -423,11 +322,11 @@ def remove_access(hm: Harbourmaster, principal: Principal, entry: AccessEntry) -
             raise NotFound("no such access entry")
         return replace(state, access=tuple(a for a in state.access if (a.environment, a.user, a.team) != key))
 
-    return _write(hm, principal, action="access.remove", target=entry.environment, mutate=mutate)
+    return write_change(hm, principal, action="access.remove", target=entry.environment, mutate=mutate)
 
 
 def add_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) -> ChangePublic:
-    return _write(
+    return write_change(
         hm,
         principal,
         action="grant.add",
@@ -443,7 +342,7 @@ def remove_grant(hm: Harbourmaster, principal: Principal, grant: RegistryGrant) 
             raise NotFound(f"no grant of {grant.registry} to {grant.environment} {grant.grantee}")
         return replace(state, grants=tuple(g for g in state.grants if g != grant))
 
-    return _write(
+    return write_change(
         hm,
         principal,
         action="grant.remove",
@@ -456,7 +355,7 @@ def update_tier(hm: Harbourmaster, principal: Principal, tier: Tier, **changes: 
     """Raises:
     TierPolicyError: an unknown severity or an advisory level above the block level.
     """
-    return _write(
+    return write_change(
         hm,
         principal,
         action="tier.update",

@@ -61,7 +61,7 @@ def registry(hm: Harbourmaster, principal: Principal, name: str) -> RegistryPubl
 def list_environments(hm: Harbourmaster, principal: Principal) -> list[EnvironmentPublic]:
     """Every environment. Raises Forbidden without ``governance.read``."""
     require(principal, Permission.GOVERNANCE_READ)
-    return [EnvironmentPublic.of(e) for e in hm.state().environments]
+    return [EnvironmentPublic.model_validate(e) for e in hm.state().environments]
 
 
 def environment(hm: Harbourmaster, principal: Principal, name: str) -> EnvironmentPublic:
@@ -72,34 +72,34 @@ def environment(hm: Harbourmaster, principal: Principal, name: str) -> Environme
         NotFound: no environment ``name`` (naming the closest).
     """
     require(principal, Permission.GOVERNANCE_READ)
-    return EnvironmentPublic.of(named_environment(hm.snapshot(), name))
+    return EnvironmentPublic.model_validate(named_environment(hm.snapshot(), name))
 
 
 def list_users(hm: Harbourmaster, principal: Principal) -> list[UserPublic]:
     """Every user and role. Raises Forbidden without ``governance.read``."""
     require(principal, Permission.GOVERNANCE_READ)
-    return [UserPublic.of(u) for u in hm.state().users]
+    return [UserPublic.model_validate(u) for u in hm.state().users]
 
 
 def list_teams(hm: Harbourmaster, principal: Principal) -> list[TeamPublic]:
     """Every team and its members. Raises Forbidden without ``governance.read``."""
     require(principal, Permission.GOVERNANCE_READ)
-    return [TeamPublic.of(t) for t in hm.state().teams]
+    return [TeamPublic.model_validate(t) for t in hm.state().teams]
 
 
 def list_grants(hm: Harbourmaster, principal: Principal) -> list[GrantPublic]:
     """Every registry grant. Raises Forbidden without ``governance.read``."""
     require(principal, Permission.GOVERNANCE_READ)
-    return [GrantPublic.of(g) for g in hm.state().grants]
+    return [GrantPublic.model_validate(g) for g in hm.state().grants]
 
 
 def list_access(hm: Harbourmaster, principal: Principal) -> list[AccessPublic]:
     """Every environment access entry. Raises Forbidden without ``governance.read``."""
     require(principal, Permission.GOVERNANCE_READ)
-    return [AccessPublic.of(a) for a in hm.state().access]
+    return [AccessPublic.model_validate(a) for a in hm.state().access]
 
 
 def list_tiers(hm: Harbourmaster, principal: Principal) -> list[TierPublic]:
     """Every tier's policy, by tier. Raises Forbidden without ``governance.read``."""
     require(principal, Permission.GOVERNANCE_READ)
-    return [TierPublic.of(p) for _, p in sorted(hm.state().tiers.items())]
+    return [TierPublic.model_validate(p) for _, p in sorted(hm.state().tiers.items())]

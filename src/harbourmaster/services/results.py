@@ -1,9 +1,14 @@
-"""What services return: one typed model per answer, the API's ``response_model`` and the CLI's ``--json``.
+"""What the governance and registry services return: one typed model per answer, the API's
+``response_model`` and the CLI's ``--json``.
 
 The JSON contract is written here once.  Each model is built from the domain
-value it describes (``XPublic.of(...)``); routes return it as it is and the
-CLI prints ``model_dump(mode="json")`` of the same model, so ``--json`` is the
-data the API returns.
+value it describes: ``XPublic.model_validate(value, from_attributes=True)``
+where the model's fields are the value's attributes, ``XPublic.of(...)`` where
+a conversion is needed.  Services return the model; routes return it as it is
+and the CLI prints ``model_dump(mode="json")`` of the same model, so ``--json``
+is the data the API returns.  The audit log's models are in
+:mod:`harbourmaster.services.audit_results`, the SBOM and vulnerability
+models in :mod:`harbourmaster.services.supply_results`.
 
 No model here carries a secret: a credential shows only who it is for,
 whether a secret is set and when it expires.  The one response that carries a
@@ -16,32 +21,22 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from harbourmaster.domain.audit_checkpoint import (
-    Checkpoint,
-    checkpoint_from_json_line,
-    checkpoint_to_json_line,
-)
 from harbourmaster.domain.decision import Decision
-from harbourmaster.domain.model import AccessEntry, Environment, Registry, RegistryGrant, Team, User
+from harbourmaster.domain.model import Registry
 from harbourmaster.domain.state import GovernanceState
-from harbourmaster.domain.tiers import TierPolicy
 
 if TYPE_CHECKING:  # services import this module: no cycle at run time
     from harbourmaster.registry.browse import ImageSummary
-    from harbourmaster.registry.probe import ProbeFailure, ProbeReport
-    from harbourmaster.services.audit_checkpoints import AuditVerification
+    from harbourmaster.registry.probe import ProbeReport
     from harbourmaster.services.core import Change
 
 __all__ = [
     "AccessPublic",
     "ApplyPublic",
-    "AuditVerifyPublic",
     "BrowsePublic",
     "ChangePublic",
-    "CheckpointKeyPublic",
-    "CheckpointPublic",
     "CredentialPublic",
     "DecisionPublic",
     "DeploymentDecisions",
@@ -87,21 +82,13 @@ class TlsPublic(BaseModel):
 
 
 class GrantPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     registry: str
     environment: str
     namespace: str | None = None
     user: str | None = None
     team: str | None = None
-
-    @classmethod
-    def of(cls, grant: RegistryGrant) -> GrantPublic:
-        return cls(
-            registry=grant.registry,
-            environment=grant.environment,
-            namespace=grant.namespace,
-            user=grant.user,
-            team=grant.team,
-        )
 
 
 class RegistryPublic(BaseModel):
@@ -149,11 +136,17 @@ class RegistryPublic(BaseModel):
                 expired=cred.expired(today),
             ),
             hidden=state.hide_dockerhub_anonymous if reg.builtin else False,
-            grants=[GrantPublic.of(g) for g in state.grants if g.registry == reg.name],
+            grants=[GrantPublic.model_validate(g) for g in state.grants if g.registry == reg.name],
         )
 
 
+# Each model below is its domain value's attributes (``model_validate(value)``, from attributes). The
+# domain's enums are StrEnums, so ``kind``, ``tier`` and ``role`` validate as their values.
+
+
 class EnvironmentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     kind: str
     tier: str
@@ -161,74 +154,52 @@ class EnvironmentPublic(BaseModel):
     namespaces: list[str]
     hide_dockerhub_anonymous: bool
 
-    @classmethod
-    def of(cls, env: Environment) -> EnvironmentPublic:
-        return cls(
-            name=env.name,
-            kind=env.kind.value,
-            tier=env.tier.value,
-            group=env.group,
-            namespaces=list(env.namespaces),
-            hide_dockerhub_anonymous=env.hide_dockerhub_anonymous,
-        )
-
 
 class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     role: str
 
-    @classmethod
-    def of(cls, user: User) -> UserPublic:
-        return cls(name=user.name, role=user.role.value)
-
 
 class TeamPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     members: list[str]
 
-    @classmethod
-    def of(cls, team: Team) -> TeamPublic:
-        return cls(name=team.name, members=list(team.members))
-
 
 class AccessPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     environment: str
     user: str | None = None
     team: str | None = None
     role: str
 
-    @classmethod
-    def of(cls, entry: AccessEntry) -> AccessPublic:
-        return cls(environment=entry.environment, user=entry.user, team=entry.team, role=entry.role.value)
-
 
 class TierPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     tier: str
     block_severity: str
     advisory_severity: str | None
     require_signature: bool
     ignore_unfixed: bool
 
-    @classmethod
-    def of(cls, policy: TierPolicy) -> TierPublic:
-        return cls(
-            tier=policy.tier.value,
-            block_severity=policy.block_severity,
-            advisory_severity=policy.advisory_severity,
-            require_signature=policy.require_signature,
-            ignore_unfixed=policy.ignore_unfixed,
-        )
-
 
 class ChangePublic(BaseModel):
     """What a mutation did: the model's revision after it and a line per change."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     revision: int
     changes: list[str]
 
     @classmethod
     def of(cls, change: Change) -> ChangePublic:
-        return cls(revision=change.revision, changes=list(change.changes))
+        # Kept for services.governance, which builds it this way; it is model_validate.
+        return cls.model_validate(change)
 
 
 class ApplyPublic(BaseModel):
@@ -241,6 +212,8 @@ class ApplyPublic(BaseModel):
 
 
 class DecisionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     #: None only for deployment content that was not understood (always denied, with the reason).
     image: str | None
     normalized: str | None
@@ -258,15 +231,9 @@ class DecisionPublic(BaseModel):
 
     @classmethod
     def of(cls, decision: Decision) -> DecisionPublic:
-        return cls(
-            image=decision.image,
-            normalized=decision.normalized,
-            registry=decision.registry,
-            allowed=decision.allowed,
-            reasons=list(decision.reasons),
-            digest=decision.digest,
-            digest_error=decision.digest_error,
-        )
+        # Kept for services.decisions, which builds it this way.  A decision has no source, field path
+        # or extraction: those stay None until a content decision adds them.
+        return cls.model_validate(decision)
 
 
 class DeploymentDecisions(BaseModel):
@@ -308,78 +275,18 @@ class TokenInfoPublic(BaseModel):
     last_used_at: dt.datetime | None
 
 
-class AuditVerifyPublic(BaseModel):
-    """The chain (``count``, ``first_bad_seq``, ``problem``) and the server's checkpoint file
-    (``checkpoint_*``) checked; ``ok`` only when both are."""
-
-    ok: bool
-    count: int
-    first_bad_seq: int | None
-    problem: str | None
-    checkpoints: int
-    checkpoints_checked: int
-    checkpoint_problem: str | None
-    checkpoint_sources: list[str]
-
-    @classmethod
-    def of(cls, result: AuditVerification) -> AuditVerifyPublic:
-        return cls(
-            ok=result.ok,
-            count=result.chain.count,
-            first_bad_seq=result.chain.first_bad_seq,
-            problem=result.chain.problem,
-            checkpoints=result.checkpoints.total,
-            checkpoints_checked=result.checkpoints.checked,
-            checkpoint_problem=result.checkpoints.problem,
-            checkpoint_sources=list(result.sources),
-        )
-
-
-class CheckpointPublic(BaseModel):
-    """A signed audit checkpoint: record ``seq`` had hash ``head`` at ``time``.
-
-    ``signature`` (base64) is Ed25519 by key ``key_id`` over the prefix
-    ``harbourmaster audit checkpoint v1\\n`` and the canonical JSON of
-    ``{head, key_id, seq, time}``."""
-
-    type: str
-    version: int
-    seq: int
-    head: str
-    time: str
-    key_id: str
-    signature: str
-
-    @classmethod
-    def of(cls, checkpoint: Checkpoint) -> CheckpointPublic:
-        # The checkpoint's own JSON form: the signed payload's fields, as the checkpoint file holds them.
-        return cls.model_validate(checkpoint.as_dict())
-
-    def json_line(self) -> str:
-        """The checkpoint's line in a checkpoint file (canonical JSON, no newline), as ``verify`` reads it."""
-        return checkpoint_to_json_line(checkpoint_from_json_line(self.model_dump_json(), where="checkpoint"))
-
-
-class CheckpointKeyPublic(BaseModel):
-    """The public key that checks checkpoint signatures; ``key_id`` is the SHA-256 of the raw key."""
-
-    key_id: str
-    algorithm: str
-    pem: str
-
-
 class ProbeFailurePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     message: str
     details: list[str]
 
-    @classmethod
-    def of(cls, failure: ProbeFailure) -> ProbeFailurePublic:
-        return cls(kind=failure.kind, message=failure.message, details=list(failure.details))
-
 
 class ProbeReportPublic(BaseModel):
     """``registry test``: how far a registry could be reached, trusted and authenticated."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     registry: str
     ok: bool
@@ -398,20 +305,8 @@ class ProbeReportPublic(BaseModel):
 
     @classmethod
     def of(cls, report: ProbeReport) -> ProbeReportPublic:
-        return cls(
-            registry=report.registry,
-            ok=report.ok,
-            reachable=report.reachable,
-            tls=report.tls,
-            tls_subject=report.tls_subject,
-            tls_issuer=report.tls_issuer,
-            authentication=report.authentication,
-            auth_realm=report.auth_realm,
-            api_version=report.api_version,
-            referrers_api=report.referrers_api,
-            latency_ms=report.latency_ms,
-            failures=[ProbeFailurePublic.of(f) for f in report.failures],
-        )
+        # Kept for services.registry_access, which builds it this way; it is model_validate.
+        return cls.model_validate(report)
 
 
 class PlatformImagePublic(BaseModel):

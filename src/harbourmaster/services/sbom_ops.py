@@ -18,9 +18,11 @@ operation as purpose) and works against the registry with it:
 Each operation records the repository and tag it saw the image's digest under
 (``sbom_image_names``), which ``vulns affected`` reports.
 
-Every operation is audited (``sbom.generate``, ``sbom.attach``, ``sbom.fetch``;
-failures too) and needs :attr:`Permission.REGISTRY_PROBE`, because it uses the
-registry's stored credential; reading the store needs ``GOVERNANCE_READ``.
+Each answers with :class:`~harbourmaster.services.supply_results.SbomOutcomePublic`
+(the document included unless ``with_document=False``).  Every operation is
+audited (``sbom.generate``, ``sbom.attach``, ``sbom.fetch``; failures too) and
+needs :attr:`Permission.REGISTRY_PROBE`, because it uses the registry's stored
+credential; reading the store needs ``GOVERNANCE_READ``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_access import resolve_image
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
 from harbourmaster.services.sboms import StoredSbom, get_sbom, list_sboms, store_sbom
-from harbourmaster.services.supply_results import StoredSbomPublic
+from harbourmaster.services.supply_results import SbomOutcomePublic, StoredSbomPublic
 from harbourmaster.supply.sbom import (
     Platform,
     SbomFormat,
@@ -193,10 +195,11 @@ def _generate(hm: Harbourmaster, target: _Target, *, actor: str, fmt: SbomFormat
 
 def generate_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
                         fmt: SbomFormat = SbomFormat.CYCLONEDX_JSON, platform: Platform | None = None,
-                        limits: ScanLimits | None = None,
-                        progress: ScanProgress | None = None) -> SbomOutcome:
+                        limits: ScanLimits | None = None, progress: ScanProgress | None = None,
+                        with_document: bool = True) -> SbomOutcomePublic:
     """Generate the SBOM of registry image ``image`` (layers streamed with the registry's
     credential), validate it against the format's schema and store it; audited as ``sbom.generate``.
+    The answer carries the document unless ``with_document`` is false.
 
     Raises:
         Forbidden: ``principal`` may not use registry credentials.
@@ -222,8 +225,9 @@ def generate_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
                            stored=stored, document=document, packages=count, warnings=warnings,
                            generated=True)
 
-    return _audited(hm, actor=actor, action="sbom.generate", target=target,
-                    details={"format": fmt.value, "platform": str(want)}, work=work)
+    outcome = _audited(hm, actor=actor, action="sbom.generate", target=target,
+                       details={"format": fmt.value, "platform": str(want)}, work=work)
+    return SbomOutcomePublic.of(outcome, with_document=with_document)
 
 
 async def _platform_image(client: RegistryClient, target: _Target,
@@ -245,14 +249,15 @@ def attach_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
                       fmt: SbomFormat = SbomFormat.CYCLONEDX_JSON, platform: Platform | None = None,
                       environments: Sequence[str] = (), regenerate: bool = False,
                       limits: ScanLimits | None = None, progress: ScanProgress | None = None,
-                      created: dt.datetime | None = None) -> SbomOutcome:
+                      created: dt.datetime | None = None, with_document: bool = True) -> SbomOutcomePublic:
     """Attach the SBOM of ``image`` to it in its registry, as an OCI artifact whose subject is the
     image manifest (referrers API, or the ``sha256-<hex>`` tag where the registry lacks it).
 
     The stored SBOM for the image's digest, format and platform is attached; without one (or
     with ``regenerate``) it is generated and stored first.  With ``environments``, ``image`` must
     also resolve through a registry granted on each of them (see :func:`resolve_image`).
-    Audited as ``sbom.attach``.
+    Audited as ``sbom.attach``.  The answer carries the document attached unless ``with_document``
+    is false.
 
     Raises:
         Forbidden: ``principal`` may not use registry credentials, or not on an environment.
@@ -311,15 +316,17 @@ def attach_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
                            else stored.component_count, warnings=warnings, generated=generated,
                            attached=attached, relabelled_from=relabelled_from)
 
-    return _audited(hm, actor=actor, action="sbom.attach", target=target,
-                    details={"format": fmt.value, "platform": str(want)}, work=work)
+    outcome = _audited(hm, actor=actor, action="sbom.attach", target=target,
+                       details={"format": fmt.value, "platform": str(want)}, work=work)
+    return SbomOutcomePublic.of(outcome, with_document=with_document)
 
 
 def fetch_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
-                     fmt: SbomFormat = SbomFormat.CYCLONEDX_JSON,
-                     platform: Platform | None = None) -> SbomOutcome:
+                     fmt: SbomFormat = SbomFormat.CYCLONEDX_JSON, platform: Platform | None = None,
+                     with_document: bool = True) -> SbomOutcomePublic:
     """The SBOM attached to ``image`` in its registry, checked (subject, artifact type, digest,
-    schema) and stored exactly as fetched (origin ``fetched``); audited as ``sbom.fetch``.
+    schema) and stored exactly as fetched (origin ``fetched``); audited as ``sbom.fetch``.  The
+    answer carries the document unless ``with_document`` is false.
 
     Raises:
         Forbidden: ``principal`` may not use registry credentials.
@@ -355,8 +362,9 @@ def fetch_image_sbom(hm: Harbourmaster, principal: Principal, image: str, *,
                            stored=stored, document=document, packages=stored.component_count,
                            fetched=fetched)
 
-    return _audited(hm, actor=actor, action="sbom.fetch", target=target,
-                    details={"format": fmt.value, "platform": str(want)}, work=work)
+    outcome = _audited(hm, actor=actor, action="sbom.fetch", target=target,
+                       details={"format": fmt.value, "platform": str(want)}, work=work)
+    return SbomOutcomePublic.of(outcome, with_document=with_document)
 
 
 def stored_sboms(hm: Harbourmaster, principal: Principal, *,

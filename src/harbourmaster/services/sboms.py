@@ -14,7 +14,7 @@ from packageurl import PackageURL
 
 from harbourmaster.errors import NotFound
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.interface import IndexedComponent, SbomDocument, StoredSbom
+from harbourmaster.store.values import IndexedComponent, SbomDocument, StoredSbom
 from harbourmaster.supply.sbom import Sbom, SbomFormat, render_sbom
 
 __all__ = ["StoredSbom", "component_rows", "get_sbom", "keep_sbom", "list_sboms", "store_sbom"]

@@ -1,24 +1,30 @@
 """What the SBOM and vulnerability services return: the API's ``response_model`` and the CLI's ``--json``.
 
 Like :mod:`harbourmaster.services.results`, each model is built once from the
-service's value (``XPublic.of(...)``).  Times are ISO 8601 as the services
-recorded them (offset kept).
+service's value (``model_validate(value, from_attributes=True)``, or
+``XPublic.of(...)`` where a conversion is needed) and returned by the service.
+Times are ISO 8601 as the services recorded them (offset kept).
+
+A field declared with ``exclude=True`` is for the CLI's human output and exit
+code only: it is in neither the JSON nor the API's schema.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from harbourmaster.errors import Error
+from harbourmaster.supply.scan import EXIT_OK, OutputFormat, ScanResult, render, table_rows
 
 if TYPE_CHECKING:  # services import this module: no cycle at run time
+    from harbourmaster.domain.severity import Severity
     from harbourmaster.services.advisories import ImportReport
-    from harbourmaster.services.correlation import NewlyAffected
     from harbourmaster.services.sbom_ops import SbomOutcome
-    from harbourmaster.services.vulns import AffectedImage, VulnImport
-    from harbourmaster.store.interface import StoredSbom, VulnDbStatus
+    from harbourmaster.services.vulns import VulnImport
+    from harbourmaster.store.values import StoredSbom, VulnDbStatus
     from harbourmaster.supply.sbom import Sbom, SbomFormat
-    from harbourmaster.supply.scan import ScanResult
 
 __all__ = [
     "AffectedImagePublic",
@@ -75,6 +81,8 @@ class SbomArtifactPublic(BaseModel):
     subject: str
     artifact_type: str
     via: str
+    #: Not in the JSON: the ``sha256-<hex>`` tag an attach used where the registry lacks the referrers API.
+    referrers_tag: str | None = Field(default=None, exclude=True)
 
 
 class SbomOutcomePublic(BaseModel):
@@ -89,11 +97,11 @@ class SbomOutcomePublic(BaseModel):
     warnings: list[str]
     stored: StoredSbomPublic
     artifact: SbomArtifactPublic | None
-    #: The SBOM document itself (generate and fetch over the API; the CLI writes it out instead).
+    #: The SBOM document itself (generate and fetch; the CLI writes it out instead of printing it).
     document: str | None = None
 
     @classmethod
-    def of(cls, outcome: SbomOutcome, *, with_document: bool = False) -> SbomOutcomePublic:
+    def of(cls, outcome: SbomOutcome, *, with_document: bool) -> SbomOutcomePublic:
         ref = outcome.attached or outcome.fetched
         return cls(
             operation=outcome.operation,
@@ -115,6 +123,7 @@ class SbomOutcomePublic(BaseModel):
                 subject=ref.subject_digest,
                 artifact_type=outcome.format.media_type,
                 via=ref.via,
+                referrers_tag=None if outcome.attached is None else outcome.attached.referrers_tag,
             ),
             document=outcome.document if with_document else None,
         )
@@ -204,19 +213,12 @@ def _report_fields(r: ImportReport) -> dict[str, Any]:
 
 
 class NewlyAffectedPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     sbom_id: int
     image_digest: str
     image_name: str
     advisories: list[dict[str, str]]
-
-    @classmethod
-    def of(cls, image: NewlyAffected) -> NewlyAffectedPublic:
-        return cls(
-            sbom_id=image.sbom_id,
-            image_digest=image.image_digest,
-            image_name=image.image_name,
-            advisories=list(image.advisories),
-        )
 
 
 class ImportReportPublic(BaseModel):
@@ -250,7 +252,7 @@ class VulnImportPublic(ImportReportPublic):
     def of(cls, result: VulnImport) -> VulnImportPublic:
         return cls(
             **_report_fields(result.report),
-            newly_affected=[NewlyAffectedPublic.of(n) for n in result.newly_affected],
+            newly_affected=[NewlyAffectedPublic.model_validate(n) for n in result.newly_affected],
             webhook=list(result.webhook),
             timings={k: round(t, 4) for k, t in result.timings.items()},
         )
@@ -300,6 +302,8 @@ class ScanSummaryPublic(BaseModel):
 class ScanResultPublic(BaseModel):
     """A scan as ``format: json``; ``sarif`` and ``cyclonedx-vex`` answer those documents instead."""
 
+    # Those documents are :meth:`render` of this result, which keeps the scan it was made from.
+
     target: str
     findings: list[FindingPublic]
     verdict: TierVerdictPublic | None
@@ -308,11 +312,39 @@ class ScanResultPublic(BaseModel):
     source: str
     summary: ScanSummaryPublic
     warnings: list[str]
+    #: Not in the JSON: the scan fails (``scan`` exits 1): an unsuppressed finding is at or above the
+    #: ``fail_on`` severity it was asked for, or the verdict is ``block``.
+    fails: bool = Field(default=False, exclude=True)
+    _scan: ScanResult | None = PrivateAttr(default=None)
 
     @classmethod
-    def of(cls, result: ScanResult) -> ScanResultPublic:
+    def of(cls, result: ScanResult, *, fail_on: Severity | None = None) -> ScanResultPublic:
         # The scan's JSON form is the scan renderer's own (``scan --format json``, shared with SARIF).
-        return cls.model_validate(result.as_dict())
+        public = cls.model_validate({**result.as_dict(), "fails": result.exit_code(fail_on) != EXIT_OK})
+        public._scan = result
+        return public
+
+    def _source(self) -> ScanResult:
+        if self._scan is None:
+            raise Error("only a scan service's own result can be rendered (this one was built from JSON)")
+        return self._scan
+
+    def render(self, fmt: OutputFormat) -> str:
+        """The scan as ``fmt`` text (JSON, SARIF 2.1.0 or CycloneDX VEX), exactly as the renderers write it.
+
+        Raises:
+            Error: the result was not made by a scan service.
+            ValueError: ``fmt`` is ``table`` (use :meth:`table_rows`).
+        """
+        return render(self._source(), fmt)
+
+    def table_rows(self) -> list[tuple[str, ...]]:
+        """A table row per finding (unsuppressed first, most severe first).
+
+        Raises:
+            Error: the result was not made by a scan service.
+        """
+        return table_rows(self._source())
 
 
 class AffectedRepositoryPublic(BaseModel):
@@ -325,20 +357,19 @@ class AffectedRepositoryPublic(BaseModel):
 class AffectedImagePublic(BaseModel):
     """An affected image digest: its stored SBOM's name and every repository and tag it was seen under."""
 
+    # ``repositories`` is empty when no SBOM operation on a registry image has seen the digest (an SBOM
+    # generated from a local source only).
+
     image_name: str
     image_digest: str
     repositories: list[AffectedRepositoryPublic]
     first_seen: str
     advisories: list[dict[str, str]]
 
-    @classmethod
-    def of(cls, image: AffectedImage) -> AffectedImagePublic:
-        return cls(
-            image_name=image.image_name,
-            image_digest=image.image_digest,
-            repositories=[
-                AffectedRepositoryPublic(repository=r, tags=list(t)) for r, t in image.repositories
-            ],
-            first_seen=image.first_seen.isoformat(),
-            advisories=list(image.advisories),
-        )
+    @property
+    def names(self) -> tuple[str, ...]:
+        """``repository:tag`` for every repository and tag (a repository alone when the digest was only
+        seen by digest there); the stored SBOM's name when no repository is known."""
+        out = [f"{r.repository}:{tag}" for r in self.repositories for tag in r.tags]
+        out += [r.repository for r in self.repositories if not r.tags]
+        return tuple(out) or (self.image_name,)

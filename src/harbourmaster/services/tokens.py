@@ -26,7 +26,7 @@ from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, NotFound, Unauthenticated
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.results import TokenInfoPublic
-from harbourmaster.store.interface import StoredToken
+from harbourmaster.store.values import StoredToken
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",

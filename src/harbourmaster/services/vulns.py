@@ -1,7 +1,8 @@
 """Vulnerability services: import advisories, report the database's state, scan and judge images,
 correlate new advisories with stored SBOMs, and list newly affected images.
 
-Every surface calls these; thresholds come only from the domain
+Every surface calls these, and each answers with its model from
+:mod:`harbourmaster.services.supply_results`; thresholds come only from the domain
 (:func:`harbourmaster.domain.findings.evaluate`), with the tier of the named
 environment, the governance allowlist and the scanned image's registry.  Newly
 affected images are announced through the core's notifier (``hm.notifier``: the
@@ -23,6 +24,7 @@ from typing import overload
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.durations import MAX_WINDOW, parse_duration
 from harbourmaster.domain.reference import ReferenceError, parse_reference
+from harbourmaster.domain.severity import Severity
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.notify.interface import Notification
 from harbourmaster.services.advisories import ImportReport, StoredAdvisoryIndex, import_advisories
@@ -31,8 +33,15 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.correlation import NewlyAffected, correlate_changed
 from harbourmaster.services.sbom_ops import generate_image_sbom
 from harbourmaster.services.sboms import get_sbom
-from harbourmaster.services.supply_results import ImportReportPublic, NewlyAffectedPublic
-from harbourmaster.store.interface import VulnDbStatus
+from harbourmaster.services.supply_results import (
+    AffectedImagePublic,
+    AffectedRepositoryPublic,
+    ImportReportPublic,
+    NewlyAffectedPublic,
+    ScanResultPublic,
+    VulnDbStatusPublic,
+    VulnImportPublic,
+)
 from harbourmaster.supply.advisories import AdvisorySource, open_osv
 from harbourmaster.supply.sbom import ScanProgress, default_catalogers, open_source, scan_image
 from harbourmaster.supply.scan import (
@@ -49,7 +58,6 @@ from harbourmaster.supply.scan import (
 
 __all__ = [
     "NEWLY_AFFECTED_EVENT",
-    "AffectedImage",
     "VulnImport",
     "advisory_index",
     "affected_since",
@@ -95,7 +103,10 @@ def _notify(hm: Harbourmaster, affected: Sequence[NewlyAffected], import_id: int
             Notification(
                 event=NEWLY_AFFECTED_EVENT,
                 subject=image.image_digest,
-                payload={"import_id": import_id, **NewlyAffectedPublic.of(image).model_dump(mode="json")},
+                payload={
+                    "import_id": import_id,
+                    **NewlyAffectedPublic.model_validate(image).model_dump(mode="json"),
+                },
             )
             for image in affected
         ]
@@ -111,7 +122,7 @@ def import_vulndb(
     source: AdvisorySource | None = None,
     strict: bool = False,
     correlate: bool = True,
-) -> VulnImport:
+) -> VulnImportPublic:
     """Import OSV records from ``path`` (a directory, an ``all.zip`` or a ``.json`` record) or ``source``,
     in one transaction, audited; then find the stored SBOMs the new or changed advisories newly affect,
     audit each and announce it through ``hm.notifier`` (:data:`NEWLY_AFFECTED_EVENT`).
@@ -167,10 +178,10 @@ def import_vulndb(
             )
         result.webhook = _notify(hm, result.newly_affected, report.import_id)
         result.timings["notify"] = time.perf_counter() - started
-    return result
+    return VulnImportPublic.of(result)
 
 
-def vulndb_state(hm: Harbourmaster, principal: Principal) -> VulnDbStatus:
+def vulndb_state(hm: Harbourmaster, principal: Principal) -> VulnDbStatusPublic:
     """Counts per ecosystem, the last import time and the newest ``modified``.
 
     Raises:
@@ -178,7 +189,7 @@ def vulndb_state(hm: Harbourmaster, principal: Principal) -> VulnDbStatus:
     """
     require(principal, Permission.GOVERNANCE_READ)
     with hm.store.read() as tx:
-        return tx.advisories.status()
+        return VulnDbStatusPublic.of(tx.advisories.status())
 
 
 def _registry_of(hm: Harbourmaster, image: str) -> str | None:
@@ -228,10 +239,12 @@ def scan_document(
     environment: str | None = None,
     vex: Sequence[tuple[str, str]] = (),
     image: str | None = None,
-) -> ScanResult:
+    fail_on: Severity | None = None,
+) -> ScanResultPublic:
     """Scan an SBOM document (CycloneDX or SPDX JSON), or judge a Trivy/Grype JSON report.
 
-    ``image`` overrides the image name the document gives (it decides the registry scope).
+    ``image`` overrides the image name the document gives (it decides the registry scope).  The
+    result ``fails`` when an unsuppressed finding is at or above ``fail_on`` or the verdict blocks.
 
     Raises:
         Forbidden: the principal may not read governance data.
@@ -240,6 +253,19 @@ def scan_document(
         BadInput: the document is larger than ``HARBOURMASTER_MAX_SBOM_BYTES``.
     """
     require(principal, Permission.GOVERNANCE_READ)
+    result = _scan_document(hm, document=document, where=where, environment=environment, vex=vex, image=image)
+    return ScanResultPublic.of(result, fail_on=fail_on)
+
+
+def _scan_document(
+    hm: Harbourmaster,
+    *,
+    document: str | bytes,
+    where: str,
+    environment: str | None,
+    vex: Sequence[tuple[str, str]],
+    image: str | None,
+) -> ScanResult:
     size = len(document.encode("utf-8", "surrogatepass") if isinstance(document, str) else document)
     limit = hm.settings.max_sbom_bytes
     if size > limit:
@@ -277,10 +303,12 @@ def scan_target(
     vex: Sequence[tuple[str, str]] = (),
     image: str | None = None,
     progress: ScanProgress | None = None,
-) -> ScanResult:
+    fail_on: Severity | None = None,
+) -> ScanResultPublic:
     """Scan ``oci-layout:DIR[:TAG]``, ``docker-archive:FILE``, an SBOM or scanner-report file, or an image
     in an approved registry: by digest its stored SBOM is used when there is one; otherwise (or by tag) the
-    SBOM is generated from the registry (streamed with the registry's credential) and stored.
+    SBOM is generated from the registry (streamed with the registry's credential) and stored.  The result
+    ``fails`` when an unsuppressed finding is at or above ``fail_on`` or the verdict blocks.
 
     Raises:
         Forbidden: the principal may not read governance data.
@@ -291,6 +319,21 @@ def scan_target(
         BadInput: the target is none of the accepted forms.
     """
     require(principal, Permission.GOVERNANCE_READ)
+    result = _scan_target(hm, principal, target=target, environment=environment, vex=vex, image=image,
+                          progress=progress)
+    return ScanResultPublic.of(result, fail_on=fail_on)
+
+
+def _scan_target(
+    hm: Harbourmaster,
+    principal: Principal,
+    *,
+    target: str,
+    environment: str | None,
+    vex: Sequence[tuple[str, str]],
+    image: str | None,
+    progress: ScanProgress | None,
+) -> ScanResult:
     if target.startswith(("oci-layout:", "docker-archive:")):
         with open_source(target) as source:
             sbom = scan_image(source, catalogers=default_catalogers(), progress=progress)
@@ -310,9 +353,7 @@ def scan_target(
             text = path.read_bytes()
         except OSError as exc:
             raise BadInput(f"{target}: cannot be read ({exc.strerror})") from None
-        return scan_document(
-            hm, principal, document=text, where=target, environment=environment, vex=vex, image=image
-        )
+        return _scan_document(hm, document=text, where=target, environment=environment, vex=vex, image=image)
     if target.endswith((".json", ".cdx", ".spdx")) or target.startswith(("/", "./", "../", "~")):
         raise BadInput(
             f"{target}: no such file (give an SBOM or report file, an image reference, "
@@ -331,9 +372,8 @@ def scan_target(
         except NotFound:
             pass
         else:
-            return scan_document(
+            return _scan_document(
                 hm,
-                principal,
                 document=document,
                 where=target,
                 environment=environment,
@@ -341,36 +381,15 @@ def scan_target(
                 image=image or target,
             )
     outcome = generate_image_sbom(hm, principal, target, progress=progress)
-    return scan_document(
+    assert outcome.document is not None  # generate answers with the document
+    return _scan_document(
         hm,
-        principal,
         document=outcome.document,
         where=target,
         environment=environment,
         vex=vex,
         image=image or target,
     )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AffectedImage:
-    """An image digest newly affected by advisories: the name its stored SBOM has, and every registry
-    repository with the tags the digest was seen under there (empty when no SBOM operation on a
-    registry image has seen it, e.g. an SBOM generated from a local source only)."""
-
-    image_name: str
-    image_digest: str
-    first_seen: dt.datetime
-    advisories: tuple[dict[str, str], ...]
-    repositories: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """``repository:tag`` for every repository and tag (a repository alone when the digest was only
-        seen by digest there); the stored SBOM's name when no repository is known."""
-        out = [f"{repo}:{tag}" for repo, tags in self.repositories for tag in tags]
-        out += [repo for repo, tags in self.repositories if not tags]
-        return tuple(out) or (self.image_name,)
 
 
 @overload
@@ -401,7 +420,7 @@ def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime | d
 
 def affected_since(
     hm: Harbourmaster, principal: Principal, *, since: dt.datetime | dt.timedelta
-) -> list[AffectedImage]:
+) -> list[AffectedImagePublic]:
     """Image digests found newly affected by an advisory at or after ``since`` (a moment, or how long
     before ``hm.clock.now()``), newest first, each with every registry repository and tag it was seen
     under (one entry per digest, however many SBOMs of it, in other formats, are stored).
@@ -427,20 +446,24 @@ def affected_since(
                 "severity": match.severity.value,
             },
         )
-    out = []
+    out: list[tuple[dt.datetime, AffectedImagePublic]] = []
     for digest, (name, first, advisories) in images.items():
         tags: dict[str, list[str]] = {}
         for seen in names.get(digest, []):
             tags.setdefault(seen.repository, [])
             if seen.tag:
                 tags[seen.repository].append(seen.tag)
-        out.append(
-            AffectedImage(
-                image_name=name,
-                image_digest=digest,
-                first_seen=first,
-                advisories=tuple(advisories.values()),
-                repositories=tuple((repo, tuple(sorted(t))) for repo, t in sorted(tags.items())),
-            )
+        repositories = [
+            AffectedRepositoryPublic(repository=repo, tags=sorted(t)) for repo, t in sorted(tags.items())
+        ]
+        public = AffectedImagePublic(
+            image_name=name,
+            image_digest=digest,
+            repositories=repositories,
+            first_seen=first.isoformat(),
+            advisories=list(advisories.values()),
         )
-    return sorted(out, key=lambda a: a.first_seen, reverse=True)
+        out.append((first, public))
+    # By the moment itself, newest first (the ISO text of moments in other offsets does not sort).
+    out.sort(key=lambda pair: pair[0], reverse=True)
+    return [public for _, public in out]

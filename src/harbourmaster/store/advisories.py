@@ -17,22 +17,22 @@ from sqlalchemy import delete, distinct, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from harbourmaster.domain.severity import Severity
-from harbourmaster.store.interface import (
-    AdvisoryMatch,
-    AdvisoryRecord,
-    AdvisoryRepository,
-    AffectedEntry,
-    BatchOutcome,
-    ImageMatch,
-    ImportSummary,
-    VulnDbStatus,
-)
+from harbourmaster.store.interface import AdvisoryRepository
 from harbourmaster.store.models import (
     AdvisoryAffectedRow,
     AdvisoryMatchRow,
     AdvisoryRow,
     SbomRow,
     VulnDbImportRow,
+)
+from harbourmaster.store.values import (
+    AdvisoryMatch,
+    AdvisoryRecord,
+    AffectedEntry,
+    BatchOutcome,
+    ImageMatch,
+    ImportSummary,
+    VulnDbStatus,
 )
 
 __all__ = ["SqlAdvisoryRepository"]

@@ -35,7 +35,7 @@ from harbourmaster.domain.model import (
 )
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
-from harbourmaster.store.interface import GovernanceRepository, Rewrap, SealedBlobs, SealedUpdates
+from harbourmaster.store.interface import GovernanceRepository, Rewrap
 from harbourmaster.store.models import (
     AccessRow,
     EnvironmentRow,
@@ -48,6 +48,7 @@ from harbourmaster.store.models import (
     TierPolicyRow,
     UserRow,
 )
+from harbourmaster.store.values import SealedBlobs, SealedUpdates
 
 __all__ = ["SqlGovernanceRepository", "get_meta", "set_meta"]
 

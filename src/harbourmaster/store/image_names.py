@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from harbourmaster.store.interface import ImageName
 from harbourmaster.store.models import SbomImageNameRow
+from harbourmaster.store.values import ImageName
 
 __all__ = ["image_names", "record_image_name"]
 

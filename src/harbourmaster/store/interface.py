@@ -1,4 +1,4 @@
-"""The store's interface: repositories over harbourmaster's database, their value types and base error.
+"""The store's interface: repositories over harbourmaster's database, the unit of work and base error.
 
 A service operation opens one unit of work, :meth:`Store.transaction` (or
 :meth:`Store.read`), which yields the :class:`Repositories` bound to that one
@@ -13,7 +13,8 @@ and their purl index), :class:`TokenRepository` (API tokens) and
 :class:`AdvisoryRepository` (imported advisories and the images they were
 found to affect).  The SQLAlchemy implementation, serving SQLite and
 PostgreSQL, is :class:`harbourmaster.store.sql.SqlStore`, with one module per
-repository beside this one.
+repository beside this one.  What the repositories take and give back is in
+:mod:`harbourmaster.store.values`.
 """
 
 from __future__ import annotations
@@ -22,44 +23,42 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass
 
 from harbourmaster.domain.audit import AuditEntry
-from harbourmaster.domain.model import Role
-from harbourmaster.domain.severity import Severity
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.errors import Error
+from harbourmaster.store.values import (
+    AdvisoryMatch,
+    AdvisoryRecord,
+    AffectedEntry,
+    AuditEvent,
+    BatchOutcome,
+    ImageMatch,
+    ImageName,
+    ImportSummary,
+    IndexedComponent,
+    SbomDocument,
+    SbomImage,
+    SealedBlobs,
+    SealedUpdates,
+    StoredComponent,
+    StoredSbom,
+    StoredToken,
+    VulnDbStatus,
+)
 
 __all__ = [
-    "AdvisoryMatch",
-    "AdvisoryRecord",
     "AdvisoryRepository",
-    "AffectedEntry",
-    "AffectedRecord",
-    "AuditEvent",
     "AuditLogBroken",
     "AuditRepository",
-    "BatchOutcome",
     "GovernanceRepository",
-    "ImageMatch",
-    "ImageName",
-    "ImportSummary",
-    "IndexedComponent",
     "Repositories",
     "Rewrap",
-    "SbomDocument",
-    "SbomImage",
     "SbomRepository",
-    "SealedBlobs",
-    "SealedUpdates",
     "Store",
     "StoreError",
-    "StoredComponent",
-    "StoredSbom",
-    "StoredToken",
     "TokenRepository",
-    "VulnDbStatus",
 ]
 
 
@@ -89,21 +88,6 @@ Rewrap = Callable[[str, str, bytes], bytes]
 
 
 # -- governance ---------------------------------------------------------------------------------
-
-
-@dataclass
-class SealedUpdates:
-    """Vault output to store with the new state: registry name -> sealed blob, or None to clear."""
-
-    credentials: dict[str, bytes | None] = field(default_factory=dict)
-    client_keys: dict[str, bytes | None] = field(default_factory=dict)
-
-
-class SealedBlobs(NamedTuple):
-    """A registry's sealed credential and TLS client key (opaque vault blobs; None: none stored)."""
-
-    credential: bytes | None
-    client_key: bytes | None
 
 
 class GovernanceRepository(ABC):
@@ -139,17 +123,6 @@ class GovernanceRepository(ABC):
 
 
 # -- audit --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """One thing to record: who did what to what, with what result."""
-
-    actor: str
-    action: str
-    target: str
-    result: str = "ok"
-    details: Mapping[str, object] = field(default_factory=dict)
 
 
 class AuditRepository(ABC):
@@ -200,81 +173,6 @@ class AuditRepository(ABC):
 
 
 # -- SBOMs --------------------------------------------------------------------------------------
-
-
-class IndexedComponent(NamedTuple):
-    """One package of an SBOM as indexed for correlation: purl parts, source package, distro, layer."""
-
-    purl: str
-    purl_type: str
-    namespace: str | None
-    name: str
-    version: str
-    source_package: str | None
-    source_version: str | None
-    distro: str | None
-    layer_digest: str | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SbomDocument:
-    """An SBOM to keep: the document exactly as it is to be served, and its packages' index entries."""
-
-    image_digest: str
-    image_name: str
-    platform: str
-    format: str
-    distro: str | None
-    origin: str
-    document: str
-    components: Sequence[IndexedComponent]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSbom:
-    id: int
-    image_digest: str
-    image_name: str
-    platform: str
-    format: str
-    distro: str | None
-    origin: str
-    component_count: int
-    created_at: dt.datetime
-
-
-class StoredComponent(NamedTuple):
-    """An indexed package of a stored SBOM (the index entry without its layer)."""
-
-    sbom_id: int
-    purl: str
-    purl_type: str
-    namespace: str | None
-    name: str
-    version: str
-    source_package: str | None
-    source_version: str | None
-    distro: str | None
-
-
-class SbomImage(NamedTuple):
-    sbom_id: int
-    image_digest: str
-    image_name: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageName:
-    """A registry repository (``registry.example/team/app``) and tag an image digest was seen under
-    (``tag`` None: named by digest), first and last."""
-
-    repository: str
-    tag: str | None
-    first_seen: dt.datetime
-    last_seen: dt.datetime
-
-    def __str__(self) -> str:
-        return f"{self.repository}:{self.tag}" if self.tag else self.repository
 
 
 class SbomRepository(ABC):
@@ -328,20 +226,6 @@ class SbomRepository(ABC):
 # -- tokens -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoredToken:
-    """An API token as stored: never the token, and its hash is not handed out either."""
-
-    id: int
-    user: str
-    role: Role
-    name: str
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    revoked: bool
-    last_used_at: dt.datetime | None
-
-
 class TokenRepository(ABC):
     """API tokens, kept as hashes, each belonging to a user."""
 
@@ -373,105 +257,6 @@ class TokenRepository(ABC):
 
 
 # -- advisories ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AffectedRecord:
-    """One ``affected[]`` entry to keep, with its ecosystem as given, its key and the key's base
-    (``"Debian:12"``, ``"debian:12"``, ``"debian"``); ``ranges`` are OSV JSON."""
-
-    ecosystem: str
-    ecosystem_key: str
-    ecosystem_base: str
-    name: str
-    ranges: list[dict[str, Any]]
-    versions: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AdvisoryRecord:
-    """An advisory to keep (it replaces a stored one with the same id only when ``modified`` is newer)."""
-
-    id: str
-    modified: dt.datetime
-    published: dt.datetime | None
-    withdrawn: dt.datetime | None
-    aliases: tuple[str, ...]
-    summary: str
-    severity: Severity
-    severity_source: str
-    score: float | None
-    affected: tuple[AffectedRecord, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchOutcome:
-    """What writing a batch did; ``changed`` holds the row ids of the inserted and updated advisories."""
-
-    inserted: int
-    updated: int
-    unchanged: int
-    withdrawn: int
-    changed: Sequence[int]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImportSummary:
-    """What an import did, for the import log."""
-
-    finished_at: dt.datetime
-    records: int
-    inserted: int
-    updated: int
-    unchanged: int
-    withdrawn: int
-    skipped: int
-    problems: Sequence[str]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VulnDbStatus:
-    advisories: int
-    withdrawn: int
-    per_ecosystem: dict[str, int]
-    imports: int
-    last_import: dt.datetime | None
-    newest_modified: dt.datetime | None
-
-
-class AffectedEntry(NamedTuple):
-    """A stored affected entry of an advisory that is not withdrawn, with its advisory's facts."""
-
-    advisory_id: str
-    aliases: list[str]
-    summary: str
-    severity: Severity
-    ecosystem: str
-    ecosystem_key: str
-    name: str
-    ranges: list[Any]
-    versions: list[str]
-
-
-class AdvisoryMatch(NamedTuple):
-    """A stored SBOM's package found affected by an advisory (``purl_hash`` keys the purl)."""
-
-    sbom_id: int
-    advisory_id: str
-    purl: str
-    purl_hash: str
-    version: str
-    severity: Severity
-    first_seen: dt.datetime
-    import_id: int
-
-
-class ImageMatch(NamedTuple):
-    """A recorded match with its image."""
-
-    image_digest: str
-    image_name: str
-    match: AdvisoryMatch
 
 
 class AdvisoryRepository(ABC):

@@ -14,16 +14,16 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from harbourmaster.store.image_names import image_names, record_image_name
-from harbourmaster.store.interface import (
+from harbourmaster.store.interface import SbomRepository
+from harbourmaster.store.models import SbomComponentRow, SbomRow
+from harbourmaster.store.values import (
     ImageName,
     IndexedComponent,
     SbomDocument,
     SbomImage,
-    SbomRepository,
     StoredComponent,
     StoredSbom,
 )
-from harbourmaster.store.models import SbomComponentRow, SbomRow
 
 __all__ = ["SqlSbomRepository"]
 

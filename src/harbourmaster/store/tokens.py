@@ -9,8 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from harbourmaster.domain.model import Role
-from harbourmaster.store.interface import StoredToken, TokenRepository
+from harbourmaster.store.interface import TokenRepository
 from harbourmaster.store.models import ApiTokenRow, UserRow
+from harbourmaster.store.values import StoredToken
 
 __all__ = ["SqlTokenRepository"]
 

@@ -42,7 +42,7 @@ def test_a_newly_affected_image_is_audited_and_notified_once(
     assert [n.image_digest for n in first.newly_affected] == [stored] == [DIGEST]
     (note,) = notifier.sent
     assert (note.event, note.subject) == (NEWLY_AFFECTED_EVENT, stored)
-    assert note.payload["import_id"] == first.report.import_id
+    assert note.payload["import_id"] == first.import_id
     assert note.payload["image_name"] == "harbor.corp/payments/api:1"
     assert [a["id"] for a in note.payload["advisories"]] == ["DSA-5532-1"]  # type: ignore[union-attr]
     assert first.webhook == [f"{stored}: HTTP 204"]
@@ -54,7 +54,7 @@ def test_a_newly_affected_image_is_audited_and_notified_once(
     ]
 
     again = _import(core, dict(OPENSSL, modified="2025-01-01T00:00:00Z"), name="again")
-    assert again.report.updated == 1 and again.newly_affected == [] and again.webhook == []
+    assert again.updated == 1 and again.newly_affected == [] and again.webhook == []
     assert len(notifier.sent) == 1  # known pairs are not news
 
     third = _import(core, REQUESTS, name="third")

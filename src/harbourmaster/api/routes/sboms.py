@@ -80,23 +80,20 @@ def document(hm: CoreDep, principal: Reader, digest: Annotated[str, Query(min_le
 @router.post("/generate", response_model=SbomOutcomePublic, responses=REGISTRY_PROBLEMS)
 def generate(body: SbomImageBody, hm: CoreDep, principal: Operator) -> SbomOutcomePublic:
     """Generate the SBOM of a registry image and keep it in the store."""
-    outcome = generate_image_sbom(hm, principal, body.image, fmt=body.format,
-                                  platform=parse_platform(body.platform))
-    return SbomOutcomePublic.of(outcome, with_document=True)
+    return generate_image_sbom(hm, principal, body.image, fmt=body.format,
+                               platform=parse_platform(body.platform))
 
 
 @router.post("/attach", response_model=SbomOutcomePublic, responses=REGISTRY_PROBLEMS)
 def attach(body: SbomAttachBody, hm: CoreDep, principal: Operator) -> SbomOutcomePublic:
     """Attach the image's SBOM (generated first if the store has none) as an OCI artifact."""
-    outcome = attach_image_sbom(hm, principal, body.image, fmt=body.format,
-                                platform=parse_platform(body.platform), environments=body.environments,
-                                regenerate=body.regenerate)
-    return SbomOutcomePublic.of(outcome)
+    return attach_image_sbom(hm, principal, body.image, fmt=body.format,
+                             platform=parse_platform(body.platform), environments=body.environments,
+                             regenerate=body.regenerate, with_document=False)
 
 
 @router.post("/fetch", response_model=SbomOutcomePublic, responses=REGISTRY_PROBLEMS)
 def fetch(body: SbomImageBody, hm: CoreDep, principal: Operator) -> SbomOutcomePublic:
     """Fetch the SBOM attached to an image (checked), keep it in the store and return it."""
-    outcome = fetch_image_sbom(hm, principal, body.image, fmt=body.format,
-                               platform=parse_platform(body.platform))
-    return SbomOutcomePublic.of(outcome, with_document=True)
+    return fetch_image_sbom(hm, principal, body.image, fmt=body.format,
+                            platform=parse_platform(body.platform))

@@ -24,7 +24,7 @@ from harbourmaster.services.vulns import (
     vulndb_state,
 )
 from harbourmaster.supply.advisories import OsvRecords
-from harbourmaster.supply.scan import OutputFormat, render
+from harbourmaster.supply.scan import OutputFormat
 
 __all__ = ["router"]
 
@@ -79,14 +79,14 @@ class ScanCreate(BaseModel):
 @router.get("/vulndb/status", response_model=VulnDbStatusPublic)
 def status(hm: CoreDep, principal: Reader) -> VulnDbStatusPublic:
     """Advisories per ecosystem, the last import time and the newest record."""
-    return VulnDbStatusPublic.of(vulndb_state(hm, principal))
+    return vulndb_state(hm, principal)
 
 
 @router.post("/vulndb/records", response_model=VulnImportPublic)
 def import_records(body: AdvisoryRecordsCreate, hm: CoreDep, principal: VulnDbWriter) -> VulnImportPublic:
     """Import OSV records (incremental by id and modified), then report newly affected stored images."""
     source = OsvRecords(body.records, description="request.records")
-    return VulnImportPublic.of(import_vulndb(hm, principal, source=source, strict=body.strict))
+    return import_vulndb(hm, principal, source=source, strict=body.strict)
 
 
 @router.post("/scans", response_model=ScanResultPublic | dict[str, Any])
@@ -103,8 +103,8 @@ def scan(body: ScanCreate, hm: CoreDep, principal: Reader) -> Any:
         image=body.image,
     )
     if body.format == "json":
-        return ScanResultPublic.of(result)
-    return json.loads(render(result, OutputFormat(body.format)))
+        return result
+    return json.loads(result.render(OutputFormat(body.format)))
 
 
 @router.get("/vulns/affected", response_model=list[AffectedImagePublic])
@@ -113,4 +113,4 @@ def affected(
 ) -> list[AffectedImagePublic]:
     """Image digests newly affected by imported advisories since a time or a duration back from now, each
     with every registry repository and tag it was seen under."""
-    return [AffectedImagePublic.of(a) for a in affected_since(hm, principal, since=parse_since(since))]
+    return affected_since(hm, principal, since=parse_since(since))
