@@ -54,6 +54,10 @@ ARGS: dict[str, list[str]] = {
     "vulndb import": ["{example}"],
     "vulndb status": [],
     "vulns affected": [],
+    "sign": ["harbor.corp/payments/api:1", "--key", "{example}"],
+    "verify": ["harbor.corp/payments/api:1", "--key", "{example}"],
+    "sign-blob": ["{example}", "--key", "{example}"],
+    "verify-blob": ["{example}", "--signature", "AAAA", "--key", "{example}"],
 }
 
 
@@ -94,10 +98,12 @@ def broken(*_args: object, **_kwargs: object) -> Any:
 def test_an_unexpected_error_is_one_line_and_exit_3(
     command: str, runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # Every command but 'schema' reaches the core; 'schema' reaches its generator.
+    # Every command but 'schema' and 'verify-blob' reaches the core; those reach their service.
     monkeypatch.setattr(Harbourmaster, "from_environ", broken)
     schema_module = importlib.import_module("harbourmaster.services.document_schema")
     monkeypatch.setattr(schema_module, "render_json_schema", broken)
+    # 'verify-blob' needs no data directory: it reaches its service directly.
+    monkeypatch.setattr(importlib.import_module("harbourmaster.services.signing"), "verify_blob", broken)
     example = Path(__file__).resolve().parents[2] / "examples" / "governance.yaml"
     args = [*command.split(), *(a.format(example=example) for a in ARGS[command])]
     result = runner.invoke(app, args)

@@ -76,6 +76,27 @@ COMMANDS: dict[str, LazyCommand] = {
         "scan",
         "Scan an image or an SBOM against the advisory database.",
     ),
+    "sign": LazyCommand(
+        "harbourmaster.cli.signing:app",
+        "sign",
+        "Sign IMAGE by digest and add the signature to its sha256-<hex>.sig manifest (cosign's layout).",
+    ),
+    "verify": LazyCommand(
+        "harbourmaster.cli.signing:app",
+        "verify",
+        "Check IMAGE's signatures. Exit 0: the signer policy is met; 1: not; 2: bad input; 3: could not "
+        "decide.",
+    ),
+    "sign-blob": LazyCommand(
+        "harbourmaster.cli.signing:app",
+        "sign-blob",
+        "Sign FILE's bytes (cosign sign-blob); print the base64 signature.",
+    ),
+    "verify-blob": LazyCommand(
+        "harbourmaster.cli.signing:app",
+        "verify-blob",
+        "Verify a detached signature over FILE (cosign verify-blob). Exit 0 verified, 1 not, 2 bad input.",
+    ),
     "schema": LazyCommand(
         "harbourmaster.cli.schema:app",
         "schema",

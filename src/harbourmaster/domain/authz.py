@@ -28,6 +28,7 @@ class Permission(StrEnum):
     TOKEN_ADMIN = "token.admin"
     KEYS_ROTATE = "keys.rotate"
     VULNDB_WRITE = "vulndb.write"
+    IMAGE_SIGN = "image.sign"
 
 
 _ALL: Final = frozenset(Role)
@@ -50,6 +51,8 @@ PERMISSIONS: Final[dict[Permission, frozenset[Role]]] = {
     # Importing advisories changes what every scan and gate reports; reading and scanning
     # need only GOVERNANCE_READ.
     Permission.VULNDB_WRITE: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER}),
+    # Signing vouches for an image on every tier that trusts the key: registry operators only.
+    Permission.IMAGE_SIGN: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER}),
 }
 
 
