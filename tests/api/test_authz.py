@@ -8,6 +8,7 @@ route that appears in the OpenAPI document without a row here fails the test.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -196,6 +197,26 @@ ROUTES: dict[tuple[str, str], Call] = {
         },
     ),
     ("GET", f"{P}/vulns/affected"): Call(Permission.GOVERNANCE_READ, 200, params={"since": "1d"}),
+    ("POST", f"{P}/signing-keys"): Call(Permission.IMAGE_SIGN, 201, json={"name": "matrix-key"}),
+    ("GET", f"{P}/signing-keys"): Call(Permission.GOVERNANCE_READ, 200),
+    ("GET", f"{P}/signing-keys/{{name}}"): Call(Permission.GOVERNANCE_READ, 404, {"name": "no-such-key"}),
+    # dev-local (127.0.0.1:5000) has nothing listening: signing and verifying there are registry failures.
+    ("POST", f"{P}/signatures/sign"): Call(
+        Permission.IMAGE_SIGN, 502, json={"image": "127.0.0.1:5000/team/app:v1", "signing_key": "matrix-key"}
+    ),
+    ("POST", f"{P}/signatures/verify"): Call(
+        Permission.SIGNATURE_VERIFY,
+        502,
+        json={"image": "127.0.0.1:5000/team/app@sha256:" + "a" * 64, "environment": "dev-docker"},
+    ),
+    ("POST", f"{P}/signatures/sign-blob"): Call(
+        Permission.IMAGE_SIGN, 201, json={"data_base64": "aGVsbG8=", "signing_key": "matrix-key"}
+    ),
+    ("POST", f"{P}/signatures/verify-blob"): Call(
+        Permission.GOVERNANCE_READ,
+        404,
+        json={"data_base64": "aGVsbG8=", "signature": "AAAA", "signing_keys": ["no-such-key"]},
+    ),
 }
 
 
@@ -322,6 +343,13 @@ def test_routes_outside_the_api_document(api: Api) -> None:
     assert_problem(unknown, 404)
 
 
+#: A sigstore trusted root as one YAML single-quoted line (keyless identities need one).
+TRUSTED_ROOT = (
+    (Path(__file__).resolve().parents[1] / "vectors" / "signing" / "bundles" / "trusted_root.production.json")
+    .read_text()
+    .replace("\n", " ")
+    .replace("'", "''")
+)
 #: One small document per section of the governance document, each changing only that section.
 APPLY_SECTIONS: dict[str, str] = {
     "registries": "registries: [{name: sec-reg, provider: custom, url: 'https://sec.example'}]",
@@ -334,6 +362,8 @@ APPLY_SECTIONS: dict[str, str] = {
     "users": "users: [{name: sec-user, role: team-member}]",
     "teams": "teams: [{name: sec-team, members: [web-dev]}]",
     "access": "access: [{environment: prod-eu, user: tools-dev, role: team-member}]",
+    "signing": "signing: {identities: [{name: sec-id, issuer: 'https://issuer.example', "
+    f"subject_regex: '.*'}}], trusted_root: '{TRUSTED_ROOT}'}}",
 }
 #: The sections only an administrator may create, change or prune.
 IDENTITY_SECTIONS = {"users", "teams", "access"}

@@ -18,7 +18,7 @@ from harbourmaster.cli.main import COMMANDS, app
 from harbourmaster.errors import BadInput, Error, Forbidden, NotFound
 from harbourmaster.registry.errors import AuthenticationFailed, NotFoundInRegistry, RegistryUnavailable
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.registry_access import ResolveRefused
+from harbourmaster.services.registry_resolve import ResolveRefused
 from harbourmaster.store.interface import AuditLogBroken, StoreError
 from harbourmaster.vault.interface import MasterKeyError, UnresolvedSecretError
 from harbourmaster.vault.signing import PublicKeyFormatError
@@ -58,6 +58,10 @@ ARGS: dict[str, list[str]] = {
     "verify": ["harbor.corp/payments/api:1", "--key", "{example}"],
     "sign-blob": ["{example}", "--key", "{example}"],
     "verify-blob": ["{example}", "--signature", "AAAA", "--key", "{example}"],
+    "signing-key import": ["k", "--key", "{example}"],
+    "signing-key generate": ["k"],
+    "signing-key list": [],
+    "signing-key public": ["k"],
 }
 
 
@@ -103,7 +107,8 @@ def test_an_unexpected_error_is_one_line_and_exit_3(
     schema_module = importlib.import_module("harbourmaster.services.document_schema")
     monkeypatch.setattr(schema_module, "render_json_schema", broken)
     # 'verify-blob' needs no data directory: it reaches its service directly.
-    monkeypatch.setattr(importlib.import_module("harbourmaster.services.signing"), "verify_blob", broken)
+    blobs = importlib.import_module("harbourmaster.services.signing_blobs")
+    monkeypatch.setattr(blobs, "verify_blob", broken)
     example = Path(__file__).resolve().parents[2] / "examples" / "governance.yaml"
     args = [*command.split(), *(a.format(example=example) for a in ARGS[command])]
     result = runner.invoke(app, args)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harbourmaster.services.registry_access import clear_registry_caches
+from harbourmaster.services.registry_digests import clear_registry_caches
 
 DIGEST = "sha256:" + "0f" * 32
 

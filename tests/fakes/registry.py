@@ -31,6 +31,23 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+class _BlobStream(httpx.AsyncByteStream):
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self):  # type: ignore[override]
+        yield self._data
+
+
+def _media_type(manifest: bytes) -> str:
+    """The manifest's own ``mediaType`` (an index is served as one), else an OCI image manifest."""
+    try:
+        declared = json.loads(manifest).get("mediaType")
+    except (ValueError, AttributeError):
+        return OCI_MANIFEST
+    return declared if isinstance(declared, str) else OCI_MANIFEST
+
+
 def _errors(status: int, code: str, message: str, **headers: str) -> httpx.Response:
     body = {"errors": [{"code": code, "message": message}]}
     return httpx.Response(status, json=body, headers=headers)
@@ -98,13 +115,16 @@ class FakeRegistry:
             manifest = self.manifests.get((name, ref))
             if manifest is None:
                 return _errors(404, "MANIFEST_UNKNOWN", f"manifest {ref} not known")
-            headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": _digest(manifest)}
+            headers = {"Content-Type": _media_type(manifest), "Docker-Content-Digest": _digest(manifest)}
             if request.method == "HEAD":
                 return httpx.Response(200, headers={**headers, "Content-Length": str(len(manifest))})
             return httpx.Response(200, content=manifest, headers=headers)
         blob = self.blobs.get(ref)
         if kind == "blobs" and blob is not None:
-            return httpx.Response(200, content=blob, headers={"Docker-Content-Digest": ref})
+            # A stream, as a real transport gives (a ``content=`` response is read at once and
+            # cannot be streamed again, which the client's blob reads do).
+            return httpx.Response(200, stream=_BlobStream(blob),
+                                  headers={"Docker-Content-Digest": ref, "Content-Length": str(len(blob))})
         return _errors(404, "BLOB_UNKNOWN", f"blob {ref} not known")
 
 

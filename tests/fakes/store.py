@@ -36,6 +36,7 @@ from harbourmaster.store.interface import (
     TokenRepository,
 )
 from harbourmaster.store.values import AuditEvent, SealedBlobs, SealedUpdates, StoredToken
+from tests.fakes.store_signing import MemorySigningRepository, SigningTables
 from tests.fakes.store_supply import MemoryAdvisoryRepository, MemorySbomRepository, SupplyTables
 
 __all__ = ["MemoryStore"]
@@ -64,6 +65,7 @@ class _Tables:
     tokens: dict[int, _Token] = field(default_factory=dict)
     next_token: int = 1
     supply: SupplyTables = field(default_factory=SupplyTables)
+    signing: SigningTables = field(default_factory=SigningTables)
 
 
 def _dedupe(items: Sequence[object]) -> tuple[object, ...]:
@@ -257,6 +259,7 @@ def _repositories(tables: _Tables, clock: Clock) -> Repositories:
         sboms=MemorySbomRepository(tables.supply),
         tokens=_Tokens(tables),
         advisories=MemoryAdvisoryRepository(tables.supply),
+        signing=MemorySigningRepository(tables.signing),
     )
 
 

@@ -25,9 +25,9 @@ from typer.testing import CliRunner
 from harbourmaster.cli.main import app
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.model import Role
-from harbourmaster.services import registry_access, registry_digests
+from harbourmaster.services import registry_digests, registry_probe
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.registry_access import clear_registry_caches
+from harbourmaster.services.registry_digests import clear_registry_caches
 from tests.components import free_port
 from tests.integration.registry_fixtures import PASSWORD, skopeo, write_image_layout
 
@@ -483,7 +483,7 @@ def test_no_secret_in_outputs_reports_logs_or_audit(lab: Lab, caplog: pytest.Log
     # The service's own results, and their reprs, carry no secret either.
     hm = Harbourmaster.from_environ()
     principal = Principal("canary", Role.ADMINISTRATOR)
-    reports = [registry_access.test_registry(hm, principal, n) for n in ("lab-basic", "lab-wrong-password")]
+    reports = [registry_probe.test_registry(hm, principal, n) for n in ("lab-basic", "lab-wrong-password")]
     texts = [
         *lab.outputs,
         exported,

@@ -33,11 +33,14 @@ from harbourmaster.cli import _common as cli_common
 from harbourmaster.cli._common import local_principal
 from harbourmaster.cli.main import app as cli_app
 from harbourmaster.domain.audit import to_json_line
+from harbourmaster.domain.secret import Secret
 from harbourmaster.services.apply import apply_document
 from harbourmaster.services.audit import verify_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import open_registry_secret, use_credential
+from harbourmaster.services.signing_keys import import_signing_key, list_signing_keys
 from harbourmaster.services.tokens import create_token
+from harbourmaster.signing.keys import encrypt_private_key, generate_private_key
 from harbourmaster.store.database import Database
 from harbourmaster.store.models import AuditRow
 from harbourmaster.store.sql import SqlStore
@@ -147,6 +150,7 @@ def planted(
         "api-patched": canary("api-patched"),
         "dry-run": canary("dry-run"),
         "bad-request": canary("bad-request"),
+        "signing-key-password": canary("signing-key-password"),
     }
     hm = core_on(database_url, tmp_path / "home", init=False)
     hm.db.dispose()
@@ -160,6 +164,13 @@ def planted(
     document = CANARY_DOCUMENT.format(cert=cert)
     result = apply_document(hm, local_principal(hm), document, source="canary.yaml", host=hm.host_files())
     assert result.applied and "+ registry canary-reg" in "\n".join(result.changes)
+    # A signing key in the vault, imported from a cosign key file whose password is a canary.
+    key_file = tmp_path / "cosign.key"
+    password = canaries["signing-key-password"]
+    key_file.write_bytes(encrypt_private_key(generate_private_key(), password.encode()))
+    imported = import_signing_key(hm, local_principal(hm), "canary-signing", key_file=str(key_file),
+                                  password=Secret(canaries["signing-key-password"]))
+    assert imported.public_key.startswith("-----BEGIN PUBLIC KEY-----")
 
     token = create_token(hm, user="admin", name="canary", actor="tester").token.reveal()
     admin = {"Authorization": f"Bearer {token}"}
@@ -220,6 +231,8 @@ LOCAL_GETS = {
     "/audit/verify",
     "/audit/export",
     "/credentials/expiring",
+    "/signing-keys",
+    "/signing-keys/{name}",
 }
 
 
@@ -227,7 +240,7 @@ def _fill(path: str, state_names: dict[str, list[str]]) -> list[str]:
     """Every concrete path for a templated one, from the current model."""
     if "{" not in path:
         return [path]
-    match = re.fullmatch(rf"{P}/(\w+)/\{{(\w+)\}}(/[\w/-]*)?", path)
+    match = re.fullmatch(rf"{P}/([\w-]+)/\{{(\w+)\}}(/[\w/-]*)?", path)
     if match is None or match[1] not in state_names:
         pytest.fail(f"no rule to fill the path parameters of GET {path}: add one to this test")
     names = state_names[match[1]]
@@ -243,6 +256,7 @@ def sweep_api(p: Planted, sweep: Sweep) -> int:
         "users": [u.name for u in state.users],
         "teams": [t.name for t in state.teams],
         "tiers": [t.value for t in state.tiers],
+        "signing-keys": [k.name for k in list_signing_keys(p.hm, local_principal(p.hm))],
     }
     spec = p.client.get(f"{P}/openapi.json").json()
     sweep.add("openapi.json", json.dumps(spec))

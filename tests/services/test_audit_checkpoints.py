@@ -18,16 +18,15 @@ from sqlalchemy import text
 from harbourmaster.domain.audit_checkpoint import checkpoint_from_json_line, parse_export_line
 from harbourmaster.services.audit_checkpoints import (
     CheckpointFileError,
-    CheckpointRefused,
     CheckpointWriteError,
     CheckpointWriter,
     audit_export_lines,
-    checkpoint_public_key,
     emit_checkpoint,
     last_checkpoint,
     read_checkpoints,
     verify_audit_log,
 )
+from harbourmaster.services.checkpoint_keys import CheckpointRefused, checkpoint_public_key
 from harbourmaster.services.core import Harbourmaster
 
 

@@ -21,7 +21,7 @@ EXEMPT = {
     ("credentials", "parse_duration"),
     ("tokens", "parse_token_lifetime"),
     ("vulns", "parse_since"),
-    ("signing", "parse_annotations"),
+    ("signing_trust", "parse_annotations"),
     # The JSON Schema and field reference of the governance document: generated from code.
     ("document_schema", "governance_markdown"),
     ("document_schema", "render_json_schema"),
@@ -34,7 +34,7 @@ EXEMPT = {
     ("local_sboms", "sbom_store_unavailable"),
     # Checks a detached signature with public keys given on the command line; reads no store
     # (cosign verify-blob needs no data directory either).
-    ("signing", "verify_blob"),
+    ("signing_blobs", "verify_blob"),
 }
 
 

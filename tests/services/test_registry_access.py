@@ -38,20 +38,21 @@ from harbourmaster.registry.providers import (
     Quay,
     ServiceAccountKeyError,
 )
-from harbourmaster.services import registry_access, registry_digests
+from harbourmaster.services import (
+    environment_access,
+    registry_browse,
+    registry_digests,
+    registry_endpoints,
+    registry_probe,
+    registry_resolve,
+    registry_scope,
+)
 from harbourmaster.services.apply import apply_document
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.registry_access import (
-    CatalogUnavailable,
-    ResolveRefused,
-    browse,
-    clear_registry_caches,
-    endpoint_for,
-    provider_for,
-    resolve_decision_digests,
-    resolve_image,
-)
-from harbourmaster.services.registry_endpoints import run_sync
+from harbourmaster.services.registry_browse import CatalogUnavailable, browse
+from harbourmaster.services.registry_digests import clear_registry_caches, resolve_decision_digests
+from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
+from harbourmaster.services.registry_resolve import ResolveRefused, resolve_image
 from tests.fakes.clock import FixedClock
 
 ADMIN = Principal("admin", Role.ADMINISTRATOR)
@@ -278,7 +279,7 @@ def test_operations_check_roles_and_environment_access(hm: Harbourmaster, exampl
     for role in (Role.TEAM_MEMBER, Role.AUDITOR):
         who = Principal("payments-dev", role)
         with pytest.raises(Forbidden, match=r"registry\.probe"):
-            registry_access.test_registry(hm, who, "harbor-payments")
+            registry_probe.test_registry(hm, who, "harbor-payments")
         with pytest.raises(Forbidden, match=r"registry\.probe"):
             browse(hm, who, "harbor-payments")
     image = f"harbor.corp/payments/api@{DIGEST}"
@@ -343,14 +344,33 @@ def test_repository_arguments_split_and_respect_the_scope(
     inside = tuple(path[: len(scope)]) == tuple(scope)
     for given_text in (text, f"reg.corp:5000/{text}"):
         if inside:
-            assert registry_access._split_repository(registry, given_text) == ("/".join(path), tag)
+            assert registry_scope.split_repository(registry, given_text) == ("/".join(path), tag)
         else:
             with pytest.raises(BadInput, match="outside the scope"):
-                registry_access._split_repository(registry, given_text)
+                registry_scope.split_repository(registry, given_text)
 
 
 def test_the_public_api_is_pinned() -> None:
-    assert registry_access.__all__ == [
+    operations = {
+        registry_probe: ["test_registry"],
+        registry_browse: ["BrowseResult", "CatalogUnavailable", "browse"],
+        registry_resolve: ["ResolveRefused", "ResolvedImage", "resolve_image"],
+        registry_scope: [
+            "ImageNotInApprovedRegistry",
+            "approved_registry",
+            "named_registry",
+            "split_repository",
+            "within_scope",
+        ],
+    }
+    for module, names in operations.items():
+        assert module.__all__ == names
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+    # What surfaces use of the registry operations, each exported by the module that defines it.
+    defining = (*operations, registry_endpoints, registry_digests, environment_access)
+    exported = {name for module in defining for name in module.__all__ if getattr(module, name) is not None}
+    assert exported >= {
         "BrowseResult",
         "CatalogUnavailable",
         "ResolveRefused",
@@ -365,9 +385,7 @@ def test_the_public_api_is_pinned() -> None:
         "resolve_image",
         "run_sync",
         "test_registry",
-    ]
-    for name in registry_access.__all__:
-        assert getattr(registry_access, name) is not None
+    }
 
 
 def test_an_unexpected_failure_never_fails_the_decision(

@@ -17,9 +17,9 @@ from harbourmaster.errors import Forbidden
 from harbourmaster.services._sbom_documents import document_components
 from harbourmaster.services.apply import apply_document
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.registry_access import ResolveRefused
+from harbourmaster.services.registry_resolve import ResolveRefused
+from harbourmaster.services.registry_scope import ImageNotInApprovedRegistry
 from harbourmaster.services.sbom_ops import (
-    ImageNotInApprovedRegistry,
     attach_image_sbom,
     fetch_image_sbom,
     generate_image_sbom,

@@ -25,6 +25,9 @@ PLATFORM = Principal("platform", Role.PLATFORM_ENGINEER)
 ADMIN = Principal("admin", Role.ADMINISTRATOR)
 
 
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "signing"
+
+
 def _apply(hm: Harbourmaster, doc: dict[str, object], principal: Principal | None = None, **kw: object):  # type: ignore[no-untyped-def]
     return apply_document(
         hm,
@@ -79,6 +82,9 @@ def _changed(doc: dict[str, object], section: str) -> dict[str, object]:
         out["allowlist"] = [{"id": "CVE-2024-0001", "expires": "2031-01-01", "reason": "accepted"}]
     elif section == "content":
         out["content"] = {"ignore_kinds": [{"apiVersion": "example.com/v1", "kind": "Widget"}]}
+    elif section == "signing":
+        public = (VECTORS / "cosign" / "keys" / "derived" / "sigstore-rs.ecdsa-p256.pub").read_text()
+        out["signing"] = {"keys": [{"name": "ci-release", "public_key": public}]}
     else:  # pragma: no cover - the table below names every section
         raise AssertionError(section)
     return out

@@ -22,12 +22,11 @@ from harbourmaster.errors import BadInput, Forbidden, NotFound
 from harbourmaster.services.apply import apply_document
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.sboms import store_sbom
+from harbourmaster.services.scans import scan_document, scan_target
 from harbourmaster.services.vulns import (
     affected_since,
     import_vulndb,
     parse_since,
-    scan_document,
-    scan_target,
     vulndb_state,
 )
 from harbourmaster.settings import Settings

@@ -34,13 +34,12 @@ from harbourmaster.domain.audit_checkpoint import (
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.model import Role
 from harbourmaster.services.audit import verify_audit
-from harbourmaster.services.audit_checkpoints import (
+from harbourmaster.services.audit_checkpoints import emit_checkpoint, verify_audit_log
+from harbourmaster.services.checkpoint_keys import (
     CHECKPOINT_KEY_FIELD,
     CHECKPOINT_KEY_RECORD,
     CheckpointRefused,
     checkpoint_public_key,
-    emit_checkpoint,
-    verify_audit_log,
 )
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.keys import rotate_master_key

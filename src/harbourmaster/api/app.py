@@ -20,6 +20,7 @@ from harbourmaster.api.routes import (
     operations,
     registries,
     sboms,
+    signatures,
     tokens,
     vulns,
 )
@@ -52,7 +53,8 @@ def create_app(hm: Harbourmaster) -> FastAPI:
         limits={**BODY_LIMITS, ("POST", f"{API_PREFIX}/scans"): sbom_body},
         routes=routes,
     )
-    for module in (registries, environments, identities, grants, operations, tokens, sboms, vulns):
+    modules = (registries, environments, identities, grants, operations, tokens, sboms, vulns, signatures)
+    for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)
         routes.add(API_PREFIX, module.router.routes)
     document_problems(app)

@@ -11,7 +11,7 @@ them and the CLI prints them.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -176,6 +176,8 @@ class TierUpdate(_Body):
     advisory_severity: str | None = None
     require_signature: bool | None = None
     ignore_unfixed: bool | None = None
+    signers: list[str] | None = None
+    signers_required: Literal["any", "all"] | None = None
 
 
 class HideAnonymousBody(_Body):

@@ -57,7 +57,7 @@ EXIT_CODES: tuple[tuple[str, str, ExitCode], ...] = (
     ("harbourmaster.errors", "Forbidden", ExitCode.REFUSED),
     ("harbourmaster.errors", "Unauthenticated", ExitCode.REFUSED),
     ("harbourmaster.store.interface", "AuditLogBroken", ExitCode.REFUSED),
-    ("harbourmaster.services.audit_checkpoints", "CheckpointRefused", ExitCode.REFUSED),
+    ("harbourmaster.services.checkpoint_keys", "CheckpointRefused", ExitCode.REFUSED),
     # A dependency failed: the registry (down, credential refused, protocol), the database
     # (unreachable, not migrated: run 'harbourmaster init'), the vault (master key missing or
     # unusable), a file that cannot be written.

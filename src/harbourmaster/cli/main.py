@@ -79,7 +79,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "sign": LazyCommand(
         "harbourmaster.cli.signing:app",
         "sign",
-        "Sign IMAGE by digest and add the signature to its sha256-<hex>.sig manifest (cosign's layout).",
+        "Sign IMAGE by digest and store the signature beside it (cosign's tag or bundle format).",
     ),
     "verify": LazyCommand(
         "harbourmaster.cli.signing:app",
@@ -96,6 +96,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "harbourmaster.cli.signing:app",
         "verify-blob",
         "Verify a detached signature over FILE (cosign verify-blob). Exit 0 verified, 1 not, 2 bad input.",
+    ),
+    "signing-key": LazyCommand(
+        "harbourmaster.cli.signing_keys:app",
+        None,
+        "Signing keys kept in the vault (the private half is never shown).",
     ),
     "schema": LazyCommand(
         "harbourmaster.cli.schema:app",

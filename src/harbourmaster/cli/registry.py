@@ -159,11 +159,11 @@ def test_registry(
     json_output: bool = JsonOption,
 ) -> None:
     """Probe a registry with its stored credential. Exit 0: all good; 3: any failure (the registry failed)."""
-    from harbourmaster.services import registry_access
+    from harbourmaster.services import registry_probe
     from harbourmaster.services.results import json_of
 
     hm = open_core()
-    report = registry_access.test_registry(hm, local_principal(hm), name, repository=repository)
+    report = registry_probe.test_registry(hm, local_principal(hm), name, repository=repository)
     if json_output:
         emit_json(json_of(report))
     else:
@@ -205,11 +205,11 @@ def browse(
     json_output: bool = JsonOption,
 ) -> None:
     """List a registry's repositories, a repository's tags, or an image's digest and platforms."""
-    from harbourmaster.services import registry_access
+    from harbourmaster.services import registry_browse
     from harbourmaster.services.results import json_of
 
     hm = open_core()
-    result = registry_access.browse(hm, local_principal(hm), name, target)
+    result = registry_browse.browse(hm, local_principal(hm), name, target)
     data = json_of(result)
     if json_output:
         emit_json(data)

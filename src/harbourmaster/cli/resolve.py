@@ -22,7 +22,7 @@ def resolve(
     Exit 1: no registry granted there matches IMAGE; 2: bad input or an unknown name (no such tag
     included); 3: the registry failed (unreachable, credential refused).
     """
-    from harbourmaster.services.registry_access import resolve_image
+    from harbourmaster.services.registry_resolve import resolve_image
     from harbourmaster.services.results import json_of
 
     hm = open_core()

@@ -24,12 +24,12 @@ from harbourmaster.domain.findings import Verdict
 from harbourmaster.domain.severity import Severity
 from harbourmaster.errors import BadInput
 from harbourmaster.services.results import json_of
+from harbourmaster.services.scans import scan_target
 from harbourmaster.services.supply_results import ScanResultPublic
 from harbourmaster.services.vulns import (
     affected_since,
     import_vulndb,
     parse_since,
-    scan_target,
     vulndb_state,
 )
 from harbourmaster.supply.advisories import AdvisorySource, InvalidAdvisory, RawRecord, open_osv

@@ -29,6 +29,7 @@ class Permission(StrEnum):
     KEYS_ROTATE = "keys.rotate"
     VULNDB_WRITE = "vulndb.write"
     IMAGE_SIGN = "image.sign"
+    SIGNATURE_VERIFY = "signature.verify"
 
 
 _ALL: Final = frozenset(Role)
@@ -53,6 +54,9 @@ PERMISSIONS: Final[dict[Permission, frozenset[Role]]] = {
     Permission.VULNDB_WRITE: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER}),
     # Signing vouches for an image on every tier that trusts the key: registry operators only.
     Permission.IMAGE_SIGN: frozenset({Role.ADMINISTRATOR, Role.PLATFORM_ENGINEER}),
+    # Verifying against an environment's policy: every role (team members only where they have
+    # access; the signing service checks that part).
+    Permission.SIGNATURE_VERIFY: _ALL,
 }
 
 

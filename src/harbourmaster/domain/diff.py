@@ -11,6 +11,7 @@ from dataclasses import fields
 from typing import TypeVar
 
 from harbourmaster.domain.model import AccessEntry, RegistryGrant
+from harbourmaster.domain.signing_trust import SigningTrust
 from harbourmaster.domain.state import GovernanceState
 
 __all__ = ["describe_changes"]
@@ -100,4 +101,26 @@ def describe_changes(
     new_kinds = {k.describe() for k in new.content_ignore_kinds}
     out += [f"- content.ignore_kinds {k}" for k in sorted(old_kinds - new_kinds)]
     out += [f"+ content.ignore_kinds {k}" for k in sorted(new_kinds - old_kinds)]
+    return out + _signing_changes(old.signing, new.signing)
+
+
+def _signing_changes(old: SigningTrust, new: SigningTrust) -> list[str]:
+    keys_old, keys_new = {k.name: k for k in old.keys}, {k.name: k for k in new.keys}
+    out = [f"- signing key {n}" for n in sorted(keys_old.keys() - keys_new.keys())]
+    out += [f"+ signing key {n}" for n in sorted(keys_new.keys() - keys_old.keys())]
+    out += [f"~ signing key {n}: public key changed" for n in sorted(keys_old.keys() & keys_new.keys())
+            if keys_old[n] != keys_new[n]]
+    out += _named("signing identity", old.identities, new.identities, lambda i: i.name)
+    if old.trusted_root_json != new.trusted_root_json:
+        out.append("~ signing: trusted_root " + ("removed" if new.trusted_root_json is None else
+                                                  "set" if old.trusted_root_json is None else "changed"))
+    stores_old = {(s.type, s.name): s for s in old.notation.trust_stores}
+    stores_new = {(s.type, s.name): s for s in new.notation.trust_stores}
+    out += [f"- notation trust store {t}:{n}" for t, n in sorted(stores_old.keys() - stores_new.keys())]
+    out += [f"+ notation trust store {t}:{n}" for t, n in sorted(stores_new.keys() - stores_old.keys())]
+    out += [f"~ notation trust store {t}:{n}: certificates changed"
+            for t, n in sorted(stores_old.keys() & stores_new.keys())
+            if stores_old[(t, n)] != stores_new[(t, n)]]
+    if old.notation.trust_policy_json != new.notation.trust_policy_json:
+        out.append("~ notation trust policy: " + ", ".join(new.notation.policy_names or ("(none)",)))
     return out

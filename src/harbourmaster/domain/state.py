@@ -29,6 +29,7 @@ from harbourmaster.domain.model import (
     Tier,
     User,
 )
+from harbourmaster.domain.signing_trust import SigningTrust, signing_problems
 from harbourmaster.domain.spelling import did_you_mean
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
 from harbourmaster.errors import BadInput
@@ -78,6 +79,8 @@ class GovernanceState:
     allowlist: tuple[AllowlistEntry, ...] = ()
     #: Kinds whose objects deployment content may hold without being denied as not understood.
     content_ignore_kinds: tuple[KindSelector, ...] = ()
+    #: Trusted signers (keys, keyless identities, Notation policies) that tiers may require.
+    signing: SigningTrust = field(default_factory=SigningTrust)
 
     def registry(self, name: str) -> Registry | None:
         return next((r for r in self.registries if r.name == name), None)
@@ -444,4 +447,8 @@ def validate_state(
     _check_grants(state, out, loc, skip)
     _check_allowlist(state, out, loc, skip)
     _check_ignore_kinds(state, out, loc)
+    tier_signers = {tier.value: policy.signers for tier, policy in state.tiers.items()}
+    for path, message in signing_problems(state.signing, tier_signers, locate=loc,
+                                          unchecked=skip.names.get("signer", frozenset())):
+        out.append(Violation(path, message))
     return out

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from harbourmaster.domain.model import Tier
+from harbourmaster.domain.signers import SignerPolicy, SignersRequired
 from harbourmaster.errors import BadInput
 
 __all__ = [
@@ -58,6 +59,10 @@ class TierPolicy:
     require_signature: bool
     #: Ignore findings that have no fixed version yet.
     ignore_unfixed: bool = False
+    #: The trusted signers (names from the ``signing`` section) whose signatures this tier accepts.
+    signers: tuple[str, ...] = ()
+    #: Whether ``any`` one of ``signers`` or ``all`` of them must have signed.
+    signers_required: SignersRequired = SignersRequired.ANY
 
     def __post_init__(self) -> None:
         block = threshold_rank(self.block_severity, field=f"tiers.{self.tier.value}.block_severity")
@@ -91,6 +96,8 @@ class TierPolicy:
         advisory_severity: str | None = None,
         require_signature: bool | None = None,
         ignore_unfixed: bool | None = None,
+        signers: list[str] | tuple[str, ...] | None = None,
+        signers_required: str | None = None,
     ) -> TierPolicy:
         return replace(
             self,
@@ -100,7 +107,15 @@ class TierPolicy:
             ),
             require_signature=self.require_signature if require_signature is None else require_signature,
             ignore_unfixed=self.ignore_unfixed if ignore_unfixed is None else ignore_unfixed,
+            signers=self.signers if signers is None else tuple(signers),
+            signers_required=(
+                self.signers_required if signers_required is None else SignersRequired(signers_required)
+            ),
         )
+
+    def signer_policy(self) -> SignerPolicy:
+        """Which signatures an image needs on this tier."""
+        return SignerPolicy(self.signers, self.signers_required, require_signature=self.require_signature)
 
 
 #: D-07's baseline: block Critical everywhere, High in staging and production,

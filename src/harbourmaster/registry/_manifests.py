@@ -283,7 +283,12 @@ class ManifestOperations:
                     media_type=media_type,
                     digest=digest,
                     size=len(raw),
-                    artifact_type=(parsed.artifact_type if isinstance(parsed, ImageManifest) else None),
+                    # OCI distribution v1.1: without artifactType, the config's media type is the type.
+                    artifact_type=(
+                        (parsed.artifact_type or parsed.config.media_type)
+                        if isinstance(parsed, ImageManifest)
+                        else None
+                    ),
                     annotations=parsed.annotations,
                 ),
             )

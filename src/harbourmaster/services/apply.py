@@ -33,6 +33,7 @@ from harbourmaster.services.document import DocumentInvalid, GovernanceDocument
 from harbourmaster.services.document_reading import DocumentReading, document_order, read_document
 from harbourmaster.services.registry_specs import registry_from_spec
 from harbourmaster.services.results import ApplyPublic
+from harbourmaster.services.signing_specs import signing_from_spec
 from harbourmaster.store.interface import GovernanceRepository
 from harbourmaster.store.values import SealedUpdates
 from harbourmaster.vault.interface import UnresolvedSecretError, VaultError
@@ -70,6 +71,8 @@ class _Plan:
         self.problems: list[Violation] = []
         #: Registries whose entries have problems of their own: references to them are not reported again.
         self.unusable_registries: set[str] = set()
+        #: Signers whose entries have problems of their own.
+        self.unusable_signers: set[str] = set()
         #: Only a document without schema problems is authorised (one with problems writes nothing).
         self.complete = True
         #: Per section, the index in the document of each entry of ``doc`` (when entries were left out).
@@ -189,6 +192,8 @@ class _Plan:
             self._at(KindSelector(k.api_version, k.kind), f"content.ignore_kinds[{i}]")
             for i, k in enumerate(doc.content.ignore_kinds)
         )
+        signing = signing_from_spec(doc.signing, problems=self.problems, host=self.host,
+                                    unusable=self.unusable_signers, at=self._at)
         kept_allowlist = [] if self.prune else [a for a in old.allowlist if a.key not in named]
         builtin = [r for r in old.registries if r.builtin]
         merged_regs = _merge(old.registries, registries, "name", self.prune)
@@ -206,6 +211,7 @@ class _Plan:
             hide_dockerhub_anonymous=doc.settings.hide_dockerhub_anonymous,
             allowlist=(*kept_allowlist, *allowlist),
             content_ignore_kinds=ignore_kinds,
+            signing=signing,
         )
         if self.complete:
             self.authorize(old, new)
@@ -214,6 +220,7 @@ class _Plan:
     def unchecked(self, read: Unchecked) -> Unchecked:
         names = dict(read.names)
         names["registry"] = names.get("registry", frozenset()) | self.unusable_registries
+        names["signer"] = names.get("signer", frozenset()) | self.unusable_signers
         return Unchecked(names=names, kinds=read.kinds)
 
     def authorize(self, old: GovernanceState, new: GovernanceState) -> None:
@@ -283,6 +290,7 @@ SECTION_PERMISSIONS: dict[str, Permission] = {
     "settings": Permission.GOVERNANCE_WRITE,
     "allowlist": Permission.GOVERNANCE_WRITE,
     "content": Permission.GOVERNANCE_WRITE,
+    "signing": Permission.GOVERNANCE_WRITE,
     "users": Permission.IDENTITY_WRITE,
     "teams": Permission.IDENTITY_WRITE,
     "access": Permission.IDENTITY_WRITE,
@@ -303,6 +311,8 @@ def _section(state: GovernanceState, section: str) -> object:
         return dict(state.tiers)
     if section == "content":
         return frozenset(state.content_ignore_kinds)
+    if section == "signing":
+        return state.signing
     return frozenset(getattr(state, section))
 
 

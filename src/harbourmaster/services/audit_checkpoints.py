@@ -7,8 +7,8 @@ syslog.  :func:`verify_audit_log` checks the chain, and every checkpoint given
 (plus the checkpoint file, when it exists) against it.  :class:`CheckpointWriter`
 is what ``serve`` runs to emit one every interval when the chain grew.
 
-The signing key is made on first need, sealed by the vault, and kept by the
-store's audit repository (``checkpoint_key``).
+The signing key is :mod:`harbourmaster.services.checkpoint_keys`: made on
+first need, sealed by the vault, and kept by the store's audit repository.
 """
 
 from __future__ import annotations
@@ -37,149 +37,28 @@ from harbourmaster.services.checkpoint_files import (
     read_checkpoints,
     send_to_syslog,
 )
+from harbourmaster.services.checkpoint_keys import CheckpointRefused, checkpoint_signer, stored_public_key
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.store.interface import AuditRepository, Rewrap
-from harbourmaster.vault.interface import SealedSecret
-from harbourmaster.vault.signing import (
-    CheckpointPublicKey,
-    CheckpointSigner,
-    generate_checkpoint_key,
-    open_checkpoint_key,
-)
+from harbourmaster.store.interface import AuditRepository
+from harbourmaster.vault.signing import CheckpointPublicKey, CheckpointSigner
 
 __all__ = [
-    "CHECKPOINT_KEY_FIELD",
-    "CHECKPOINT_KEY_RECORD",
     "AuditVerification",
     "CheckpointFileError",
-    "CheckpointRefused",
     "CheckpointWriteError",
     "CheckpointWriter",
     "audit_export_lines",
-    "checkpoint_public_key",
-    "checkpoint_signer",
     "emit_checkpoint",
     "last_checkpoint",
     "read_checkpoints",
-    "rewrap_checkpoint_key",
     "verify_audit_log",
 ]
 
 log = logging.getLogger(__name__)
 
-#: The record and field the checkpoint signing key is sealed for (its vault binding).
-CHECKPOINT_KEY_RECORD = "audit-checkpoint"
-CHECKPOINT_KEY_FIELD = "signing_key"
 
 #: One emission at a time in this process.
 _EMITTING = threading.Lock()
-
-
-class CheckpointRefused(Error):
-    """No checkpoint is signed: the chain is broken, or no longer extends the last checkpoint."""
-
-    kind = "audit-checkpoint-refused"
-    status = 409
-
-
-# -- the signing key ----------------------------------------------------------
-
-
-def checkpoint_signer(hm: Harbourmaster) -> CheckpointSigner:
-    """The checkpoint signer, its key made (and sealed into the database) on first need.
-
-    Raises:
-        CheckpointRefused: the database holds no key, but the checkpoint file
-            holds checkpoints: the key was deleted (or this is another
-            database); a new key is not made over them.
-        VaultError: the stored key does not open with the master key.
-        StoreError: the database cannot be read or written.
-    """
-    with hm.store.read() as tx:
-        sealed = tx.audit.checkpoint_key()
-    if sealed is None:
-        with hm.store.transaction() as tx:
-            tx.governance.lock()  # one key, however many processes need it at once
-            sealed = tx.audit.checkpoint_key()
-            if sealed is None:
-                _refuse_new_key_over_checkpoints(hm.settings.audit_checkpoint_file)
-                signer, new = generate_checkpoint_key(
-                    hm.vault, record=CHECKPOINT_KEY_RECORD, field=CHECKPOINT_KEY_FIELD
-                )
-                tx.audit.save_checkpoint_key(new.to_bytes())
-                log.info("audit checkpoint signing key created: %s", signer.key_id)
-                return signer
-    return _open(hm, sealed)
-
-
-def rewrap_checkpoint_key(audit: AuditRepository, rewrap: Rewrap) -> int:
-    """Replace the sealed signing key with ``rewrap(record, field, sealed)``; 1 when there was one, else 0.
-
-    Raises:
-        StoreError: what is stored is not a sealed key.
-    """
-    sealed = audit.checkpoint_key()
-    if sealed is None:
-        return 0
-    audit.save_checkpoint_key(rewrap(CHECKPOINT_KEY_RECORD, CHECKPOINT_KEY_FIELD, sealed))
-    return 1
-
-
-def _open(hm: Harbourmaster, sealed: bytes) -> CheckpointSigner:
-    return open_checkpoint_key(
-        hm.vault, SealedSecret.from_bytes(sealed), record=CHECKPOINT_KEY_RECORD, field=CHECKPOINT_KEY_FIELD
-    )
-
-
-def _refuse_new_key_over_checkpoints(path: Path) -> None:
-    try:
-        last = last_checkpoint(path)
-    except CheckpointFileError:
-        last = None
-        exists = path.exists()
-    else:
-        exists = last is not None
-    if exists:
-        signed_by = f" signed by key {last.checkpoint.key_id}" if last is not None else ""
-        raise CheckpointRefused(
-            f"the database holds no audit checkpoint signing key, but {path} holds checkpoints{signed_by}",
-            details=[
-                "the key was deleted from the database, or this is not the database those checkpoints "
-                "belong to: run 'harbourmaster audit verify'",
-                f"to start over with a new key on purpose, move {path} aside first",
-            ],
-        )
-
-
-def checkpoint_public_key(hm: Harbourmaster) -> CheckpointPublicKey:
-    """The public key that checks this database's checkpoints (the key is made on first need).
-
-    Raises:
-        CheckpointRefused, VaultError, StoreError: as :func:`checkpoint_signer`.
-    """
-    return checkpoint_signer(hm).public_key
-
-
-def _stored_public_key(hm: Harbourmaster) -> tuple[CheckpointPublicKey | None, str]:
-    """The stored key's public half, or why there is none.  Never makes a key."""
-    try:
-        with hm.store.read() as tx:
-            sealed = tx.audit.checkpoint_key()
-        if sealed is None:
-            return None, (
-                "the database holds no checkpoint signing key (it was deleted, or this is not the "
-                "database that signed it); check with the published public key instead"
-            )
-        signer = _open(hm, sealed)
-    except Error as exc:
-        return None, (
-            f"the checkpoint signing key in the database is unusable ({exc.message}): it was replaced, "
-            "or this is not its master key"
-        )
-    return signer.public_key, ""
-
-
-# -- the checkpoint file --------------------------------------------------------
 
 
 # -- emitting -------------------------------------------------------------------
@@ -346,7 +225,7 @@ def verify_audit_log(
         sources.append(str(configured))
     key, no_key = public_key, ""
     if key is None and located:
-        key, no_key = _stored_public_key(hm)
+        key, no_key = stored_public_key(hm)
     watch = CheckpointWatch(located, key=key, no_key=no_key)
     with hm.store.read() as tx:
         stream = watch.watch(tx.audit.entries())

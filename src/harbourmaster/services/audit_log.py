@@ -3,8 +3,9 @@
 Each checks that ``principal`` may read the audit log (``audit.read``: administrators
 and auditors) before it reads anything, then answers with the models of
 :mod:`harbourmaster.services.audit_results` (the export is JSON lines).  The work is done
-by :mod:`harbourmaster.services.audit_checkpoints`, which the server's own
-checkpoint writer also uses (as the system, without a principal).
+by :mod:`harbourmaster.services.audit_checkpoints` and
+:mod:`harbourmaster.services.checkpoint_keys`, which the server's own checkpoint writer
+also uses (as the system, without a principal).
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from harbourmaster.domain.authz import Permission, Principal, require
-from harbourmaster.services.audit_checkpoints import (
-    audit_export_lines,
-    checkpoint_public_key,
-    emit_checkpoint,
-    verify_audit_log,
-)
+from harbourmaster.services.audit_checkpoints import audit_export_lines, emit_checkpoint, verify_audit_log
 from harbourmaster.services.audit_results import AuditVerifyPublic, CheckpointKeyPublic, CheckpointPublic
+from harbourmaster.services.checkpoint_keys import checkpoint_public_key
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.vault.signing import CheckpointPublicKey
 

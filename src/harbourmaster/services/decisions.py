@@ -45,7 +45,7 @@ class ContentDecision:
         return "not-understood" if isinstance(self.subject, NotUnderstood) else self.subject.extraction
 
     def public(self) -> DecisionPublic:
-        return DecisionPublic.of(self.decision).model_copy(
+        return DecisionPublic.model_validate(self.decision).model_copy(
             update={
                 "image": None if isinstance(self.subject, NotUnderstood) else self.decision.image,
                 "extraction": self.extraction,
@@ -359,4 +359,4 @@ def check_deployment(
     decisions = check_images(
         hm, principal, environment=environment, images=images, namespace=namespace, user=user, resolve=resolve
     )
-    return DeploymentDecisions(decisions=[DecisionPublic.of(d) for d in decisions], build_only=[])
+    return DeploymentDecisions(decisions=[DecisionPublic.model_validate(d) for d in decisions], build_only=[])

@@ -215,6 +215,10 @@ class TierSpec(_Spec):
     """Images must be signed."""
     ignore_unfixed: bool | None = None
     """Findings without a fixed version do not count."""
+    signers: list[str] | None = None
+    """Trusted signers (names under ``signing``) whose signatures this tier accepts."""
+    signers_required: Literal["any", "all"] | None = None
+    """``any``: one of ``signers`` must have signed; ``all``: every one of them."""
 
 
 class AllowlistSpec(_Spec):
@@ -228,6 +232,61 @@ class AllowlistSpec(_Spec):
     """Why the vulnerability is accepted (kept in the audit log)."""
     registry: str | None = None
     """Only for images from this registry.  Omitted: system-wide."""
+
+
+class SigningKeySpec(_Spec):
+    """A trusted public key (cosign's ``cosign.pub``)."""
+
+    name: str
+    """The signer's name, used by tiers' ``signers``."""
+    public_key: str
+    """The PEM ``PUBLIC KEY`` text, or (CLI only) ``file:/path`` to it."""
+
+
+class KeylessIdentitySpec(_Spec):
+    """A trusted keyless signer: Fulcio certificates from an OIDC issuer for matching identities."""
+
+    name: str
+    """The signer's name, used by tiers' ``signers``."""
+    issuer: str
+    """The OIDC issuer the certificate must name, e.g. ``https://token.actions.githubusercontent.com``."""
+    subject_regex: str
+    """A regular expression the certificate's identity (email, URI) must match in full."""
+
+
+class NotationTrustStoreSpec(_Spec):
+    """A Notation trust store: certificates that anchor Notation signatures."""
+
+    name: str
+    """The store's name; the trust policy refers to it as ``<type>:<name>``."""
+    type: Literal["ca", "signingAuthority"] = "ca"
+    """``ca`` (signing scheme notary.x509) or ``signingAuthority`` (notary.x509.signingAuthority)."""
+    certificates: str
+    """PEM certificates, or (CLI only) ``file:/path`` to them."""
+
+
+class NotationSpec(_Spec):
+    """Notation (Notary Project) verification: trust stores and the trust policy document."""
+
+    trust_stores: list[NotationTrustStoreSpec] = Field(default_factory=list)
+    """The trust stores the policy names."""
+    trust_policy: str | None = None
+    """The trust policy document (``trustpolicy.json``, version 1.0) as JSON text, or (CLI only)
+    ``file:/path``; each policy's name is a signer name tiers may use."""
+
+
+class SigningSpec(_Spec):
+    """Whom harbourmaster trusts to sign images; replaced as a whole by each apply."""
+
+    keys: list[SigningKeySpec] = Field(default_factory=list)
+    """Trusted public keys."""
+    identities: list[KeylessIdentitySpec] = Field(default_factory=list)
+    """Trusted keyless identities (verified offline against ``trusted_root``)."""
+    trusted_root: str | None = None
+    """The sigstore trusted root (``trusted_root.json``) as JSON text, or (CLI only) ``file:/path``;
+    required when identities are named."""
+    notation: NotationSpec = Field(default_factory=NotationSpec)
+    """Notation trust stores and trust policy."""
 
 
 class SettingsSpec(_Spec):
@@ -290,3 +349,5 @@ class GovernanceDocument(_Spec):
     """Accepted vulnerabilities, each with an expiry."""
     content: ContentSpec = Field(default_factory=ContentSpec)
     """How deployment content is read; replaced as a whole by each apply."""
+    signing: SigningSpec = Field(default_factory=SigningSpec)
+    """Trusted signers (keys, keyless identities, Notation policies); replaced as a whole by each apply."""

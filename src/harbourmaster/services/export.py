@@ -12,8 +12,9 @@ import yaml
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.model import EnvironmentKind, Registry, RegistryGrant
+from harbourmaster.domain.signing_trust import SigningTrust
 from harbourmaster.domain.state import GovernanceState
-from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES
+from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.document import API_VERSION
 
@@ -73,6 +74,7 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
             "advisory_severity": p.advisory_severity,
             "require_signature": p.require_signature,
             "ignore_unfixed": p.ignore_unfixed,
+            **_tier_signers(p),
         }
         for tier, p in sorted(state.tiers.items())
         if p != DEFAULT_TIER_POLICIES.get(tier)
@@ -118,6 +120,9 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
         }
     if tiers:
         doc["tiers"] = tiers
+    signing = _signing(state.signing)
+    if signing:
+        doc["signing"] = signing
     if state.allowlist:
         doc["allowlist"] = [
             {
@@ -129,6 +134,33 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
             for a in sorted(state.allowlist, key=lambda a: (a.advisory, a.registry or ""))
         ]
     return doc
+
+
+def _tier_signers(policy: TierPolicy) -> dict[str, Any]:
+    if not policy.signers:
+        return {}
+    return {"signers": list(policy.signers), "signers_required": policy.signers_required.value}
+
+
+def _signing(trust: SigningTrust) -> dict[str, Any]:
+    """The ``signing`` section, its material inline (public keys, certificates, JSON documents)."""
+    out: dict[str, Any] = {}
+    if trust.keys:
+        out["keys"] = [{"name": k.name, "public_key": k.public_key_pem} for k in trust.keys]
+    if trust.identities:
+        out["identities"] = [{"name": i.name, "issuer": i.issuer, "subject_regex": i.subject_regex}
+                             for i in trust.identities]
+    if trust.trusted_root_json is not None:
+        out["trusted_root"] = trust.trusted_root_json
+    notation: dict[str, Any] = {}
+    if trust.notation.trust_stores:
+        notation["trust_stores"] = [{"name": s.name, "type": s.type, "certificates": s.certificates_pem}
+                                    for s in trust.notation.trust_stores]
+    if trust.notation.trust_policy_json is not None:
+        notation["trust_policy"] = trust.notation.trust_policy_json
+    if notation:
+        out["notation"] = notation
+    return out
 
 
 def export_yaml(state: GovernanceState) -> str:

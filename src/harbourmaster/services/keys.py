@@ -13,7 +13,7 @@ A failure in step 2 rolls the transaction back and leaves the old key primary.
 from __future__ import annotations
 
 from harbourmaster.domain.authz import Permission, Principal, require
-from harbourmaster.services.audit_checkpoints import rewrap_checkpoint_key
+from harbourmaster.services.checkpoint_keys import rewrap_checkpoint_key
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.results import KeyRotationPublic
 from harbourmaster.vault.envelope import EnvelopeVault
@@ -47,7 +47,8 @@ def rotate_master_key(
         return vault.rewrap(SealedSecret.from_bytes(blob), record=record, field=field).to_bytes()
 
     with hm.store.transaction() as tx:
-        count = tx.governance.rewrap(rewrap) + rewrap_checkpoint_key(tx.audit, rewrap)
+        count = (tx.governance.rewrap(rewrap) + rewrap_checkpoint_key(tx.audit, rewrap)
+                 + tx.signing.rewrap(rewrap))
         tx.audit.append(
             actor=principal.audit_name,
             action="keys.rotate",

@@ -41,7 +41,7 @@ def write_change(
     """
     require(principal, permission)
     change = hm.change(actor=principal.name, action=action, target=target, mutate=mutate, sealed=sealed)
-    return ChangePublic.of(change)
+    return ChangePublic.model_validate(change)
 
 
 def put_named(

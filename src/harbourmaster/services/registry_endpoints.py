@@ -25,6 +25,7 @@ from harbourmaster.errors import BadInput
 from harbourmaster.registry import (
     Anonymous,
     ClientCertificate,
+    ClientOptions,
     CredentialProvider,
     RegistryEndpoint,
     TransportSecurity,
@@ -45,7 +46,17 @@ from harbourmaster.registry.providers import (
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import use_client_key, use_credential
 
-__all__ = ["endpoint_for", "granted_beyond_development", "provider_for", "registry_host", "run_sync"]
+__all__ = [
+    "OPERATION_OPTIONS",
+    "endpoint_for",
+    "granted_beyond_development",
+    "provider_for",
+    "registry_host",
+    "run_sync",
+]
+
+#: How ``registry test``, ``registry browse`` and ``resolve`` talk to a registry.
+OPERATION_OPTIONS = ClientOptions(connect_timeout=5.0, read_timeout=20.0, max_retries=1)
 
 T = TypeVar("T")
 

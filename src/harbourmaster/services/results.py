@@ -23,14 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harbourmaster.domain.decision import Decision
 from harbourmaster.domain.model import Registry
 from harbourmaster.domain.state import GovernanceState
 
 if TYPE_CHECKING:  # services import this module: no cycle at run time
     from harbourmaster.registry.browse import ImageSummary
-    from harbourmaster.registry.probe import ProbeReport
-    from harbourmaster.services.core import Change
 
 __all__ = [
     "AccessPublic",
@@ -186,6 +183,8 @@ class TierPublic(BaseModel):
     advisory_severity: str | None
     require_signature: bool
     ignore_unfixed: bool
+    signers: list[str] = []
+    signers_required: str = "any"
 
 
 class ChangePublic(BaseModel):
@@ -195,11 +194,6 @@ class ChangePublic(BaseModel):
 
     revision: int
     changes: list[str]
-
-    @classmethod
-    def of(cls, change: Change) -> ChangePublic:
-        # Kept for services.governance, which builds it this way; it is model_validate.
-        return cls.model_validate(change)
 
 
 class ApplyPublic(BaseModel):
@@ -228,12 +222,6 @@ class DecisionPublic(BaseModel):
     field_path: str | None = None
     #: Content only: how the image was found (``known`` place, ``fallback`` search), or ``not-understood``.
     extraction: str | None = None
-
-    @classmethod
-    def of(cls, decision: Decision) -> DecisionPublic:
-        # Kept for services.decisions, which builds it this way.  A decision has no source, field path
-        # or extraction: those stay None until a content decision adds them.
-        return cls.model_validate(decision)
 
 
 class DeploymentDecisions(BaseModel):
@@ -302,11 +290,6 @@ class ProbeReportPublic(BaseModel):
     referrers_api: bool | None
     latency_ms: float | None
     failures: list[ProbeFailurePublic]
-
-    @classmethod
-    def of(cls, report: ProbeReport) -> ProbeReportPublic:
-        # Kept for services.registry_access, which builds it this way; it is model_validate.
-        return cls.model_validate(report)
 
 
 class PlatformImagePublic(BaseModel):

@@ -41,8 +41,9 @@ from harbourmaster.errors import BadInput, Error
 from harbourmaster.registry import ClientOptions, CredentialProvider, RegistryClient, RegistryEndpoint
 from harbourmaster.services._sbom_documents import store_document
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.registry_access import resolve_image
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
+from harbourmaster.services.registry_resolve import resolve_image
+from harbourmaster.services.registry_scope import approved_registry
 from harbourmaster.services.sboms import StoredSbom, get_sbom, list_sboms, store_sbom
 from harbourmaster.services.supply_results import SbomOutcomePublic, StoredSbomPublic
 from harbourmaster.supply.sbom import (
@@ -60,7 +61,6 @@ from harbourmaster.supply.sbom.sources._json import platform_of
 from harbourmaster.supply.sbom.sources.registry import RegistrySource, resolve_platform_manifest
 
 __all__ = [
-    "ImageNotInApprovedRegistry",
     "SbomOutcome",
     "attach_image_sbom",
     "fetch_image_sbom",
@@ -71,12 +71,6 @@ __all__ = [
 
 T = TypeVar("T")
 SBOM_OPTIONS = ClientOptions(connect_timeout=5.0, read_timeout=60.0, max_retries=1)
-
-
-class ImageNotInApprovedRegistry(BadInput):
-    """The image's registry is not one harbourmaster knows, so it is not contacted."""
-
-    kind = "sbom-unknown-registry"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,14 +105,7 @@ class _Target:
 
 def _target(hm: Harbourmaster, image: str) -> _Target:
     ref = parse_reference(image)
-    snapshot = hm.snapshot()
-    name = snapshot.index.lookup(ref)
-    if name is None:
-        raise ImageNotInApprovedRegistry(
-            f"image {ref.normalized} is in no approved registry (no registry covers {ref.domain}/"
-            f"{ref.path}); harbourmaster talks only to approved registries",
-            details=["define the registry in the governance model, or use an image from an approved one"])
-    return _Target(ref, snapshot.registries[name])
+    return _Target(ref, approved_registry(hm, ref))
 
 
 def _connect(hm: Harbourmaster, target: _Target, *, actor: str,

@@ -1,187 +1,87 @@
-"""Sign and verify images in their registries, and blobs outside one, in cosign's formats.
+"""Sign and verify images in their registries, in cosign's formats (and Notation's, to verify).
 
 An image is always signed by digest: a tag is resolved first, and the signature
-names the digest it pointed to.  Signatures are added to the image's
-``sha256-<hex>.sig`` manifest beside the ones already there.  Verification reads
-every signature of the image, checks each against the trusted keys, and
-evaluates the signer policy (the keys given, or an environment's tier).
+names the digest it pointed to.  ``tag`` signatures are added to the image's
+``sha256-<hex>.sig`` manifest beside the ones already there; ``bundle`` signatures
+are sigstore bundles pushed as OCI 1.1 artifacts whose subject is the image.
+Every signing is audited: who, which key (name and fingerprint), which digest.
 
-Keys come from a file given for one command (the CLI's ``--key``, read on this
-host through the :class:`~harbourmaster.vault.references.HostFiles` guard, as
-cosign reads ``cosign.key``).  Every signing is audited: who, which key (name and
-fingerprint), which digest.
+Verification reads every signature of the image (the ``.sig`` manifest, bundle
+artifacts and Notation artifacts, through the referrers API or the tag-schema
+fallback), checks each against the trust (keys, keyless identities against the
+trusted root, Notation trust policies) and evaluates the signer policy.  Verdicts
+are cached per image digest, repository and trust fingerprint: a satisfied one until the
+trust changes, any other for a minute (a signature may be added at any moment).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
 from harbourmaster.domain.authz import Permission, Principal, require
-from harbourmaster.domain.model import Registry
+from harbourmaster.domain.model import Registry, Role
 from harbourmaster.domain.reference import ImageReference, parse_reference
-from harbourmaster.domain.secret import Secret
-from harbourmaster.domain.signers import SignerPolicy, SignersRequired
-from harbourmaster.errors import BadInput, Error
-from harbourmaster.registry import ClientOptions, Digest
+from harbourmaster.domain.signers import SignersRequired
+from harbourmaster.errors import Error, Forbidden
+from harbourmaster.registry import ClientOptions, Descriptor, Digest, RegistryClient
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.environment_access import authorise_environment
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
+from harbourmaster.services.registry_scope import approved_registry
 from harbourmaster.services.signing_results import (
-    BlobSignaturePublic,
     ImageSignaturePublic,
     ImageVerificationPublic,
     SignatureCheckPublic,
 )
-from harbourmaster.signing.keys import PrivateKey, decrypt_private_key, fingerprint, load_public_key
+from harbourmaster.services.signing_sources import KeySource, private_key
+from harbourmaster.services.signing_trust import (
+    PublicKeyFile,
+    Trust,
+    environment_trust,
+    key_trust,
+    negative_ttl,
+)
+from harbourmaster.signing.artifacts import push_bundle, read_artifacts
+from harbourmaster.signing.bundle import BUNDLE_V03, build_image_bundle, check_key_bundle, parse_bundle
+from harbourmaster.signing.interface import SignatureFormatError, SigningError
+from harbourmaster.signing.keyless import check_keyless_bundle
+from harbourmaster.signing.keys import fingerprint
+from harbourmaster.signing.notation import check_notation_signature, read_notation_signatures
 from harbourmaster.signing.oci import append_tag_signature, read_tag_signatures, signature_tag
 from harbourmaster.signing.payload import build_payload
 from harbourmaster.signing.signatures import sign_bytes
-from harbourmaster.signing.verify import TrustedKey, check_blob_signature, check_tag_signature
-from harbourmaster.vault.references import HostFiles, read_host_file
+from harbourmaster.signing.verify import SignatureCheck, check_tag_signature
+from harbourmaster.store.values import CachedVerification
 
-__all__ = [
-    "KeyFile",
-    "PublicKeyFile",
-    "parse_annotations",
-    "sign_blob",
-    "sign_image",
-    "verify_blob",
-    "verify_image",
-]
+__all__ = ["SIGNATURE_FORMATS", "sign_image", "verify_image"]
 
 SIGNING_OPTIONS = ClientOptions(connect_timeout=10.0, read_timeout=60.0)
-_MAX_KEY_FILE_BYTES = 64 * 1024
-#: A blob signed or verified here is read into memory; the air-gap manifest is far smaller.
-MAX_BLOB_BYTES = 256 * 1024 * 1024
+SIGNATURE_FORMATS = ("tag", "bundle")
 
 
-@dataclass(frozen=True)
-class KeyFile:
-    """A cosign private key file on this host, for one command, and its password."""
-
-    path: str
-    password: Secret
-
-
-@dataclass(frozen=True)
-class PublicKeyFile:
-    """A PEM public key (or certificate) file on this host, trusted for one command."""
-
-    path: str
-
-
-def parse_annotations(pairs: Sequence[str]) -> dict[str, str]:
-    """``k=v`` pairs as a mapping.
-
-    Raises:
-        BadInput: a pair without ``=``, an empty key, or a key given twice.
-    """
-    annotations: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"--annotation {pair!r}: expected KEY=VALUE")
-        if key in annotations:
-            raise BadInput(f"--annotation {key!r} is given twice")
-        annotations[key] = value
-    return annotations
-
-
-def _read(path: str, *, field: str, guard: HostFiles, limit: int, what: str) -> bytes:
-    return read_host_file(path, field=field, guard=guard, limit=limit, what=what)
-
-
-def _private_key(hm: Harbourmaster, source: KeyFile) -> tuple[PrivateKey, str]:
-    data = _read(
-        source.path, field="--key", guard=hm.host_files(), limit=_MAX_KEY_FILE_BYTES, what="key file"
-    )
-    key = decrypt_private_key(data, source.password.reveal().encode("utf-8"), source=f"--key {source.path}")
-    return key, os.path.basename(source.path)
-
-
-def _public_keys(hm: Harbourmaster | None, files: Sequence[PublicKeyFile]) -> list[TrustedKey]:
-    guard = hm.host_files() if hm is not None else HostFiles.protecting(directories=[], files=[])
-    keys: list[TrustedKey] = []
-    for file in files:
-        data = _read(file.path, field="--key", guard=guard, limit=_MAX_KEY_FILE_BYTES, what="public key file")
-        keys.append(TrustedKey(file.path, load_public_key(data, source=f"--key {file.path}")))
-    return keys
-
-
-def sign_blob(
-    hm: Harbourmaster, principal: Principal, data: bytes, *, key: KeyFile, what: str
-) -> BlobSignaturePublic:
-    """cosign ``sign-blob``: the base64 signature over ``data`` (``what`` names it in the audit record).
-
-    Raises:
-        Forbidden: ``principal`` may not sign.
-        KeyFormatError, KeyPasswordError: the key file is not usable.
-        UnresolvedSecretError: the key file cannot be read (or is one of harbourmaster's own).
-    """
-    require(principal, Permission.IMAGE_SIGN)
-    private, name = _private_key(hm, key)
-    signature = base64.b64encode(sign_bytes(private, data)).decode()
-    result = BlobSignaturePublic(
-        signature=signature,
-        key=name,
-        key_fingerprint=fingerprint(private),
-        blob_sha256=hashlib.sha256(data).hexdigest(),
-    )
-    with hm.store.transaction() as tx:
-        tx.audit.append(
-            actor=principal.audit_name,
-            action="blob.sign",
-            target=what,
-            details={"key": name, "key_fingerprint": result.key_fingerprint, "sha256": result.blob_sha256},
-        )
-    return result
-
-
-def verify_blob(
-    data: bytes, signature: str, *, keys: Sequence[PublicKeyFile], what: str, hm: Harbourmaster | None = None
-) -> SignatureCheckPublic:
-    """cosign ``verify-blob``: whether ``signature`` (base64) over ``data`` verifies with one of ``keys``.
-
-    Needs no data directory: the keys are files given for this command (with a core, its
-    data directory and database are refused as key files).
-
-    Raises:
-        BadInput: no key given.
-        KeyFormatError: a key file is not a public key.
-        UnresolvedSecretError: a key file cannot be read.
-    """
-    if not keys:
-        raise BadInput("give at least one --key PUBLIC_KEY to verify with")
-    return SignatureCheckPublic.of(check_blob_signature(data, signature, _public_keys(hm, keys), source=what))
-
-
-@dataclass(frozen=True)
-class _Target:
-    reference: ImageReference
-    registry: Registry
-
-
-def _target(hm: Harbourmaster, image: str) -> _Target:
-    from harbourmaster.services.sbom_ops import ImageNotInApprovedRegistry
-
+def _target(hm: Harbourmaster, image: str) -> tuple[ImageReference, Registry]:
     ref = parse_reference(image)
-    snapshot = hm.snapshot()
-    name = snapshot.index.lookup(ref)
-    if name is None:
-        raise ImageNotInApprovedRegistry(
-            f"image {ref.normalized} is in no approved registry; harbourmaster signs and verifies only "
-            "images in approved registries",
-            details=["define the registry in the governance model, or use an image from an approved one"],
-        )
-    return _Target(ref, snapshot.registries[name])
+    return ref, approved_registry(hm, ref)
 
 
-def _repository_reference(target: _Target) -> str:
-    """What cosign puts in ``docker-reference``: the repository, without tag or digest."""
-    return target.reference.repository
+def _client(hm: Harbourmaster, registry: Any, *, actor: str, purpose: str) -> RegistryClient:
+    endpoint, development_only = endpoint_for(hm, registry, actor=actor, purpose=purpose)
+    provider = provider_for(hm, registry, actor=actor, purpose=purpose)
+    return hm.registry_clients.client(
+        endpoint, provider=provider, options=SIGNING_OPTIONS, development_only=development_only
+    )
+
+
+async def _subject(client: RegistryClient, ref: Any) -> Descriptor:
+    """The image manifest's descriptor (a tag resolved to its digest)."""
+    head = await client.head_manifest(ref.path, ref.digest or ref.tag or "latest")
+    if head.digest is None or head.media_type is None or head.size is None:
+        fetched = await client.get_manifest(ref.path, ref.digest or ref.tag or "latest")
+        return Descriptor(media_type=fetched.media_type, digest=fetched.digest, size=len(fetched.raw))
+    return Descriptor(media_type=head.media_type, digest=Digest(ref.digest or head.digest), size=head.size)
 
 
 def sign_image(
@@ -189,78 +89,196 @@ def sign_image(
     principal: Principal,
     image: str,
     *,
-    key: KeyFile,
+    key: KeySource,
     annotations: Mapping[str, str] | None = None,
+    fmt: str = "tag",
 ) -> ImageSignaturePublic:
-    """Sign ``image`` (resolved to its digest) and add the signature to its ``.sig`` manifest.
-
-    Audited as ``image.sign`` (failures too) with the key's name and fingerprint and the digest.
+    """Sign ``image`` (resolved to its digest) in ``fmt`` (``tag`` or ``bundle``) and store the signature
+    in its registry.  Audited as ``image.sign`` (failures too).
 
     Raises:
         Forbidden: ``principal`` may not sign.
+        BadInput: an unknown format, or annotations with the bundle format.
         ImageNotInApprovedRegistry, ReferenceError: the image is not one harbourmaster may sign.
-        KeyFormatError, KeyPasswordError, UnresolvedSecretError: the key is not usable.
+        KeyFormatError, KeyPasswordError, UnresolvedSecretError, NotFound: the key is not usable.
         NotFoundInRegistry: no such tag or digest.
         RegistryError: the registry failed or refused the push.
     """
+    from harbourmaster.errors import BadInput
+
     require(principal, Permission.IMAGE_SIGN)
-    target = _target(hm, image)
-    private, key_name = _private_key(hm, key)
+    if fmt not in SIGNATURE_FORMATS:
+        raise BadInput(f"--format {fmt!r}: use one of {', '.join(SIGNATURE_FORMATS)}")
+    if fmt == "bundle" and annotations:
+        raise BadInput(
+            "annotations are part of the tag format's payload; the bundle format signs an in-toto "
+            "statement without them"
+        )
+    ref, registry = _target(hm, image)
+    private, key_name = private_key(hm, key)
     key_fingerprint = fingerprint(private)
     actor = principal.audit_name
     details: dict[str, object] = {
-        "registry": target.registry.name,
+        "registry": registry.name,
         "key": key_name,
         "key_fingerprint": key_fingerprint,
-        "format": "tag",
+        "format": fmt,
     }
+
+    async def push() -> tuple[Descriptor, str, str]:
+        async with _client(hm, registry, actor=actor, purpose="image.sign") as client:
+            subject = await _subject(client, ref)
+            if fmt == "bundle":
+                bundle = build_image_bundle(private, repository=ref.repository, image_digest=subject.digest)
+                artifact = await push_bundle(
+                    client, ref.path, bundle=bundle, subject=subject, created=hm.clock.now()
+                )
+                envelope = parse_bundle(bundle, source="bundle").dsse or {}
+                return subject, str(envelope["signatures"][0]["sig"]), f"{ref.repository}@{artifact}"
+            payload = build_payload(
+                docker_reference=ref.repository, image_digest=subject.digest, annotations=annotations
+            )
+            signature = base64.b64encode(sign_bytes(private, payload)).decode()
+            await append_tag_signature(
+                client, ref.path, image_digest=subject.digest, payload=payload, signature_b64=signature
+            )
+            return subject, signature, f"{ref.repository}:{signature_tag(subject.digest)}"
+
     try:
-        endpoint, development_only = endpoint_for(hm, target.registry, actor=actor, purpose="image.sign")
-        provider = provider_for(hm, target.registry, actor=actor, purpose="image.sign")
-
-        async def push() -> tuple[Digest, bytes, str, str]:
-            async with hm.registry_clients.client(
-                endpoint, provider=provider, options=SIGNING_OPTIONS, development_only=development_only
-            ) as client:
-                ref = target.reference
-                digest = ref.digest or await client.resolve(ref.path, ref.tag or "latest")
-                if ref.digest:
-                    await client.head_manifest(ref.path, ref.digest)
-                payload = build_payload(
-                    docker_reference=_repository_reference(target),
-                    image_digest=digest,
-                    annotations=annotations,
-                )
-                signature = base64.b64encode(sign_bytes(private, payload)).decode()
-                location = await append_tag_signature(
-                    client, ref.path, image_digest=digest, payload=payload, signature_b64=signature
-                )
-                return Digest(digest), payload, signature, location
-
-        digest, _, signature, location = run_sync(push())
+        subject, signature, location = run_sync(push())
     except Error as exc:
         with hm.store.transaction() as tx:
             tx.audit.append(
                 actor=actor,
                 action="image.sign",
-                target=target.reference.normalized,
+                target=ref.normalized,
                 result="failed",
                 details={**details, "error": exc.message},
             )
         raise
-    details.update(digest=str(digest), signature_manifest=location)
+    details.update(digest=str(subject.digest), location=location)
     with hm.store.transaction() as tx:
-        tx.audit.append(actor=actor, action="image.sign", target=target.reference.normalized, details=details)
+        tx.signing.forget(str(subject.digest))
+        tx.audit.append(actor=actor, action="image.sign", target=ref.normalized, details=details)
     return ImageSignaturePublic(
-        image=target.reference.normalized,
-        image_digest=str(digest),
-        format="tag",
+        image=ref.normalized,
+        image_digest=str(subject.digest),
+        format=fmt,
         key=key_name,
         key_fingerprint=key_fingerprint,
         signature=signature,
-        location=f"{target.reference.repository}:{signature_tag(str(digest))}",
+        location=location,
         annotations=dict(annotations or {}),
     )
+
+
+def _bundle_check(content: bytes, trust: Trust, *, image_digest: str, location: str) -> SignatureCheck:
+    try:
+        bundle = parse_bundle(content, source=f"bundle {location}")
+    except SigningError as exc:
+        return SignatureCheck(form="bundle", location=location, verified=False, reason=exc.message)
+    if bundle.keyless:
+        if trust.root is None:
+            return SignatureCheck(
+                form="bundle",
+                location=location,
+                verified=False,
+                reason=f"bundle {location} is keyless; no trusted identity (with a trusted root) applies",
+            )
+        return check_keyless_bundle(
+            content, trust.root, trust.identities, image_digest=image_digest, location=location
+        )
+    return check_key_bundle(bundle, trust.keys, image_digest=image_digest, location=location)
+
+
+def _unreadable(form: str, location: str, reason: str) -> SignatureCheck:
+    return SignatureCheck(form=form, location=location, verified=False, reason=reason)
+
+
+async def _tag_checks(client: RegistryClient, ref: Any, digest: str, trust: Trust) -> list[SignatureCheck]:
+    try:
+        found = await read_tag_signatures(client, ref.path, digest)
+    except SignatureFormatError as exc:
+        # What the registry holds is refused as a whole (too many layers, not a signature manifest):
+        # a failed signature, not bad input from the caller.
+        return [_unreadable("tag", signature_tag(digest), exc.message)]
+    return [
+        check_tag_signature(s, trust.keys, image_digest=digest, annotations=trust.annotations) for s in found
+    ]
+
+
+async def _bundle_checks(client: RegistryClient, ref: Any, digest: str, trust: Trust) -> list[SignatureCheck]:
+    try:
+        blobs = await read_artifacts(client, ref.path, digest, artifact_type=BUNDLE_V03)
+    except SignatureFormatError as exc:
+        return [_unreadable("bundle", f"referrers of {digest}", exc.message)]
+    checks: list[SignatureCheck] = []
+    for blob in blobs:
+        if blob.content is None:
+            checks.append(_unreadable("bundle", blob.artifact_digest, blob.problem or "unreadable"))
+        elif trust.annotations:
+            checks.append(
+                _unreadable(
+                    "bundle", blob.artifact_digest, "annotation constraints apply to tag signatures only"
+                )
+            )
+        else:
+            checks.append(
+                _bundle_check(blob.content, trust, image_digest=digest, location=blob.artifact_digest)
+            )
+    return checks
+
+
+async def _notation_checks(
+    client: RegistryClient, ref: Any, digest: str, trust: Trust, now: Any
+) -> list[SignatureCheck]:
+    if not trust.notation_policies:
+        return []
+    try:
+        blobs = await read_notation_signatures(client, ref.path, digest)
+    except SignatureFormatError as exc:
+        return [_unreadable("notation", f"referrers of {digest}", exc.message)]
+    return [
+        _unreadable("notation", blob.artifact_digest, blob.problem or "unreadable")
+        if blob.content is None
+        else check_notation_signature(
+            blob.content,
+            blob.media_type,
+            repository=ref.repository,
+            image_digest=digest,
+            policies=trust.notation_policies,
+            stores=trust.notation_stores,
+            now=now,
+            location=blob.artifact_digest,
+        )
+        for blob in blobs
+    ]
+
+
+async def _checks(
+    client: RegistryClient, ref: Any, digest: str, trust: Trust, now: Any
+) -> list[SignatureCheck]:
+    """Every signature of the image, each with its verdict: the ``.sig`` manifest, bundle artifacts, and
+    (when the trust has Notation policies) Notation artifacts."""
+    return [
+        *await _tag_checks(client, ref, digest, trust),
+        *await _bundle_checks(client, ref, digest, trust),
+        *await _notation_checks(client, ref, digest, trust, now),
+    ]
+
+
+def _authorise(hm: Harbourmaster, principal: Principal, environment: str | None) -> None:
+    if environment is not None:
+        require(principal, Permission.SIGNATURE_VERIFY)
+        if principal.role is Role.TEAM_MEMBER:
+            authorise_environment(hm, principal, environment)
+        return
+    if principal.role is Role.TEAM_MEMBER:
+        raise Forbidden(
+            f"{principal.name} (team-member) verifies against an environment's policy: give an environment"
+        )
+    # Named keys: the registry's stored credential is used for any image in it (as registry browse).
+    require(principal, Permission.REGISTRY_PROBE)
 
 
 def verify_image(
@@ -268,57 +286,83 @@ def verify_image(
     principal: Principal,
     image: str,
     *,
-    keys: Sequence[PublicKeyFile],
+    environment: str | None = None,
+    keys: tuple[PublicKeyFile, ...] = (),
+    vault_keys: tuple[str, ...] = (),
     annotations: Mapping[str, str] | None = None,
     required: SignersRequired = SignersRequired.ANY,
+    use_cache: bool = True,
 ) -> ImageVerificationPublic:
-    """Find every signature of ``image`` and check it against ``keys``; the policy is met when
-    ``required`` (any/all) of the keys verified a signature for the image's digest.
+    """Every signature of ``image`` with its verdict, and whether the signer policy is met: the
+    environment's tier policy (``environment``), or ``required`` of the keys given.
 
     Raises:
-        Forbidden: ``principal`` may not verify (it uses the registry's stored credential).
-        BadInput: no key given.
+        Forbidden: ``principal`` may not verify there (a team member needs access to the environment).
+        BadInput: no key and no environment given.
+        NotFound: no such environment or vault key.
         ImageNotInApprovedRegistry, ReferenceError: the image is not in an approved registry.
         KeyFormatError, UnresolvedSecretError: a key file is not usable.
         NotFoundInRegistry: no such tag or digest.
         RegistryError: the registry failed.
     """
-    require(principal, Permission.REGISTRY_PROBE)
-    if not keys:
-        raise BadInput("give at least one --key PUBLIC_KEY to verify with")
-    target = _target(hm, image)
-    trusted = _public_keys(hm, keys)
-    actor = principal.audit_name
-    endpoint, development_only = endpoint_for(hm, target.registry, actor=actor, purpose="image.verify")
-    provider = provider_for(hm, target.registry, actor=actor, purpose="image.verify")
-
-    async def fetch() -> tuple[str, list[SignatureCheckPublic]]:
-        async with hm.registry_clients.client(
-            endpoint, provider=provider, options=SIGNING_OPTIONS, development_only=development_only
-        ) as client:
-            ref = target.reference
-            digest = ref.digest or await client.resolve(ref.path, ref.tag or "latest")
-            found = await read_tag_signatures(client, ref.path, digest)
-            checks = [
-                SignatureCheckPublic.of(
-                    check_tag_signature(s, trusted, image_digest=digest, annotations=annotations)
-                )
-                for s in found
-            ]
-            return digest, checks
-
-    digest, checks = run_sync(fetch())
-    names = tuple(k.name for k in trusted)
-    verified = sorted({c.signer for c in checks if c.verified and c.signer})
-    verdict = SignerPolicy(names, required).evaluate(verified)
-    reason = verdict.reason if checks else f"no signature found ({signature_tag(digest)} does not exist)"
-    return ImageVerificationPublic(
-        image=target.reference.normalized,
-        image_digest=digest,
-        satisfied=verdict.satisfied and bool(checks),
-        reason=reason,
-        required=list(names),
-        mode=required.value,
-        verified_signers=verified,
-        signatures=checks,
+    _authorise(hm, principal, environment)
+    ref, registry = _target(hm, image)
+    trust = (
+        environment_trust(hm, environment, annotations=annotations)
+        if environment is not None
+        else key_trust(hm, files=keys, vault_keys=vault_keys, required=required, annotations=annotations)
     )
+    now = hm.clock.now()
+    # Signatures are looked for beside the image: the same digest in another repository (or
+    # registry) may have none, and Notation's registryScopes depend on the repository too.
+    cache_key = hashlib.sha256(f"{trust.fingerprint}\n{ref.repository}".encode()).hexdigest()
+
+    async def run() -> tuple[str, list[SignatureCheck] | None, CachedVerification | None]:
+        async with _client(hm, registry, actor=principal.audit_name, purpose="image.verify") as client:
+            digest = ref.digest or await client.resolve(ref.path, ref.tag or "latest")
+            if use_cache:
+                with hm.store.read() as tx:
+                    cached = tx.signing.cached(digest, cache_key)
+                if cached is not None and (cached.satisfied or now - cached.verified_at < negative_ttl()):
+                    return digest, None, cached
+            return digest, await _checks(client, ref, digest, trust, now), None
+
+    digest, checks, cached = run_sync(run())
+    if cached is not None:
+        return ImageVerificationPublic.model_validate({**cached.result, "cached": True})
+    assert checks is not None
+    verified = sorted({c.signer for c in checks if c.verified and c.signer})
+    verdict = trust.policy.evaluate(verified)
+    satisfied = verdict.satisfied and (bool(checks) or not trust.policy.require_signature)
+    reason = (
+        verdict.reason
+        if checks or not trust.policy.require_signature
+        else (
+            f"no signature found (neither {signature_tag(digest)} nor a signature artifact refers to "
+            "the image)"
+        )
+    )
+    result = ImageVerificationPublic(
+        image=ref.normalized,
+        image_digest=digest,
+        satisfied=satisfied,
+        reason=reason,
+        required=list(trust.policy.signers),
+        mode=trust.policy.required.value,
+        verified_signers=verified,
+        signatures=[SignatureCheckPublic.of(c) for c in checks],
+        trust=trust.source,
+        verified_at=now.isoformat(),
+        cached=False,
+    )
+    with hm.store.transaction() as tx:
+        tx.signing.cache(
+            CachedVerification(
+                image_digest=digest,
+                trust_fingerprint=cache_key,
+                satisfied=satisfied,
+                result=result.model_dump(mode="json"),
+                verified_at=now,
+            )
+        )
+    return result

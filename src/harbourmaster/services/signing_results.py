@@ -70,6 +70,9 @@ class ImageVerificationPublic(BaseModel):
     mode: str
     verified_signers: list[str]
     signatures: list[SignatureCheckPublic]
+    trust: str
+    verified_at: str
+    cached: bool = False
 
 
 class SigningKeyPublic(BaseModel):

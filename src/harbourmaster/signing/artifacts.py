@@ -77,6 +77,8 @@ class ArtifactBlob:
     content: bytes | None = field(default=None, repr=False)
     problem: str | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    #: The signature layer's media type (a Notation envelope's says JWS or COSE).
+    media_type: str = ""
 
 
 async def _read_one(
@@ -125,6 +127,7 @@ async def _read_one(
         via=via,
         content=content,
         annotations={**manifest.annotations, **layer.annotations},
+        media_type=layer.media_type,
     )
 
 

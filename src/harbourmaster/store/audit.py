@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from harbourmaster.clock import Clock, SystemClock
 from harbourmaster.domain.audit import AuditEntry, chain_all, format_audit_time
-from harbourmaster.store.governance import get_meta, set_meta
 from harbourmaster.store.interface import AuditLogBroken, AuditRepository, StoreError
+from harbourmaster.store.meta import get_meta, set_meta
 from harbourmaster.store.models import AuditRow, MetaRow
 from harbourmaster.store.values import AuditEvent
 

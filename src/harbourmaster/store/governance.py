@@ -36,11 +36,11 @@ from harbourmaster.domain.model import (
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
 from harbourmaster.store.interface import GovernanceRepository, Rewrap
+from harbourmaster.store.meta import get_meta, set_meta
 from harbourmaster.store.models import (
     AccessRow,
     EnvironmentRow,
     GrantRow,
-    MetaRow,
     NamespaceRow,
     RegistryRow,
     TeamMemberRow,
@@ -48,26 +48,13 @@ from harbourmaster.store.models import (
     TierPolicyRow,
     UserRow,
 )
+from harbourmaster.store.signing_trust import load_signing, load_tier_signers, save_signing
 from harbourmaster.store.values import SealedBlobs, SealedUpdates
 
-__all__ = ["SqlGovernanceRepository", "get_meta", "set_meta"]
+__all__ = ["SqlGovernanceRepository"]
 
 #: The PostgreSQL advisory lock key that serialises writers of the model.
 _MODEL_LOCK_KEY = 0x484D_4D4F_4445_4C00  # "HMMODEL\0"
-
-
-def get_meta(session: Session, key: str) -> dict[str, object] | None:
-    """The value of the ``meta`` row ``key`` (small key/value facts), or None."""
-    row = session.get(MetaRow, key)
-    return dict(row.value) if row is not None else None
-
-
-def set_meta(session: Session, key: str, value: dict[str, object]) -> None:
-    row = session.get(MetaRow, key)
-    if row is None:
-        session.add(MetaRow(key=key, value=value))
-    else:
-        row.value = value
 
 
 def _lock_model(session: Session) -> None:
@@ -154,6 +141,7 @@ def _load_state(session: Session) -> GovernanceState:
         tiers[tier] = TierPolicy(
             tier, t.block_severity, t.advisory_severity, t.require_signature, t.ignore_unfixed
         )
+    tiers = load_tier_signers(session, tiers)
     settings = get_meta(session, "settings") or {}
     grants = [
         RegistryGrant(
@@ -196,6 +184,7 @@ def _load_state(session: Session) -> GovernanceState:
         tiers=tiers,
         hide_dockerhub_anonymous=bool(settings.get("hide_dockerhub_anonymous", False)),
         content_ignore_kinds=_ignore_kinds_meta(session),
+        signing=load_signing(session),
         allowlist=tuple(
             AllowlistEntry(
                 advisory=str(e["advisory"]),
@@ -370,6 +359,7 @@ def _save_state(
     }
     _replace_links(session, new, ids)
     _sync_tiers(session, new)
+    save_signing(session, new.signing, dict(new.tiers))
     set_meta(session, "settings", {"hide_dockerhub_anonymous": new.hide_dockerhub_anonymous})
     set_meta(
         session,

@@ -34,6 +34,7 @@ from harbourmaster.store.values import (
     AffectedEntry,
     AuditEvent,
     BatchOutcome,
+    CachedVerification,
     ImageMatch,
     ImageName,
     ImportSummary,
@@ -44,6 +45,7 @@ from harbourmaster.store.values import (
     SealedUpdates,
     StoredComponent,
     StoredSbom,
+    StoredSigningKey,
     StoredToken,
     VulnDbStatus,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "Repositories",
     "Rewrap",
     "SbomRepository",
+    "SigningRepository",
     "Store",
     "StoreError",
     "TokenRepository",
@@ -303,6 +306,42 @@ class AdvisoryRepository(ABC):
         """Matches first seen at or after ``since``, oldest first, with their image."""
 
 
+# -- signing ------------------------------------------------------------------------------------
+
+
+class SigningRepository(ABC):
+    """Signing keys kept in the vault (public half readable, private half sealed), and verification
+    verdicts cached per image digest and trust configuration."""
+
+    @abstractmethod
+    def add_key(self, key: StoredSigningKey, *, sealed: bytes) -> bool:
+        """Store ``key`` with its sealed private half; False when a key of that name exists."""
+
+    @abstractmethod
+    def list_keys(self) -> list[StoredSigningKey]:
+        """Every signing key, by name."""
+
+    @abstractmethod
+    def sealed_key(self, name: str) -> tuple[StoredSigningKey, bytes] | None:
+        """The key called ``name`` and its sealed private half, or None."""
+
+    @abstractmethod
+    def rewrap(self, rewrap: Rewrap) -> int:
+        """Replace every sealed private key with ``rewrap(record, field, blob)``; returns how many."""
+
+    @abstractmethod
+    def cached(self, image_digest: str, trust_fingerprint: str) -> CachedVerification | None:
+        """The cached verdict for ``image_digest`` under ``trust_fingerprint``, or None."""
+
+    @abstractmethod
+    def cache(self, verification: CachedVerification) -> None:
+        """Keep ``verification`` (replacing one for the same digest and fingerprint)."""
+
+    @abstractmethod
+    def forget(self, image_digest: str) -> int:
+        """Drop every cached verdict for ``image_digest`` (it was signed again); returns how many."""
+
+
 # -- the unit of work ---------------------------------------------------------------------------
 
 
@@ -315,6 +354,7 @@ class Repositories:
     sboms: SbomRepository
     tokens: TokenRepository
     advisories: AdvisoryRepository
+    signing: SigningRepository
 
 
 class Store(ABC):

@@ -305,3 +305,30 @@ class AdvisoryMatchRow(Base):
     severity: Mapped[str] = mapped_column(String(16))
     first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     import_id: Mapped[int] = mapped_column(Integer)
+
+
+class SigningKeyRow(Base):
+    """A signing key in the vault: the public half, and the private half sealed by the master key."""
+
+    __tablename__ = "signing_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(256))
+
+
+class SignatureVerificationRow(Base):
+    """A cached verification verdict: per image digest and trust configuration fingerprint."""
+
+    __tablename__ = "signature_verifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_digest: Mapped[str] = mapped_column(String(200), index=True)
+    trust_fingerprint: Mapped[str] = mapped_column(String(64))
+    satisfied: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    verified_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("image_digest", "trust_fingerprint"),)

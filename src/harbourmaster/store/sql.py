@@ -14,6 +14,7 @@ from harbourmaster.store.database import Database
 from harbourmaster.store.governance import SqlGovernanceRepository
 from harbourmaster.store.interface import Repositories, Store
 from harbourmaster.store.sboms import SqlSbomRepository
+from harbourmaster.store.signing import SqlSigningRepository
 from harbourmaster.store.tokens import SqlTokenRepository
 
 __all__ = ["SqlStore"]
@@ -26,6 +27,7 @@ def _repositories(session: Session, clock: Clock) -> Repositories:
         sboms=SqlSbomRepository(session),
         tokens=SqlTokenRepository(session),
         advisories=SqlAdvisoryRepository(session),
+        signing=SqlSigningRepository(session),
     )
 
 

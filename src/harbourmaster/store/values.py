@@ -17,12 +17,14 @@ from harbourmaster.domain.model import Role
 from harbourmaster.domain.severity import Severity
 
 __all__ = [
+    "SIGNING_KEY_FIELD",
     "AdvisoryMatch",
     "AdvisoryRecord",
     "AffectedEntry",
     "AffectedRecord",
     "AuditEvent",
     "BatchOutcome",
+    "CachedVerification",
     "ImageMatch",
     "ImageName",
     "ImportSummary",
@@ -33,8 +35,10 @@ __all__ = [
     "SealedUpdates",
     "StoredComponent",
     "StoredSbom",
+    "StoredSigningKey",
     "StoredToken",
     "VulnDbStatus",
+    "signing_key_record",
 ]
 
 
@@ -265,3 +269,37 @@ class ImageMatch(NamedTuple):
     image_digest: str
     image_name: str
     match: AdvisoryMatch
+
+
+# -- signing ------------------------------------------------------------------------------------
+
+#: The vault field a signing key's private half is sealed for (its record: :func:`signing_key_record`).
+SIGNING_KEY_FIELD = "private_key"
+
+
+def signing_key_record(name: str) -> str:
+    """The vault record of signing key ``name`` (registry records are names, which have no ':')."""
+    return f"signing-key:{name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredSigningKey:
+    """A signing key kept in the vault: its public half and who made it (the private half is sealed)."""
+
+    name: str
+    algorithm: str
+    fingerprint: str
+    public_key_pem: str
+    created_at: dt.datetime
+    created_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CachedVerification:
+    """A verification verdict on an image digest under one trust configuration (by fingerprint)."""
+
+    image_digest: str
+    trust_fingerprint: str
+    satisfied: bool
+    result: dict[str, Any]
+    verified_at: dt.datetime

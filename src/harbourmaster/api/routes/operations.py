@@ -26,7 +26,7 @@ from harbourmaster.services.apply import apply_document
 from harbourmaster.services.credentials import expiring_credentials, parse_duration
 from harbourmaster.services.decisions import check_deployment
 from harbourmaster.services.export import export_model
-from harbourmaster.services.registry_access import resolve_image
+from harbourmaster.services.registry_resolve import resolve_image
 
 router = APIRouter(tags=["operations"])
 

@@ -17,7 +17,7 @@ from harbourmaster.api.schemas import (
 )
 from harbourmaster.domain.authz import Permission, Principal
 from harbourmaster.domain.secret import Secret
-from harbourmaster.services import governance, governance_reads, registry_access
+from harbourmaster.services import governance, governance_reads, registry_browse, registry_probe
 
 router = APIRouter(prefix="/registries", tags=["registries"])
 
@@ -86,7 +86,7 @@ def test_registry(
     repository: Annotated[str | None, Query(max_length=512)] = None,
 ) -> ProbeReportPublic:
     """Probe the registry with its stored credential; failures are in the report (200)."""
-    return registry_access.test_registry(hm, principal, name, repository=repository)
+    return registry_probe.test_registry(hm, principal, name, repository=repository)
 
 
 @router.get("/{name}/browse", response_model=BrowsePublic, responses=REGISTRY_PROBLEMS)
@@ -98,4 +98,4 @@ def browse_registry(
     reference: Annotated[str | None, Query(max_length=256)] = None,
 ) -> BrowsePublic:
     """Repositories (no ``repository``), tags (no ``reference``), or an image summary."""
-    return registry_access.browse(hm, principal, name, repository or None, reference or None)
+    return registry_browse.browse(hm, principal, name, repository or None, reference or None)

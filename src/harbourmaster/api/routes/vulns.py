@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from harbourmaster.api.deps import CoreDep, RequirePermission
 from harbourmaster.domain.authz import Permission, Principal
+from harbourmaster.services.scans import scan_document
 from harbourmaster.services.supply_results import (
     AffectedImagePublic,
     ScanResultPublic,
@@ -20,7 +21,6 @@ from harbourmaster.services.vulns import (
     affected_since,
     import_vulndb,
     parse_since,
-    scan_document,
     vulndb_state,
 )
 from harbourmaster.supply.advisories import OsvRecords

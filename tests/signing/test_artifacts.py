@@ -1,0 +1,93 @@
+"""Signature artifacts found through the referrers tag, on an in-memory registry: each one read
+digest-verified and checked, or reported with the reason it was refused — never skipped, never
+trusted on the registry's word."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from harbourmaster.registry import RegistryEndpoint, TransportSecurity
+from harbourmaster.registry.media import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, compute_digest
+from harbourmaster.signing.artifacts import read_artifacts
+from harbourmaster.signing.bundle import BUNDLE_V03
+from tests.fakes.registry import FakeRegistry, registry_clients
+
+REPO = "team/app"
+SUBJECT = "sha256:" + "ab" * 32
+
+
+def _artifact(layer: bytes, *, subject: str = SUBJECT, layers: int = 1) -> bytes:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": BUNDLE_V03,
+            "config": {"mediaType": OCI_EMPTY, "digest": compute_digest(b"{}"), "size": 2},
+            "layers": [{"mediaType": BUNDLE_V03, "digest": compute_digest(layer), "size": len(layer)}]
+            * layers,
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 100},
+        }
+    ).encode()
+
+
+def _publish(registry: FakeRegistry, artifacts: list[bytes]) -> None:
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": compute_digest(a),
+                "size": len(a),
+                "artifactType": BUNDLE_V03,
+            }
+            for a in artifacts
+        ],
+    }
+    registry.manifests[(REPO, SUBJECT.replace(":", "-"))] = json.dumps(index).encode()
+    for artifact in artifacts:
+        registry.manifests[(REPO, compute_digest(artifact))] = artifact
+
+
+def _read(registry: FakeRegistry) -> list[Any]:
+    async def go() -> list[Any]:
+        endpoint = RegistryEndpoint(registry.host, TransportSecurity(plain_http=True))
+        async with registry_clients(registry).client(endpoint, development_only=True) as client:
+            return await read_artifacts(client, REPO, SUBJECT, artifact_type=BUNDLE_V03)
+
+    return asyncio.run(go())
+
+
+def test_each_artifact_is_read_or_refused_with_its_reason() -> None:
+    registry = FakeRegistry("reg.example")
+    good_layer = b'{"mediaType": "bundle"}'
+    swapped_layer = b'{"the": "registry says this is the blob"}'
+    good = _artifact(good_layer)
+    swapped = _artifact(b"what the manifest names")
+    elsewhere = _artifact(good_layer, subject="sha256:" + "cd" * 32)
+    doubled = _artifact(good_layer, layers=2)
+    registry.blobs[compute_digest(good_layer)] = good_layer
+    # A blob whose bytes are not the digest it is served under.
+    registry.blobs[compute_digest(b"what the manifest names")] = swapped_layer
+    _publish(registry, [good, swapped, elsewhere, doubled])
+    found = {a.artifact_digest: a for a in _read(registry)}
+    assert (
+        found[compute_digest(good)].content == good_layer and found[compute_digest(good)].via == "tag-schema"
+    )
+    assert found[compute_digest(swapped)].content is None
+    assert "signature blob was refused" in (found[compute_digest(swapped)].problem or "")
+    assert "refers to sha256:cdcd" in (found[compute_digest(elsewhere)].problem or "")
+    assert "holds 2 signature layers" in (found[compute_digest(doubled)].problem or "")
+
+
+def test_a_referrers_index_naming_too_many_artifacts_is_refused_as_a_whole() -> None:
+    import pytest
+
+    from harbourmaster.signing.interface import SignatureFormatError
+
+    registry = FakeRegistry("reg.example")
+    _publish(registry, [_artifact(str(i).encode()) for i in range(300)])
+    with pytest.raises(SignatureFormatError, match=r"300 .* artifacts refer to"):
+        _read(registry)
