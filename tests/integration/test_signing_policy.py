@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -40,12 +41,17 @@ from harbourmaster.signing.keys import (
     private_key_der,
     public_key_pem,
 )
-from harbourmaster.signing.oci import ANNOTATION_SIGNATURE, SIMPLE_SIGNING_MEDIA_TYPE, signature_tag
+from harbourmaster.signing.oci import (
+    ANNOTATION_SIGNATURE,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+    append_tag_signature,
+    signature_tag,
+)
 from harbourmaster.signing.payload import build_payload
 from harbourmaster.signing.signatures import sign_bytes
 from tests.components import ensure_binary
 from tests.integration.registry_fixtures import PASSWORD, skopeo, write_image_layout
-from tests.signing._vectors import BUNDLES, NOTATION
+from tests.signing._vectors import BUNDLES, CONTAINERS_IMAGE, NOTATION
 
 if TYPE_CHECKING:
     from tests.integration.registry_fixtures import RunningRegistry
@@ -455,6 +461,54 @@ def test_a_keyless_bundle_in_the_registry_verifies_against_a_trusted_identity(la
     (check,) = data["signatures"]
     assert check["verified"] is False
     assert f"identity {email} from issuer {issuer} matches no trusted identity" in check["reason"]
+
+
+def test_a_classic_keyless_signature_in_the_registry_verifies_against_a_trusted_identity(lab: Lab) -> None:
+    # cosign's classic keyless layer (containers/image vector): the payload, its signature and the
+    # certificate, chain and Rekor bundle annotations, pushed as cosign lays it out under the image's
+    # sha256-<hex>.sig tag (the image itself need not be here; its digest is what was signed).
+    vector = CONTAINERS_IMAGE / "cosign-fulcio-rekor-valid"
+    digest = "sha256:" + hashlib.sha256((vector / "manifest.json").read_bytes()).hexdigest()
+    repo = f"hmsignpolicy/classic-{os.urandom(3).hex()}"
+    payload = (vector / "payload.json").read_bytes()
+    annotations = {
+        ANNOTATION_SIGNATURE: (vector / "signature.b64").read_text().strip(),
+        "dev.sigstore.cosign/certificate": (vector / "cert.pem").read_text(),
+        "dev.sigstore.cosign/chain": (vector / "chain.pem").read_text(),
+        "dev.sigstore.cosign/bundle": (vector / "rekor-bundle.json").read_text(),
+    }
+
+    async def push() -> None:
+        async with lab.registry.client() as client:
+            await append_tag_signature(
+                client,
+                repo,
+                image_digest=digest,
+                payload=payload,
+                signature_b64=annotations[ANNOTATION_SIGNATURE],
+                annotations={k: v for k, v in annotations.items() if k != ANNOTATION_SIGNATURE},
+            )
+
+    run_async(push())
+    image = f"{lab.registry.host}/{repo}@{digest}"
+    root = (BUNDLES / "trusted_root.production.json").read_text()
+
+    def signing(subject_regex: str) -> dict[str, Any]:
+        identity = {
+            "name": "mitr",
+            "issuer": "https://github.com/login/oauth",
+            "subject_regex": subject_regex,
+        }
+        return {"identities": [identity], "trusted_root": root}
+
+    lab.apply(tiers=production(["mitr"]), signing=signing(r"mitr@redhat\.com"))
+    ok, data = lab.verify(image, "--env", "prod")
+    assert ok.exit_code == 0, data
+    (check,) = data["signatures"]
+    assert check["form"] == "tag" and check["signer"] == "mitr" and "logged at 1674247893" in check["reason"]
+    lab.apply(tiers=production(["mitr"]), signing=signing(r"someone@example\.com"))
+    other, data = lab.verify(image, "--env", "prod")
+    assert other.exit_code == 1 and "matches no trusted identity" in data["signatures"][0]["reason"]
 
 
 # -- e: a Notation signature made by notation, stored in the registry -----------------------------

@@ -91,3 +91,68 @@ def test_a_referrers_index_naming_too_many_artifacts_is_refused_as_a_whole() -> 
     _publish(registry, [_artifact(str(i).encode()) for i in range(300)])
     with pytest.raises(SignatureFormatError, match=r"300 .* artifacts refer to"):
         _read(registry)
+
+
+def _signature_manifest(layers: list[dict[str, Any]]) -> bytes:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": compute_digest(b"{}"),
+                "size": 2,
+            },
+            "layers": layers,
+        }
+    ).encode()
+
+
+def _read_tag(registry: FakeRegistry) -> list[Any]:
+    from harbourmaster.signing.oci import read_tag_signatures
+
+    async def go() -> list[Any]:
+        endpoint = RegistryEndpoint(registry.host, TransportSecurity(plain_http=True))
+        async with registry_clients(registry).client(endpoint, development_only=True) as client:
+            return await read_tag_signatures(client, REPO, SUBJECT)
+
+    return asyncio.run(go())
+
+
+def test_a_50_mb_payload_is_refused_before_it_is_fetched() -> None:
+    import pytest
+
+    from harbourmaster.signing.interface import SignatureFormatError
+    from harbourmaster.signing.oci import SIMPLE_SIGNING_MEDIA_TYPE, signature_tag
+
+    registry = FakeRegistry("reg.example")
+    huge = {
+        "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+        "digest": "sha256:" + "ee" * 32,
+        "size": 50 * 1024 * 1024,
+        "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQ=="},
+    }
+    registry.manifests[(REPO, signature_tag(SUBJECT))] = _signature_manifest([huge])
+    with pytest.raises(SignatureFormatError, match="52428800-byte payload, over the 1048576-byte limit"):
+        _read_tag(registry)
+    assert not any("/blobs/" in r.url.path for r in registry.requests)  # nothing of it was downloaded
+
+
+def test_a_payload_served_under_the_wrong_digest_is_refused() -> None:
+    import pytest
+
+    from harbourmaster.registry.errors import BlobIntegrityError
+    from harbourmaster.signing.oci import SIMPLE_SIGNING_MEDIA_TYPE, signature_tag
+
+    registry = FakeRegistry("reg.example")
+    named = b'{"critical": {}}'
+    registry.blobs[compute_digest(named)] = b'{"critical": {"other": 1}}'
+    layer = {
+        "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+        "digest": compute_digest(named),
+        "size": len(named),
+        "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQ=="},
+    }
+    registry.manifests[(REPO, signature_tag(SUBJECT))] = _signature_manifest([layer])
+    with pytest.raises(BlobIntegrityError):
+        _read_tag(registry)

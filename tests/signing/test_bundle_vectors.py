@@ -149,9 +149,9 @@ def test_cosigns_oci_attestation_bundle_verifies_only_for_its_image() -> None:
     # The issuer is what the certificate says; the vector's identity and issuer are "anything" regexps.
     from sigstore.models import Bundle
 
-    from harbourmaster.signing.keyless import _certificate_identity
+    from harbourmaster.signing.keyless import certificate_identity
 
-    issuer, _ = _certificate_identity(Bundle.from_json(content).signing_certificate)
+    issuer, _ = certificate_identity(Bundle.from_json(content).signing_certificate)
     anyone = [KeylessIdentity("any", issuer or "", ".*")]
     image = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
     ok = check_keyless_bundle(content, root, anyone, image_digest=image, location="attestation")

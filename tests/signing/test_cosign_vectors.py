@@ -187,3 +187,20 @@ def test_annotation_constraints_are_checked_against_the_payload() -> None:
     assert not wrong.verified and "'env' is 'prod', not 'dev'" in wrong.reason
     missing = check_tag_signature(layer, trusted, image_digest=digest, annotations={"team": "x"})
     assert not missing.verified and "'team' is required" in missing.reason
+
+
+def test_a_key_of_the_wrong_type_does_not_verify_and_says_so() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    for key in (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key(),
+        ed25519.Ed25519PrivateKey.generate().public_key(),
+    ):
+        pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        check = check_tag_signature(
+            _layer(VALID),
+            [TrustedKey("other-type", load_public_key(pem, source="k"))],
+            image_digest=_digest(VALID / "manifest.json"),
+        )
+        assert not check.verified and "other-type: the signature does not verify" in check.reason

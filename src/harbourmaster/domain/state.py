@@ -14,12 +14,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from harbourmaster.domain.grant_rules import grant_problems
 from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.model import (
     ANONYMOUS_DOCKERHUB,
     AccessEntry,
     AllowlistEntry,
-    CredentialKind,
     Environment,
     EnvironmentKind,
     Provider,
@@ -112,10 +112,11 @@ class Unchecked:
     def covers(self, kind: str, name: str) -> bool:
         return kind in self.kinds or name in self.names.get(kind, frozenset())
 
-
-def _undefined(kind: str, name: str, known: Iterable[str], skip: Unchecked) -> str:
-    candidates = {*known, *skip.names.get(kind, frozenset())}
-    return f"{kind} {name} is not defined{did_you_mean(name, candidates)}"
+    def undefined(self, kind: str, name: str, known: Iterable[str]) -> str:
+        """The problem with a reference to the ``kind`` called ``name``, which is not defined.  Names
+        this covers are candidates for "did you mean" too."""
+        candidates = {*known, *self.names.get(kind, frozenset())}
+        return f"{kind} {name} is not defined{did_you_mean(name, candidates)}"
 
 
 def describe_entity(entity: object) -> str:
@@ -233,152 +234,20 @@ def _check_identities(state: GovernanceState, out: list[Violation], loc: Locator
     for team in state.teams:
         for member in team.members:
             if member not in users and not skip.covers("user", member):
-                out.append(Violation(f"{loc(team)}.members", _undefined("user", member, users, skip)))
+                out.append(Violation(f"{loc(team)}.members", skip.undefined("user", member, users)))
     for entry in state.access:
         if entry.environment not in envs and not skip.covers("environment", entry.environment):
             out.append(
                 Violation(
-                    f"{loc(entry)}.environment", _undefined("environment", entry.environment, envs, skip)
+                    f"{loc(entry)}.environment", skip.undefined("environment", entry.environment, envs)
                 )
             )
         if (entry.user is None) == (entry.team is None):
             out.append(Violation(loc(entry), "name exactly one of user or team"))
         if entry.user is not None and entry.user not in users and not skip.covers("user", entry.user):
-            out.append(Violation(f"{loc(entry)}.user", _undefined("user", entry.user, users, skip)))
+            out.append(Violation(f"{loc(entry)}.user", skip.undefined("user", entry.user, users)))
         if entry.team is not None and entry.team not in teams and not skip.covers("team", entry.team):
-            out.append(Violation(f"{loc(entry)}.team", _undefined("team", entry.team, teams, skip)))
-
-
-@dataclass(frozen=True, slots=True)
-class _Access:
-    users: Mapping[str, set[str]]
-    teams: Mapping[str, set[str]]
-
-
-def _check_grants(state: GovernanceState, out: list[Violation], loc: Locator, skip: Unchecked) -> None:
-    regs = {r.name: r for r in state.registries}
-    envs = {e.name: e for e in state.environments}
-    users = {u.name for u in state.users}
-    teams = {t.name for t in state.teams}
-    members = {t.name: t.members for t in state.teams}
-    env_users: dict[str, set[str]] = {}
-    env_teams: dict[str, set[str]] = {}
-    for entry in state.access:
-        if entry.user is not None:
-            env_users.setdefault(entry.environment, set()).add(entry.user)
-        if entry.team is not None:
-            env_teams.setdefault(entry.environment, set()).add(entry.team)
-            env_users.setdefault(entry.environment, set()).update(members.get(entry.team, ()))
-    access = _Access(env_users, env_teams)
-    for grant in state.grants:
-        where = loc(grant)
-        reg = regs.get(grant.registry)
-        env = envs.get(grant.environment)
-        if reg is None and not skip.covers("registry", grant.registry):
-            out.append(Violation(f"{where}.registry", _undefined("registry", grant.registry, regs, skip)))
-        if env is None and not skip.covers("environment", grant.environment):
-            out.append(
-                Violation(f"{where}.environment", _undefined("environment", grant.environment, envs, skip))
-            )
-        if reg is None or env is None:
-            continue
-        if reg.public and env.tier is not Tier.DEVELOPMENT:
-            out.append(
-                Violation(
-                    where,
-                    f"registry {reg.name} is public and cannot be approved for "
-                    f"{env.tier.value} environment {env.name} (rule D-06: public registries "
-                    "only on development tier; mirror the image into an internal registry)",
-                )
-            )
-        if reg.tls.insecure and env.tier is not Tier.DEVELOPMENT:
-            out.append(
-                Violation(
-                    where,
-                    f"registry {reg.name} is insecure (plain HTTP or unverified TLS) "
-                    f"and cannot be granted to {env.tier.value} environment {env.name}",
-                )
-            )
-        if reg.name == ANONYMOUS_DOCKERHUB:
-            out.append(
-                Violation(
-                    where,
-                    f"{ANONYMOUS_DOCKERHUB} is built in and needs no grant; it is "
-                    "open on development environments unless hidden",
-                )
-            )
-        if (
-            reg.credential is not None
-            and reg.credential.kind is CredentialKind.ROBOT
-            and reg.credential.expires is None
-            and env.tier is not Tier.DEVELOPMENT
-        ):
-            out.append(
-                Violation(
-                    where,
-                    f"registry {reg.name} uses a robot credential without an expiry "
-                    f"and cannot be granted to {env.tier.value} environment {env.name} "
-                    "(rule D-08: robot and service credentials must expire)",
-                )
-            )
-        _check_grantee(access, grant, env, where, users, teams, out, skip)
-
-
-def _check_grantee(
-    access: _Access,
-    grant: RegistryGrant,
-    env: Environment,
-    where: str,
-    users: set[str],
-    teams: set[str],
-    out: list[Violation],
-    skip: Unchecked,
-) -> None:
-    if env.kind is EnvironmentKind.KUBERNETES:
-        if grant.namespace is None:
-            out.append(
-                Violation(
-                    where,
-                    f"environment {env.name} is Kubernetes: registry access is "
-                    "granted per namespace (rule D-05), not to users or teams",
-                )
-            )
-        elif grant.namespace not in env.namespaces:
-            out.append(
-                Violation(
-                    where,
-                    f"namespace {grant.namespace} is not a namespace of environment {env.name}"
-                    + did_you_mean(grant.namespace, env.namespaces),
-                )
-            )
-        return
-    if grant.namespace is not None:
-        out.append(
-            Violation(
-                where,
-                f"environment {env.name} is {env.kind.value}: registry access is "
-                "granted to users or teams, not namespaces",
-            )
-        )
-        return
-    rule = (
-        "on docker-standalone and swarm environments registry access can only be granted to "
-        "identities that already have access to the environment (rule: grant-requires-access)"
-    )
-    if grant.user is not None:
-        if grant.user not in users:
-            if not skip.covers("user", grant.user):
-                out.append(Violation(where, _undefined("user", grant.user, users, skip)))
-        elif grant.user not in access.users.get(env.name, ()):
-            out.append(Violation(where, f"user {grant.user} has no access to environment {env.name}; {rule}"))
-    if grant.team is not None:
-        if grant.team not in teams:
-            if not skip.covers("team", grant.team):
-                out.append(Violation(where, _undefined("team", grant.team, teams, skip)))
-        elif grant.team not in access.teams.get(env.name, ()):
-            out.append(Violation(where, f"team {grant.team} has no access to environment {env.name}; {rule}"))
-    if grant.user is None and grant.team is None:
-        out.append(Violation(where, "name a user or a team"))
+            out.append(Violation(f"{loc(entry)}.team", skip.undefined("team", entry.team, teams)))
 
 
 _ADVISORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._:-]{1,127}$")
@@ -403,7 +272,7 @@ def _check_allowlist(state: GovernanceState, out: list[Violation], loc: Locator,
             and not skip.covers("registry", entry.registry)
         ):
             out.append(
-                Violation(f"{where}.registry", _undefined("registry", entry.registry, registries, skip))
+                Violation(f"{where}.registry", skip.undefined("registry", entry.registry, registries))
             )
         if not entry.reason.strip():
             out.append(Violation(f"{where}.reason", "say why the vulnerability is accepted"))
@@ -444,7 +313,8 @@ def validate_state(
     _check_registries(state, out, loc, today)
     _check_environments(state, out, loc)
     _check_identities(state, out, loc, skip)
-    _check_grants(state, out, loc, skip)
+    for path, message in grant_problems(state, locate=loc, unchecked=skip):
+        out.append(Violation(path, message))
     _check_allowlist(state, out, loc, skip)
     _check_ignore_kinds(state, out, loc)
     tier_signers = {tier.value: policy.signers for tier, policy in state.tiers.items()}

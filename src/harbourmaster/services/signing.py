@@ -49,6 +49,7 @@ from harbourmaster.signing.bundle import BUNDLE_V03, build_image_bundle, check_k
 from harbourmaster.signing.interface import SignatureFormatError, SigningError
 from harbourmaster.signing.keyless import check_keyless_bundle
 from harbourmaster.signing.keys import fingerprint
+from harbourmaster.signing.legacy_keyless import check_legacy_keyless
 from harbourmaster.signing.notation import check_notation_signature, read_notation_signatures
 from harbourmaster.signing.oci import append_tag_signature, read_tag_signatures, signature_tag
 from harbourmaster.signing.payload import build_payload
@@ -203,7 +204,13 @@ async def _tag_checks(client: RegistryClient, ref: Any, digest: str, trust: Trus
         # a failed signature, not bad input from the caller.
         return [_unreadable("tag", signature_tag(digest), exc.message)]
     return [
-        check_tag_signature(s, trust.keys, image_digest=digest, annotations=trust.annotations) for s in found
+        # A certificate annotation marks cosign's classic keyless form: identities, not keys, decide.
+        check_legacy_keyless(
+            s, trust.root, trust.identities, image_digest=digest, annotations=trust.annotations
+        )
+        if s.certificate
+        else check_tag_signature(s, trust.keys, image_digest=digest, annotations=trust.annotations)
+        for s in found
     ]
 
 

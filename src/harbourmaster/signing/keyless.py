@@ -17,6 +17,7 @@ identity's ``subject_regex`` in full.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,14 @@ from harbourmaster.signing.bundle import IN_TOTO_PAYLOAD_TYPE, check_subject
 from harbourmaster.signing.interface import KeyFormatError, SigningError
 from harbourmaster.signing.verify import SignatureCheck
 
-__all__ = ["KeylessIdentity", "TrustRoot", "check_keyless_blob", "check_keyless_bundle", "load_trusted_root"]
+__all__ = [
+    "KeylessIdentity",
+    "TrustRoot",
+    "certificate_identity",
+    "check_keyless_blob",
+    "check_keyless_bundle",
+    "load_trusted_root",
+]
 
 _OTHERNAME_OID = "1.3.6.1.4.1.57264.1.7"
 _ISSUER_V1_OID = "1.3.6.1.4.1.57264.1.1"
@@ -55,6 +63,8 @@ class TrustRoot:
 
     name: str
     inner: Any = field(repr=False, compare=False)
+    #: The document itself (its ``tlogs`` and ``certificateAuthorities`` for the classic keyless form).
+    document: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def load_trusted_root(data: bytes, *, source: str) -> TrustRoot:
@@ -70,13 +80,13 @@ def load_trusted_root(data: bytes, *, source: str) -> TrustRoot:
     from sigstore_models.trustroot import v1 as trustroot_v1
 
     try:
-        return TrustRoot(source, TrustedRoot(trustroot_v1.TrustedRoot.from_json(data)))
+        return TrustRoot(source, TrustedRoot(trustroot_v1.TrustedRoot.from_json(data)), json.loads(data))
     except Exception as exc:  # pydantic/protobuf errors vary by version: all mean "not a trusted root"
         first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise KeyFormatError(f"{source}: not a sigstore trusted root: {first}") from None
 
 
-def _certificate_identity(certificate: Any) -> tuple[str | None, list[str]]:
+def certificate_identity(certificate: Any) -> tuple[str | None, list[str]]:
     from cryptography import x509
 
     issuer: str | None = None
@@ -119,7 +129,7 @@ class _IdentityPolicy:
     def verify(self, cert: Any) -> None:
         from sigstore.errors import VerificationError
 
-        issuer, subjects = _certificate_identity(cert)
+        issuer, subjects = certificate_identity(cert)
         self.seen = (issuer, subjects)
         self.matched = [i.name for i in self.identities if i.matches(issuer=issuer, subjects=subjects)]
         if not self.matched:
