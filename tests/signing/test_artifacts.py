@@ -156,3 +156,48 @@ def test_a_payload_served_under_the_wrong_digest_is_refused() -> None:
     registry.manifests[(REPO, signature_tag(SUBJECT))] = _signature_manifest([layer])
     with pytest.raises(BlobIntegrityError):
         _read_tag(registry)
+
+
+def test_payloads_declaring_more_than_the_images_budget_are_refused_before_download() -> None:
+    import pytest
+
+    from harbourmaster.signing.interface import SignatureFormatError
+    from harbourmaster.signing.oci import (
+        MAX_SIGNATURE_PAYLOADS_BYTES,
+        SIMPLE_SIGNING_MEDIA_TYPE,
+        signature_tag,
+    )
+
+    registry = FakeRegistry("reg.example")
+    each = 1024 * 1024 - 1  # each under the per-payload limit, together over the image's budget
+    layers = [
+        {
+            "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+            "digest": f"sha256:{i:064x}",
+            "size": each,
+            "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQ=="},
+        }
+        for i in range(MAX_SIGNATURE_PAYLOADS_BYTES // each + 1)
+    ]
+    registry.manifests[(REPO, signature_tag(SUBJECT))] = _signature_manifest(layers)
+    with pytest.raises(SignatureFormatError, match="refused as a whole"):
+        _read_tag(registry)
+    assert not any("/blobs/" in r.url.path for r in registry.requests)
+
+
+def test_artifacts_past_the_images_read_budget_are_refused_each_with_a_reason() -> None:
+    from harbourmaster.signing.artifacts import MAX_ARTIFACT_BYTES_TOTAL
+    from harbourmaster.signing.bundle import MAX_BUNDLE_BYTES
+
+    registry = FakeRegistry("reg.example")
+    count = MAX_ARTIFACT_BYTES_TOTAL // MAX_BUNDLE_BYTES + 2
+    layers = [bytes([65 + i]) * MAX_BUNDLE_BYTES for i in range(count)]
+    artifacts = [_artifact(layer) for layer in layers]
+    for layer in layers:
+        registry.blobs[compute_digest(layer)] = layer
+    _publish(registry, artifacts)
+    found = _read(registry)
+    read = [a for a in found if a.content is not None]
+    refused = [a for a in found if a.content is None]
+    assert len(read) == MAX_ARTIFACT_BYTES_TOTAL // MAX_BUNDLE_BYTES and len(refused) == 2
+    assert all("bytes harbourmaster reads of one image's signatures" in (a.problem or "") for a in refused)

@@ -30,7 +30,13 @@ from harbourmaster.signing.bundle import BUNDLE_V03, COSIGN_SIGN_PREDICATE, MAX_
 from harbourmaster.signing.interface import SignatureFormatError
 from harbourmaster.signing.oci import MAX_SIGNATURES
 
-__all__ = ["ArtifactBlob", "build_bundle_manifest", "push_bundle", "read_artifacts"]
+__all__ = [
+    "MAX_ARTIFACT_BYTES_TOTAL",
+    "ArtifactBlob",
+    "build_bundle_manifest",
+    "push_bundle",
+    "read_artifacts",
+]
 
 EMPTY_CONFIG = b"{}"
 
@@ -81,6 +87,18 @@ class ArtifactBlob:
     media_type: str = ""
 
 
+@dataclass
+class _Budget:
+    """What is left to read of one image's signature artifacts."""
+
+    total: int
+    remaining: int
+
+
+#: The bytes of signature blobs read for one image, all artifacts of a kind together.
+MAX_ARTIFACT_BYTES_TOTAL = 16 * 1024 * 1024
+
+
 async def _read_one(
     client: RegistryClient,
     repository: str,
@@ -91,6 +109,7 @@ async def _read_one(
     layer_types: frozenset[str],
     max_bytes: int,
     via: str,
+    budget: _Budget,
 ) -> ArtifactBlob:
     where = f"artifact {descriptor.digest}"
 
@@ -115,6 +134,10 @@ async def _read_one(
     layer = layers[0]
     if layer.size > max_bytes:
         return problem(f"{where}: a {layer.size}-byte signature exceeds the {max_bytes}-byte limit")
+    if layer.size > budget.remaining:
+        return problem(f"{where}: reading its {layer.size}-byte signature would exceed the "
+                       f"{budget.total} bytes harbourmaster reads of one image's signatures")
+    budget.remaining -= layer.size
     try:
         content = await client.read_blob(
             repository, layer.digest, expected_size=layer.size, max_bytes=max_bytes
@@ -154,6 +177,7 @@ async def read_artifacts(
             f"{MAX_SIGNATURES} harbourmaster reads; refused as a whole"
         )
     types = layer_types or frozenset({artifact_type})
+    budget = _Budget(MAX_ARTIFACT_BYTES_TOTAL, MAX_ARTIFACT_BYTES_TOTAL)
     return [
         await _read_one(
             client,
@@ -164,6 +188,7 @@ async def read_artifacts(
             layer_types=types,
             max_bytes=max_bytes,
             via=found.via,
+            budget=budget,
         )
         for d in descriptors
     ]

@@ -29,6 +29,7 @@ __all__ = [
     "ANNOTATION_CHAIN",
     "ANNOTATION_SIGNATURE",
     "MAX_SIGNATURES",
+    "MAX_SIGNATURE_PAYLOADS_BYTES",
     "SIMPLE_SIGNING_MEDIA_TYPE",
     "TagSignature",
     "append_tag_signature",
@@ -45,6 +46,9 @@ ANNOTATION_CHAIN = "dev.sigstore.cosign/chain"
 ANNOTATION_BUNDLE = "dev.sigstore.cosign/bundle"
 #: Signatures read from one ``.sig`` manifest: an image with more is refused, not half-checked.
 MAX_SIGNATURES = 256
+#: The payload bytes read for one image, all signatures together (a cosign payload is a few hundred
+#: bytes): a manifest declaring more is refused before anything is downloaded.
+MAX_SIGNATURE_PAYLOADS_BYTES = 4 * 1024 * 1024
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -197,15 +201,21 @@ async def read_tag_signatures(
             f"{where} has {len(manifest.layers)} layers, over the {MAX_SIGNATURES} "
             "signatures harbourmaster reads; refused as a whole"
         )
-    found: list[TagSignature] = []
-    for descriptor in manifest.layers:
-        if descriptor.media_type != SIMPLE_SIGNING_MEDIA_TYPE:
-            continue
+    layers = [d for d in manifest.layers if d.media_type == SIMPLE_SIGNING_MEDIA_TYPE]
+    for descriptor in layers:
         if descriptor.size > MAX_PAYLOAD_BYTES:
             raise SignatureFormatError(
                 f"{where}: layer {descriptor.digest} declares a {descriptor.size}-byte "
                 f"payload, over the {MAX_PAYLOAD_BYTES}-byte limit"
             )
+    declared = sum(d.size for d in layers)
+    if declared > MAX_SIGNATURE_PAYLOADS_BYTES:
+        raise SignatureFormatError(
+            f"{where}: its payloads declare {declared} bytes in all, over the {MAX_SIGNATURE_PAYLOADS_BYTES}"
+            " bytes harbourmaster reads for one image; refused as a whole"
+        )
+    found: list[TagSignature] = []
+    for descriptor in layers:
         payload = await client.read_blob(
             repository, descriptor.digest, expected_size=descriptor.size, max_bytes=MAX_PAYLOAD_BYTES
         )
