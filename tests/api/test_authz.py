@@ -197,6 +197,7 @@ ROUTES: dict[tuple[str, str], Call] = {
         },
     ),
     ("GET", f"{P}/vulns/affected"): Call(Permission.GOVERNANCE_READ, 200, params={"since": "1d"}),
+    ("GET", f"{P}/policy"): Call(Permission.GOVERNANCE_READ, 200, params={"environment": "prod-eu"}),
     ("POST", f"{P}/signing-keys"): Call(Permission.IMAGE_SIGN, 201, json={"name": "matrix-key"}),
     ("GET", f"{P}/signing-keys"): Call(Permission.GOVERNANCE_READ, 200),
     ("GET", f"{P}/signing-keys/{{name}}"): Call(Permission.GOVERNANCE_READ, 404, {"name": "no-such-key"}),
@@ -212,6 +213,13 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("POST", f"{P}/signatures/sign-blob"): Call(
         Permission.IMAGE_SIGN, 201, json={"data_base64": "aGVsbG8=", "signing_key": "matrix-key"}
     ),
+    # Queued only (no worker runs here): the answer is the job and where to follow it.
+    ("POST", f"{P}/jobs/sbom-generate"): Call(
+        Permission.REGISTRY_PROBE, 202, json={"image": "127.0.0.1:5000/team/app:v1"}
+    ),
+    ("GET", f"{P}/jobs"): Call(Permission.GOVERNANCE_READ, 200),
+    # No such job (a refused caller queued none).
+    ("GET", f"{P}/jobs/{{job_id}}"): Call(Permission.GOVERNANCE_READ, 404, {"job_id": "999999"}),
     ("POST", f"{P}/signatures/verify-blob"): Call(
         Permission.GOVERNANCE_READ,
         404,

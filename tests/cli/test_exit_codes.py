@@ -62,6 +62,12 @@ ARGS: dict[str, list[str]] = {
     "signing-key generate": ["k"],
     "signing-key list": [],
     "signing-key public": ["k"],
+    "worker": [],
+    "job show": ["1"],
+    "job list": [],
+    "job wait": ["1"],
+    "policy show": ["--env", "prod-eu"],
+    "tier show": ["production"],
 }
 
 

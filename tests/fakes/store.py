@@ -36,6 +36,7 @@ from harbourmaster.store.interface import (
     TokenRepository,
 )
 from harbourmaster.store.values import AuditEvent, SealedBlobs, SealedUpdates, StoredToken
+from tests.fakes.store_jobs import JobTables, MemoryJobRepository
 from tests.fakes.store_signing import MemorySigningRepository, SigningTables
 from tests.fakes.store_supply import MemoryAdvisoryRepository, MemorySbomRepository, SupplyTables
 
@@ -66,6 +67,7 @@ class _Tables:
     next_token: int = 1
     supply: SupplyTables = field(default_factory=SupplyTables)
     signing: SigningTables = field(default_factory=SigningTables)
+    jobs: JobTables = field(default_factory=JobTables)
 
 
 def _dedupe(items: Sequence[object]) -> tuple[object, ...]:
@@ -260,6 +262,7 @@ def _repositories(tables: _Tables, clock: Clock) -> Repositories:
         tokens=_Tokens(tables),
         advisories=MemoryAdvisoryRepository(tables.supply),
         signing=MemorySigningRepository(tables.signing),
+        jobs=MemoryJobRepository(tables.jobs),
     )
 
 

@@ -38,6 +38,8 @@ from harbourmaster.services.apply import apply_document
 from harbourmaster.services.audit import verify_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import open_registry_secret, use_credential
+from harbourmaster.services.job_requests import list_jobs, submit_sbom_generate
+from harbourmaster.services.jobs import run_one
 from harbourmaster.services.signing_keys import import_signing_key, list_signing_keys
 from harbourmaster.services.tokens import create_token
 from harbourmaster.signing.keys import encrypt_private_key, generate_private_key
@@ -233,6 +235,8 @@ LOCAL_GETS = {
     "/credentials/expiring",
     "/signing-keys",
     "/signing-keys/{name}",
+    "/jobs",
+    "/jobs/{job_id}",
 }
 
 
@@ -249,6 +253,9 @@ def _fill(path: str, state_names: dict[str, list[str]]) -> list[str]:
 
 
 def sweep_api(p: Planted, sweep: Sweep) -> int:
+    # A job that used the planted credential (and failed: nothing answers), so its error is swept too.
+    submit_sbom_generate(p.hm, local_principal(p.hm), QUERY_VALUES["image"])
+    run_one(p.hm, owner="canary-worker")
     state = p.hm.state()
     names = {
         "registries": [r.name for r in state.registries],
@@ -257,6 +264,7 @@ def sweep_api(p: Planted, sweep: Sweep) -> int:
         "teams": [t.name for t in state.teams],
         "tiers": [t.value for t in state.tiers],
         "signing-keys": [k.name for k in list_signing_keys(p.hm, local_principal(p.hm))],
+        "jobs": [str(j.id) for j in list_jobs(p.hm, local_principal(p.hm))],
     }
     spec = p.client.get(f"{P}/openapi.json").json()
     sweep.add("openapi.json", json.dumps(spec))

@@ -17,6 +17,7 @@ from harbourmaster.api.routes import (
     environments,
     grants,
     identities,
+    jobs,
     operations,
     registries,
     sboms,
@@ -31,14 +32,16 @@ __all__ = ["API_PREFIX", "create_app"]
 API_PREFIX = "/api/v1"
 
 
-def create_app(hm: Harbourmaster) -> FastAPI:
+def create_app(hm: Harbourmaster, *, embedded_worker: bool = False) -> FastAPI:
+    """The API on ``hm``; with ``embedded_worker`` a job worker runs beside it while it serves
+    (``serve`` on SQLite, where no separate worker process is needed)."""
     app = FastAPI(
         title="harbourmaster",
         version=__version__,
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
-        lifespan=lifespan(hm),
+        lifespan=lifespan(hm, embedded_worker=embedded_worker),
     )
     app.state.hm = hm
     install_problem_handlers(app)
@@ -53,7 +56,9 @@ def create_app(hm: Harbourmaster) -> FastAPI:
         limits={**BODY_LIMITS, ("POST", f"{API_PREFIX}/scans"): sbom_body},
         routes=routes,
     )
-    modules = (registries, environments, identities, grants, operations, tokens, sboms, vulns, signatures)
+    modules = (
+        registries, environments, identities, grants, operations, tokens, sboms, vulns, signatures, jobs
+    )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)
         routes.add(API_PREFIX, module.router.routes)

@@ -1,8 +1,11 @@
-"""What runs beside the API while it serves: the periodic audit checkpoint writer."""
+"""What runs beside the API while it serves: the periodic audit checkpoint writer, and on SQLite an
+embedded job worker."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -11,17 +14,22 @@ from fastapi import FastAPI
 
 from harbourmaster.services.audit_checkpoints import CheckpointWriter
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.jobs import WorkerThreads
 
 __all__ = ["lifespan"]
 
 log = logging.getLogger(__name__)
 
 
-def lifespan(hm: Harbourmaster) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def lifespan(
+    hm: Harbourmaster, *, embedded_worker: bool = False
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The app's lifespan: start the checkpoint writer (every
-    ``HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL`` seconds; 0 disables it) and stop it on shutdown.
+    ``HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL`` seconds; 0 disables it) and, with ``embedded_worker``,
+    one job worker thread; stop both on shutdown (the worker finishes the job in hand).
 
-    The writer is on ``app.state.checkpoint_writer`` (``None`` when disabled).
+    The writer is on ``app.state.checkpoint_writer`` (``None`` when disabled), the worker on
+    ``app.state.job_workers`` (``None`` without one).
     """
 
     @asynccontextmanager
@@ -33,9 +41,17 @@ def lifespan(hm: Harbourmaster) -> Callable[[FastAPI], AbstractAsyncContextManag
             log.info("periodic audit checkpoints are off (HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL=0)")
         else:
             writer.start()
+        name = f"{socket.gethostname()}:{os.getpid()}:serve"
+        workers = WorkerThreads(hm, name=name, concurrency=1) if embedded_worker else None
+        app.state.job_workers = workers
+        if workers is not None:
+            log.info("running an embedded job worker")
+            workers.start()
         try:
             yield
         finally:
+            if workers is not None:
+                await to_thread.run_sync(workers.stop)
             if writer is not None:
                 # Joining waits for a checkpoint being written; not on the event loop.
                 await to_thread.run_sync(writer.stop)

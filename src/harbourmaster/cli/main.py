@@ -97,10 +97,22 @@ COMMANDS: dict[str, LazyCommand] = {
         "verify-blob",
         "Verify a detached signature over FILE (cosign verify-blob). Exit 0 verified, 1 not, 2 bad input.",
     ),
+    "policy": LazyCommand(
+        "harbourmaster.cli.policy:policy_app", None, "The effective verdict rules of an environment."
+    ),
+    "tier": LazyCommand("harbourmaster.cli.policy:tier_app", None, "Tier policies: thresholds and signers."),
     "signing-key": LazyCommand(
         "harbourmaster.cli.signing_keys:app",
         None,
         "Signing keys kept in the vault (the private half is never shown).",
+    ),
+    "worker": LazyCommand(
+        "harbourmaster.cli.jobs:worker_app",
+        "worker",
+        "Run background jobs until stopped (SIGTERM or SIGINT let the jobs in hand finish).",
+    ),
+    "job": LazyCommand(
+        "harbourmaster.cli.jobs:job_app", None, "Background jobs: their state, progress and outcome."
     ),
     "schema": LazyCommand(
         "harbourmaster.cli.schema:app",

@@ -41,6 +41,8 @@ def serve(
 
     While it serves, a signed audit checkpoint is written every
     HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL seconds (default 300; 0: never) when the log grew.
+    On SQLite one background job worker runs in the server too (on PostgreSQL run 'harbourmaster
+    worker' processes).
     """
     import uvicorn
 
@@ -49,7 +51,7 @@ def serve(
 
     hm = open_core()
     configure_logging(level=hm.settings.log_level or "info", fmt=hm.settings.log_format)
-    app = create_app(hm)
+    app = create_app(hm, embedded_worker=hm.db.dialect == "sqlite")
     # Move what start-up allocated out of the collector's reach: full collections then
     # scan only request-time objects, which keeps latency tails short.
     gc.collect()

@@ -21,6 +21,7 @@ from harbourmaster.cli._common import (
 from harbourmaster.cli._exit import ExitCode
 from harbourmaster.cli._progress import RecordCounter, layer_progress, record_progress
 from harbourmaster.domain.findings import Verdict
+from harbourmaster.domain.model import Tier
 from harbourmaster.domain.severity import Severity
 from harbourmaster.errors import BadInput
 from harbourmaster.services.results import json_of
@@ -138,7 +139,7 @@ def _print_table(result: ScanResultPublic) -> None:
         colour = {Verdict.BLOCK: "red", Verdict.ALLOW_WITH_ADVISORY: "yellow", Verdict.ALLOW: "green"}
         verdict = result.verdict
         stdout.print(
-            f"[bold {colour[Verdict(verdict.verdict)]}]{result.environment} ({verdict.tier}): "
+            f"[bold {colour[Verdict(verdict.verdict)]}]{result.environment or 'tier'} ({verdict.tier}): "
             f"{verdict.verdict}[/] - ",
             end="",
         )
@@ -158,6 +159,12 @@ def scan(
         None,
         "--env",
         help="Judge by this environment's tier (block / allow with advisory / allow); a block exits 1.",
+    ),
+    tier: Tier | None = typer.Option(
+        None,
+        "--tier",
+        help="Judge by this tier's thresholds, for CI jobs with no environment (the server's, never a "
+        "copy); a block exits 1.",
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.TABLE, "--format", help="Output format."),
     fail_on: str | None = typer.Option(
@@ -195,6 +202,7 @@ def scan(
             local_principal(hm),
             target=target,
             environment=env,
+            tier=tier,
             vex=documents,
             image=image,
             progress=bars,

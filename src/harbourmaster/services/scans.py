@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.model import Tier
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.domain.severity import Severity
 from harbourmaster.errors import BadInput, NotFound
@@ -46,7 +47,12 @@ def _registry_of(hm: Harbourmaster, image: str) -> str | None:
 
 
 def judgement_for(
-    hm: Harbourmaster, *, environment: str | None, image: str | None, vex: Sequence[tuple[str, str]] = ()
+    hm: Harbourmaster,
+    *,
+    environment: str | None,
+    image: str | None,
+    vex: Sequence[tuple[str, str]] = (),
+    tier: Tier | None = None,
 ) -> Judgement:
     """What to judge findings by: the environment's tier policy, the allowlist, the image's registry
     (for registry-scoped allowlist entries) and the VEX documents ``(source, text)``.
@@ -54,7 +60,10 @@ def judgement_for(
     Raises:
         NotFound: no environment has that name.
         VexError: a VEX document is malformed.
+        BadInput: both an environment and a tier are given.
     """
+    if environment is not None and tier is not None:
+        raise BadInput("judge by an environment or by a tier, not both")
     state = hm.state()
     policy = None
     if environment is not None:
@@ -65,6 +74,9 @@ def judgement_for(
                 details=["known: " + ", ".join(e.name for e in state.environments) or "none"],
             )
         policy = state.tiers[env.tier]
+    elif tier is not None:
+        # A CI job with no environment judges by a tier: the same thresholds the server enforces.
+        policy = state.tiers[tier]
     statements = tuple(s for source, text in vex for s in parse_openvex(text, source=source))
     return Judgement(
         environment=environment,
@@ -83,6 +95,7 @@ def scan_document(
     document: str | bytes,
     where: str,
     environment: str | None = None,
+    tier: Tier | None = None,
     vex: Sequence[tuple[str, str]] = (),
     image: str | None = None,
     fail_on: Severity | None = None,
@@ -99,7 +112,9 @@ def scan_document(
         BadInput: the document is larger than ``HARBOURMASTER_MAX_SBOM_BYTES``.
     """
     require(principal, Permission.GOVERNANCE_READ)
-    result = _scan_document(hm, document=document, where=where, environment=environment, vex=vex, image=image)
+    result = _scan_document(
+        hm, document=document, where=where, environment=environment, tier=tier, vex=vex, image=image
+    )
     return ScanResultPublic.of(result, fail_on=fail_on)
 
 
@@ -109,6 +124,7 @@ def _scan_document(
     document: str | bytes,
     where: str,
     environment: str | None,
+    tier: Tier | None,
     vex: Sequence[tuple[str, str]],
     image: str | None,
 ) -> ScanResult:
@@ -125,11 +141,13 @@ def _scan_document(
         decoded = None
     if is_report(decoded):
         report = parse_report(document, where=where)
-        judgement = judgement_for(hm, environment=environment, image=image or report.target, vex=vex)
+        judgement = judgement_for(
+            hm, environment=environment, tier=tier, image=image or report.target, vex=vex
+        )
         return evaluate_report(report, judgement=judgement, target=where)
     sbom = components_from_document(document, where=where)
     name = image or sbom.image_name
-    judgement = judgement_for(hm, environment=environment, image=name, vex=vex)
+    judgement = judgement_for(hm, environment=environment, tier=tier, image=name, vex=vex)
     return Scanner(advisories=advisory_index(hm)).scan(
         sbom.components,
         target=where,
@@ -146,6 +164,7 @@ def scan_target(
     *,
     target: str,
     environment: str | None = None,
+    tier: Tier | None = None,
     vex: Sequence[tuple[str, str]] = (),
     image: str | None = None,
     progress: ScanProgress | None = None,
@@ -165,8 +184,16 @@ def scan_target(
         BadInput: the target is none of the accepted forms.
     """
     require(principal, Permission.GOVERNANCE_READ)
-    result = _scan_target(hm, principal, target=target, environment=environment, vex=vex, image=image,
-                          progress=progress)
+    result = _scan_target(
+        hm,
+        principal,
+        target=target,
+        environment=environment,
+        tier=tier,
+        vex=vex,
+        image=image,
+        progress=progress,
+    )
     return ScanResultPublic.of(result, fail_on=fail_on)
 
 
@@ -176,6 +203,7 @@ def _scan_target(
     *,
     target: str,
     environment: str | None,
+    tier: Tier | None,
     vex: Sequence[tuple[str, str]],
     image: str | None,
     progress: ScanProgress | None,
@@ -184,7 +212,7 @@ def _scan_target(
         with open_source(target) as source:
             sbom = scan_image(source, catalogers=default_catalogers(), progress=progress)
         name = image or sbom.image.name
-        judgement = judgement_for(hm, environment=environment, image=name, vex=vex)
+        judgement = judgement_for(hm, environment=environment, tier=tier, image=name, vex=vex)
         return Scanner(advisories=advisory_index(hm)).scan(
             components_from_sbom(sbom),
             target=target,
@@ -199,7 +227,9 @@ def _scan_target(
             text = path.read_bytes()
         except OSError as exc:
             raise BadInput(f"{target}: cannot be read ({exc.strerror})") from None
-        return _scan_document(hm, document=text, where=target, environment=environment, vex=vex, image=image)
+        return _scan_document(
+            hm, document=text, where=target, environment=environment, tier=tier, vex=vex, image=image
+        )
     if target.endswith((".json", ".cdx", ".spdx")) or target.startswith(("/", "./", "../", "~")):
         raise BadInput(
             f"{target}: no such file (give an SBOM or report file, an image reference, "
@@ -223,6 +253,7 @@ def _scan_target(
                 document=document,
                 where=target,
                 environment=environment,
+                tier=tier,
                 vex=vex,
                 image=image or target,
             )
@@ -233,6 +264,7 @@ def _scan_target(
         document=outcome.document,
         where=target,
         environment=environment,
+        tier=tier,
         vex=vex,
         image=image or target,
     )

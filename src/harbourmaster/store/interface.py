@@ -9,11 +9,13 @@ methods and never see a session or a query; nothing here names SQLAlchemy.
 One repository per area: :class:`GovernanceRepository` (the model, its sealed
 secrets, its revision and write lock), :class:`AuditRepository` (the hash
 chain and the checkpoint signing key), :class:`SbomRepository` (stored SBOMs
-and their purl index), :class:`TokenRepository` (API tokens) and
+and their purl index), :class:`TokenRepository` (API tokens),
 :class:`AdvisoryRepository` (imported advisories and the images they were
-found to affect).  The SQLAlchemy implementation, serving SQLite and
-PostgreSQL, is :class:`harbourmaster.store.sql.SqlStore`, with one module per
-repository beside this one.  What the repositories take and give back is in
+found to affect), :class:`SigningRepository` (signing keys, cached verdicts)
+and :class:`JobRepository` (background jobs leased to workers).  The
+SQLAlchemy implementation, serving SQLite and PostgreSQL, is
+:class:`harbourmaster.store.sql.SqlStore`, with one module per repository
+beside this one.  What the repositories take and give back is in
 :mod:`harbourmaster.store.values`.
 """
 
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from harbourmaster.domain.audit import AuditEntry
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.errors import Error
+from harbourmaster.store.job_interface import JobRepository
 from harbourmaster.store.values import (
     AdvisoryMatch,
     AdvisoryRecord,
@@ -355,6 +358,7 @@ class Repositories:
     tokens: TokenRepository
     advisories: AdvisoryRepository
     signing: SigningRepository
+    jobs: JobRepository
 
 
 class Store(ABC):

@@ -38,6 +38,7 @@ __all__ = [
     "Base",
     "EnvironmentRow",
     "GrantRow",
+    "JobRow",
     "MetaRow",
     "NamespaceRow",
     "RegistryRow",
@@ -332,3 +333,26 @@ class SignatureVerificationRow(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     verified_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (UniqueConstraint("image_digest", "trust_fingerprint"),)
+
+
+class JobRow(Base):
+    """A background job: its kind and payload, its state and lease, its progress and outcome."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    lease_owner: Mapped[str | None] = mapped_column(String(256))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    progress_message: Mapped[str | None] = mapped_column(String(512))
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(256))
+    # Claiming looks for the oldest queued (or lease-expired running) job.
+    __table_args__ = (Index("ix_jobs_state_id", "state", "id"),)

@@ -13,6 +13,7 @@ from harbourmaster.store.audit import SqlAuditRepository
 from harbourmaster.store.database import Database
 from harbourmaster.store.governance import SqlGovernanceRepository
 from harbourmaster.store.interface import Repositories, Store
+from harbourmaster.store.jobs import SqlJobRepository
 from harbourmaster.store.sboms import SqlSbomRepository
 from harbourmaster.store.signing import SqlSigningRepository
 from harbourmaster.store.tokens import SqlTokenRepository
@@ -28,6 +29,7 @@ def _repositories(session: Session, clock: Clock) -> Repositories:
         tokens=SqlTokenRepository(session),
         advisories=SqlAdvisoryRepository(session),
         signing=SqlSigningRepository(session),
+        jobs=SqlJobRepository(session),
     )
 
 

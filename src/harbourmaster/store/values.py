@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from harbourmaster.domain.model import Role
@@ -29,15 +30,18 @@ __all__ = [
     "ImageName",
     "ImportSummary",
     "IndexedComponent",
+    "JobState",
     "SbomDocument",
     "SbomImage",
     "SealedBlobs",
     "SealedUpdates",
     "StoredComponent",
+    "StoredJob",
     "StoredSbom",
     "StoredSigningKey",
     "StoredToken",
     "VulnDbStatus",
+    "abandoned_error",
     "signing_key_record",
 ]
 
@@ -303,3 +307,50 @@ class CachedVerification:
     satisfied: bool
     result: dict[str, Any]
     verified_at: dt.datetime
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+class JobState(StrEnum):
+    """Where a background job is: waiting, leased to a worker, or done (either way)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredJob:
+    """A background job as stored: what to do (``kind``, ``payload``), who asked, and how far it got.
+
+    ``attempts`` counts the claims (a worker that died mid-way used one up); ``error`` is the last
+    attempt's error, kept when the job is queued again.
+    """
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    state: JobState
+    attempts: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: dt.datetime | None
+    progress: float
+    progress_message: str | None
+    result: Any
+    error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str
+
+
+def abandoned_error(*, owner: str | None, attempt: int, max_attempts: int, previous: str | None) -> str:
+    """The error kept on a job whose worker stopped holding it (its lease expired)."""
+    text = f"attempt {attempt} of {max_attempts} abandoned: the lease of worker {owner} expired"
+    return f"{text}; before that: {previous}" if previous and attempt >= max_attempts else text

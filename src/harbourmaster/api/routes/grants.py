@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from harbourmaster.api.deps import CoreDep, RequirePermission
 from harbourmaster.api.schemas import (
@@ -17,6 +17,7 @@ from harbourmaster.api.schemas import (
 from harbourmaster.domain.authz import Permission, Principal
 from harbourmaster.domain.model import AccessEntry, RegistryGrant, Tier
 from harbourmaster.services import governance, governance_reads
+from harbourmaster.services.policy import PolicyPublic, show_policy
 
 router = APIRouter(tags=["grants"])
 
@@ -57,6 +58,18 @@ def remove_access(body: AccessBody, hm: CoreDep, principal: Writer) -> ChangePub
 @router.get("/tiers", response_model=list[TierPublic])
 def list_tiers(hm: CoreDep, principal: Reader) -> list[TierPublic]:
     return governance_reads.list_tiers(hm, principal)
+
+
+@router.get("/policy", response_model=PolicyPublic)
+def policy(
+    hm: CoreDep,
+    principal: Reader,
+    environment: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    tier: Tier | None = None,
+) -> PolicyPublic:
+    """The rules images are judged by on an environment (or a tier, for CI jobs), and their fingerprint:
+    every enforcement point reports the fingerprint of the rules it enforces."""
+    return show_policy(hm, principal, environment=environment, tier=tier)
 
 
 @router.patch("/tiers/{tier}", response_model=ChangePublic)

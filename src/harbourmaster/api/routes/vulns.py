@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from harbourmaster.api.deps import CoreDep, RequirePermission
 from harbourmaster.domain.authz import Permission, Principal
+from harbourmaster.domain.model import Tier
 from harbourmaster.services.scans import scan_document
 from harbourmaster.services.supply_results import (
     AffectedImagePublic,
@@ -49,6 +50,8 @@ class ScanCreate(BaseModel):
 
     document: str = Field(min_length=2, max_length=64 * 1024 * 1024)
     environment: str | None = None
+    #: Judge by a tier's thresholds instead (CI jobs with no environment).
+    tier: Tier | None = None
     image: str | None = Field(default=None, max_length=4096)
     vex: list[str] = Field(default_factory=list, max_length=32)
     format: Literal["json", "sarif", "cyclonedx-vex"] = "json"
@@ -99,6 +102,7 @@ def scan(body: ScanCreate, hm: CoreDep, principal: Reader) -> Any:
         document=body.document,
         where="request.document",
         environment=body.environment,
+        tier=body.tier,
         vex=vex,
         image=body.image,
     )

@@ -1,24 +1,29 @@
-"""CycloneDX 1.6 JSON for an :class:`Sbom`, written with cyclonedx-python-lib.
+"""CycloneDX 1.6 JSON for an :class:`Sbom`, written with the standard json module.
 
 The image is ``metadata.component`` (type ``container``, its digest as the
 version, an ``oci`` purl with the platform).  Each package is a component
 with its purl, licences, the path it was found at (``evidence.occurrences``)
 and harbourmaster properties naming the layer digest and source package.
+
+The document is the one cyclonedx-python-lib's ``JsonV1Dot6`` wrote for the
+same model, built as plain dicts: the library spent over a second serialising
+a thousand-package image.  Its collections are sorted sets, so this writer
+sorts and de-duplicates the same way (components, dependencies, properties,
+licences); ``tests/supply/test_cyclonedx_render.py`` keeps the library as the
+oracle.  The library still classifies licences (:mod:`cyclonedx.spdx`) and
+validates documents.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 import hashlib
-from collections.abc import Iterable
+import json
+import uuid
+from typing import Any
 
-from cyclonedx.contrib.license.factories import LicenseFactory
-from cyclonedx.model import Property
-from cyclonedx.model.bom import Bom
-from cyclonedx.model.component import Component, ComponentType
-from cyclonedx.model.component_evidence import ComponentEvidence, Occurrence
-from cyclonedx.model.dependency import Dependable, Dependency
-from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
-from cyclonedx.output.json import JsonV1Dot6
+from cyclonedx.spdx import fixup_id, is_expression
 from packageurl import PackageURL
 
 from harbourmaster import __version__
@@ -28,40 +33,13 @@ from harbourmaster.supply.sbom.purls import image_purl
 __all__ = ["PROPERTY_PREFIX", "CycloneDxValidationError", "to_cyclonedx_json", "validate_cyclonedx"]
 
 PROPERTY_PREFIX = "harbourmaster:"
+_SCHEMA_URL = "http://cyclonedx.org/schema/bom-1.6.schema.json"
+
+_Pair = tuple[str, str]
 
 
 class CycloneDxValidationError(SbomError):
     """A document does not validate against the CycloneDX 1.6 JSON schema."""
-
-
-class _DependencyIndex:
-    """An indexed ``register_dependency`` for one :class:`Bom`.
-
-    ``Bom.validate`` (run by every writer) calls ``register_dependency`` once per
-    component, and the stock method scans every registered dependency each
-    time: quadratic, about a second at 1,000 packages.  This keeps its semantics
-    with a dict.  It is bound on the instance: a ``Bom`` subclass would not
-    serialise (py-serializable registers the class itself).
-    """
-
-    def __init__(self, bom: Bom) -> None:
-        self._bom = bom
-        self._index: dict[object, Dependency] = {}
-
-    def __call__(self, target: Dependable, depends_on: Iterable[Dependable] | None = None) -> None:
-        if len(self._index) != len(self._bom.dependencies):
-            self._index = {d.ref: d for d in self._bom.dependencies}
-        existing = self._index.get(target.bom_ref)
-        if existing is not None:
-            if depends_on:
-                existing.dependencies.update(Dependency(ref=d.bom_ref) for d in depends_on)
-        else:
-            created = Dependency(ref=target.bom_ref,
-                                 dependencies=[Dependency(ref=d.bom_ref) for d in depends_on or ()])
-            self._bom.dependencies.add(created)
-            self._index[created.ref] = created
-        for dependent in depends_on or ():
-            self(dependent)
 
 
 def _bom_ref(package: Package) -> str:
@@ -69,72 +47,122 @@ def _bom_ref(package: Package) -> str:
     return f"{package.purl}#{where}"
 
 
-def _licences(declared: tuple[str, ...],
-              factory: LicenseFactory) -> list[LicenseExpression | DisjunctiveLicense]:
-    made = [factory.make_from_string(x) for x in declared]
-    # CycloneDX allows either one expression or a list of licences, never both.
-    expressions = [x for x in made if isinstance(x, LicenseExpression)]
-    return [expressions[0]] if expressions and len(made) > 1 else made
+def _properties(pairs: list[_Pair]) -> list[dict[str, str]]:
+    # A set in CycloneDX's model: the library drops repeats and orders by (name, value).
+    return [{"name": name, "value": value} for name, value in sorted(set(pairs))]
 
 
-def _component(package: Package, licences: LicenseFactory) -> Component:
-    properties = [Property(name=f"{PROPERTY_PREFIX}package:type", value=package.type.value),
-                  Property(name=f"{PROPERTY_PREFIX}location:layer", value=package.layer_digest),
-                  Property(name=f"{PROPERTY_PREFIX}location:path", value=package.path)]
-    if package.source_package:
-        properties.append(Property(name=f"{PROPERTY_PREFIX}source:name", value=package.source_package))
-    if package.source_version:
-        properties.append(Property(name=f"{PROPERTY_PREFIX}source:version", value=package.source_version))
-    if package.arch:
-        properties.append(Property(name=f"{PROPERTY_PREFIX}package:arch", value=package.arch))
+@functools.lru_cache(maxsize=4096)
+def _licence(declared: str) -> _Pair:
+    """``("id" | "expression" | "name", value)``, decided as cyclonedx-python-lib's
+    ``LicenseFactory.make_from_string`` does: an SPDX licence id in any case (written in the
+    list's own case), else a valid SPDX expression (kept as written), else a free-text name.
+    """
+    spdx_id = fixup_id(declared)
+    if spdx_id is not None:
+        return ("id", spdx_id)
+    if is_expression(declared):
+        return ("expression", declared)
+    return ("name", declared)
+
+
+def _licences(declared: tuple[str, ...]) -> list[dict[str, Any]]:
+    made = [_licence(x) for x in declared]
+    # CycloneDX allows either one expression or a list of licences, never both: the first
+    # expression wins.  Licences are a set, ids before names, each sorted.
+    expression = next((value for kind, value in made if kind == "expression"), None)
+    if expression is not None:
+        return [{"expression": expression}]
+    return [{"license": {kind: value}} for kind, value in sorted(set(made))]
+
+
+def _component(package: Package, bom_ref: str) -> dict[str, Any]:
     purl = PackageURL.from_string(package.purl)
-    return Component(
-        name=package.name, version=package.version or None, group=purl.namespace if package.type in (
-            PackageType.MAVEN, PackageType.NPM) else None,
-        type=ComponentType.LIBRARY,
-        bom_ref=_bom_ref(package), purl=purl,
-        licenses=_licences(package.licenses, licences) or None,
-        properties=properties,
-        evidence=ComponentEvidence(occurrences=[Occurrence(location=package.path)]))
+    group = purl.namespace if package.type in (PackageType.MAVEN, PackageType.NPM) else None
+    pairs = [(f"{PROPERTY_PREFIX}package:type", package.type.value),
+             (f"{PROPERTY_PREFIX}location:layer", package.layer_digest),
+             (f"{PROPERTY_PREFIX}location:path", package.path)]
+    if package.source_package:
+        pairs.append((f"{PROPERTY_PREFIX}source:name", package.source_package))
+    if package.source_version:
+        pairs.append((f"{PROPERTY_PREFIX}source:version", package.source_version))
+    if package.arch:
+        pairs.append((f"{PROPERTY_PREFIX}package:arch", package.arch))
+    component: dict[str, Any] = {"type": "library", "bom-ref": bom_ref}
+    if group is not None:
+        component["group"] = group
+    component["name"] = package.name
+    if package.version:
+        component["version"] = package.version
+    if package.licenses:
+        component["licenses"] = _licences(package.licenses)
+    component["purl"] = str(purl.to_string())  # normalised as the library wrote it
+    component["properties"] = _properties(pairs)
+    component["evidence"] = {"occurrences": [{"location": package.path}]}
+    return component
 
 
-def to_cyclonedx_json(sbom: Sbom) -> str:
-    """The SBOM as a CycloneDX 1.6 JSON document (a string)."""
+def _component_order(component: dict[str, Any]) -> tuple[object, ...]:
+    # The library's component order: type, group, name, version, bom-ref, a missing group or
+    # version after any present one.  bom-refs are unique, so nothing later decides.
+    group, version = component.get("group"), component.get("version")
+    return (component["type"], group is None, group or "", component["name"],
+            version is None, version or "", component["bom-ref"])
+
+
+def to_cyclonedx_json(sbom: Sbom, *, created: datetime.datetime | None = None) -> str:
+    """The SBOM as a CycloneDX 1.6 JSON document (a string), timestamped ``created`` (default now).
+
+    Raises ``ValueError`` if a package's purl does not parse.
+    """
     image = sbom.image
-    bom = Bom()
-    bom.register_dependency = _DependencyIndex(bom)  # type: ignore[method-assign]
-    root = Component(
-        name=image.name, version=image.digest, type=ComponentType.CONTAINER, bom_ref=f"image:{image.digest}",
-        purl=PackageURL.from_string(image_purl(name=image.name, digest=image.digest, platform=image.platform,
-                                               repository=image.repository, tag=image.tag)),
-        properties=[Property(name=f"{PROPERTY_PREFIX}image:platform", value=str(image.platform))]
-        + [Property(name=f"{PROPERTY_PREFIX}image:layer", value=d) for d in image.layer_digests])
-    bom.metadata.component = root
-    bom.metadata.tools.components.add(Component(name="harbourmaster", version=__version__,
-                                                type=ComponentType.APPLICATION))
-    members: list[Component] = []
+    root_ref = f"image:{image.digest}"
+    root_purl = image_purl(name=image.name, digest=image.digest, platform=image.platform,
+                           repository=image.repository, tag=image.tag)
+    root = {"type": "container", "bom-ref": root_ref, "name": image.name, "version": image.digest,
+            "purl": str(PackageURL.from_string(root_purl).to_string()),
+            "properties": _properties([(f"{PROPERTY_PREFIX}image:platform", str(image.platform))]
+                                      + [(f"{PROPERTY_PREFIX}image:layer", d) for d in image.layer_digests])}
+    members: list[dict[str, Any]] = []
     if sbom.distro is not None:
-        distro = Component(name=sbom.distro.id, version=sbom.distro.version_id or None,
-                           type=ComponentType.OPERATING_SYSTEM, bom_ref=f"os:{sbom.distro.id}",
-                           description=sbom.distro.pretty_name or None)
+        distro: dict[str, Any] = {"type": "operating-system", "bom-ref": f"os:{sbom.distro.id}",
+                                  "name": sbom.distro.id}
+        if sbom.distro.version_id:
+            distro["version"] = sbom.distro.version_id
+        if sbom.distro.pretty_name:
+            distro["description"] = sbom.distro.pretty_name
         members.append(distro)
-    licences = LicenseFactory()
     seen: set[str] = set()
     for package in sbom.packages:
-        component = _component(package, licences)
-        if str(component.bom_ref) in seen:  # the same package twice in one file
+        bom_ref = _bom_ref(package)
+        if bom_ref in seen:  # the same package twice in one file
             continue
-        seen.add(str(component.bom_ref))
-        members.append(component)
-    bom.components.update(members)
-    # Bom.register_dependency scans every known dependency per target (quadratic in the package
-    # count); the same graph built directly: the image depends on each component, each on nothing.
-    direct = [Dependency(ref=c.bom_ref) for c in members]
-    bom.dependencies.update([Dependency(ref=root.bom_ref, dependencies=direct),
-                             *(Dependency(ref=c.bom_ref) for c in members)])
-    for warning in sbom.warnings:
-        bom.metadata.properties.add(Property(name=f"{PROPERTY_PREFIX}warning", value=str(warning)))
-    return str(JsonV1Dot6(bom).output_as_string(indent=2))
+        seen.add(bom_ref)
+        members.append(_component(package, bom_ref))
+    members.sort(key=_component_order)
+    # The image depends on each component, each on nothing; dependencies are sorted by ref.
+    refs = sorted(c["bom-ref"] for c in members)
+    image_dependency: dict[str, Any] = {"ref": root_ref, "dependsOn": refs} if refs else {"ref": root_ref}
+    dependencies = sorted([image_dependency, *({"ref": ref} for ref in refs)], key=lambda d: str(d["ref"]))
+    metadata: dict[str, Any] = {
+        "timestamp": (created or datetime.datetime.now(tz=datetime.UTC)).isoformat(),
+        "tools": {"components": [{"type": "application", "name": "harbourmaster", "version": __version__}]},
+        "component": root,
+    }
+    if sbom.warnings:
+        metadata["properties"] = _properties([(f"{PROPERTY_PREFIX}warning", str(w)) for w in sbom.warnings])
+    document: dict[str, Any] = {
+        "$schema": _SCHEMA_URL,
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "serialNumber": f"urn:uuid:{uuid.uuid4()}",
+        "version": 1,
+        "metadata": metadata,
+    }
+    if members:
+        document["components"] = members
+    document["dependencies"] = dependencies
+    return json.dumps(document, indent=2)
 
 
 def validate_cyclonedx(document: str) -> None:

@@ -1,0 +1,129 @@
+"""What a background job can be: its kinds, each a handler with the permission it needs.
+
+A handler is ``handler(hm, job, progress) -> result``: it does the work of ``job`` (a
+:class:`~harbourmaster.store.values.StoredJob`, whose ``payload`` says what to do), reports how far it
+got through ``progress(fraction, message)`` and returns a JSON-able result; it raises a
+:class:`~harbourmaster.errors.Error` to fail the attempt (the job is tried again while attempts
+remain).  A job acts for whoever submitted it (:func:`job_principal`), with their role at the time it
+runs: a user removed or demoted meanwhile cannot have work done in their name.
+
+The built-in kinds are :data:`BUILTIN_KINDS`; :mod:`harbourmaster.services.jobs` keeps the registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from harbourmaster.domain.authz import Permission, Principal
+from harbourmaster.domain.model import Role
+from harbourmaster.domain.reference import parse_reference
+from harbourmaster.errors import BadInput, Forbidden
+from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.registry_scope import approved_registry
+from harbourmaster.store.values import StoredJob
+from harbourmaster.supply.sbom import LayerDescriptor
+
+__all__ = ["BUILTIN_KINDS", "SBOM_GENERATE", "JobHandler", "JobKind", "JobProgress", "job_principal"]
+
+#: Actors that are the data directory's operator rather than a user of the model (``local:<user>``).
+LOCAL_ACTOR_PREFIX = "local:"
+
+
+class JobProgress(Protocol):
+    """Where a handler reports progress: a fraction done (0..1, None: unknown) and/or a message."""
+
+    def __call__(self, fraction: float | None = None, message: str | None = None) -> None: ...
+
+
+JobHandler = Callable[[Harbourmaster, StoredJob, JobProgress], object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobKind:
+    """A kind of job: its name, its handler, the permission its submitter needs, and an optional
+    check of the payload run when the job is submitted (so bad input is refused at once)."""
+
+    name: str
+    handler: JobHandler
+    permission: Permission
+    check: Callable[[Harbourmaster, Mapping[str, object]], None] | None = None
+    summary: str = ""
+
+
+def job_principal(hm: Harbourmaster, job: StoredJob) -> Principal:
+    """Who ``job`` acts for: its creator with their role now (the local operator is an administrator).
+
+    Raises:
+        Forbidden: the creator is no longer a user of the model.
+    """
+    with hm.store.read() as tx:
+        users = tx.governance.load().users
+    user = next((u for u in users if u.name == job.created_by), None)
+    if user is not None:
+        return Principal(user.name, user.role)
+    if job.created_by.startswith(LOCAL_ACTOR_PREFIX):
+        return Principal(job.created_by, Role.ADMINISTRATOR)
+    raise Forbidden(f"job {job.id} was submitted by {job.created_by}, who is no longer a user: "
+                    "it cannot run in their name")
+
+
+# -- sbom.generate ------------------------------------------------------------------------------
+
+
+def _image_of(payload: Mapping[str, object]) -> str:
+    image = payload.get("image")
+    if not isinstance(image, str) or not image:
+        raise BadInput("an sbom.generate job needs a payload {\"image\": \"<image reference>\"}")
+    return image
+
+
+def _check_sbom_generate(hm: Harbourmaster, payload: Mapping[str, object]) -> None:
+    approved_registry(hm, parse_reference(_image_of(payload)))
+
+
+class _LayerProgress:
+    """The SBOM scan's per-layer progress as one message (the number of layers is not known ahead)."""
+
+    def __init__(self, progress: JobProgress) -> None:
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._read = 0
+        self._layers = 0
+
+    def start_layer(self, index: int, layer: LayerDescriptor) -> None:
+        with self._lock:
+            self._layers = max(self._layers, index + 1)
+        self._progress(message=f"reading layer {index + 1} ({layer.digest})")
+
+    def advance(self, index: int, compressed_bytes: int) -> None:
+        with self._lock:
+            self._read += compressed_bytes
+            read = self._read
+        self._progress(message=f"layer {index + 1}: {read / 2**20:.1f} MiB read")
+
+    def finish_layer(self, index: int) -> None:
+        self._progress(message=f"layer {index + 1} done")
+
+
+def _generate_sbom(hm: Harbourmaster, job: StoredJob, progress: JobProgress) -> object:
+    from harbourmaster.services.sbom_ops import generate_image_sbom  # the registry client, at first use
+
+    principal = job_principal(hm, job)
+    progress(0.0, "generating the SBOM")
+    outcome = generate_image_sbom(hm, principal, _image_of(job.payload), progress=_LayerProgress(progress),
+                                  with_document=False)
+    return outcome.model_dump(mode="json")
+
+
+SBOM_GENERATE = JobKind(
+    name="sbom.generate",
+    handler=_generate_sbom,
+    permission=Permission.REGISTRY_PROBE,
+    check=_check_sbom_generate,
+    summary="Generate a registry image's SBOM and keep it in the store (payload: {\"image\": ...}).",
+)
+
+BUILTIN_KINDS: tuple[JobKind, ...] = (SBOM_GENERATE,)
