@@ -7,12 +7,15 @@ the unit tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 
@@ -33,13 +36,15 @@ def ensure_binary(binary: str, apt_package: str) -> str:
         return path
     if os.geteuid() == 0 and shutil.which("apt-get"):
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "install", "-y", "-qq", apt_package], env=env,
-                       capture_output=True, check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", apt_package], env=env, capture_output=True, check=False
+        )
         path = shutil.which(binary)
         if not path:
             subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
-            subprocess.run(["apt-get", "install", "-y", "-qq", apt_package], env=env,
-                           capture_output=True, check=False)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", apt_package], env=env, capture_output=True, check=False
+            )
             path = shutil.which(binary)
     if not path:
         unavailable(f"{binary} (Debian package {apt_package}) is not installed")
@@ -73,3 +78,36 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_serve(env: Mapping[str, str]) -> Iterator[tuple[str, int]]:
+    """``harbourmaster serve`` on a free 127.0.0.1 port with ``env``; yields its base URL and process id,
+    and stops it (SIGTERM, then SIGKILL) at the end."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harbourmaster", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(answers, timeout=20.0, what="harbourmaster serve")
+        yield base, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

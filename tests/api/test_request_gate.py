@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -28,6 +24,7 @@ from harbourmaster.api.gate import DEFAULT_BODY_LIMIT
 from harbourmaster.services.decision_audit import AUDITED_IMAGES_IN_FULL
 from harbourmaster.store.models import AuditRow
 from tests.api.conftest import Api
+from tests.components import running_serve
 
 P = "/api/v1"
 
@@ -205,33 +202,11 @@ def _rss_kib(pid: int) -> int:
 
 @pytest.fixture
 def server(api: Api) -> Iterator[tuple[str, int]]:
-    port = _free_port()
     env = {**os.environ, **{k: str(v) for k, v in api.hm.settings.environ.items()}}
     env["HARBOURMASTER_HOME"] = str(api.hm.settings.home)
     env["HARBOURMASTER_DATABASE_URL"] = api.hm.settings.database_url
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harbourmaster", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            raise AssertionError("serve did not start")
-        yield base, proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_serve(env) as served:
+        yield served
 
 
 def test_a_real_server_does_not_buffer_an_anonymous_400_mb_body(server: tuple[str, int]) -> None:

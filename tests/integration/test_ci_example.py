@@ -8,11 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +20,7 @@ from typer.testing import CliRunner
 from harbourmaster.cli.main import app
 from harbourmaster.registry.media import referrers_tag
 from harbourmaster.signing.oci import signature_tag
-from tests.components import ensure_binary
+from tests.components import ensure_binary, running_serve
 from tests.integration.registry_fixtures import PASSWORD, skopeo
 from tests.supply._images import compress, file, tar_bytes
 from tests.supply._layouts import add_image, write_index
@@ -57,12 +53,6 @@ environments:
 users:
   - {{name: ci-bot, role: platform-engineer}}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _push(registry: RunningRegistry, root: Path) -> str:
@@ -98,31 +88,8 @@ def served(
     run("signing-key", "generate", "ci-release")
     run("token", "create", "--user", "ci-bot", "-o", str(tmp_path / "ci.token"))
     token = (tmp_path / "ci.token").read_text().strip()
-    port = _free_port()
-    env = {**os.environ}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "harbourmaster", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            raise AssertionError("serve did not start")
+    with running_serve(dict(os.environ)) as (base, _pid):
         yield {"HARBOURMASTER_URL": base, "HARBOURMASTER_TOKEN": token, "registry": registry_basic.host}
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def _ci(served: dict[str, str], image: str, workdir: Path) -> subprocess.CompletedProcess[str]:

@@ -8,8 +8,9 @@ from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.decision import Decision, Tenant, decide
 from harbourmaster.domain.model import EnvironmentKind
 from harbourmaster.domain.reference import parse_reference
-from harbourmaster.errors import BadInput, Error, Forbidden
+from harbourmaster.errors import BadInput, Forbidden
 from harbourmaster.registry import CredentialProvider, RegistryClientFactory, RegistryEndpoint, resolve_digest
+from harbourmaster.services.audit_failures import failure_audited
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.environment_access import authorise_environment, named_environment
 from harbourmaster.services.registry_digests import remember_digest
@@ -90,7 +91,7 @@ def resolve_image(
         "registry": registry.name,
         "image": ref.normalized,
     }
-    try:
+    with failure_audited(hm, actor=actor, action="resolve", target=ref.normalized, details=details):
         if ref.digest is not None:
             digest: str = ref.digest
         else:
@@ -102,16 +103,6 @@ def resolve_image(
             remember_digest(
                 registry=registry.name, host=endpoint.host, repository=ref.path, tag=reference, digest=digest
             )
-    except Error as exc:
-        with hm.store.transaction() as tx:
-            tx.audit.append(
-                actor=actor,
-                action="resolve",
-                target=ref.normalized,
-                result="failed",
-                details={**details, "error": exc.message},
-            )
-        raise
     with hm.store.transaction() as tx:
         tx.audit.append(
             actor=actor,

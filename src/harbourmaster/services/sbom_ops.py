@@ -37,9 +37,10 @@ from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.model import Registry
 from harbourmaster.domain.platform import DEFAULT_PLATFORM
 from harbourmaster.domain.reference import ImageReference, parse_reference
-from harbourmaster.errors import BadInput, Error
+from harbourmaster.errors import BadInput
 from harbourmaster.registry import ClientOptions, CredentialProvider, RegistryClient, RegistryEndpoint
 from harbourmaster.services._sbom_documents import store_document
+from harbourmaster.services.audit_failures import failure_audited
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
 from harbourmaster.services.registry_resolve import resolve_image
@@ -121,13 +122,8 @@ def _audited(hm: Harbourmaster, *, actor: str, action: str, target: _Target, det
     success, the digest ``work`` put in ``details`` is recorded as seen under the image's repository
     and tag, in the audit record's transaction."""
     base = {"registry": target.registry.name, **details}
-    try:
+    with failure_audited(hm, actor=actor, action=action, target=target.reference.normalized, details=base):
         result = work(base)
-    except Error as exc:
-        with hm.store.transaction() as tx:
-            tx.audit.append(actor=actor, action=action, target=target.reference.normalized,
-                            result="failed", details={**base, "error": exc.message})
-        raise
     ref = target.reference
     with hm.store.transaction() as tx:
         if isinstance(base.get("digest"), str):

@@ -25,8 +25,9 @@ from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.model import Registry, Role
 from harbourmaster.domain.reference import ImageReference, parse_reference
 from harbourmaster.domain.signers import SignersRequired
-from harbourmaster.errors import Error, Forbidden
+from harbourmaster.errors import Forbidden
 from harbourmaster.registry import ClientOptions, Descriptor, Digest, RegistryClient
+from harbourmaster.services.audit_failures import failure_audited
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.environment_access import authorise_environment
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
@@ -145,18 +146,8 @@ def sign_image(
             )
             return subject, signature, f"{ref.repository}:{signature_tag(subject.digest)}"
 
-    try:
+    with failure_audited(hm, actor=actor, action="image.sign", target=ref.normalized, details=details):
         subject, signature, location = run_sync(push())
-    except Error as exc:
-        with hm.store.transaction() as tx:
-            tx.audit.append(
-                actor=actor,
-                action="image.sign",
-                target=ref.normalized,
-                result="failed",
-                details={**details, "error": exc.message},
-            )
-        raise
     details.update(digest=str(subject.digest), location=location)
     with hm.store.transaction() as tx:
         tx.signing.forget(str(subject.digest))
