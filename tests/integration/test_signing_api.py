@@ -78,18 +78,25 @@ class SigningApi:
             ],
             "environments": [
                 {"name": "prod", "kind": "docker-standalone", "tier": "production"},
-                {"name": "stage", "kind": "docker-standalone", "tier": "staging"},
+                # Development tier: the lab registry is plain HTTP, which only development may use.
+                {"name": "stage", "kind": "docker-standalone", "tier": "development"},
             ],
             "users": [{"name": name, "role": role} for name, role in USERS.items()],
             "teams": [{"name": "apps", "members": ["stage-dev"]}],
             "access": [{"environment": "stage", "team": "apps"}],
+            # A team member verifies only images of a registry granted where they have access.
+            "grants": [{"registry": "lab-api", "environment": "stage", "teams": ["apps"]}],
             "tiers": {
                 "production": {
                     "require_signature": True,
                     "signers": signers or [],
                     "signers_required": "any",
                 },
-                "staging": {"require_signature": True, "signers": signers or [], "signers_required": "any"},
+                "development": {
+                    "require_signature": True,
+                    "signers": signers or [],
+                    "signers_required": "any",
+                },
             },
             "signing": signing or {},
         }

@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.authz import PERMISSIONS, Permission, Principal, require
 from harbourmaster.domain.model import Registry, Role
 from harbourmaster.domain.reference import ImageReference, parse_reference
 from harbourmaster.domain.signers import SignersRequired
@@ -279,6 +279,20 @@ def _authorise(hm: Harbourmaster, principal: Principal, environment: str | None)
     require(principal, Permission.REGISTRY_PROBE)
 
 
+def _require_granted(hm: Harbourmaster, registry: str, environment: str) -> None:
+    """A caller who may not use registry credentials at large verifies only images of a registry
+    granted on the environment (as its decisions and ``resolve`` see them).
+
+    Raises:
+        Forbidden: no grant of the environment names the registry.
+    """
+    snapshot = hm.snapshot()
+    grants = (*snapshot.namespace_grants.items(), *snapshot.user_grants.items())
+    if not any(env == environment and registry in registries for (env, _), registries in grants):
+        raise Forbidden(f"registry {registry} is not granted on environment {environment}: its images are "
+                        "verified there only by registry operators")
+
+
 def verify_image(
     hm: Harbourmaster,
     principal: Principal,
@@ -295,7 +309,8 @@ def verify_image(
     environment's tier policy (``environment``), or ``required`` of the keys given.
 
     Raises:
-        Forbidden: ``principal`` may not verify there (a team member needs access to the environment).
+        Forbidden: ``principal`` may not verify there (a team member needs access to the environment;
+            without the registry-probe permission the image's registry must be granted on it).
         BadInput: no key and no environment given.
         NotFound: no such environment or vault key.
         ImageNotInApprovedRegistry, ReferenceError: the image is not in an approved registry.
@@ -305,6 +320,8 @@ def verify_image(
     """
     _authorise(hm, principal, environment)
     ref, registry = _target(hm, image)
+    if environment is not None and principal.role not in PERMISSIONS[Permission.REGISTRY_PROBE]:
+        _require_granted(hm, registry.name, environment)
     trust = (
         environment_trust(hm, environment, annotations=annotations)
         if environment is not None

@@ -15,17 +15,16 @@ from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.signing_results import BlobSignaturePublic, SignatureCheckPublic
 from harbourmaster.services.signing_sources import KeySource, private_key
-from harbourmaster.services.signing_trust import PublicKeyFile, key_trust
-from harbourmaster.signing.keys import fingerprint, load_public_key
+from harbourmaster.services.signing_trust import PublicKeyFile, key_trust, public_key_files
+from harbourmaster.signing.keys import fingerprint
 from harbourmaster.signing.signatures import sign_bytes
-from harbourmaster.signing.verify import TrustedKey, check_blob_signature
-from harbourmaster.vault.references import HostFiles, read_host_file
+from harbourmaster.signing.verify import check_blob_signature
+from harbourmaster.vault.references import HostFiles
 
 __all__ = ["MAX_BLOB_BYTES", "sign_blob", "verify_blob"]
 
 #: A blob signed or verified here is read into memory; the air-gap manifest is far smaller.
 MAX_BLOB_BYTES = 256 * 1024 * 1024
-_MAX_KEY_FILE_BYTES = 64 * 1024
 
 
 def sign_blob(
@@ -83,17 +82,6 @@ def verify_blob(
 
         if not keys:
             raise BadInput("give at least one --key PUBLIC_KEY to verify with")
-        guard = HostFiles.protecting(directories=[], files=[])
-        trusted = [
-            TrustedKey(
-                k.path,
-                load_public_key(
-                    read_host_file(
-                        k.path, field="--key", guard=guard, limit=_MAX_KEY_FILE_BYTES, what="public key file"
-                    ),
-                    source=f"--key {k.path}",
-                ),
-            )
-            for k in keys
-        ]
+        # No data directory: nothing of harbourmaster's own to protect on this host.
+        trusted = public_key_files(keys, guard=HostFiles.protecting(directories=[], files=[]))
     return SignatureCheckPublic.of(check_blob_signature(data, signature, trusted, source=what))

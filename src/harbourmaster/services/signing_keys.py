@@ -17,6 +17,7 @@ from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, Conflict, NotFound
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.signing_results import SigningKeyPublic
+from harbourmaster.services.signing_trust import read_key_file
 from harbourmaster.signing.interface import SigningError
 from harbourmaster.signing.keys import (
     KeyAlgorithm,
@@ -31,7 +32,6 @@ from harbourmaster.signing.keys import (
 )
 from harbourmaster.store.values import SIGNING_KEY_FIELD, StoredSigningKey, signing_key_record
 from harbourmaster.vault.interface import SealedSecret
-from harbourmaster.vault.references import read_host_file
 
 __all__ = [
     "generate_signing_key",
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$")
-_MAX_KEY_FILE_BYTES = 64 * 1024
 
 
 def _public(key: StoredSigningKey) -> SigningKeyPublic:
@@ -104,9 +103,7 @@ def import_signing_key(
     """
     require(principal, Permission.IMAGE_SIGN)
     _check_name(name)
-    data = read_host_file(
-        key_file, field="--key", guard=hm.host_files(), limit=_MAX_KEY_FILE_BYTES, what="key file"
-    )
+    data = read_key_file(key_file, guard=hm.host_files())
     key = decrypt_private_key(data, password.reveal().encode("utf-8"), source=f"--key {key_file}")
     return _keep(hm, principal, name, key, how="import")
 

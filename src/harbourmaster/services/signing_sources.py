@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from harbourmaster.domain.secret import Secret
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.signing_keys import open_signing_key
+from harbourmaster.services.signing_trust import read_key_file
 from harbourmaster.signing.keys import PrivateKey, decrypt_private_key
-from harbourmaster.vault.references import read_host_file
 
 __all__ = ["KeyFile", "KeySource", "VaultKey", "private_key"]
-
-_MAX_KEY_FILE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,8 +44,6 @@ def private_key(hm: Harbourmaster, source: KeySource) -> tuple[PrivateKey, str]:
     if isinstance(source, VaultKey):
         key, stored = open_signing_key(hm, source.name)
         return key, stored.name
-    data = read_host_file(
-        source.path, field="--key", guard=hm.host_files(), limit=_MAX_KEY_FILE_BYTES, what="key file"
-    )
+    data = read_key_file(source.path, guard=hm.host_files())
     key = decrypt_private_key(data, source.password.reveal().encode("utf-8"), source=f"--key {source.path}")
     return key, os.path.basename(source.path)

@@ -21,7 +21,7 @@ from harbourmaster.errors import BadInput
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.environment_access import named_environment
 from harbourmaster.signing.keyless import KeylessIdentity, TrustRoot, load_trusted_root
-from harbourmaster.signing.keys import load_public_key
+from harbourmaster.signing.keys import MAX_KEY_FILE_BYTES, load_public_key
 from harbourmaster.signing.notation_policy import (
     NotationTrustPolicy,
     NotationTrustStore,
@@ -31,9 +31,16 @@ from harbourmaster.signing.notation_policy import (
 from harbourmaster.signing.verify import TrustedKey
 from harbourmaster.vault.references import HostFiles, read_host_file
 
-__all__ = ["PublicKeyFile", "Trust", "environment_trust", "key_trust", "negative_ttl", "parse_annotations"]
-
-_MAX_KEY_FILE_BYTES = 64 * 1024
+__all__ = [
+    "PublicKeyFile",
+    "Trust",
+    "environment_trust",
+    "key_trust",
+    "negative_ttl",
+    "parse_annotations",
+    "public_key_files",
+    "read_key_file",
+]
 
 
 @dataclass(frozen=True)
@@ -82,10 +89,7 @@ def key_trust(
     """
     if not files and not vault_keys:
         raise BadInput("give at least one key to verify with (--key FILE, --signing-key NAME or --env ENV)")
-    keys = [
-        TrustedKey(f.path, load_public_key(_read(hm.host_files(), f.path), source=f"--key {f.path}"))
-        for f in files
-    ]
+    keys = public_key_files(files, guard=hm.host_files())
     if vault_keys:
         from harbourmaster.services.signing_keys import signing_key_public_pem
 
@@ -111,8 +115,31 @@ def key_trust(
     )
 
 
-def _read(guard: HostFiles, path: str) -> bytes:
-    return read_host_file(path, field="--key", guard=guard, limit=_MAX_KEY_FILE_BYTES, what="public key file")
+def read_key_file(path: str, *, guard: HostFiles, what: str = "key file") -> bytes:
+    """A key file given for one command (``--key``), read on this host through ``guard``.
+
+    Raises:
+        UnresolvedSecretError: missing, unreadable, too large, or one of harbourmaster's own files.
+    """
+    return read_host_file(path, field="--key", guard=guard, limit=MAX_KEY_FILE_BYTES, what=what)
+
+
+def public_key_files(files: Sequence[PublicKeyFile], *, guard: HostFiles) -> list[TrustedKey]:
+    """The keys of PEM public key (or certificate) files, each trusted under its path.
+
+    Raises:
+        KeyFormatError: a file is not a public key.
+        UnresolvedSecretError: a file cannot be read (or is one of harbourmaster's own).
+    """
+    return [
+        TrustedKey(
+            f.path,
+            load_public_key(
+                read_key_file(f.path, guard=guard, what="public key file"), source=f"--key {f.path}"
+            ),
+        )
+        for f in files
+    ]
 
 
 #: Parsed trust per core, model revision, environment and annotations: parsing a trusted root or a

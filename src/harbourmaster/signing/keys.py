@@ -37,6 +37,7 @@ from harbourmaster.signing.interface import KeyFormatError, KeyPasswordError
 
 __all__ = [
     "COSIGN_KEY_LABEL",
+    "MAX_KEY_FILE_BYTES",
     "SIGSTORE_KEY_LABEL",
     "KeyAlgorithm",
     "PrivateKey",
@@ -61,7 +62,8 @@ SCRYPT_R = 8
 SCRYPT_P = 1
 #: What a key file may ask of scrypt: cosign uses 2^15-2^16; beyond 2^20 is a memory attack.
 _MAX_SCRYPT_N = 1 << 20
-_MAX_KEY_FILE_BYTES = 64 * 1024
+#: A key file (private or public, PEM) of cosign's is under a few kB; more is not a key file.
+MAX_KEY_FILE_BYTES = 64 * 1024
 _MAX_PUBLIC_KEY_BYTES = 16 * 1024
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -291,7 +293,7 @@ def decrypt_private_key(data: bytes, password: bytes, *, source: str) -> Private
             private key of an accepted type (cosign refuses SEC1 keys too).
         KeyPasswordError: the password does not open it.
     """
-    if len(data) > _MAX_KEY_FILE_BYTES:
+    if len(data) > MAX_KEY_FILE_BYTES:
         raise KeyFormatError(f"{source}: {len(data)} bytes is too large for a key file")
     envelope = _envelope(_pem_body(data, source=source), source=source)
     key = _scrypt_key(password, salt=envelope.salt, n=envelope.n, r=envelope.r, p=envelope.p)

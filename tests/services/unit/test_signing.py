@@ -139,3 +139,23 @@ def test_vault_keys_are_write_only_and_named_once(core: Harbourmaster) -> None:
     ]
     with pytest.raises(NotFound, match="did you mean release"):
         signing_key(core, ADMIN, "relase")
+
+
+def test_without_registry_rights_only_images_of_a_registry_granted_on_the_environment_are_verified(
+    core: Harbourmaster, example_secrets: dict[str, str]
+) -> None:
+    from harbourmaster.services.signing import verify_image
+    from tests.services.unit._example import apply_example
+
+    apply_example(core)
+    digest = "sha256:" + "a" * 64
+    web_image = (
+        f"harbor.corp/web/app@{digest}"  # harbor-web: granted on prod-eu and staging, not on dev-docker
+    )
+    for caller in (Principal("tools-dev", Role.TEAM_MEMBER), AUDITOR):
+        with pytest.raises(Forbidden, match="registry harbor-web is not granted on environment dev-docker"):
+            verify_image(core, caller, web_image, environment="dev-docker")
+    # A registry granted there: verified (the in-memory registry holds no signature for it, and the
+    # development tier requires none).
+    result = verify_image(core, AUDITOR, f"harbor.corp/payments/api@{digest}", environment="dev-docker")
+    assert result.satisfied and result.signatures == [] and "no signature is required" in result.reason
