@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,8 @@ from typer.testing import CliRunner
 from harbourmaster.cli.main import app
 from harbourmaster.signing.keys import encrypt_private_key, generate_private_key, public_key_pem
 from harbourmaster.signing.oci import ANNOTATION_SIGNATURE, SIMPLE_SIGNING_MEDIA_TYPE, signature_tag
-from tests.components import ensure_binary
 from tests.integration.registry_fixtures import PASSWORD, skopeo, write_image_layout
+from tests.signing._openssl import openssl_verifies
 from tests.signing._vectors import KEYS
 
 if TYPE_CHECKING:
@@ -206,17 +205,6 @@ def test_bad_input_is_exit_2_and_names_the_input(lab: Lab, tmp_path: Path) -> No
     assert unapproved.exit_code == 2 and "no approved registry" in unapproved.stderr
 
 
-def _openssl_verify(tmp: Path, public: Path, data: Path, signature_b64: str) -> bool:
-    openssl = ensure_binary("openssl", "openssl")
-    (tmp / "sig.der").write_bytes(base64.b64decode(signature_b64))
-    result = subprocess.run(
-        [openssl, "dgst", "-sha256", "-verify", str(public), "-signature", str(tmp / "sig.der"), str(data)],
-        capture_output=True,
-        check=False,
-    )
-    return result.returncode == 0
-
-
 def test_sign_blob_and_verify_blob_with_a_cosign_key_and_openssl(
     lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,7 +226,7 @@ def test_sign_blob_and_verify_blob_with_a_cosign_key_and_openssl(
     assert signed.exit_code == 0, signed.output
     signature = signed.stdout.strip()
     assert (tmp_path / "blob.sig").read_text() == signature
-    assert _openssl_verify(tmp_path, vector_pub, blob, signature)
+    assert openssl_verifies(vector_pub.read_text(), blob.read_bytes(), base64.b64decode(signature))
 
     ok = lab.run(
         "verify-blob", str(blob), "--signature", str(tmp_path / "blob.sig"), "--key", str(vector_pub)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +48,8 @@ from harbourmaster.signing.oci import (
 )
 from harbourmaster.signing.payload import build_payload
 from harbourmaster.signing.signatures import sign_bytes
-from tests.components import ensure_binary
 from tests.integration.registry_fixtures import PASSWORD, skopeo, write_image_layout
+from tests.signing._openssl import openssl_verifies
 from tests.signing._vectors import BUNDLES, CONTAINERS_IMAGE, NOTATION
 
 if TYPE_CHECKING:
@@ -339,28 +338,6 @@ def test_tier_signers_any_all_none_and_a_tier_without_requirement(lab: Lab) -> N
 # -- c: the bundle format, read by skopeo ---------------------------------------------------------
 
 
-def _openssl_verify(tmp: Path, public_pem: str, data: bytes, signature: bytes) -> bool:
-    openssl = ensure_binary("openssl", "openssl")
-    (tmp / "k.pub").write_text(public_pem)
-    (tmp / "data").write_bytes(data)
-    (tmp / "sig").write_bytes(signature)
-    result = subprocess.run(
-        [
-            openssl,
-            "dgst",
-            "-sha256",
-            "-verify",
-            str(tmp / "k.pub"),
-            "-signature",
-            str(tmp / "sig"),
-            str(tmp / "data"),
-        ],
-        capture_output=True,
-        check=False,
-    )
-    return result.returncode == 0
-
-
 def test_bundle_signature_layout_seen_by_skopeo(lab: Lab, tmp_path: Path) -> None:
     pems = lab.keys()
     signed = lab.run("sign", lab.ref("layout"), "--signing-key", "rel", "--format", "bundle", "--json")
@@ -408,8 +385,8 @@ def test_bundle_signature_layout_seen_by_skopeo(lab: Lab, tmp_path: Path) -> Non
     kind = envelope["payloadType"].encode()
     pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
     signature = base64.b64decode(envelope["signatures"][0]["sig"])
-    assert _openssl_verify(tmp_path, pems["rel"], pae, signature)
-    assert not _openssl_verify(tmp_path, pems["ci"], pae, signature)
+    assert openssl_verifies(pems["rel"], pae, signature)
+    assert not openssl_verifies(pems["ci"], pae, signature)
 
 
 # -- d: a keyless bundle made by cosign, stored in the registry -----------------------------------

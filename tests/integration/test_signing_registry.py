@@ -13,7 +13,6 @@ import asyncio
 import base64
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +30,8 @@ from harbourmaster.signing.oci import (
 from harbourmaster.signing.payload import build_payload
 from harbourmaster.signing.signatures import sign_bytes
 from harbourmaster.signing.verify import TrustedKey, check_tag_signature
-from tests.components import ensure_binary
 from tests.integration.registry_fixtures import skopeo, write_image_layout
+from tests.signing._openssl import openssl_verifies
 from tests.signing._vectors import CONTAINERS_IMAGE
 
 if TYPE_CHECKING:
@@ -52,28 +51,6 @@ def _push(registry: RunningRegistry, root: Path, repo: str, seed: str) -> str:
     return skopeo(
         registry, "inspect", "--format", "{{.Digest}}", f"docker://{registry.host}/{repo}:v1"
     ).strip()
-
-
-def _openssl_verify(tmp: Path, public_pem: str, payload: bytes, signature: bytes) -> bool:
-    openssl = ensure_binary("openssl", "openssl")
-    (tmp / "k.pub").write_text(public_pem)
-    (tmp / "payload").write_bytes(payload)
-    (tmp / "sig").write_bytes(signature)
-    result = subprocess.run(
-        [
-            openssl,
-            "dgst",
-            "-sha256",
-            "-verify",
-            str(tmp / "k.pub"),
-            "-signature",
-            str(tmp / "sig"),
-            str(tmp / "payload"),
-        ],
-        capture_output=True,
-        check=False,
-    )
-    return result.returncode == 0 and b"Verified OK" in result.stdout
 
 
 def test_signatures_we_append_are_cosigns_layout_and_verify_with_openssl(
@@ -119,8 +96,8 @@ def test_signatures_we_append_are_cosigns_layout_and_verify_with_openssl(
         assert json.loads(payload)["critical"]["image"]["docker-manifest-digest"] == digest
         assert json.loads(payload)["critical"]["identity"]["docker-reference"] == reference
         signature = base64.b64decode(layer["annotations"][ANNOTATION_SIGNATURE])
-        assert _openssl_verify(tmp_path, public_key_pem(key), payload, signature)
-        assert not _openssl_verify(tmp_path, public_key_pem(keys[1 - index]), payload, signature)
+        assert openssl_verifies(public_key_pem(key), payload, signature)
+        assert not openssl_verifies(public_key_pem(keys[1 - index]), payload, signature)
         trusted = [TrustedKey(f"k{index}", load_public_key(public_key_pem(key), source="k"))]
         check = check_tag_signature(found[index], trusted, image_digest=digest)
         assert check.verified and check.annotations == {"signer": str(index)}
