@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
 import shutil
 import statistics
@@ -38,16 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _signed import push_signed_image  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from pull import start_registry  # noqa: E402
 
 from harbourmaster.registry import RegistryClient, RegistryEndpoint, TransportSecurity  # noqa: E402
-from harbourmaster.registry.media import OCI_MANIFEST, compute_digest  # noqa: E402
+from harbourmaster.registry.media import compute_digest  # noqa: E402
 from harbourmaster.signing.keys import generate_private_key, load_public_key, public_key_pem  # noqa: E402
-from harbourmaster.signing.oci import append_tag_signature, read_tag_signatures  # noqa: E402
-from harbourmaster.signing.payload import build_payload  # noqa: E402
-from harbourmaster.signing.signatures import sign_bytes  # noqa: E402
+from harbourmaster.signing.oci import read_tag_signatures  # noqa: E402
 from harbourmaster.signing.verify import TrustedKey, check_tag_signature  # noqa: E402
 
 REPO = "bench/signed"
@@ -56,44 +54,7 @@ REPO = "bench/signed"
 async def push_and_sign(host: str, key: ec.EllipticCurvePrivateKey) -> tuple[str, bytes, bytes]:
     endpoint = RegistryEndpoint(host, TransportSecurity(plain_http=True))
     async with RegistryClient(endpoint, development_only=True) as client:
-        layer = os.urandom(4096)
-        config = json.dumps(
-            {
-                "architecture": "amd64",
-                "os": "linux",
-                "rootfs": {"type": "layers", "diff_ids": [compute_digest(layer)]},
-            }
-        ).encode()
-        for blob in (layer, config):
-            await client.upload_blob(REPO, blob)
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": compute_digest(config),
-                    "size": len(config),
-                },
-                "layers": [
-                    {
-                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": compute_digest(layer),
-                        "size": len(layer),
-                    }
-                ],
-            }
-        ).encode()
-        digest = await client.put_manifest(REPO, "v1", manifest, media_type=OCI_MANIFEST)
-        payload = build_payload(docker_reference=f"{host}/{REPO}", image_digest=digest)
-        signature = sign_bytes(key, payload)
-        await append_tag_signature(
-            client,
-            REPO,
-            image_digest=digest,
-            payload=payload,
-            signature_b64=base64.b64encode(signature).decode(),
-        )
+        digest, payload, signature = await push_signed_image(client, host, REPO, key)
         found = await read_tag_signatures(client, REPO, digest)
         assert len(found) == 1
         return digest, payload, signature

@@ -81,12 +81,12 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_serve(env: Mapping[str, str]) -> Iterator[tuple[str, int]]:
-    """``harbourmaster serve`` on a free 127.0.0.1 port with ``env``; yields its base URL and process id,
-    and stops it (SIGTERM, then SIGKILL) at the end."""
+def running_serve(env: Mapping[str, str], *, port: int | None = None) -> Iterator[tuple[str, int]]:
+    """``harbourmaster serve`` on a free 127.0.0.1 port (or ``port``) with ``env``; yields its base URL
+    and process id, and stops it (SIGTERM, then SIGKILL) at the end."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "harbourmaster", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=dict(env),

@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     max_decision_images: int = Field(
         default=1000, ge=1, le=1_000_000, description="The most images one decision may name."
     )
+    verdict_scan_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=600,
+        allow_inf_nan=False,
+        description="How long a verdict waits for the scan of an unscanned image on a tier with "
+        "unscanned: scan (0: never scan; the image is denied as unscanned).",
+    )
     max_sbom_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1,

@@ -34,7 +34,14 @@ spec:
 
 def test_content_decisions_fail_closed(api: Api) -> None:
     h = api.headers("payments-dev")
-    body = {"environment": "prod-eu", "namespace": "payments", "content": CONTENT, "resolve": False}
+    # The extraction is under test: the source decides.
+    body = {
+        "environment": "prod-eu",
+        "namespace": "payments",
+        "content": CONTENT,
+        "resolve": False,
+        "source_only": True,
+    }
     response = api.client.post(f"{P}/decisions", json=body, headers=h)
     assert response.status_code == 200, response.text
     rows = response.json()

@@ -176,15 +176,31 @@ def test_grants_follow_the_environment_kind_and_access(api: Api) -> None:
 
 def test_decisions(api: Api) -> None:
     h = api.headers("payments-dev")
-    allowed = api.client.post(
-        f"{P}/decisions",
-        json={"environment": "prod-eu", "namespace": "payments", "images": ["harbor.corp/payments/api:1.2"]},
-        headers=h,
-    )
+    body = {"environment": "prod-eu", "namespace": "payments", "images": ["harbor.corp/payments/api:1.2"]}
+    allowed = api.client.post(f"{P}/decisions", json={**body, "source_only": True}, headers=h)
     assert allowed.status_code == 200, allowed.text
     [decision] = allowed.json()
     assert decision["allowed"] is True and decision["registry"] == "harbor-payments"
     assert decision["normalized"] == "harbor.corp/payments/api:1.2"
+    assert decision["verdict"] is None
+
+    # The full verdict: harbor.corp cannot be reached from a test, so the tag is pinned to no digest,
+    # which can be neither scanned nor verified; production requires both, so it is denied, saying why.
+    full = api.client.post(f"{P}/decisions", json=body, headers=h)
+    assert full.status_code == 200, full.text
+    [verdict] = full.json()
+    assert verdict["allowed"] is False and verdict["digest"] is None
+    parts = verdict["verdict"]
+    assert parts["tier"] == "production" and parts["policy_fingerprint"].startswith("sha256:")
+    assert (parts["source"]["status"], parts["vulnerabilities"]["status"], parts["signature"]["status"]) == (
+        "allowed",
+        "unscanned",
+        "unverified",
+    )
+    assert parts["vulnerabilities"]["unscanned_rule"] == "scan"
+    assert any("its digest is not known" in r for r in verdict["reasons"])
+    policy = api.client.get(f"{P}/policy", params={"environment": "prod-eu"}, headers=h).json()
+    assert policy["fingerprint"] == parts["policy_fingerprint"]  # the rules it enforced, visibly
 
     denied = api.client.post(
         f"{P}/decisions",
@@ -212,7 +228,7 @@ spec:
         - {name: init, image: harbor.corp/web/init:1}
 """
     content = api.client.post(
-        f"{P}/decisions", json={"environment": "prod-eu", "content": manifest}, headers=h
+        f"{P}/decisions", json={"environment": "prod-eu", "content": manifest, "source_only": True}, headers=h
     )
     assert content.status_code == 200, content.text
     by_image = {d["image"]: d for d in content.json()}

@@ -149,11 +149,18 @@ def test_too_many_images_in_one_decision_is_bad_input_and_writes_nothing(api: Ap
     assert after == before
 
 
-def test_a_large_decision_keeps_a_bounded_audit_record(api: Api) -> None:
+@pytest.mark.parametrize("source_only", [True, False], ids=["source-only", "verdict"])
+def test_a_large_decision_keeps_a_bounded_audit_record(api: Api, source_only: bool) -> None:
     images = [f"harbor.corp/payments/app-{i}:1" for i in range(999)] + ["evil.example/x:1"]
     response = api.client.post(
         f"{P}/decisions",
-        json={"environment": "prod-eu", "namespace": "payments", "images": images, "resolve": False},
+        json={
+            "environment": "prod-eu",
+            "namespace": "payments",
+            "images": images,
+            "resolve": False,
+            "source_only": source_only,
+        },
         headers=api.headers("payments-dev"),
     )
     assert response.status_code == 200, response.text
@@ -165,7 +172,16 @@ def test_a_large_decision_keeps_a_bounded_audit_record(api: Api) -> None:
     assert details is not None
     assert details["count"] == 1000
     assert len(details["images"]) == AUDITED_IMAGES_IN_FULL
-    assert details["images"][0]["image"] == "evil.example/x:1"  # denied ones are kept in full
+    if source_only:
+        assert details["images"][0]["image"] == "evil.example/x:1"  # denied ones are kept in full
+    else:
+        # Unpinned, none can be scanned or verified: production denies them all, each saying so.
+        assert all(not row["allowed"] for row in details["images"])
+        assert details["images"][0]["verdict"] == {
+            "source": "allowed",
+            "vulnerabilities": "unscanned",
+            "signature": "unverified",
+        }
     assert details["omitted"]["count"] == 1000 - AUDITED_IMAGES_IN_FULL
     assert len(details["omitted"]["sha256"]) == 64
     assert len(json.dumps(details)) < 64 * 1024

@@ -61,7 +61,7 @@ metadata: {name: t, namespace: payments}
 spec:
   steps: [{name: s, image: "harbor.corp/payments/builder:1"}]
 """)
-    result = cli("check", "--env", "prod-eu", "-f", str(manifest), "--json", "--no-resolve")
+    result = cli("check", "--env", "prod-eu", "--source-only", "-f", str(manifest), "--json", "--no-resolve")
     assert result.exit_code == 1, result.output
     rows = json.loads(result.stdout)
     assert [(r["image"], r["allowed"], r["extraction"]) for r in rows] == [
@@ -70,7 +70,7 @@ spec:
         ("harbor.corp/payments/builder:1", True, "fallback"),
     ]
     assert rows[1]["source"] == "Pod/p in namespace payments volume models (document 1)"
-    table = cli("check", "--env", "prod-eu", "-f", str(manifest), "--no-resolve")
+    table = cli("check", "--env", "prod-eu", "--source-only", "-f", str(manifest), "--no-resolve")
     assert "found" in table.stdout and "fallback" in table.stdout
 
 

@@ -40,7 +40,8 @@ def test_commands_refuse_an_uninitialised_home(cli) -> None:  # type: ignore[no-
 
 
 def test_check_json_shape_and_exit_codes(cli, applied) -> None:  # type: ignore[no-untyped-def]
-    ok = cli("check", "--env", "prod-eu", "--namespace", "payments", "harbor.corp/payments/api:1", "--json")
+    source = ("--env", "prod-eu", "--source-only", "--namespace", "payments")
+    ok = cli("check", *source, "harbor.corp/payments/api:1", "--json")
     assert ok.exit_code == 0, ok.output
     (row,) = json.loads(ok.stdout)
     assert set(row) >= {"image", "normalized", "registry", "allowed", "reasons"}
@@ -49,6 +50,7 @@ def test_check_json_shape_and_exit_codes(cli, applied) -> None:  # type: ignore[
         "check",
         "--env",
         "prod-eu",
+        "--source-only",
         "--namespace",
         "payments",
         "harbor.corp/payments/api:1",
@@ -57,9 +59,9 @@ def test_check_json_shape_and_exit_codes(cli, applied) -> None:  # type: ignore[
     )
     assert denied.exit_code == 1
     assert [r["allowed"] for r in json.loads(denied.stdout)] == [True, False]
-    bad = cli("check", "--env", "prod-eu", "--namespace", "payments", "Harbor.corp/UPPER/x", "--json")
+    bad = cli("check", *source, "Harbor.corp/UPPER/x", "--json")
     assert bad.exit_code == 2 and "UPPER" in bad.stderr
-    neither = cli("check", "--env", "prod-eu", "--json")
+    neither = cli("check", "--env", "prod-eu", "--source-only", "--json")
     assert neither.exit_code == 2
 
 
@@ -95,7 +97,7 @@ spec:
         spec:
           containers: [{name: r, image: "busybox:1.36"}]
 """)
-    result = cli("check", "--env", "prod-eu", "-f", str(manifest), "--json")
+    result = cli("check", "--env", "prod-eu", "--source-only", "-f", str(manifest), "--json")
     assert result.exit_code == 1
     rows = json.loads(result.stdout)
     assert [(r["image"], r["allowed"]) for r in rows] == [
@@ -105,7 +107,9 @@ spec:
     ]
     assert "CronJob/report" in rows[2]["source"]
     # A workload in another namespace than the target is refused.
-    result = cli("check", "--env", "prod-eu", "--namespace", "web", "-f", str(manifest), "--json")
+    result = cli(
+        "check", "--env", "prod-eu", "--source-only", "--namespace", "web", "-f", str(manifest), "--json"
+    )
     assert result.exit_code == 1
     assert "namespace payments" in json.loads(result.stdout)[0]["reasons"][0]
 
@@ -161,7 +165,7 @@ def test_registry_show_unknown_is_clear(cli, applied) -> None:  # type: ignore[n
 
 
 def test_audit_records_decisions_and_detects_tampering(cli, applied) -> None:  # type: ignore[no-untyped-def]
-    cli("check", "--env", "prod-eu", "--namespace", "payments", "harbor.corp/payments/api:1")
+    cli("check", "--env", "prod-eu", "--source-only", "--namespace", "payments", "harbor.corp/payments/api:1")
     verify = cli("audit", "verify", "--json")
     assert verify.exit_code == 0 and json.loads(verify.stdout)["ok"] is True
     *lines, checkpoint = [json.loads(line) for line in cli("audit", "export").stdout.splitlines()]

@@ -35,6 +35,7 @@ ARGS: dict[str, list[str]] = {
     "schema": [],
     "registry list": [],
     "registry show": ["harbor-web"],
+    "registry notifications": ["harbor-web"],
     "registry hide-anonymous": [],
     "registry test": ["harbor-web"],
     "registry browse": ["harbor-web"],

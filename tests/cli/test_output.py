@@ -64,7 +64,7 @@ def test_not_on_a_terminal_no_line_is_wrapped(monkeypatch: pytest.MonkeyPatch) -
 def test_check_prints_whole_digests(cli: Any, applied: Path) -> None:
     digest = "sha256:" + "b" * 64
     image = f"harbor.corp/payments/api@{digest}"
-    result = cli("check", "--env", "prod-eu", "-n", "payments", image)
+    result = cli("check", "--env", "prod-eu", "--source-only", "-n", "payments", image)
     assert result.exit_code == 0, result.output
     assert digest in result.stdout and image in result.stdout
 
@@ -84,3 +84,23 @@ def test_registry_show_spells_out_nested_settings(cli: Any, applied: Path) -> No
     assert "region:" in ecr and "eu-west-1" in ecr and "account:" in ecr
     # --json keeps the structure.
     assert json.loads(cli("registry", "show", "dev-local", "--json").stdout)["tls"]["insecure"] is True
+
+
+def test_check_prints_each_part_of_the_verdict(cli: Any, applied: Path) -> None:
+    # Development: unscanned images are allowed (and said so), no signature is required.
+    table = cli("check", "--env", "dev-docker", "--user", "tools-dev", "--no-resolve", "nginx:1.27")
+    assert table.exit_code == 0, table.output
+    header = next(line for line in table.stdout.splitlines() if "vulnerabilities" in line)
+    assert "signature" in header and "reasons" in header
+    (row,) = [line for line in table.stdout.splitlines() if "nginx" in line]
+    assert "unscanned" in row and "not-required" in row
+    # Production: the same kind of image, by digest and not asked of the registry, is denied on both counts.
+    image = "harbor.corp/payments/api@sha256:" + "d" * 64
+    denied = cli("check", "--env", "prod-eu", "-n", "payments", "--no-resolve", image, "--json")
+    assert denied.exit_code == 1
+    (verdict,) = json.loads(denied.stdout)
+    parts = verdict["verdict"]
+    assert (parts["vulnerabilities"]["status"], parts["signature"]["status"]) == ("unscanned", "unverified")
+    assert parts["signature"]["required"] is True
+    source_only = cli("check", "--env", "prod-eu", "-n", "payments", "--no-resolve", "--source-only", image)
+    assert source_only.exit_code == 0 and "vulnerabilities" not in source_only.stdout

@@ -64,7 +64,7 @@ def test_check_pins_digest_references_and_no_resolve_skips_registries(cli, appli
     clear_registry_caches()
     by_digest = f"harbor.corp/payments/api@{DIGEST}"
     tagged = "harbor.corp/payments/api:1.4"
-    args = ("check", "--env", "prod-eu", "--namespace", "payments")
+    args = ("check", "--env", "prod-eu", "--source-only", "--namespace", "payments")
     skipped = cli(*args, by_digest, tagged, "--no-resolve", "--json")
     assert skipped.exit_code == 0
     assert [r["digest"] for r in json.loads(skipped.stdout)] == [DIGEST, None]

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 HEAVY = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "httpx", "cyclonedx", "cryptography")
 
 
@@ -38,14 +40,25 @@ def test_help_imports_no_command_and_no_heavy_module() -> None:
     assert not {m for m in modules if m.startswith("harbourmaster.services")}
 
 
+@pytest.mark.parametrize(
+    ("mode", "code"),
+    [
+        # The source alone allows the image.
+        ("--source-only", 0),
+        # The full verdict denies it: unpinned, it can be neither scanned nor verified, and production
+        # requires both; still no registry is asked and no scanner is loaded.
+        ("--no-source-only", 1),
+    ],
+)
 def test_check_without_pinning_imports_neither_the_registry_client_nor_the_api(
-    cli: Any, applied: Path
+    cli: Any, applied: Path, mode: str, code: int
 ) -> None:
-    code = (
+    extra = ", '--source-only'" if mode == "--source-only" else ""
+    script = (
         "from harbourmaster.cli.main import app\n"
         "try:\n    app(['check', '--env', 'prod-eu', '-n', 'payments', 'harbor.corp/payments/api:1',"
-        " '--no-resolve'])\nexcept SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
+        f" '--no-resolve'{extra}])\nexcept SystemExit as exit:\n    assert exit.code == {code}, exit.code\n"
     )
-    modules = loaded_modules(code)
+    modules = loaded_modules(script)
     assert heavy_among(modules, ("fastapi", "uvicorn", "alembic", "httpx", "cyclonedx")) == set()
     assert "harbourmaster.registry" not in modules and "harbourmaster.supply" not in modules

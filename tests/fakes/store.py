@@ -37,6 +37,7 @@ from harbourmaster.store.interface import (
 )
 from harbourmaster.store.values import AuditEvent, SealedBlobs, SealedUpdates, StoredToken
 from tests.fakes.store_jobs import JobTables, MemoryJobRepository
+from tests.fakes.store_scans import MemoryScanRepository, ScanTables
 from tests.fakes.store_signing import MemorySigningRepository, SigningTables
 from tests.fakes.store_supply import MemoryAdvisoryRepository, MemorySbomRepository, SupplyTables
 
@@ -59,6 +60,8 @@ class _Tables:
     state: GovernanceState = field(default_factory=GovernanceState)
     #: registry name -> [sealed credential, sealed client key]
     blobs: dict[str, list[bytes | None]] = field(default_factory=dict)
+    #: registry name -> sealed event-notification secret
+    event_secrets: dict[str, bytes] = field(default_factory=dict)
     revision: int = 0
     audit: list[AuditEntry] = field(default_factory=list)
     head: tuple[int, str] | None = None
@@ -68,6 +71,7 @@ class _Tables:
     supply: SupplyTables = field(default_factory=SupplyTables)
     signing: SigningTables = field(default_factory=SigningTables)
     jobs: JobTables = field(default_factory=JobTables)
+    scans: ScanTables = field(default_factory=ScanTables)
 
 
 def _dedupe(items: Sequence[object]) -> tuple[object, ...]:
@@ -130,6 +134,8 @@ class _Governance(GovernanceRepository):
                 key = sealed.client_keys[reg.name]
             blobs[reg.name] = [credential, key]
         t.blobs = blobs
+        # A removed registry's event secret goes with it (as in the SQL store).
+        t.event_secrets = {name: blob for name, blob in t.event_secrets.items() if name in blobs}
         users = {u.name for u in state.users}
         # A user's tokens go with the user (ON DELETE CASCADE in the SQL store).
         t.tokens = {i: tok for i, tok in t.tokens.items() if tok.user in users}
@@ -155,7 +161,19 @@ class _Governance(GovernanceRepository):
                 if blob is not None:
                     pair[index] = rewrap(name, field_name, blob)
                     count += 1
+        for name, blob in self._t.event_secrets.items():
+            self._t.event_secrets[name] = rewrap(name, "event_secret", blob)
+            count += 1
         return count
+
+    def event_secret(self, registry: str) -> bytes | None:
+        return self._t.event_secrets.get(registry)
+
+    def set_event_secret(self, registry: str, sealed: bytes | None) -> None:
+        if sealed is None:
+            self._t.event_secrets.pop(registry, None)
+        else:
+            self._t.event_secrets[registry] = sealed
 
 
 class _Audit(AuditRepository):
@@ -263,6 +281,7 @@ def _repositories(tables: _Tables, clock: Clock) -> Repositories:
         advisories=MemoryAdvisoryRepository(tables.supply),
         signing=MemorySigningRepository(tables.signing),
         jobs=MemoryJobRepository(tables.jobs),
+        scans=MemoryScanRepository(tables.scans),
     )
 
 

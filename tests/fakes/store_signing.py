@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from harbourmaster.store.interface import Rewrap, SigningRepository
@@ -44,6 +45,9 @@ class MemorySigningRepository(SigningRepository):
 
     def cached(self, image_digest: str, trust_fingerprint: str) -> CachedVerification | None:
         return self._t.verifications.get((image_digest, trust_fingerprint))
+
+    def cached_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], CachedVerification]:
+        return {key: self._t.verifications[key] for key in set(keys) if key in self._t.verifications}
 
     def cache(self, verification: CachedVerification) -> None:
         self._t.verifications[(verification.image_digest, verification.trust_fingerprint)] = verification

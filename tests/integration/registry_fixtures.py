@@ -586,3 +586,22 @@ def skopeo(registry: RunningRegistry | None, *args: str, creds: bool = True, tim
     if result.returncode != 0:
         raise AssertionError(f"skopeo {command} failed: {result.stderr.decode(errors='replace')[-2000:]}")
     return result.stdout.decode()
+
+
+def push_dpkg_image(registry: RunningRegistry, root: Path, repository: str) -> str:
+    """Push ``repository:v1`` with skopeo: one gzip layer holding this machine's dpkg status and
+    os-release (so its SBOM lists the Debian packages installed here); its digest."""
+    from tests.supply._images import compress, file, tar_bytes
+    from tests.supply._layouts import add_image, write_index
+
+    layout = root / "image"
+    status = Path("/var/lib/dpkg/status").read_text()
+    os_release = Path("/usr/lib/os-release").read_text()
+    layer = compress(
+        tar_bytes([file("var/lib/dpkg/status", status), file("etc/os-release", os_release)]), "gzip"
+    )
+    write_index(layout, [add_image(layout, [layer])], ["v1"])
+    skopeo(registry, "copy", f"oci:{layout}:v1", f"docker://{registry.host}/{repository}:v1")
+    return skopeo(
+        registry, "inspect", "--format", "{{.Digest}}", f"docker://{registry.host}/{repository}:v1"
+    ).strip()

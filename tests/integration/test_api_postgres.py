@@ -63,7 +63,12 @@ def test_concurrent_writes_over_http_all_land_in_one_audit_chain(served: Served)
             )
             decision = client.post(
                 f"{P}/decisions",
-                json={"environment": "prod-eu", "namespace": "web", "images": [f"harbor.corp/web/app:{i}"]},
+                json={
+                    "environment": "prod-eu",
+                    "namespace": "web",
+                    "images": [f"harbor.corp/web/app:{i}"],
+                    "source_only": True,
+                },
             )
             assert decision.status_code == 200 and decision.json()[0]["allowed"] is True
             return env.status_code

@@ -21,9 +21,7 @@ from harbourmaster.cli.main import app
 from harbourmaster.registry.media import referrers_tag
 from harbourmaster.signing.oci import signature_tag
 from tests.components import ensure_binary, running_serve
-from tests.integration.registry_fixtures import PASSWORD, skopeo
-from tests.supply._images import compress, file, tar_bytes
-from tests.supply._layouts import add_image, write_index
+from tests.integration.registry_fixtures import PASSWORD, push_dpkg_image, skopeo
 from tests.supply.advisories._osv import CVSS_CRITICAL, fixed_at, record, write_dir
 
 if TYPE_CHECKING:
@@ -34,8 +32,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "ci" / "harbourmaster-ci.sh"
 REPO = "hmci/app"
-STATUS = Path("/var/lib/dpkg/status").read_text()
-OS_RELEASE = Path("/usr/lib/os-release").read_text()
 
 GOVERNANCE = """\
 apiVersion: harbourmaster.io/v1
@@ -53,18 +49,6 @@ environments:
 users:
   - {{name: ci-bot, role: platform-engineer}}
 """
-
-
-def _push(registry: RunningRegistry, root: Path) -> str:
-    layout = root / "image"
-    layer = compress(
-        tar_bytes([file("var/lib/dpkg/status", STATUS), file("etc/os-release", OS_RELEASE)]), "gzip"
-    )
-    write_index(layout, [add_image(layout, [layer])], ["v1"])
-    skopeo(registry, "copy", f"oci:{layout}:v1", f"docker://{registry.host}/{REPO}:v1")
-    return skopeo(
-        registry, "inspect", "--format", "{{.Digest}}", f"docker://{registry.host}/{REPO}:v1"
-    ).strip()
 
 
 @pytest.fixture
@@ -114,7 +98,7 @@ def _ci(served: dict[str, str], image: str, workdir: Path) -> subprocess.Complet
 def test_the_ci_script_judges_by_the_servers_tier_signs_and_attaches(
     served: dict[str, str], registry_basic: RunningRegistry, tmp_path: Path
 ) -> None:
-    digest = _push(registry_basic, tmp_path)
+    digest = push_dpkg_image(registry_basic, tmp_path, REPO)
     image = f"{registry_basic.host}/{REPO}@{digest}"
     passed = _ci(served, image, tmp_path)
     assert passed.returncode == 0, passed.stdout + passed.stderr

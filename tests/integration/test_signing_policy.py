@@ -70,6 +70,9 @@ IMAGES = (
     "source",
     "victim",
     "flooded",
+    "judged",
+    "judged-unsigned",
+    "judged-foreign",
 )
 ATTESTATION = BUNDLES / "cosign-oci-attestation"
 ATTESTED_DIGEST = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
@@ -98,6 +101,7 @@ class Lab:
         *,
         tiers: dict[str, dict[str, Any]],
         signing: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         """Apply the lab's model with these tier settings and ``signing`` section (JSON is YAML)."""
         document = {
@@ -123,6 +127,7 @@ class Lab:
             ],
             "tiers": tiers,
             "signing": signing or {},
+            **(extra or {}),
         }
         self.document.write_text(json.dumps(document, indent=2))
         applied = self.run("apply", "-f", str(self.document))
@@ -720,3 +725,52 @@ def test_a_copied_signature_fails_and_a_flooded_manifest_is_refused(lab: Lab) ->
     assert "has 300 layers, over the 256 signatures harbourmaster reads" in check["reason"]
     assert "refused as a whole" in check["reason"]
     assert "Traceback" not in flooded.output and "unexpected" not in flooded.output
+
+
+# -- the image policy verdict's signature part, from the same verification and cache ----------------
+
+
+def _check(lab: Lab, name: str) -> tuple[int, dict[str, Any]]:
+    result = lab.run("check", "--env", "dev", "--user", "dev1", lab.ref(name), "--json")
+    assert result.exit_code in (0, 1), result.output
+    (row,) = json.loads(result.stdout)
+    return result.exit_code, row
+
+
+def test_the_verdict_requires_the_tier_signers_signature(lab: Lab) -> None:
+    pems = lab.keys()
+    assert lab.run("sign", lab.ref("judged"), "--signing-key", "rel").exit_code == 0
+    assert lab.run("sign", lab.ref("judged-foreign"), "--signing-key", "ci").exit_code == 0
+    # The lab registry is plain HTTP, so the development tier (the only one it may serve) is made to
+    # require rel's signature; unscanned images are allowed there, to judge the signature part alone.
+    tiers = production(["rel"])
+    tiers["development"] = {"require_signature": True, "signers": ["rel"], "unscanned": "allow"}
+    lab.apply(
+        tiers=tiers,
+        signing=signing_keys(pems),
+        extra={
+            "users": [{"name": "dev1", "role": "team-member"}],
+            "access": [{"environment": "dev", "user": "dev1"}],
+            "grants": [{"registry": "lab-policy", "environment": "dev", "users": ["dev1"]}],
+        },
+    )
+    code, row = _check(lab, "judged")
+    assert code == 0, row
+    signature = row["verdict"]["signature"]
+    assert (signature["status"], signature["verified_signers"]) == ("verified", ["rel"])
+    assert row["digest"] == lab.digests["judged"]
+    assert row["verdict"]["vulnerabilities"]["status"] == "unscanned"  # allowed here, and said so
+
+    code, row = _check(lab, "judged-unsigned")
+    assert code == 1 and row["verdict"]["signature"]["status"] == "missing"
+    assert any("no signature refers to" in r for r in row["reasons"])
+    code, row = _check(lab, "judged-foreign")
+    assert code == 1 and row["verdict"]["signature"]["status"] == "invalid"
+    assert any("no valid signature by any of rel" in r for r in row["reasons"])
+
+    # The verdict took verify's cache: verify --env sees the verdict it cached, and signing drops it.
+    _, cached = lab.verify(lab.ref("judged-foreign"), "--env", "dev")
+    assert cached["cached"] is True and cached["satisfied"] is False
+    assert lab.run("sign", lab.ref("judged-foreign"), "--signing-key", "rel").exit_code == 0
+    code, row = _check(lab, "judged-foreign")
+    assert code == 0 and row["verdict"]["signature"]["verified_signers"] == ["rel"]

@@ -128,9 +128,17 @@ spec:
 
 
 def check(hm: Harbourmaster, text: str, **kw: object) -> list[dict[str, object]]:
+    # The extraction is under test: the source decides (the verdict's other parts are tested apart).
     results, _ = check_content(
-        hm, local_principal(hm), environment="prod-eu", text=text, source="t.yaml", resolve=False, **kw
-    )  # type: ignore[arg-type]
+        hm,
+        local_principal(hm),
+        environment="prod-eu",
+        text=text,
+        source="t.yaml",
+        resolve=False,
+        source_only=True,
+        **kw,  # type: ignore[arg-type]
+    )
     return [r.public().model_dump() for r in results]
 
 

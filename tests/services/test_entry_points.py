@@ -27,6 +27,8 @@ EXEMPT = {
     ("document_schema", "render_json_schema"),
     # Establishes who the principal is (from a bearer token); every other call needs one.
     ("tokens", "authenticate"),
+    # Establishes that a registry reports its events (from its notification secret).
+    ("registry_notifications", "authenticate_registry_events"),
     # Turns a result model into JSON data.
     ("results", "json_of"),
     # Reads an image on disk; keeping its SBOM is keep_local_sbom (checked).

@@ -46,6 +46,7 @@ def test_images_or_content_is_decided_by_the_decision_service(applied: Harbourma
             content=content,
             source="p.yaml",
             resolve=False,
+            source_only=True,
         ).decisions
 
     with pytest.raises(BadInput, match="either images or content"):

@@ -20,6 +20,7 @@ from harbourmaster.api.routes import (
     jobs,
     operations,
     registries,
+    registry_events,
     sboms,
     signatures,
     tokens,
@@ -57,7 +58,8 @@ def create_app(hm: Harbourmaster, *, embedded_worker: bool = False) -> FastAPI:
         routes=routes,
     )
     modules = (
-        registries, environments, identities, grants, operations, tokens, sboms, vulns, signatures, jobs
+        registries, environments, identities, grants, operations, tokens, sboms, vulns, signatures, jobs,
+        registry_events,
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)

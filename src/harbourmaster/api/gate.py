@@ -6,7 +6,9 @@ buffer and parse any amount of JSON before the 401.  :class:`RequestGate`, a
 pure ASGI middleware in front of the application, does it the other way round
 for every route under the API prefix:
 
-1. the bearer token is checked first (``401`` without reading the body);
+1. the bearer token is checked first (``401`` without reading the body); a
+   registry's event notifications (:data:`REGISTRY_EVENTS_ROUTE`) carry that
+   registry's notification secret instead of a token, checked the same way;
 2. the route is matched to find its body limit (:data:`BODY_LIMITS`, by route
    template; :data:`DEFAULT_BODY_LIMIT` otherwise); a ``Content-Length`` over
    the limit is answered ``413`` at once, and a body streamed without one is
@@ -32,15 +34,18 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import Error, Unauthenticated
 from harbourmaster.logs import bound_ids
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.registry_notifications import authenticate_registry_events
 from harbourmaster.services.tokens import authenticate
 
 __all__ = [
     "BODY_LIMITS",
     "DEFAULT_BODY_LIMIT",
     "PRINCIPAL_SCOPE_KEY",
+    "REGISTRY_EVENTS_ROUTE",
     "ROUTE_SCOPE_KEY",
     "RequestGate",
     "RequestIds",
@@ -56,7 +61,13 @@ BODY_LIMITS: Mapping[tuple[str, str], int] = {
     ("POST", "/api/v1/apply"): 33 * MiB,
     ("POST", "/api/v1/decisions"): 21 * MiB,
     ("POST", "/api/v1/vulndb/records"): 64 * MiB,
+    # A registry's event notifications: at most MAX_EVENTS small events.
+    ("POST", "/api/v1/registry-events/{registry}"): 1 * MiB,
 }
+#: The route a registry POSTs its event notifications to: authenticated by that registry's
+#: notification secret (``Authorization: Bearer <secret>``), not by an API token; still before
+#: any of the body is read (see services/registry_notifications.py).
+REGISTRY_EVENTS_ROUTE = "/registry-events/{registry}"
 #: The key under the ASGI scope's ``state`` that holds the authenticated caller.
 PRINCIPAL_SCOPE_KEY = "principal"
 #: ... and the route template (for metrics of requests the gate answers itself).
@@ -173,6 +184,11 @@ class RequestGate:
 
     def _authenticate(self, scope: Scope, template: str | None) -> object:
         token = _bearer(scope)
+        if template == self.prefix + REGISTRY_EVENTS_ROUTE:
+            registry = str(scope.get("path", "")).rsplit("/", 1)[-1]
+            client = scope.get("client")
+            return authenticate_registry_events(self.hm, registry, None if token is None else Secret(token),
+                                                source=client[0] if client else None)
         if token is None:
             raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
         return authenticate(self.hm, token, method=scope.get("method"), route=template)

@@ -178,6 +178,7 @@ class TierUpdate(_Body):
     ignore_unfixed: bool | None = None
     signers: list[str] | None = None
     signers_required: Literal["any", "all"] | None = None
+    unscanned: Literal["block", "allow", "scan"] | None = None
 
 
 class HideAnonymousBody(_Body):
@@ -194,6 +195,8 @@ class CheckBody(_Body):
     content: str | None = None
     #: Pin allowed images to the digest their tag points to now (when the registry answers).
     resolve: bool = True
+    #: Decide the image source only (registry, grant, tier rules): no vulnerability or signature part.
+    source_only: bool = False
 
 
 

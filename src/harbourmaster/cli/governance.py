@@ -98,6 +98,12 @@ def _digest_cell(row: DecisionPublic) -> str:
     return "unknown" if row.digest_error else "-"
 
 
+def _part_cells(row: DecisionPublic) -> list[str]:
+    if row.verdict is None:
+        return ["-", "-"]
+    return [row.verdict.vulnerabilities.status, row.verdict.signature.status]
+
+
 @app.command()
 def check(
     images: list[str] = typer.Argument(None, help="Image references to check."),
@@ -116,9 +122,20 @@ def check(
         help="Exit 3 when an allowed image cannot be pinned to a digest "
         "(registry unreachable, credential refused...).",
     ),
+    source_only: bool = typer.Option(
+        False,
+        "--source-only",
+        help="Decide the image source only (registry, grant, tier rules), without the "
+        "vulnerability and signature parts of the verdict.",
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """May these images be deployed? Exit 0: all allowed; 1: any denied; 2: bad input; 3: could not decide.
+
+    Each image gets the image policy verdict: its source (approved registry, grant, tier rules),
+    the vulnerabilities of its digest (the latest kept scan, judged by the tier; an unscanned image
+    per the tier's unscanned rule) and its signature (when the tier requires one).  It is allowed
+    only when all three allow it; --source-only decides the source alone.
 
     Allowed tags are pinned to the digest they point to now.  When a registry does not
     answer, each image left unpinned is named on standard error (and has a digest_error
@@ -142,6 +159,7 @@ def check(
         user=user,
         resolve=not no_resolve,
         origin=None if file in (None, "-") else Path(file),
+        source_only=source_only,
     )
     rows, build_only = outcome.decisions, outcome.build_only
     for r in rows:
@@ -156,9 +174,10 @@ def check(
     else:
         # Content rows also say how each image was found (known place, fallback, not understood).
         found = ["found"] if file is not None else []
+        parts = [] if source_only else ["vulnerabilities", "signature"]
         print_table(
             None,
-            ["image", "allowed", "registry", "digest", *found, "reasons"],
+            ["image", "allowed", "registry", "digest", *found, *parts, "reasons"],
             [
                 (
                     r.image or "(none)",
@@ -166,6 +185,7 @@ def check(
                     r.registry or "-",
                     _digest_cell(r),
                     *([str(r.extraction)] if found else []),
+                    *(_part_cells(r) if parts else []),
                     "; ".join(r.reasons),
                 )
                 for r in rows

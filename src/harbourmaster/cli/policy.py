@@ -13,6 +13,13 @@ policy_app = typer.Typer(
 tier_app = typer.Typer(cls=GuardedGroup, help="Tier policies: thresholds and signers.", no_args_is_help=True)
 
 
+_UNSCANNED = {
+    "block": "denied (unscanned: block)",
+    "allow": "allowed, reported as unscanned (unscanned: allow)",
+    "scan": "scanned at once within the time budget, denied if that fails (unscanned: scan)",
+}
+
+
 def _print(result: object, json_output: bool) -> None:
     from harbourmaster.services.policy import PolicyPublic
     from harbourmaster.services.results import json_of
@@ -32,6 +39,7 @@ def _print(result: object, json_output: bool) -> None:
         f"  fingerprint: {result.fingerprint}",
         f"  vulnerabilities: block at {result.block_severity}, advisory at "
         f"{result.advisory_severity or 'none'}{unfixed}",
+        f"  unscanned images: {_UNSCANNED.get(result.unscanned, result.unscanned)}",
         f"  allowlist in force: {len(result.allowlist)} entr{'y' if len(result.allowlist) == 1 else 'ies'}",
         "  signatures: "
         + (

@@ -1,7 +1,8 @@
-"""``registry list|show|hide-anonymous|test|browse``."""
+"""``registry list|show|hide-anonymous|test|browse|notifications``."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
@@ -237,3 +238,29 @@ def browse(
             ],
             whole={"platform", "digest"},
         )
+
+
+@app.command()
+def notifications(
+    name: str,
+    url: str = typer.Option(
+        "http://127.0.0.1:8400", "--url", help="harbourmaster's base URL as the registry reaches it."
+    ),
+    rotate: bool = typer.Option(False, "--rotate", help="Replace the secret (the old one stops working)."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Print the notifications section of registry NAME's config.yml, which sends its push and pull
+    events to harbourmaster (pushes are scanned, pulls audited).  The first call makes the registry's
+    secret; it is write-only and shown only then, or with --rotate, which replaces it."""
+    from harbourmaster.services.registry_notifications import create_notification_secret
+
+    hm = open_core()
+    snippet = create_notification_secret(hm, local_principal(hm), name, base_url=url, rotate=rotate)
+    if json_output:
+        emit_json(snippet.model_dump(mode="json"))
+        return
+    sys.stdout.write(snippet.config)
+    sys.stderr.write(
+        f"# paste this into registry {snippet.registry}'s config.yml and restart it; the secret is shown "
+        "only now (run again with --rotate to replace it)\n"
+    )

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.matching import RegistryIndex
@@ -59,6 +60,9 @@ class Decision:
     digest: str | None = None
     #: Why an allowed tag could not be pinned to a digest (the registry did not answer ...); None otherwise.
     digest_error: str | None = None
+    #: The image policy verdict's parts (:mod:`harbourmaster.domain.verdict`) when the decision is the
+    #: full verdict; None for a source-only decision.
+    verdict: Mapping[str, Any] | None = None
 
 
 @lru_cache(maxsize=16384)

@@ -2,10 +2,10 @@
 
 Every enforcement point (the CLI scan in CI, ``check``, the admission webhook, the pull
 gate, deployments) judges images by the same rules: the tier's thresholds, the
-allowlist entries in force, and the signers the tier requires.  :class:`EffectivePolicy`
-is those rules for one environment (or, for CI jobs with none, one tier), and its
-:attr:`~EffectivePolicy.fingerprint` is the SHA-256 of their canonical JSON: two points
-reporting the same fingerprint enforce the same rules, and a mismatch is visible.
+allowlist entries in force, what is done with unscanned images, and the signers the tier
+requires.  :class:`EffectivePolicy` is those rules for one environment (or, for CI jobs with
+none, one tier), and its :attr:`~EffectivePolicy.fingerprint` is the SHA-256 of their
+canonical JSON: two points reporting the same fingerprint enforce the same rules, and a mismatch is visible.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from harbourmaster.domain.state import GovernanceState
 __all__ = ["EffectivePolicy", "effective_policy"]
 
 #: Bumped when the canonical form changes, so old and new fingerprints never collide.
-POLICY_FORMAT = 1
+POLICY_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class EffectivePolicy:
     block_severity: str
     advisory_severity: str | None
     ignore_unfixed: bool
+    #: What is done with an image that has no stored scan (block, allow, scan).
+    unscanned: str
     require_signature: bool
     signers: tuple[str, ...]
     signers_required: str
@@ -53,6 +55,7 @@ class EffectivePolicy:
                 "block_severity": self.block_severity,
                 "advisory_severity": self.advisory_severity,
                 "ignore_unfixed": self.ignore_unfixed,
+                "unscanned": self.unscanned,
                 "allowlist": [list(entry) for entry in self.allowlist],
             },
             "signatures": {
@@ -89,6 +92,7 @@ def effective_policy(
         block_severity=policy.block_severity,
         advisory_severity=policy.advisory_severity,
         ignore_unfixed=policy.ignore_unfixed,
+        unscanned=policy.unscanned.value,
         require_signature=policy.require_signature,
         signers=policy.signers,
         signers_required=policy.signers_required.value,

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from harbourmaster.domain.model import AllowlistEntry, Tier
 from harbourmaster.domain.severity import Severity
@@ -105,6 +106,37 @@ class Finding:
 
     def with_note(self, note: str) -> Finding:
         return replace(self, notes=(*self.notes, note))
+
+    def matched(self) -> Finding:
+        """This finding as matched: no suppression, no notes (what a stored scan keeps; the allowlist
+        and the tier are applied when it is judged)."""
+        return replace(self, suppressed_by=None, notes=())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """A finding from :meth:`as_dict`'s shape.
+
+        Raises:
+            KeyError, ValueError: ``data`` is not in that shape.
+        """
+        package = data["package"]
+        suppressed = data.get("suppressed_by")
+        return cls(
+            id=str(data["id"]),
+            aliases=tuple(str(a) for a in data.get("aliases", ())),
+            package=FindingPackage(
+                name=str(package["name"]),
+                version=str(package["version"]),
+                purl=str(package["purl"]),
+                ecosystem=str(package["ecosystem"]),
+            ),
+            fixed_versions=tuple(str(v) for v in data.get("fixed_versions", ())),
+            severity=Severity(data["severity"]),
+            state=FixState(data["state"]),
+            suppressed_by=None if suppressed is None else SuppressedBy(suppressed),
+            summary=str(data.get("summary", "")),
+            notes=tuple(str(n) for n in data.get("notes", ())),
+        )
 
     def as_dict(self) -> dict[str, object]:
         """The JSON shape of a finding (``id``, ``aliases``, ``package``, ``fixed_versions``, ``severity``,

@@ -1,4 +1,4 @@
-"""Tier policies: the severity thresholds and signature rule of each tier.
+"""Tier policies: the severity thresholds, unscanned-image rule and signature rule of each tier.
 
 One definition serves every enforcement point (D-07): the push gate, the
 admission controller and the CLI scanner all evaluate findings through
@@ -11,6 +11,7 @@ drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Final
 
 from harbourmaster.domain.model import Tier
@@ -22,6 +23,7 @@ __all__ = [
     "THRESHOLD_LEVELS",
     "TierPolicy",
     "TierPolicyError",
+    "UnscannedRule",
     "threshold_rank",
 ]
 
@@ -31,6 +33,17 @@ THRESHOLD_LEVELS: Final[tuple[str, ...]] = ("none", "low", "medium", "high", "cr
 
 class TierPolicyError(BadInput):
     pass
+
+
+class UnscannedRule(StrEnum):
+    """What a tier does with an image whose digest has no stored scan."""
+
+    #: Deny it: only scanned images run here.
+    BLOCK = "block"
+    #: Allow it (the vulnerability part says it is unscanned).
+    ALLOW = "allow"
+    #: Scan it now, within the verdict's time budget; an image not scanned in time is denied.
+    SCAN = "scan"
 
 
 def threshold_rank(level: str, *, field: str = "severity") -> int:
@@ -63,6 +76,8 @@ class TierPolicy:
     signers: tuple[str, ...] = ()
     #: Whether ``any`` one of ``signers`` or ``all`` of them must have signed.
     signers_required: SignersRequired = SignersRequired.ANY
+    #: What the verdict does with an image that has no stored scan.
+    unscanned: UnscannedRule = UnscannedRule.BLOCK
 
     def __post_init__(self) -> None:
         block = threshold_rank(self.block_severity, field=f"tiers.{self.tier.value}.block_severity")
@@ -98,6 +113,7 @@ class TierPolicy:
         ignore_unfixed: bool | None = None,
         signers: list[str] | tuple[str, ...] | None = None,
         signers_required: str | None = None,
+        unscanned: str | None = None,
     ) -> TierPolicy:
         return replace(
             self,
@@ -111,6 +127,7 @@ class TierPolicy:
             signers_required=(
                 self.signers_required if signers_required is None else SignersRequired(signers_required)
             ),
+            unscanned=self.unscanned if unscanned is None else _unscanned_rule(self.tier, unscanned),
         )
 
     def signer_policy(self) -> SignerPolicy:
@@ -118,10 +135,28 @@ class TierPolicy:
         return SignerPolicy(self.signers, self.signers_required, require_signature=self.require_signature)
 
 
+def _unscanned_rule(tier: Tier, text: str) -> UnscannedRule:
+    try:
+        return UnscannedRule(text.lower())
+    except ValueError:
+        raise TierPolicyError(
+            f"tiers.{tier.value}.unscanned: {text!r} is not a rule; use one of "
+            f"{', '.join(r.value for r in UnscannedRule)}"
+        ) from None
+
+
 #: D-07's baseline: block Critical everywhere, High in staging and production,
-#: Medium advisory in development; D-04: signatures required in production.
+#: Medium advisory in development; D-04: signatures required in production.  D-03: staging and
+#: production judge only scanned images (an unscanned one is scanned at once, within the verdict's
+#: time budget); development lets unscanned images run, saying so.
 DEFAULT_TIER_POLICIES: Final[dict[Tier, TierPolicy]] = {
-    Tier.DEVELOPMENT: TierPolicy(Tier.DEVELOPMENT, "critical", "medium", require_signature=False),
-    Tier.STAGING: TierPolicy(Tier.STAGING, "high", "medium", require_signature=False),
-    Tier.PRODUCTION: TierPolicy(Tier.PRODUCTION, "high", "medium", require_signature=True),
+    Tier.DEVELOPMENT: TierPolicy(
+        Tier.DEVELOPMENT, "critical", "medium", require_signature=False, unscanned=UnscannedRule.ALLOW
+    ),
+    Tier.STAGING: TierPolicy(
+        Tier.STAGING, "high", "medium", require_signature=False, unscanned=UnscannedRule.SCAN
+    ),
+    Tier.PRODUCTION: TierPolicy(
+        Tier.PRODUCTION, "high", "medium", require_signature=True, unscanned=UnscannedRule.SCAN
+    ),
 }

@@ -95,6 +95,8 @@ class Harbourmaster:
         self.clock = clock
         self.notifier = notifier
         self._snapshot: GovernanceSnapshot | None = None
+        #: The model the snapshot was built from (immutable), for hot paths that need more of it.
+        self._snapshot_state: GovernanceState | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -166,9 +168,7 @@ class Harbourmaster:
                     details={"bound": bound},
                 )
             if state.registry(ANONYMOUS_DOCKERHUB) is None:
-                tx.governance.save(
-                    state.evolve(registries=(*state.registries, ANONYMOUS_DOCKERHUB_REGISTRY))
-                )
+                tx.governance.save(state.evolve(registries=(*state.registries, ANONYMOUS_DOCKERHUB_REGISTRY)))
                 tx.audit.append(
                     actor=self.local_actor(), action="system.init", target=target, details=details
                 )
@@ -231,17 +231,29 @@ class Harbourmaster:
 
     def snapshot(self) -> GovernanceSnapshot:
         """The decision snapshot for the current model revision (rebuilt when the model changed)."""
+        return self.current()[0]
+
+    def current(self) -> tuple[GovernanceSnapshot, GovernanceState]:
+        """The decision snapshot for the current model revision and the model it was built from, both
+        immutable and shared until the model changes (one revision read when nothing changed): for hot
+        paths such as the verdict, which need the tiers and the allowlist as well."""
         with self.store.read() as tx:
             revision = tx.governance.revision()
-            cached = self._snapshot
+            with self._lock:
+                cached, cached_state = self._snapshot, self._snapshot_state
             today = self.clock.today()
-            if cached is not None and cached.revision == revision and cached.today == today:
-                return cached
+            if (
+                cached is not None
+                and cached_state is not None
+                and cached.revision == revision
+                and cached.today == today
+            ):
+                return cached, cached_state
             state = tx.governance.load()
         snap = snapshot_of(state, revision=revision, today=today)
         with self._lock:
-            self._snapshot = snap
-        return snap
+            self._snapshot, self._snapshot_state = snap, state
+        return snap, state
 
     # -- writing ------------------------------------------------------------
     def change(

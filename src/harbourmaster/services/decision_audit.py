@@ -36,6 +36,7 @@ def record_decisions(
         StoreError: the database failed (the entry is not written).
     """
     denied = [d for d in decisions if not d.allowed]
+    fingerprints = sorted({str(d.verdict["policy_fingerprint"]) for d in decisions if d.verdict})
     with hm.store.transaction() as tx:
         tx.audit.append(
             actor=principal.audit_name,
@@ -51,7 +52,8 @@ def record_decisions(
                         "allowed": d.allowed,
                         "digest": d.digest,
                         **({"digest_error": error} if error else {}),
-                        **({"reasons": list(d.reasons)} if not d.allowed else {}),
+                        **({"reasons": _denial_reasons(d)} if not d.allowed else {}),
+                        **(_verdict_summary(d) if d.verdict is not None else {}),
                         **extra,
                     }
                     for d, error, extra in zip(
@@ -61,8 +63,35 @@ def record_decisions(
                         strict=True,
                     )
                 ]
-            ),
+            )
+            | ({"policy_fingerprint": fingerprints[0]} if fingerprints else {}),
         )
+
+
+_PARTS = ("source", "vulnerabilities", "signature")
+
+
+def _verdict_summary(decision: Decision) -> dict[str, object]:
+    """The verdict's parts as the audit keeps them: each part's status (the rules' fingerprint is
+    kept once per entry)."""
+    verdict = decision.verdict or {}
+    return {
+        "verdict": {part: verdict[part]["status"] for part in _PARTS if isinstance(verdict.get(part), dict)}
+    }
+
+
+def _denial_reasons(decision: Decision) -> list[str]:
+    """Why ``decision`` denies: with a verdict, the reasons of the parts that deny."""
+    if decision.verdict is None:
+        return list(decision.reasons)
+    return [
+        reason
+        for part in _PARTS
+        if isinstance(decision.verdict.get(part), dict)
+        and not decision.verdict[part]["allowed"]
+        and decision.verdict[part]["status"] != "skipped"
+        for reason in decision.verdict[part]["reasons"]
+    ]
 
 
 #: Images recorded in full in a decision's audit entry; the rest are summarised.

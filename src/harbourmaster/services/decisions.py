@@ -25,6 +25,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.decision_audit import record_decisions
 from harbourmaster.services.environment_access import authorise_environment, named_environment
 from harbourmaster.services.results import DecisionPublic, DeploymentDecisions
+from harbourmaster.services.verdicts import judge, verdict_decisions
 
 __all__ = ["ContentDecision", "check_content", "check_deployment", "check_images"]
 
@@ -102,8 +103,13 @@ def check_images(
     namespace: str | None = None,
     user: str | None = None,
     resolve: bool = True,
+    source_only: bool = False,
 ) -> list[Decision]:
     """Decide each image for ``environment`` and a namespace or user; audited.
+
+    Unless ``source_only``, each decision is the image policy verdict
+    (:mod:`harbourmaster.services.verdicts`): allowed only when the source, the vulnerabilities of
+    its digest and its signature all allow it, with the parts in ``Decision.verdict``.
 
     Allowed images given by digest carry it; with ``resolve``, tags are pinned to
     their current digest where the registry answers (never failing the decision
@@ -127,10 +133,15 @@ def check_images(
     _require_tenant(named_environment(snapshot, environment), tenant)
     decisions = decide(snapshot, environment=environment, tenant=tenant, images=images)
     decisions, errors = _pin(hm, decisions, actor=principal.audit_name, resolve=resolve, snapshot=snapshot)
+    decisions = _with_digest_errors(decisions, errors)
+    if not source_only:
+        decisions = verdict_decisions(
+            judge(hm, principal, decisions, environment=environment, resolve=resolve)
+        )
     record_decisions(
         hm, principal, environment=environment, tenant=tenant, decisions=decisions, digest_errors=errors
     )
-    return _with_digest_errors(decisions, errors)
+    return decisions
 
 
 def _require_namespace(env: Environment, namespace: str | None) -> None:
@@ -215,6 +226,7 @@ def check_content(
     user: str | None = None,
     resolve: bool = True,
     origin: Path | None = None,
+    source_only: bool = False,
 ) -> tuple[list[ContentDecision], list[str]]:
     """Decide every image in a Kubernetes manifest or compose file; returns decisions and build-only services.
 
@@ -303,6 +315,8 @@ def check_content(
         hm, [c.decision for c in out], actor=principal.audit_name, resolve=resolve, snapshot=snapshot
     )
     pinned = _with_digest_errors(pinned, errors)
+    if not source_only:
+        pinned = verdict_decisions(judge(hm, principal, pinned, environment=environment, resolve=resolve))
     out = [replace(c, decision=d) for c, d in zip(out, pinned, strict=True)]
     by_tenant: dict[Tenant, list[tuple[ContentDecision, str | None]]] = {}
     for tenant, c, error in zip(tenants, out, errors, strict=True):
@@ -332,6 +346,7 @@ def check_deployment(
     user: str | None = None,
     resolve: bool = True,
     origin: Path | None = None,
+    source_only: bool = False,
 ) -> DeploymentDecisions:
     """Decide either ``images`` or every image in deployment ``content`` (the API's and ``check``'s entry).
 
@@ -353,10 +368,18 @@ def check_deployment(
             user=user,
             resolve=resolve,
             origin=origin,
+            source_only=source_only,
         )
         return DeploymentDecisions(decisions=[r.public() for r in results], build_only=build_only)
     assert images is not None
     decisions = check_images(
-        hm, principal, environment=environment, images=images, namespace=namespace, user=user, resolve=resolve
+        hm,
+        principal,
+        environment=environment,
+        images=images,
+        namespace=namespace,
+        user=user,
+        resolve=resolve,
+        source_only=source_only,
     )
     return DeploymentDecisions(decisions=[DecisionPublic.model_validate(d) for d in decisions], build_only=[])

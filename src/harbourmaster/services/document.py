@@ -219,6 +219,9 @@ class TierSpec(_Spec):
     """Trusted signers (names under ``signing``) whose signatures this tier accepts."""
     signers_required: Literal["any", "all"] | None = None
     """``any``: one of ``signers`` must have signed; ``all``: every one of them."""
+    unscanned: Literal["block", "allow", "scan"] | None = None
+    """What the verdict does with an image whose digest has no stored scan: ``block`` it, ``allow``
+    it, or ``scan`` it at once (within ``HARBOURMASTER_VERDICT_SCAN_SECONDS``; denied when that fails)."""
 
 
 class AllowlistSpec(_Spec):

@@ -74,6 +74,7 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
             "advisory_severity": p.advisory_severity,
             "require_signature": p.require_signature,
             "ignore_unfixed": p.ignore_unfixed,
+            "unscanned": p.unscanned.value,
             **_tier_signers(p),
         }
         for tier, p in sorted(state.tiers.items())

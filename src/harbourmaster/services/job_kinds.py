@@ -22,11 +22,15 @@ from harbourmaster.domain.model import Role
 from harbourmaster.domain.reference import parse_reference
 from harbourmaster.errors import BadInput, Forbidden
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.registry_events import REGISTRY_PUSH_KIND
+from harbourmaster.services.registry_notifications import registry_of_actor
 from harbourmaster.services.registry_scope import approved_registry
 from harbourmaster.store.values import StoredJob
 from harbourmaster.supply.sbom import LayerDescriptor
 
-__all__ = ["BUILTIN_KINDS", "SBOM_GENERATE", "JobHandler", "JobKind", "JobProgress", "job_principal"]
+__all__ = [
+    "BUILTIN_KINDS", "REGISTRY_PUSH", "SBOM_GENERATE", "JobHandler", "JobKind", "JobProgress", "job_principal"
+]
 
 #: Actors that are the data directory's operator rather than a user of the model (``local:<user>``).
 LOCAL_ACTOR_PREFIX = "local:"
@@ -66,6 +70,11 @@ def job_principal(hm: Harbourmaster, job: StoredJob) -> Principal:
         return Principal(user.name, user.role)
     if job.created_by.startswith(LOCAL_ACTOR_PREFIX):
         return Principal(job.created_by, Role.ADMINISTRATOR)
+    # A registry's push job (registry:<name>, never a user's name): a registry operator's role, but the
+    # handler reads only the registry named, and only while it is defined.
+    registry = registry_of_actor(job.created_by)
+    if job.kind == REGISTRY_PUSH_KIND and registry is not None and hm.snapshot().registries.get(registry):
+        return Principal(job.created_by, Role.PLATFORM_ENGINEER)
     raise Forbidden(f"job {job.id} was submitted by {job.created_by}, who is no longer a user: "
                     "it cannot run in their name")
 
@@ -126,4 +135,30 @@ SBOM_GENERATE = JobKind(
     summary="Generate a registry image's SBOM and keep it in the store (payload: {\"image\": ...}).",
 )
 
-BUILTIN_KINDS: tuple[JobKind, ...] = (SBOM_GENERATE,)
+
+# -- registry.push ------------------------------------------------------------------------------
+
+
+def _registry_push(hm: Harbourmaster, job: StoredJob, progress: JobProgress) -> object:
+    from harbourmaster.services.push_scans import run_push_scan  # the registry client, at first use
+
+    progress(0.0, "scanning the pushed image")
+    return run_push_scan(hm, job_principal(hm, job), job.payload)
+
+
+def _check_registry_push(hm: Harbourmaster, payload: Mapping[str, object]) -> None:
+    from harbourmaster.services.push_scans import check_push_payload
+
+    check_push_payload(hm, payload)
+
+
+REGISTRY_PUSH = JobKind(
+    name=REGISTRY_PUSH_KIND,
+    handler=_registry_push,
+    permission=Permission.REGISTRY_PROBE,
+    check=_check_registry_push,
+    summary="Scan an image a registry reported pushed: SBOM, attachment, scan, signatures "
+    "(payload: {\"registry\", \"repository\", \"digest\"}).",
+)
+
+BUILTIN_KINDS: tuple[JobKind, ...] = (SBOM_GENERATE, REGISTRY_PUSH)

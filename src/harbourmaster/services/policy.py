@@ -24,6 +24,7 @@ class PolicyPublic(BaseModel):
     block_severity: str
     advisory_severity: str | None
     ignore_unfixed: bool
+    unscanned: str
     require_signature: bool
     signers: list[str]
     signers_required: str
@@ -55,6 +56,7 @@ def show_policy(
         block_severity=rules.block_severity,
         advisory_severity=rules.advisory_severity,
         ignore_unfixed=rules.ignore_unfixed,
+        unscanned=rules.unscanned,
         require_signature=rules.require_signature,
         signers=list(rules.signers),
         signers_required=rules.signers_required,

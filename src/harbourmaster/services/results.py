@@ -185,6 +185,7 @@ class TierPublic(BaseModel):
     ignore_unfixed: bool
     signers: list[str] = []
     signers_required: str = "any"
+    unscanned: str = "block"
 
 
 class ChangePublic(BaseModel):
@@ -205,7 +206,35 @@ class ApplyPublic(BaseModel):
     revision: int
 
 
+class VerdictPartPublic(BaseModel):
+    """One part of the image policy verdict: whether it allows the image, its status and why.
+
+    Statuses: source ``allowed``/``denied``; vulnerabilities ``pass``/``advisory``/``block``/
+    ``unscanned``/``skipped``; signature ``verified``/``missing``/``invalid``/``unverified``/
+    ``not-required``/``skipped``.  More fields per part (findings, signers, scan time) may follow.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    allowed: bool
+    status: str
+    reasons: list[str]
+
+
+class VerdictPublic(BaseModel):
+    """The image policy verdict's parts, and the tier and rules (by fingerprint) it was taken by."""
+
+    tier: str | None
+    policy_fingerprint: str | None
+    source: VerdictPartPublic
+    vulnerabilities: VerdictPartPublic
+    signature: VerdictPartPublic
+
+
 class DecisionPublic(BaseModel):
+    """The decision on one image: ``allowed`` and ``reasons`` are the overall verdict (every part's
+    reasons); ``verdict`` has the parts (None for a source-only decision)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     #: None only for deployment content that was not understood (always denied, with the reason).
@@ -222,6 +251,7 @@ class DecisionPublic(BaseModel):
     field_path: str | None = None
     #: Content only: how the image was found (``known`` place, ``fallback`` search), or ``not-understood``.
     extraction: str | None = None
+    verdict: VerdictPublic | None = None
 
 
 class DeploymentDecisions(BaseModel):

@@ -13,16 +13,18 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.authz import PERMISSIONS, Permission, Principal, require
 from harbourmaster.domain.model import Tier
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.domain.severity import Severity
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.image_scans import REGISTRY, STORED_SBOM, record_scan
 from harbourmaster.services.sbom_ops import generate_image_sbom
-from harbourmaster.services.sboms import get_sbom
+from harbourmaster.services.sboms import list_sboms
 from harbourmaster.services.supply_results import ScanResultPublic
 from harbourmaster.services.vulns import advisory_index
+from harbourmaster.store.values import StoredSbom
 from harbourmaster.supply.sbom import ScanProgress, default_catalogers, open_source, scan_image
 from harbourmaster.supply.scan import (
     Judgement,
@@ -242,13 +244,12 @@ def _scan_target(
             f"{target!r} is not a file, an oci-layout:/docker-archive: source or an image "
             f"reference ({exc.message})"
         ) from None
-    if reference.digest is not None:
-        try:
-            _stored, document = get_sbom(hm, image_digest=str(reference.digest))
-        except NotFound:
-            pass
-        else:
-            return _scan_document(
+    asked = None if reference.digest is None else str(reference.digest)
+    if asked is not None:
+        stored = _stored_sbom(hm, asked)
+        if stored is not None:
+            kept, document = stored
+            result = _scan_document(
                 hm,
                 document=document,
                 where=target,
@@ -257,9 +258,20 @@ def _scan_target(
                 vex=vex,
                 image=image or target,
             )
+            # Kept for the verdict when harbourmaster generated the SBOM, by a registry operator only:
+            # readers (auditors, team members) scan without changing what admission sees.
+            if kept.origin == "generated" and principal.role in PERMISSIONS[Permission.REGISTRY_PROBE]:
+                record_scan(
+                    hm,
+                    result,
+                    digests=[asked, kept.image_digest],
+                    origin=STORED_SBOM,
+                    actor=principal.audit_name,
+                )
+            return result
     outcome = generate_image_sbom(hm, principal, target, progress=progress)
     assert outcome.document is not None  # generate answers with the document
-    return _scan_document(
+    result = _scan_document(
         hm,
         document=outcome.document,
         where=target,
@@ -268,3 +280,18 @@ def _scan_target(
         vex=vex,
         image=image or target,
     )
+    record_scan(
+        hm, result, digests=[outcome.digest, asked or ""], origin=REGISTRY, actor=principal.audit_name
+    )
+    return result
+
+
+def _stored_sbom(hm: Harbourmaster, digest: str) -> tuple[StoredSbom, str] | None:
+    """The stored SBOM of ``digest`` to scan: the newest harbourmaster generated, else the newest kept."""
+    kept = list_sboms(hm, image_digest=digest)
+    if not kept:
+        return None
+    chosen = next((s for s in kept if s.origin == "generated"), kept[0])
+    with hm.store.read() as tx:
+        document = tx.sboms.document(chosen.id)
+    return None if document is None else (chosen, document)

@@ -17,7 +17,6 @@ trust changes, any other for a minute (a signature may be added at any moment).
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +43,7 @@ from harbourmaster.services.signing_trust import (
     environment_trust,
     key_trust,
     negative_ttl,
+    verification_cache_key,
 )
 from harbourmaster.signing.artifacts import push_bundle, read_artifacts
 from harbourmaster.signing.bundle import BUNDLE_V03, build_image_bundle, check_key_bundle, parse_bundle
@@ -58,7 +58,7 @@ from harbourmaster.signing.signatures import sign_bytes
 from harbourmaster.signing.verify import SignatureCheck, check_tag_signature
 from harbourmaster.store.values import CachedVerification
 
-__all__ = ["SIGNATURE_FORMATS", "sign_image", "verify_image"]
+__all__ = ["SIGNATURE_FORMATS", "sign_image", "verify_image", "verify_with_trust"]
 
 SIGNING_OPTIONS = ClientOptions(connect_timeout=10.0, read_timeout=60.0)
 SIGNATURE_FORMATS = ("tag", "bundle")
@@ -289,8 +289,10 @@ def _require_granted(hm: Harbourmaster, registry: str, environment: str) -> None
     snapshot = hm.snapshot()
     grants = (*snapshot.namespace_grants.items(), *snapshot.user_grants.items())
     if not any(env == environment and registry in registries for (env, _), registries in grants):
-        raise Forbidden(f"registry {registry} is not granted on environment {environment}: its images are "
-                        "verified there only by registry operators")
+        raise Forbidden(
+            f"registry {registry} is not granted on environment {environment}: its images are "
+            "verified there only by registry operators"
+        )
 
 
 def verify_image(
@@ -327,13 +329,29 @@ def verify_image(
         if environment is not None
         else key_trust(hm, files=keys, vault_keys=vault_keys, required=required, annotations=annotations)
     )
+    return verify_with_trust(hm, ref, registry, trust, actor=principal.audit_name, use_cache=use_cache)
+
+
+def verify_with_trust(
+    hm: Harbourmaster,
+    ref: ImageReference,
+    registry: Registry,
+    trust: Trust,
+    *,
+    actor: str,
+    use_cache: bool = True,
+) -> ImageVerificationPublic:
+    """Verify ``ref`` (in approved ``registry``) under ``trust``, caching the result; the caller has
+    authorised it (:func:`verify_image`, or a verdict on an image whose source is allowed).
+
+    Raises:
+        NotFoundInRegistry, RegistryError: as :func:`verify_image`.
+    """
     now = hm.clock.now()
-    # Signatures are looked for beside the image: the same digest in another repository (or
-    # registry) may have none, and Notation's registryScopes depend on the repository too.
-    cache_key = hashlib.sha256(f"{trust.fingerprint}\n{ref.repository}".encode()).hexdigest()
+    cache_key = verification_cache_key(trust, ref)
 
     async def run() -> tuple[str, list[SignatureCheck] | None, CachedVerification | None]:
-        async with _client(hm, registry, actor=principal.audit_name, purpose="image.verify") as client:
+        async with _client(hm, registry, actor=actor, purpose="image.verify") as client:
             digest = ref.digest or await client.resolve(ref.path, ref.tag or "latest")
             if use_cache:
                 with hm.store.read() as tx:

@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from harbourmaster.domain.reference import ImageReference
 from harbourmaster.domain.signers import SignerPolicy, SignersRequired
 from harbourmaster.errors import BadInput
 from harbourmaster.services.core import Harbourmaster
@@ -40,6 +41,7 @@ __all__ = [
     "parse_annotations",
     "public_key_files",
     "read_key_file",
+    "verification_cache_key",
 ]
 
 
@@ -151,15 +153,21 @@ _TRUSTS_LOCK = threading.Lock()
 
 
 def environment_trust(
-    hm: Harbourmaster, environment: str, *, annotations: Mapping[str, str] | None = None
+    hm: Harbourmaster,
+    environment: str,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    revision: int | None = None,
 ) -> Trust:
     """The trust of ``environment``'s tier: its signers (keys, identities, Notation policies) and any/all.
+    ``revision`` is the model revision the caller has just read (saves reading it again).
 
     Raises:
         NotFound: no such environment.
     """
-    snapshot = hm.snapshot()
-    key = (snapshot.revision, environment, tuple(sorted((annotations or {}).items())))
+    if revision is None:
+        revision = hm.snapshot().revision
+    key = (revision, environment, tuple(sorted((annotations or {}).items())))
     with _TRUSTS_LOCK:
         known = _TRUSTS.setdefault(hm, {}).get(key)
     if known is not None:
@@ -176,8 +184,8 @@ def environment_trust(
 def _environment_trust(
     hm: Harbourmaster, environment: str, *, annotations: Mapping[str, str] | None
 ) -> Trust:
-    env = named_environment(hm.snapshot(), environment)
-    state = hm.state()
+    snapshot, state = hm.current()
+    env = named_environment(snapshot, environment)
     tier = state.tiers[env.tier]
     policy = tier.signer_policy()
     wanted = set(policy.signers)
@@ -255,3 +263,12 @@ def parse_annotations(pairs: Sequence[str]) -> dict[str, str]:
             raise BadInput(f"--annotation {key!r} is given twice")
         annotations[key] = value
     return annotations
+
+
+def verification_cache_key(trust: Trust, ref: ImageReference) -> str:
+    """The key a verification of an image of ``ref``'s repository under ``trust`` is cached by.
+
+    Signatures are looked for beside the image: the same digest in another repository (or registry)
+    may have none, and Notation's registryScopes depend on the repository too.
+    """
+    return hashlib.sha256(f"{trust.fingerprint}\n{ref.repository}".encode()).hexdigest()

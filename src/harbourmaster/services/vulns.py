@@ -26,6 +26,7 @@ from harbourmaster.services.advisories import ImportReport, StoredAdvisoryIndex,
 from harbourmaster.services.audit import AuditEvent
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.correlation import NewlyAffected, correlate_changed
+from harbourmaster.services.image_scans import refresh_scans
 from harbourmaster.services.supply_results import (
     AffectedImagePublic,
     AffectedRepositoryPublic,
@@ -153,6 +154,13 @@ def import_vulndb(
                     for image in result.newly_affected
                 ],
             )
+        result.timings["audit"] = time.perf_counter() - started
+        # The kept scans of the newly affected digests are rescanned now, so the next verdict on each
+        # sees the new finding (the verdict judges the kept scan).
+        started = time.perf_counter()
+        refresh_scans(hm, [image.image_digest for image in result.newly_affected], actor=principal.audit_name)
+        result.timings["rescan"] = time.perf_counter() - started
+        started = time.perf_counter()
         result.webhook = _notify(hm, result.newly_affected, report.import_id)
         result.timings["notify"] = time.perf_counter() - started
     return VulnImportPublic.of(result)

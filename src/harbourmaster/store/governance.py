@@ -8,6 +8,7 @@ the model back from its tables is :mod:`harbourmaster.store.governance_load`.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Mapping
 from typing import TypeVar
@@ -206,6 +207,7 @@ def _sync_tiers(session: Session, new: GovernanceState) -> None:
         row.advisory_severity = policy.advisory_severity
         row.require_signature = policy.require_signature
         row.ignore_unfixed = policy.ignore_unfixed
+        row.unscanned = policy.unscanned.value
 
 
 def _save_state(
@@ -222,6 +224,7 @@ def _save_state(
     }
     _replace_links(session, new, ids)
     _sync_tiers(session, new)
+    _drop_event_secrets_of_removed(session, new)
     save_signing(session, new.signing, dict(new.tiers))
     set_meta(session, "settings", {"hide_dockerhub_anonymous": new.hide_dockerhub_anonymous})
     set_meta(
@@ -282,5 +285,47 @@ class SqlGovernanceRepository(GovernanceRepository):
             if row.client_key_sealed is not None:
                 row.client_key_sealed = rewrap(row.name, "client_key", row.client_key_sealed)
                 count += 1
+        secrets = _event_secrets(self._session)
+        for name, blob in secrets.items():
+            secrets[name] = rewrap(name, EVENT_SECRET_FIELD, blob)
+            count += 1
+        if secrets:
+            _save_event_secrets(self._session, secrets)
         self._session.flush()
         return count
+
+    def event_secret(self, registry: str) -> bytes | None:
+        return _event_secrets(self._session).get(registry)
+
+    def set_event_secret(self, registry: str, sealed: bytes | None) -> None:
+        secrets = _event_secrets(self._session)
+        if sealed is None:
+            secrets.pop(registry, None)
+        else:
+            secrets[registry] = sealed
+        _save_event_secrets(self._session, secrets)
+
+
+#: The field the registries' event-notification secrets are sealed for, and their ``meta`` row
+#: (``{registry: base64 of the sealed secret}``; a handful of registries, so one row).
+EVENT_SECRET_FIELD = "event_secret"
+_EVENT_SECRETS_META = "registry_event_secrets"
+
+
+def _event_secrets(session: Session) -> dict[str, bytes]:
+    value = get_meta(session, _EVENT_SECRETS_META) or {}
+    return {str(name): base64.b64decode(str(blob)) for name, blob in value.items()}
+
+
+def _drop_event_secrets_of_removed(session: Session, new: GovernanceState) -> None:
+    """A removed registry's event secret goes with it: a registry defined again under its name
+    (even at the same origin) starts without one."""
+    secrets = _event_secrets(session)
+    kept = {name: blob for name, blob in secrets.items() if name in {r.name for r in new.registries}}
+    if kept != secrets:
+        _save_event_secrets(session, kept)
+
+
+def _save_event_secrets(session: Session, secrets: dict[str, bytes]) -> None:
+    set_meta(session, _EVENT_SECRETS_META,
+             {name: base64.b64encode(blob).decode("ascii") for name, blob in sorted(secrets.items())})

@@ -32,7 +32,7 @@ from harbourmaster.domain.model import (
     User,
 )
 from harbourmaster.domain.state import GovernanceState
-from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
+from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy, UnscannedRule
 from harbourmaster.store.meta import get_meta
 from harbourmaster.store.models import (
     AccessRow,
@@ -112,7 +112,14 @@ def load_state(session: Session) -> GovernanceState:
     for t in session.scalars(select(TierPolicyRow)):
         tier = Tier(t.tier)
         tiers[tier] = TierPolicy(
-            tier, t.block_severity, t.advisory_severity, t.require_signature, t.ignore_unfixed
+            tier,
+            t.block_severity,
+            t.advisory_severity,
+            t.require_signature,
+            t.ignore_unfixed,
+            unscanned=(
+                DEFAULT_TIER_POLICIES[tier].unscanned if t.unscanned is None else UnscannedRule(t.unscanned)
+            ),
         )
     tiers = load_tier_signers(session, tiers)
     settings = get_meta(session, "settings") or {}

@@ -12,7 +12,8 @@ chain and the checkpoint signing key), :class:`SbomRepository` (stored SBOMs
 and their purl index), :class:`TokenRepository` (API tokens),
 :class:`AdvisoryRepository` (imported advisories and the images they were
 found to affect), :class:`SigningRepository` (signing keys, cached verdicts)
-and :class:`JobRepository` (background jobs leased to workers).  The
+:class:`JobRepository` (background jobs leased to workers) and :class:`ScanRepository` (the latest
+vulnerability scan of each image digest, for the verdict).  The
 SQLAlchemy implementation, serving SQLite and PostgreSQL, is
 :class:`harbourmaster.store.sql.SqlStore`, with one module per repository
 beside this one.  What the repositories take and give back is in
@@ -31,6 +32,7 @@ from harbourmaster.domain.audit import AuditEntry
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.errors import Error
 from harbourmaster.store.job_interface import JobRepository
+from harbourmaster.store.scan_interface import ScanRepository
 from harbourmaster.store.values import (
     AdvisoryMatch,
     AdvisoryRecord,
@@ -125,7 +127,15 @@ class GovernanceRepository(ABC):
     @abstractmethod
     def rewrap(self, rewrap: Rewrap) -> int:
         """Replace every registry's sealed blobs with ``rewrap(registry, field, blob)`` (``field`` is
-        ``credential`` or ``client_key``); returns how many were replaced."""
+        ``credential``, ``client_key`` or ``event_secret``); returns how many were replaced."""
+
+    @abstractmethod
+    def event_secret(self, registry: str) -> bytes | None:
+        """The sealed secret that authenticates ``registry``'s event notifications, or None."""
+
+    @abstractmethod
+    def set_event_secret(self, registry: str, sealed: bytes | None) -> None:
+        """Keep (None: drop) the sealed event-notification secret of ``registry``."""
 
 
 # -- audit --------------------------------------------------------------------------------------
@@ -337,6 +347,11 @@ class SigningRepository(ABC):
         """The cached verdict for ``image_digest`` under ``trust_fingerprint``, or None."""
 
     @abstractmethod
+    def cached_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], CachedVerification]:
+        """The cached verdicts of each ``(image_digest, trust_fingerprint)`` of ``keys`` that has one,
+        read at once."""
+
+    @abstractmethod
     def cache(self, verification: CachedVerification) -> None:
         """Keep ``verification`` (replacing one for the same digest and fingerprint)."""
 
@@ -359,6 +374,7 @@ class Repositories:
     advisories: AdvisoryRepository
     signing: SigningRepository
     jobs: JobRepository
+    scans: ScanRepository
 
 
 class Store(ABC):

@@ -148,6 +148,21 @@ class TierPolicyRow(Base):
     advisory_severity: Mapped[str | None] = mapped_column(String(16))
     require_signature: Mapped[bool] = mapped_column(Boolean)
     ignore_unfixed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: What the verdict does with an unscanned image (None: the tier's default).
+    unscanned: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class ImageScanRow(Base):
+    """The latest vulnerability scan of one image digest: its findings as matched (nothing suppressed)."""
+
+    __tablename__ = "image_scans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_digest: Mapped[str] = mapped_column(String(200), unique=True)
+    image_name: Mapped[str] = mapped_column(String(512))
+    scanned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    components: Mapped[int] = mapped_column(Integer)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    origin: Mapped[str] = mapped_column(String(32))
 
 
 class MetaRow(Base):

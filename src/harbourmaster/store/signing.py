@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -27,6 +28,12 @@ def _key(row: SigningKeyRow) -> StoredSigningKey:
     return StoredSigningKey(name=row.name, algorithm=row.algorithm, fingerprint=row.fingerprint,
                             public_key_pem=row.public_key_pem, created_at=_aware(row.created_at),
                             created_by=row.created_by)
+
+
+def _verification(row: SignatureVerificationRow) -> CachedVerification:
+    return CachedVerification(image_digest=row.image_digest, trust_fingerprint=row.trust_fingerprint,
+                              satisfied=row.satisfied, result=dict(row.result),
+                              verified_at=_aware(row.verified_at))
 
 
 class SqlSigningRepository(SigningRepository):
@@ -61,11 +68,16 @@ class SqlSigningRepository(SigningRepository):
         row = self._session.scalar(select(SignatureVerificationRow).where(
             SignatureVerificationRow.image_digest == image_digest,
             SignatureVerificationRow.trust_fingerprint == trust_fingerprint))
-        if row is None:
-            return None
-        return CachedVerification(image_digest=row.image_digest, trust_fingerprint=row.trust_fingerprint,
-                                  satisfied=row.satisfied, result=dict(row.result),
-                                  verified_at=_aware(row.verified_at))
+        return None if row is None else _verification(row)
+
+    def cached_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], CachedVerification]:
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        rows = self._session.scalars(select(SignatureVerificationRow).where(
+            SignatureVerificationRow.image_digest.in_(sorted({d for d, _ in wanted}))))
+        return {(row.image_digest, row.trust_fingerprint): _verification(row)
+                for row in rows if (row.image_digest, row.trust_fingerprint) in wanted}
 
     def cache(self, verification: CachedVerification) -> None:
         row = self._session.scalar(select(SignatureVerificationRow).where(

@@ -15,6 +15,7 @@ from harbourmaster.store.governance import SqlGovernanceRepository
 from harbourmaster.store.interface import Repositories, Store
 from harbourmaster.store.jobs import SqlJobRepository
 from harbourmaster.store.sboms import SqlSbomRepository
+from harbourmaster.store.scans import SqlScanRepository
 from harbourmaster.store.signing import SqlSigningRepository
 from harbourmaster.store.tokens import SqlTokenRepository
 
@@ -30,6 +31,7 @@ def _repositories(session: Session, clock: Clock) -> Repositories:
         advisories=SqlAdvisoryRepository(session),
         signing=SqlSigningRepository(session),
         jobs=SqlJobRepository(session),
+        scans=SqlScanRepository(session),
     )
 
 

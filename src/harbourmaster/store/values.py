@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from harbourmaster.domain.findings import Finding
 from harbourmaster.domain.model import Role
 from harbourmaster.domain.severity import Severity
 
@@ -38,6 +39,7 @@ __all__ = [
     "StoredComponent",
     "StoredJob",
     "StoredSbom",
+    "StoredScan",
     "StoredSigningKey",
     "StoredToken",
     "VulnDbStatus",
@@ -307,6 +309,23 @@ class CachedVerification:
     satisfied: bool
     result: dict[str, Any]
     verified_at: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredScan:
+    """The latest vulnerability scan of an image digest, as kept for the verdict: the findings as
+    matched (nothing suppressed: the allowlist and the tier are applied when it is judged).
+
+    ``origin`` says what was scanned: ``registry`` (an SBOM harbourmaster generated from the
+    registry's layers) or ``stored-sbom`` (one it generated earlier and kept).
+    """
+
+    image_digest: str
+    image_name: str
+    scanned_at: dt.datetime
+    components: int
+    findings: tuple[Finding, ...]
+    origin: str
 
 
 # -- jobs ---------------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ def applied(core: Harbourmaster, example_secrets: dict[str, str]) -> Harbourmast
 
 
 def _check(core: Harbourmaster) -> list[Decision]:
-    return check_images(core, ADMIN, environment="prod-eu", namespace="payments", images=[PAYMENTS_API])
+    return check_images(
+        core, ADMIN, environment="prod-eu", namespace="payments", images=[PAYMENTS_API], source_only=True
+    )
 
 
 def test_expiring_counts_from_the_clocks_today(applied: Harbourmaster, clock: FixedClock) -> None:

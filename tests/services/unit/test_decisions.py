@@ -29,7 +29,12 @@ def test_a_granted_tag_is_allowed_and_pinned_with_the_stored_credential(
 ) -> None:
     digest = harbor.push("payments/api", "1.4")
     (decision,) = check_images(
-        applied, ADMIN, environment="prod-eu", namespace="payments", images=["harbor.corp/payments/api:1.4"]
+        applied,
+        ADMIN,
+        environment="prod-eu",
+        namespace="payments",
+        images=["harbor.corp/payments/api:1.4"],
+        source_only=True,
     )
     assert decision.allowed and decision.registry == "harbor-payments"
     assert decision.digest == digest and decision.digest_error is None
@@ -64,7 +69,9 @@ def test_an_unreachable_registry_leaves_the_tag_unpinned_and_the_decision_allowe
 ) -> None:
     # ecr-prod's host has no fake: the mock transport fails to connect, as the network would.
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments/api:3"
-    (decision,) = check_images(applied, ADMIN, environment="prod-eu", namespace="payments", images=[image])
+    (decision,) = check_images(
+        applied, ADMIN, environment="prod-eu", namespace="payments", images=[image], source_only=True
+    )
     assert decision.allowed and decision.registry == "ecr-prod"
     assert decision.digest is None and decision.digest_error
     assert harbor.requests == []
@@ -76,7 +83,7 @@ def test_without_resolving_no_registry_and_no_credential_is_used(
     harbor.push("payments/api", "1.4")
     (decision,) = check_images(
         applied, ADMIN, environment="prod-eu", namespace="payments",
-        images=["harbor.corp/payments/api:1.4"], resolve=False,
+        images=["harbor.corp/payments/api:1.4"], resolve=False, source_only=True,
     )
     assert decision.allowed and decision.digest is None
     assert harbor.requests == []

@@ -49,6 +49,7 @@ def decide(body: CheckBody, hm: CoreDep, principal: Checker) -> list[DecisionPub
         namespace=body.namespace,
         user=body.user,
         resolve=body.resolve,
+        source_only=body.source_only,
     ).decisions
 
 
