@@ -53,7 +53,9 @@ _SCANS: weakref.WeakKeyDictionary[Harbourmaster, dict[str, concurrent.futures.Fu
     weakref.WeakKeyDictionary()
 )
 _SCANS_LOCK = threading.Lock()
-_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="verdict-scan")
+#: Scans run at once per process (each on a daemon thread: a CLI process exits when its verdict is
+#: printed, not when a scan that outran the time budget ends; in ``serve`` the scan goes on and is kept).
+_SLOTS = threading.BoundedSemaphore(2)
 #: The most unscanned images one verdict starts scans for (one request must not queue unbounded work).
 MAX_VERDICT_SCANS = 16
 
@@ -84,15 +86,22 @@ def _start_scan(
         if future is not None and not future.done():
             return future
 
-        def run() -> None:
-            try:
-                scan_target(hm, _scan_principal(principal), target=target)
-            finally:
-                with _SCANS_LOCK:
-                    _SCANS.get(hm, {}).pop(digest, None)
+        future = concurrent.futures.Future()
 
-        future = _POOL.submit(run)
+        def run() -> None:
+            with _SLOTS:
+                try:
+                    if future.set_running_or_notify_cancel():
+                        scan_target(hm, _scan_principal(principal), target=target)
+                        future.set_result(None)
+                except BaseException as exc:  # handed to whoever waits for the scan
+                    future.set_exception(exc)
+                finally:
+                    with _SCANS_LOCK:
+                        _SCANS.get(hm, {}).pop(digest, None)
+
         running[digest] = future
+        threading.Thread(target=run, name=f"verdict-scan {digest[:19]}", daemon=True).start()
         return future
 
 

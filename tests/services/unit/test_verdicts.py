@@ -15,7 +15,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.decisions import check_images
 from harbourmaster.services.governance import update_tier
 from harbourmaster.store.values import StoredScan
-from tests.fakes.core import unit_core
+from tests.fakes.core import unit_core, unit_settings
 from tests.fakes.registry import FakeRegistry
 from tests.services.unit._example import apply_example
 
@@ -117,7 +117,6 @@ def test_a_kept_scan_blocks_by_the_tier_thresholds_now(applied: Harbourmaster, h
 def test_with_no_time_budget_an_unscanned_image_is_denied(
     clock: object, harbor: FakeRegistry, example_secrets: dict[str, str]
 ) -> None:
-    from tests.fakes.core import unit_settings
 
     hm = unit_core(registries=(harbor,), settings=unit_settings(verdict_scan_seconds=0.0))
     apply_example(hm)
@@ -186,3 +185,49 @@ def test_an_advisory_never_judged_is_not_kept_by_a_reader(
     with applied.store.read() as tx:
         kept = tx.scans.latest([digest])[digest]
     assert kept.scanned_at > first and kept.origin == "stored-sbom"
+
+
+def test_a_scan_that_outruns_the_budget_denies_in_time_and_goes_on(
+    harbor: FakeRegistry, example_secrets: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from harbourmaster.services import scans
+
+    hm = unit_core(registries=(harbor,), settings=unit_settings(verdict_scan_seconds=0.3))
+    apply_example(hm)
+    harbor.push("payments/api", "1.4")
+    release = threading.Event()
+    started: list[str] = []
+    real = scans.scan_target
+
+    def slow(*args: object, **kwargs: object) -> object:
+        started.append(str(kwargs["target"]))
+        release.wait(10)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scans, "scan_target", slow)
+    began = time.monotonic()
+    (first,) = _staging(hm)
+    (second,) = _staging(hm)  # the same digest: it waits for the scan already running
+    assert time.monotonic() - began < 3
+    for decision in (first, second):
+        assert not decision.allowed
+        assert any(
+            "did not finish within 0.3 s (it goes on in the background)" in r for r in decision.reasons
+        )
+    assert len(started) == 1
+    release.set()
+    digest = first.digest
+    assert digest is not None
+
+    def kept() -> bool:
+        with hm.store.read() as tx:
+            return digest in tx.scans.latest([digest])
+
+    deadline = time.monotonic() + 10
+    while not kept() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (third,) = _staging(hm)
+    assert third.allowed and third.verdict["vulnerabilities"]["status"] == "pass"  # type: ignore[index]
