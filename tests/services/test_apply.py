@@ -257,3 +257,33 @@ def test_allowlist_applies_exports_and_is_validated(hm: Harbourmaster, example_t
     details = "\n".join(err.value.details)
     assert "allowlist[2].id" in details and "allowlist[2].registry: registry ghost is not defined" in details
     assert "allowlist[2].reason" in details
+
+
+def test_environment_admission_settings_apply_export_and_default_by_tier(
+    hm: Harbourmaster, example_text: str
+) -> None:
+    doc = yaml.safe_load(example_text)
+    for env in doc["environments"]:
+        if env["name"] == "staging-k8s":
+            env.update(admission="audit", failure_policy="Fail")
+    report = apply(hm, yaml.safe_dump(doc))
+    assert any("staging-k8s" in line for line in report.changes)
+    envs = {e.name: e for e in hm.state().environments}
+    staging, prod = envs["staging-k8s"], envs["prod-eu"]
+    assert (staging.admission.value, staging.effective_failure_policy.value) == ("audit", "Fail")
+    # Omitted: enforce, and the tier's failure policy (Fail on production, Ignore elsewhere).
+    assert (prod.admission.value, prod.failure_policy, prod.effective_failure_policy.value) == (
+        "enforce",
+        None,
+        "Fail",
+    )
+    assert envs["dev-docker"].effective_failure_policy.value == "Ignore"
+    exported = yaml.safe_load(export_yaml(hm.state()))
+    shown = {e["name"]: e for e in exported["environments"]}
+    assert shown["staging-k8s"]["admission"] == "audit" and shown["staging-k8s"]["failure_policy"] == "Fail"
+    assert "admission" not in shown["prod-eu"] and "failure_policy" not in shown["prod-eu"]
+    assert apply(hm, export_yaml(hm.state())).changes == []  # the export applies back as a no-op
+    doc["environments"][0]["admission"] = "sometimes"
+    with pytest.raises(DocumentInvalid) as refused:
+        apply(hm, yaml.safe_dump(doc))
+    assert any("environments[0].admission" in d for d in refused.value.details), refused.value.details

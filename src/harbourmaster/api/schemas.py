@@ -16,7 +16,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from harbourmaster.domain.durations import MAX_TOKEN_LIFETIME
-from harbourmaster.domain.model import CredentialKind, EnvironmentKind, Provider, Role, Tier
+from harbourmaster.domain.model import (
+    AdmissionMode,
+    CredentialKind,
+    EnvironmentKind,
+    FailurePolicy,
+    Provider,
+    Role,
+    Tier,
+)
 from harbourmaster.services.audit_results import AuditVerifyPublic, CheckpointKeyPublic, CheckpointPublic
 from harbourmaster.services.document import ProviderFieldsSpec
 from harbourmaster.services.results import (
@@ -136,6 +144,8 @@ class EnvironmentCreate(_Body):
     group: str | None = None
     namespaces: list[str] = Field(default_factory=list)
     hide_dockerhub_anonymous: bool = False
+    admission: AdmissionMode = AdmissionMode.ENFORCE
+    failure_policy: FailurePolicy | None = None
 
 
 class EnvironmentUpdate(_Body):
@@ -144,6 +154,8 @@ class EnvironmentUpdate(_Body):
     group: str | None = None
     namespaces: list[str] | None = None
     hide_dockerhub_anonymous: bool | None = None
+    admission: AdmissionMode | None = None
+    failure_policy: FailurePolicy | None = None
 
 
 class UserCreate(_Body):

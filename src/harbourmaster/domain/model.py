@@ -61,6 +61,21 @@ class Tier(StrEnum):
     PRODUCTION = "production"
 
 
+class AdmissionMode(StrEnum):
+    """What an admission webhook does with a denied image: refuse it, or admit it with a warning and
+    record the denial (a rollout's first step)."""
+
+    ENFORCE = "enforce"
+    AUDIT = "audit"
+
+
+class FailurePolicy(StrEnum):
+    """What the Kubernetes API server does when the webhook cannot answer (its ``failurePolicy``)."""
+
+    FAIL = "Fail"
+    IGNORE = "Ignore"
+
+
 class Role(StrEnum):
     ADMINISTRATOR = "administrator"
     PLATFORM_ENGINEER = "platform-engineer"
@@ -182,6 +197,17 @@ class Environment:
     group: str | None = None
     namespaces: tuple[str, ...] = ()
     hide_dockerhub_anonymous: bool = False
+    #: What admission does with a denied image here.
+    admission: AdmissionMode = AdmissionMode.ENFORCE
+    #: The webhook's failure policy; None: the tier's (Fail on production, Ignore elsewhere).
+    failure_policy: FailurePolicy | None = None
+
+    @property
+    def effective_failure_policy(self) -> FailurePolicy:
+        """The failure policy the webhook configuration uses: the environment's, else the tier's."""
+        if self.failure_policy is not None:
+            return self.failure_policy
+        return FailurePolicy.FAIL if self.tier is Tier.PRODUCTION else FailurePolicy.IGNORE
 
 
 @dataclass(frozen=True, slots=True)

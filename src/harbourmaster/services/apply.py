@@ -144,7 +144,16 @@ class _Plan:
             registries.append(self._at(reg, f"registries[{i}]"))
         environments = [
             self._at(
-                Environment(e.name, e.kind, e.tier, e.group, tuple(e.namespaces), e.hide_dockerhub_anonymous),
+                Environment(
+                    e.name,
+                    e.kind,
+                    e.tier,
+                    e.group,
+                    tuple(e.namespaces),
+                    e.hide_dockerhub_anonymous,
+                    admission=e.admission,
+                    failure_policy=e.failure_policy,
+                ),
                 f"environments[{i}]",
             )
             for i, e in self._numbered("environments", doc.environments)

@@ -19,8 +19,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harbourmaster.domain.model import (
+    AdmissionMode,
     CredentialKind,
     EnvironmentKind,
+    FailurePolicy,
     Provider,
     Role,
     Tier,
@@ -155,6 +157,12 @@ class EnvironmentSpec(_Spec):
     """Kubernetes only: the namespaces registries can be granted to."""
     hide_dockerhub_anonymous: bool = False
     """Hide the built-in anonymous Docker Hub registry on this environment."""
+    admission: AdmissionMode = AdmissionMode.ENFORCE
+    """Kubernetes admission: ``enforce`` refuses a denied image; ``audit`` admits it with a warning
+    and records the denial (to roll enforcement out)."""
+    failure_policy: FailurePolicy | None = None
+    """The admission webhook's ``failurePolicy`` (``Fail`` or ``Ignore``) when harbourmaster cannot
+    answer.  Omitted: ``Fail`` on production, ``Ignore`` elsewhere."""
 
 
 class UserSpec(_Spec):

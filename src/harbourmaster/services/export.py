@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from harbourmaster.domain.authz import Permission, Principal, require
-from harbourmaster.domain.model import EnvironmentKind, Registry, RegistryGrant
+from harbourmaster.domain.model import AdmissionMode, EnvironmentKind, Registry, RegistryGrant
 from harbourmaster.domain.signing_trust import SigningTrust
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
@@ -94,6 +94,8 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
                 **({"group": e.group} if e.group else {}),
                 **({"namespaces": list(e.namespaces)} if e.kind is EnvironmentKind.KUBERNETES else {}),
                 **({"hide_dockerhub_anonymous": True} if e.hide_dockerhub_anonymous else {}),
+                **({"admission": e.admission.value} if e.admission is not AdmissionMode.ENFORCE else {}),
+                **({"failure_policy": e.failure_policy.value} if e.failure_policy is not None else {}),
             }
             for e in sorted(state.environments, key=lambda e: e.name)
         ],

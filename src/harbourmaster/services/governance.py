@@ -181,7 +181,7 @@ def put_environment(
 
 
 #: Environment fields a PATCH may set to null (the others always have a value).
-_NULLABLE_ENVIRONMENT_FIELDS = frozenset({"group"})
+_NULLABLE_ENVIRONMENT_FIELDS = frozenset({"group", "failure_policy"})
 
 
 def update_environment(hm: Harbourmaster, principal: Principal, name: str, /, **changes: Any) -> ChangePublic:

@@ -150,6 +150,10 @@ class EnvironmentPublic(BaseModel):
     group: str | None
     namespaces: list[str]
     hide_dockerhub_anonymous: bool
+    admission: str = "enforce"
+    failure_policy: str | None = None
+    #: The failure policy the webhook configuration uses (the environment's, else the tier's).
+    effective_failure_policy: str = "Ignore"
 
 
 class UserPublic(BaseModel):

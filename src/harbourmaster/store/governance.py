@@ -141,6 +141,8 @@ def _sync_environments(session: Session, new: GovernanceState) -> dict[str, int]
             rows[name] = row
         row.kind, row.tier, row.group = env.kind.value, env.tier.value, env.group
         row.hide_dockerhub_anonymous = env.hide_dockerhub_anonymous
+        row.admission = env.admission.value
+        row.failure_policy = env.failure_policy.value if env.failure_policy is not None else None
         have = {n.name: n for n in row.namespaces}
         for ns_name in have.keys() - set(env.namespaces):
             row.namespaces.remove(have[ns_name])

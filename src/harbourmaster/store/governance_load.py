@@ -17,11 +17,13 @@ from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import (
     AccessEntry,
+    AdmissionMode,
     AllowlistEntry,
     CredentialInfo,
     CredentialKind,
     Environment,
     EnvironmentKind,
+    FailurePolicy,
     Provider,
     Registry,
     RegistryGrant,
@@ -143,6 +145,8 @@ def load_state(session: Session) -> GovernanceState:
                 group=e.group,
                 namespaces=tuple(n.name for n in e.namespaces),
                 hide_dockerhub_anonymous=e.hide_dockerhub_anonymous,
+                admission=AdmissionMode(e.admission) if e.admission else AdmissionMode.ENFORCE,
+                failure_policy=FailurePolicy(e.failure_policy) if e.failure_policy else None,
             )
             for e in env_rows
         ),

@@ -87,6 +87,8 @@ class EnvironmentRow(Base):
     tier: Mapped[str] = mapped_column(String(32))
     group: Mapped[str | None] = mapped_column("env_group", String(128))
     hide_dockerhub_anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    admission: Mapped[str | None] = mapped_column(String(16), default=None)
+    failure_policy: Mapped[str | None] = mapped_column(String(16), default=None)
     namespaces: Mapped[list[NamespaceRow]] = relationship(
         back_populates="environment", cascade="all, delete-orphan", order_by="NamespaceRow.name"
     )

@@ -29,7 +29,14 @@ def get_environment(name: str, hm: CoreDep, principal: Reader) -> EnvironmentPub
 @router.post("", response_model=EnvironmentPublic, status_code=201)
 def create_environment(body: EnvironmentCreate, hm: CoreDep, principal: Writer) -> EnvironmentPublic:
     env = Environment(
-        body.name, body.kind, body.tier, body.group, tuple(body.namespaces), body.hide_dockerhub_anonymous
+        body.name,
+        body.kind,
+        body.tier,
+        body.group,
+        tuple(body.namespaces),
+        body.hide_dockerhub_anonymous,
+        admission=body.admission,
+        failure_policy=body.failure_policy,
     )
     governance.put_environment(hm, principal, env, create=True)
     return governance_reads.environment(hm, principal, body.name)
