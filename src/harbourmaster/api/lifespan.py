@@ -47,9 +47,12 @@ def lifespan(
         if workers is not None:
             log.info("running an embedded job worker")
             workers.start()
+        if hm.watch_model():
+            log.info("following model changes announced by the database (LISTEN/NOTIFY)")
         try:
             yield
         finally:
+            await to_thread.run_sync(hm.stop_watching_model)
             if workers is not None:
                 await to_thread.run_sync(workers.stop)
             if writer is not None:

@@ -29,7 +29,7 @@ from harbourmaster.domain.state import GovernanceState, StateInvalid, Unchecked,
 from harbourmaster.notify.interface import Notifier
 from harbourmaster.settings import Settings
 from harbourmaster.store.database import Database
-from harbourmaster.store.interface import GovernanceRepository, Store, StoreError
+from harbourmaster.store.interface import GovernanceRepository, ModelWatcher, Store, StoreError
 from harbourmaster.store.sql import SqlStore
 from harbourmaster.store.values import SealedUpdates
 from harbourmaster.vault.interface import SealedSecret, Vault, VaultError
@@ -97,6 +97,9 @@ class Harbourmaster:
         self._snapshot: GovernanceSnapshot | None = None
         #: The model the snapshot was built from (immutable), for hot paths that need more of it.
         self._snapshot_state: GovernanceState | None = None
+        #: The model revision the store announced last (None: not watched, or the watch is down).
+        self._watched_revision: int | None = None
+        self._watch: ModelWatcher | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -237,11 +240,21 @@ class Harbourmaster:
         """The decision snapshot for the current model revision and the model it was built from, both
         immutable and shared until the model changes (one revision read when nothing changed): for hot
         paths such as the verdict, which need the tiers and the allowlist as well."""
+        today = self.clock.today()
+        with self._lock:
+            cached, cached_state, watched = self._snapshot, self._snapshot_state, self._watched_revision
+        if (
+            watched is not None
+            and cached is not None
+            and cached_state is not None
+            and cached.revision == watched
+            and cached.today == today
+        ):
+            return cached, cached_state  # the store announces every change: nothing to ask it
         with self.store.read() as tx:
             revision = tx.governance.revision()
             with self._lock:
                 cached, cached_state = self._snapshot, self._snapshot_state
-            today = self.clock.today()
             if (
                 cached is not None
                 and cached_state is not None
@@ -254,6 +267,25 @@ class Harbourmaster:
         with self._lock:
             self._snapshot, self._snapshot_state = snap, state
         return snap, state
+
+    def watch_model(self) -> bool:
+        """Keep :meth:`current` in step with the store's announcements of new model revisions (on
+        PostgreSQL: ``LISTEN``/``NOTIFY``), so a long-running process decides without reading the
+        revision each time; False when the store announces none (the revision is read per call).
+        Stopped by :meth:`stop_watching_model`."""
+        if self._watch is not None:
+            return True
+        self._watch = self.store.watch_model(self._on_revision)
+        return self._watch is not None
+
+    def stop_watching_model(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.stop()
+
+    def _on_revision(self, revision: int | None) -> None:
+        with self._lock:
+            self._watched_revision = revision
 
     # -- writing ------------------------------------------------------------
     def change(

@@ -22,6 +22,7 @@ from harbourmaster.domain.state import GovernanceState
 from harbourmaster.store.governance_load import load_state
 from harbourmaster.store.interface import GovernanceRepository, Rewrap
 from harbourmaster.store.meta import get_meta, set_meta
+from harbourmaster.store.model_watch import notify_model_revision
 from harbourmaster.store.models import (
     AccessRow,
     EnvironmentRow,
@@ -252,6 +253,7 @@ def _save_state(
     revision = _model_revision(session) + 1
     set_meta(session, "revision", {"revision": revision})
     session.flush()
+    notify_model_revision(session, revision)
     return revision
 
 

@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 from harbourmaster.domain.audit import AuditEntry
 from harbourmaster.domain.state import GovernanceState
@@ -395,3 +396,15 @@ class Store(ABC):
         Raises:
             StoreError: the database failed.
         """
+
+    def watch_model(self, on_revision: Callable[[int | None], None]) -> ModelWatcher | None:
+        """Report each new model revision to ``on_revision`` as it is saved (``None``: not known now),
+        where the database announces them; None when it does not (the revision is then read per use)."""
+        del on_revision
+        return None
+
+
+class ModelWatcher(Protocol):
+    """A running :meth:`Store.watch_model`."""
+
+    def stop(self, timeout: float | None = 5.0) -> None: ...

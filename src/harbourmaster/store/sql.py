@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
@@ -12,8 +12,9 @@ from harbourmaster.store.advisories import SqlAdvisoryRepository
 from harbourmaster.store.audit import SqlAuditRepository
 from harbourmaster.store.database import Database
 from harbourmaster.store.governance import SqlGovernanceRepository
-from harbourmaster.store.interface import Repositories, Store
+from harbourmaster.store.interface import ModelWatcher, Repositories, Store
 from harbourmaster.store.jobs import SqlJobRepository
+from harbourmaster.store.model_watch import ModelWatch
 from harbourmaster.store.sboms import SqlSbomRepository
 from harbourmaster.store.scans import SqlScanRepository
 from harbourmaster.store.signing import SqlSigningRepository
@@ -53,3 +54,10 @@ class SqlStore(Store):
     def read(self) -> Iterator[Repositories]:
         with self.database.read() as session:
             yield _repositories(session, self.clock)
+
+    def watch_model(self, on_revision: Callable[[int | None], None]) -> ModelWatcher | None:
+        """PostgreSQL announces each saved revision (:mod:`harbourmaster.store.model_watch`); SQLite does
+        not (None)."""
+        if self.database.dialect != "postgresql":
+            return None
+        return ModelWatch(self.database.url, on_revision).start()
