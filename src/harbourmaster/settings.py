@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         description="How long a verdict waits for the scan of an unscanned image on a tier with "
         "unscanned: scan (0: never scan; the image is denied as unscanned).",
     )
+    admission_budget_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        allow_inf_nan=False,
+        description="The longest an admission review waits for registries (pinning tags, scanning, "
+        "verifying signatures); then the tier's unscanned rule applies and unverified signatures deny.",
+    )
     max_sbom_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1,

@@ -198,6 +198,9 @@ ROUTES: dict[tuple[str, str], Call] = {
     ),
     ("GET", f"{P}/vulns/affected"): Call(Permission.GOVERNANCE_READ, 200, params={"since": "1d"}),
     ("GET", f"{P}/policy"): Call(Permission.GOVERNANCE_READ, 200, params={"environment": "prod-eu"}),
+    ("GET", f"{P}/policy/export"): Call(
+        Permission.GOVERNANCE_READ, 200, params={"environment": "prod-eu", "format": "gatekeeper"}
+    ),
     ("POST", f"{P}/signing-keys"): Call(Permission.IMAGE_SIGN, 201, json={"name": "matrix-key"}),
     ("GET", f"{P}/signing-keys"): Call(Permission.GOVERNANCE_READ, 200),
     ("GET", f"{P}/signing-keys/{{name}}"): Call(Permission.GOVERNANCE_READ, 404, {"name": "no-such-key"}),
@@ -216,6 +219,17 @@ ROUTES: dict[tuple[str, str], Call] = {
     # Queued only (no worker runs here): the answer is the job and where to follow it.
     ("POST", f"{P}/jobs/sbom-generate"): Call(
         Permission.REGISTRY_PROBE, 202, json={"image": "127.0.0.1:5000/team/app:v1"}
+    ),
+    ("POST", f"{P}/jobs/sbom-attach"): Call(
+        Permission.REGISTRY_PROBE, 202, json={"image": "127.0.0.1:5000/team/app:v1"}
+    ),
+    ("POST", f"{P}/jobs/scan"): Call(
+        Permission.REGISTRY_PROBE, 202, json={"image": "127.0.0.1:5000/team/app:v1", "tier": "development"}
+    ),
+    ("POST", f"{P}/jobs/verify"): Call(
+        Permission.REGISTRY_PROBE,
+        202,
+        json={"image": "127.0.0.1:5000/team/app:v1", "environment": "dev-docker"},
     ),
     ("GET", f"{P}/jobs"): Call(Permission.GOVERNANCE_READ, 200),
     # rotate: each allowed caller replaces the secret the one before made.

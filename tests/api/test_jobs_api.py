@@ -113,3 +113,43 @@ def test_serve_on_sqlite_runs_an_embedded_worker(tmp_path: Path, monkeypatch: py
         assert not app.state.job_workers.running  # stopped with the app
     finally:
         hm.db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "kind"),
+    [
+        ("sbom-attach", {"image": UNREACHABLE_IMAGE}, "sbom.attach"),
+        ("scan", {"image": UNREACHABLE_IMAGE, "tier": "development"}, "image.scan"),
+        ("verify", {"image": UNREACHABLE_IMAGE, "environment": "dev-docker"}, "image.verify"),
+    ],
+)
+def test_image_jobs_are_accepted_and_end_with_the_registrys_error(
+    api: Api, worker: None, route: str, body: dict[str, str], kind: str
+) -> None:
+    headers = api.headers("platform")
+    response = api.client.post(f"{P}/jobs/{route}", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["kind"] == kind and job["payload"] == body
+    assert response.headers["Location"] == f"{P}/jobs/{job['id']}"
+    ended = _follow(api.client, response.headers["Location"], headers)
+    # Nothing listens at dev-local's address: the job fails after its tries, naming the registry.
+    assert ended["state"] == "failed" and "127.0.0.1:5000" in ended["error"]
+    assert api.client.post(f"{P}/jobs/{route}", json=body, headers=api.headers("auditor")).status_code == 403
+
+
+def test_image_jobs_refuse_bad_bodies(api: Api) -> None:
+    headers = api.headers("platform")
+    for route, body in [
+        ("verify", {"image": UNREACHABLE_IMAGE}),  # no environment
+        ("scan", {"image": UNREACHABLE_IMAGE, "tier": "sometimes"}),
+        ("sbom-attach", {"image": UNREACHABLE_IMAGE, "extra": 1}),
+    ]:
+        answer = api.client.post(f"{P}/jobs/{route}", json=body, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+    missing = api.client.post(f"{P}/jobs/verify", json={"image": UNREACHABLE_IMAGE, "environment": "nope"},
+                              headers=headers)
+    assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+    with api.hm.store.read() as tx:
+        assert tx.jobs.recent(limit=10) == []

@@ -19,6 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from harbourmaster.cli.main import app
+from tests._helpers import cli_ok
 from tests.components import ensure_binary, free_port, running_serve, stop_process, wait_until
 from tests.integration.registry_fixtures import (
     PASSWORD,
@@ -55,12 +56,6 @@ tiers:
 """
 
 
-def _cli(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
 def _restart(registry: RunningRegistry) -> None:
     """Start the registry again (same port, same storage) on its rewritten config.yml."""
     assert registry.proc is not None
@@ -89,11 +84,11 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
         monkeypatch.setenv("HM_PUSH_LAB_SECRET", PASSWORD)
         doc = tmp_path / "governance.yaml"
         doc.write_text(GOVERNANCE.format(host=registry.host, user=registry.username))
-        _cli("init")
-        _cli("apply", "-f", str(doc))
-        _cli("token", "create", "--user", "ops", "-o", str(tmp_path / "ops.token"))
+        cli_ok("init")
+        cli_ok("apply", "-f", str(doc))
+        cli_ok("token", "create", "--user", "ops", "-o", str(tmp_path / "ops.token"))
         port = free_port()
-        snippet = _cli("registry", "notifications", "lab", "--url", f"http://127.0.0.1:{port}")
+        snippet = cli_ok("registry", "notifications", "lab", "--url", f"http://127.0.0.1:{port}")
         notifications = yaml.safe_load(snippet)["notifications"]
         config = json.loads((registry.root / "config.yml").read_text())
         (registry.root / "config.yml").write_text(json.dumps({**config, "notifications": notifications}))
@@ -122,7 +117,7 @@ def _push_jobs(lab: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _audit() -> list[dict[str, Any]]:
-    lines = _cli("audit", "export", "--no-checkpoint").splitlines()
+    lines = cli_ok("audit", "export", "--no-checkpoint").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 
@@ -220,7 +215,7 @@ def test_the_push_scan_decides_the_verdict_and_a_new_advisory_flips_it(
             )
         ],
     )
-    _cli("vulndb", "import", str(advisories))
+    cli_ok("vulndb", "import", str(advisories))
     code, row = _check(image)
     assert code == 1, row
     vulnerabilities = row["verdict"]["vulnerabilities"]

@@ -256,3 +256,40 @@ def test_an_artifact_naming_another_subject_is_refused(lab: Lab) -> None:
     assert result.exit_code == 2
     assert f"{artifact}" in result.stderr and f"refers to {lab.images['other']}" in result.stderr
     assert lab.run("sbom", "list", "--json").stdout == listed_before  # nothing stored
+
+
+def test_attach_scan_and_verify_queued_with_no_wait_run_in_a_worker(lab: Lab, tmp_path: Path) -> None:
+    from harbourmaster.services.core import Harbourmaster
+    from harbourmaster.services.jobs import run_one
+
+    image = f"{lab.registry.host}/{REPO}:other"
+    attach = lab.run("sbom", "attach", image, "--no-wait", "--json")
+    assert attach.exit_code == 0, attach.output
+    queued = json.loads(attach.stdout)
+    assert (queued["kind"], queued["state"], queued["payload"]) == ("sbom.attach", "queued", {"image": image})
+    scan = lab.run("scan", image, "--env", "dev", "--no-wait")
+    assert scan.exit_code == 0, scan.output
+    scan_id = int(scan.stdout.strip())  # the id alone on standard output, how to follow it on stderr
+    assert f"harbourmaster job wait {scan_id}" in scan.stderr
+    verify = lab.run("verify", image, "--env", "dev", "--no-wait", "--json")
+    assert verify.exit_code == 0 and json.loads(verify.stdout)["kind"] == "image.verify"
+    refused = lab.run("verify", image, "--no-wait")
+    assert refused.exit_code == 2 and "--env" in refused.stderr
+    # Nothing ran yet: a worker takes them (here one in this process, as `harbourmaster worker` would).
+    hm = Harbourmaster.from_environ()
+    try:
+        while run_one(hm, owner="test-worker") is not None:
+            pass
+    finally:
+        hm.db.dispose()
+    attached = lab.run("job", "wait", str(queued["id"]), "--json")
+    assert attached.exit_code == 0, attached.output
+    artifact = json.loads(attached.stdout)["result"]["artifact"]
+    assert artifact["repository"] == REPO and artifact["subject"] == lab.images["other"]
+    fetched = lab.run("sbom", "fetch", image, "-o", str(tmp_path / "other.cdx.json"), "--json")
+    assert fetched.exit_code == 0, fetched.output
+    scanned = json.loads(lab.run("job", "wait", str(scan_id), "--json").stdout)
+    assert scanned["state"] == "succeeded" and scanned["result"]["image"]["digest"] == lab.images["other"]
+    assert scanned["result"]["verdict"]["tier"] == "development"
+    verified = json.loads(lab.run("job", "wait", str(json.loads(verify.stdout)["id"]), "--json").stdout)
+    assert verified["state"] == "succeeded" and verified["result"]["image_digest"] == lab.images["other"]

@@ -215,6 +215,7 @@ QUERY_VALUES = {
     "environment": "canary-env",
     "namespace": "apps",
     "digest": "sha256:" + "b" * 64,
+    "format": "kyverno",
 }
 #: GET routes that only read the model: each must answer 200.  Others may reach out to a
 #: registry (none is reachable here) and may answer 502/503/504, never 500.

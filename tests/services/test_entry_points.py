@@ -29,6 +29,8 @@ EXEMPT = {
     ("tokens", "authenticate"),
     # Establishes that a registry reports its events (from its notification secret).
     ("registry_notifications", "authenticate_registry_events"),
+    # The system principal a pull gate acts as (made by `gate serve`, never from a token).
+    ("pull_gate", "gate_principal"),
     # Turns a result model into JSON data.
     ("results", "json_of"),
     # Reads an image on disk; keeping its SBOM is keep_local_sbom (checked).

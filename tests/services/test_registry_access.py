@@ -391,7 +391,7 @@ def test_the_public_api_is_pinned() -> None:
 def test_an_unexpected_failure_never_fails_the_decision(
     bridge: Harbourmaster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(jobs: list[Any]) -> list[object]:
+    async def broken(*_args: Any) -> list[object]:
         raise RuntimeError("a defect")
 
     monkeypatch.setattr(registry_digests, "_gather", broken)

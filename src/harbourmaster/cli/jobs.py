@@ -161,3 +161,22 @@ def wait(
                      markup=False, highlight=False)
     if job.state is not JobState.SUCCEEDED:
         raise typer.Exit(int(ExitCode.UNDECIDED))
+
+
+#: ``--no-wait`` of the commands that can run as a background job.
+NoWaitOption = typer.Option(
+    False,
+    "--no-wait",
+    help="Queue the work as a background job (a worker, or serve's embedded one, runs it) and print its id "
+    "instead of doing it here; follow it with 'harbourmaster job wait ID'.",
+)
+
+
+def print_queued(job: JobPublic, json_output: bool) -> None:
+    """Say that ``job`` was queued: its id (and how to follow it), or the job as JSON."""
+    if json_output:
+        emit_json(json_of(job))
+        return
+    stdout.print(str(job.id), markup=False, highlight=False)
+    stderr.print(f"queued job {job.id} ({job.kind}); follow it with: harbourmaster job wait {job.id}",
+                 markup=False, highlight=False)

@@ -97,6 +97,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "verify-blob",
         "Verify a detached signature over FILE (cosign verify-blob). Exit 0 verified, 1 not, 2 bad input.",
     ),
+    "webhook": LazyCommand(
+        "harbourmaster.cli.webhook:webhook_app",
+        None,
+        "Kubernetes admission webhooks: serve them, print their configuration.",
+    ),
     "policy": LazyCommand(
         "harbourmaster.cli.policy:policy_app", None, "The effective verdict rules of an environment."
     ),
@@ -114,10 +119,18 @@ COMMANDS: dict[str, LazyCommand] = {
     "job": LazyCommand(
         "harbourmaster.cli.jobs:job_app", None, "Background jobs: their state, progress and outcome."
     ),
+    "install-manifests": LazyCommand(
+        "harbourmaster.cli.webhook_manifests:install_app",
+        "install-manifests",
+        "Print a complete deployment of harbourmaster on Kubernetes (API, webhook, workers, their webhooks).",
+    ),
     "schema": LazyCommand(
         "harbourmaster.cli.schema:app",
         "schema",
         "Print the JSON Schema of the governance document (or its field reference with --markdown).",
+    ),
+    "gate": LazyCommand(
+        "harbourmaster.cli.gate:gate_app", None, "The registry pull gate: an OCI proxy enforcing the verdict."
     ),
     "registry": LazyCommand("harbourmaster.cli.registry:app", None, "Approved registries."),
     "audit": LazyCommand("harbourmaster.cli.audit:app", None, "The tamper-evident audit log."),

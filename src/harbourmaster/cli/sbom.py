@@ -122,6 +122,9 @@ def generate(
     store: bool = typer.Option(True, "--store/--no-store",
                                help="Keep a local source's SBOM in the SBOM store when HARBOURMASTER_HOME "
                                     "is initialised (registry images are always stored)."),
+    no_wait: bool = typer.Option(False, "--no-wait",
+                                 help="For an IMAGE: queue the generation as a background job and print "
+                                      "its id."),
 ) -> None:
     """Generate the SBOM of SOURCE, with a progress bar per layer on a terminal.
 
@@ -133,6 +136,14 @@ def generate(
     if not source.startswith(LOCAL_PREFIXES):
         _check_image_reference(source)
         hm = open_core()
+        if no_wait:
+            if output is not None:
+                raise BadInput("--no-wait keeps the SBOM in the store only: drop -o")
+            from harbourmaster.cli.jobs import print_queued
+            from harbourmaster.services.job_requests import submit_sbom_generate
+
+            print_queued(submit_sbom_generate(hm, local_principal(hm), source), json_output)
+            return
         with layer_progress(json_output) as bars:
             outcome = generate_image_sbom(hm, local_principal(hm), source, fmt=fmt, platform=want,
                                           limits=limits, progress=bars)
@@ -183,6 +194,8 @@ def attach(
     regenerate: bool = typer.Option(False, "--regenerate",
                                     help="Generate a fresh SBOM even if the store has one for the digest."),
     json_output: bool = typer.Option(False, "--json", help="Print what was attached as JSON; no progress."),
+    no_wait: bool = typer.Option(False, "--no-wait",
+                                 help="Queue the attachment as a background job and print its id."),
 ) -> None:
     """Attach IMAGE's SBOM to it in its registry (an OCI artifact whose subject is the image).
 
@@ -190,6 +203,15 @@ def attach(
     first.  Registries without the referrers API get the sha256-<hex> referrers tag.
     """
     hm = open_core()
+    if no_wait:
+        if environments or regenerate or fmt is not SbomFormat.CYCLONEDX_JSON or platform != "linux/amd64":
+            raise BadInput("--no-wait attaches the image's CycloneDX SBOM for linux/amd64: drop --env, "
+                           "--regenerate, --format and --platform")
+        from harbourmaster.cli.jobs import print_queued
+        from harbourmaster.services.job_requests import submit_image_job
+
+        print_queued(submit_image_job(hm, local_principal(hm), "sbom.attach", image), json_output)
+        return
     with layer_progress(json_output) as bars:
         outcome = attach_image_sbom(hm, local_principal(hm), image, fmt=fmt,
                                     platform=parse_platform(platform), environments=environments,

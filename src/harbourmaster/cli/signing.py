@@ -189,6 +189,9 @@ def verify(
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Check the signatures again, not a cached verdict."
     ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="With --env: queue the verification as a background job and print its id."
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Check IMAGE's signatures. Exit 0: the signer policy is met; 1: not; 2: bad input; 3: could not
@@ -202,6 +205,16 @@ def verify(
         raise BadInput("--env verifies against the environment's signers; do not also give keys or --all")
     annotations = parse_annotations(annotation or [])
     hm = open_core()
+    if no_wait:
+        if env is None or key or signing_key or annotations or no_cache:
+            raise BadInput("--no-wait verifies against an environment: give --env only (no keys, "
+                           "--annotation or --no-cache)")
+        from harbourmaster.cli.jobs import print_queued
+        from harbourmaster.services.job_requests import submit_image_job
+
+        print_queued(submit_image_job(hm, local_principal(hm), "image.verify", image, environment=env),
+                     json_output)
+        return
     result = verify_image(
         hm,
         local_principal(hm),

@@ -182,6 +182,11 @@ def scan(
         help="The image's reference, when the target does not say "
         "(decides registry-scoped allowlist entries).",
     ),
+    no_wait: bool = typer.Option(
+        False,
+        "--no-wait",
+        help="For an image in a registry: queue the scan as a background job and print its id.",
+    ),
 ) -> None:
     """Scan an image or an SBOM against the advisory database.
 
@@ -196,6 +201,17 @@ def scan(
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"--vex {path}: cannot be read ({exc})") from None
     hm = open_core()
+    if no_wait:
+        if documents or image or fail_on or (fmt is not OutputFormat.TABLE and fmt is not OutputFormat.JSON):
+            raise BadInput("--no-wait queues a registry image's scan: --vex, --image, --fail-on and "
+                           "--format sarif|cyclonedx-vex apply to a scan done here")
+        from harbourmaster.cli.jobs import print_queued
+        from harbourmaster.services.job_requests import submit_image_job
+
+        job = submit_image_job(hm, local_principal(hm), "image.scan", target, environment=env,
+                               tier=tier.value if tier is not None else None)
+        print_queued(job, fmt is OutputFormat.JSON)
+        return
     with layer_progress(fmt is not OutputFormat.TABLE) as bars:
         result = scan_target(
             hm,

@@ -32,7 +32,7 @@ from harbourmaster.domain.model import (
 )
 from harbourmaster.domain.reference import ImageReference, ReferenceError, parse_reference
 
-__all__ = ["Decision", "GovernanceSnapshot", "Tenant", "decide"]
+__all__ = ["Decision", "GovernanceSnapshot", "Tenant", "decide", "decide_for_tier", "registry_unusable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +179,12 @@ def _usable(reg: Registry, env: Environment, today: dt.date) -> str | None:
     return None
 
 
+def registry_unusable(reg: Registry, env: Environment, today: dt.date) -> str | None:
+    """Why a granted registry cannot be used on ``env`` on ``today`` (public, insecure, expired), or None:
+    the same rule :func:`decide` applies, for the policies exported to other engines."""
+    return _usable(reg, env, today)
+
+
 def _given_digest(ref: ImageReference) -> str | None:
     """An image given by digest is pinned by its reference: no registry needs asking."""
     return None if ref.digest is None else str(ref.digest)
@@ -248,3 +254,44 @@ def decide(
         assert tenant.user is not None
         granted = snapshot.user_grants.get((env.name, tenant.user), frozenset())
     return [_decide_one(snapshot, env, tenant, granted, image) for image in images]
+
+
+def decide_for_tier(
+    snapshot: GovernanceSnapshot, *, environment: str, registry: str, images: Sequence[str]
+) -> list[Decision]:
+    """Decide, for each image pulled through registry ``registry``, whether its source is usable on
+    ``environment``'s tier: there is no tenant at pull time (a registry pull gate sees no namespace
+    or user), so the source rule is "the image is in ``registry`` (its host and scope) and the
+    registry is approved and usable on the environment's tier" (public and insecure registries on
+    development only, an unexpired credential).
+
+    Never raises: an unknown environment or registry, a bad reference or an image outside the
+    registry each become a denied decision whose reasons say what is wrong.
+    """
+    env = snapshot.environments.get(environment)
+    reg = snapshot.registries.get(registry)
+    if env is None or reg is None:
+        why = (
+            f"environment {environment} is not known"
+            if env is None
+            else f"registry {registry} is not an approved registry"
+        )
+        return [Decision(i, None, None, False, (why, "denied by default")) for i in images]
+    problem = _usable(reg, env, snapshot.today)
+    out: list[Decision] = []
+    for image in images:
+        try:
+            ref = _parse_cached(image)
+        except ReferenceError as exc:
+            out.append(Decision(image, None, None, False, (str(exc), "denied by default")))
+            continue
+        if registry not in snapshot.index.lookup_all(ref):
+            why = f"{ref.repository} is not within registry {registry} ({reg.url})"
+            out.append(Decision(image, ref.normalized, None, False, (why, "denied by default")))
+            continue
+        if problem is not None:
+            out.append(Decision(image, ref.normalized, registry, False, (problem, "denied by default")))
+            continue
+        why = f"registry {registry} is approved and usable on {env.tier.value} environment {env.name}"
+        out.append(Decision(image, ref.normalized, registry, True, (why,), digest=_given_digest(ref)))
+    return out

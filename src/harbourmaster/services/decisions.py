@@ -20,7 +20,9 @@ from harbourmaster.domain.model import Environment, EnvironmentKind
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.domain.spelling import did_you_mean
 from harbourmaster.domain.workload_images import NotUnderstood, WorkloadImage, unresolved_placeholder
+from harbourmaster.domain.workloads import images_from_kubernetes
 from harbourmaster.errors import BadInput, NotFound
+from harbourmaster.services.budgets import RequestBudget
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.decision_audit import record_decisions
 from harbourmaster.services.environment_access import authorise_environment, named_environment
@@ -104,6 +106,7 @@ def check_images(
     user: str | None = None,
     resolve: bool = True,
     source_only: bool = False,
+    budget: float | None = None,
 ) -> list[Decision]:
     """Decide each image for ``environment`` and a namespace or user; audited.
 
@@ -115,7 +118,8 @@ def check_images(
     their current digest where the registry answers (never failing the decision
     when it does not).
 
-    An allowed tag that could not be pinned carries the reason in ``digest_error``.
+    An allowed tag that could not be pinned carries the reason in ``digest_error``.  With ``budget``
+    (seconds), no registry call holds the decision beyond it (:mod:`~harbourmaster.services.budgets`).
 
     Raises:
         Forbidden: ``principal`` may not check on this environment.
@@ -125,6 +129,7 @@ def check_images(
     """
     if not images:
         raise BadInput("no images to check: name at least one image or a file")
+    limit = None if budget is None else RequestBudget.start(budget)
     _limit_images(hm, len(images))
     authorise_environment(hm, principal, environment)
     _require_parsable(images)
@@ -132,11 +137,13 @@ def check_images(
     snapshot = hm.snapshot()
     _require_tenant(named_environment(snapshot, environment), tenant)
     decisions = decide(snapshot, environment=environment, tenant=tenant, images=images)
-    decisions, errors = _pin(hm, decisions, actor=principal.audit_name, resolve=resolve, snapshot=snapshot)
+    decisions, errors = _pin(
+        hm, decisions, actor=principal.audit_name, resolve=resolve, snapshot=snapshot, budget=limit
+    )
     decisions = _with_digest_errors(decisions, errors)
     if not source_only:
         decisions = verdict_decisions(
-            judge(hm, principal, decisions, environment=environment, resolve=resolve)
+            judge(hm, principal, decisions, environment=environment, resolve=resolve, budget=limit)
         )
     record_decisions(
         hm, principal, environment=environment, tenant=tenant, decisions=decisions, digest_errors=errors
@@ -177,6 +184,7 @@ def _pin(
     actor: str,
     resolve: bool,
     snapshot: GovernanceSnapshot,
+    budget: RequestBudget | None = None,
 ) -> tuple[list[Decision], list[str | None]]:
     """Tags pinned to digests (see :mod:`~harbourmaster.services.registry_digests`) when ``resolve``.
 
@@ -187,7 +195,9 @@ def _pin(
         return decisions, [None] * len(decisions)
     from harbourmaster.services.registry_digests import resolve_decision_digests
 
-    return resolve_decision_digests(hm, decisions, actor=actor, ask_registries=True, snapshot=snapshot)
+    return resolve_decision_digests(
+        hm, decisions, actor=actor, ask_registries=True, snapshot=snapshot, budget=budget
+    )
 
 
 def _with_digest_errors(decisions: Sequence[Decision], errors: Sequence[str | None]) -> list[Decision]:
@@ -227,6 +237,9 @@ def check_content(
     resolve: bool = True,
     origin: Path | None = None,
     source_only: bool = False,
+    budget: float | None = None,
+    documents: Sequence[object] | None = None,
+    record: bool = True,
 ) -> tuple[list[ContentDecision], list[str]]:
     """Decide every image in a Kubernetes manifest or compose file; returns decisions and build-only services.
 
@@ -246,7 +259,11 @@ def check_content(
     ``origin`` is the file ``text`` was read from, against which a compose
     file's ``include`` and ``extends.file`` are resolved (they are refused
     without it).  With ``resolve``, allowed images are pinned to digests as in
-    :func:`check_images`.
+    :func:`check_images`, within ``budget`` seconds as there.
+
+    ``documents`` are Kubernetes objects already parsed (an admission request's object), read in place
+    of ``text``.  Without ``record`` no audit entry is written: the caller records the decisions itself
+    (the admission webhook, in batches off the request path).
 
     Raises:
         ContentError / WorkloadError: the content cannot be parsed or followed
@@ -255,14 +272,21 @@ def check_content(
         NotFound: no such environment, or ``namespace`` is not one of its namespaces.
         Forbidden: ``principal`` may not check on this environment.
     """
+    limit = None if budget is None else RequestBudget.start(budget)
     authorise_environment(hm, principal, environment)
     snapshot = hm.snapshot()
     _require_namespace(named_environment(snapshot, environment), namespace)
-    from harbourmaster.enforce.content import load_deployment_content  # YAML and compose: only for content
+    from harbourmaster.enforce.content import DeploymentContent, load_deployment_content
 
-    content = load_deployment_content(
-        text, source=source, origin=origin, ignore_kinds=snapshot.content_ignore_kinds
-    )
+    if documents is not None:
+        found = images_from_kubernetes(documents, ignore_kinds=snapshot.content_ignore_kinds)
+        content = DeploymentContent(
+            kind="kubernetes", images=found.images, not_understood=found.not_understood
+        )
+    else:
+        content = load_deployment_content(
+            text, source=source, origin=origin, ignore_kinds=snapshot.content_ignore_kinds
+        )
     _limit_images(hm, len(content.images) + len(content.not_understood))
     # A malformed reference at a known place is bad input; a string the fallback found is denied instead.
     decidable = [
@@ -312,12 +336,21 @@ def check_content(
         out.append(ContentDecision(decision, subject))
         tenants.append(tenant)
     pinned, errors = _pin(
-        hm, [c.decision for c in out], actor=principal.audit_name, resolve=resolve, snapshot=snapshot
+        hm,
+        [c.decision for c in out],
+        actor=principal.audit_name,
+        resolve=resolve,
+        snapshot=snapshot,
+        budget=limit,
     )
     pinned = _with_digest_errors(pinned, errors)
     if not source_only:
-        pinned = verdict_decisions(judge(hm, principal, pinned, environment=environment, resolve=resolve))
+        pinned = verdict_decisions(
+            judge(hm, principal, pinned, environment=environment, resolve=resolve, budget=limit)
+        )
     out = [replace(c, decision=d) for c, d in zip(out, pinned, strict=True)]
+    if not record:
+        return out, list(content.build_only)
     by_tenant: dict[Tenant, list[tuple[ContentDecision, str | None]]] = {}
     for tenant, c, error in zip(tenants, out, errors, strict=True):
         by_tenant.setdefault(tenant, []).append((c, error))

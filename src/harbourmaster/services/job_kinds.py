@@ -161,4 +161,58 @@ REGISTRY_PUSH = JobKind(
     "(payload: {\"registry\", \"repository\", \"digest\"}).",
 )
 
-BUILTIN_KINDS: tuple[JobKind, ...] = (SBOM_GENERATE, REGISTRY_PUSH)
+# -- sbom.attach, image.scan, image.verify ------------------------------------------------------
+
+
+def _image_job(run: str) -> JobHandler:
+    """A handler calling ``run`` of :mod:`harbourmaster.services.image_jobs` (loaded at first use) in the
+    submitter's name, with the SBOM scan's per-layer progress."""
+
+    def handle(hm: Harbourmaster, job: StoredJob, progress: JobProgress) -> object:
+        from harbourmaster.services import image_jobs
+
+        progress(0.0, "starting")
+        return getattr(image_jobs, run)(hm, job_principal(hm, job), job.payload, _LayerProgress(progress))
+
+    return handle
+
+
+def _check_image(kind: str) -> Callable[[Harbourmaster, Mapping[str, object]], None]:
+    def check(hm: Harbourmaster, payload: Mapping[str, object]) -> None:
+        from harbourmaster.services.image_jobs import check_image_payload, check_verify_payload
+
+        if kind == "image.verify":
+            check_verify_payload(hm, payload)
+        else:
+            check_image_payload(hm, payload, kind=kind)
+
+    return check
+
+
+SBOM_ATTACH = JobKind(
+    name="sbom.attach",
+    handler=_image_job("run_attach"),
+    permission=Permission.REGISTRY_PROBE,
+    check=_check_image("sbom.attach"),
+    summary="Attach a registry image's SBOM to it as an OCI artifact (payload: {\"image\": ...}).",
+)
+IMAGE_SCAN = JobKind(
+    name="image.scan",
+    handler=_image_job("run_scan"),
+    permission=Permission.REGISTRY_PROBE,
+    check=_check_image("image.scan"),
+    summary="Scan a registry image and keep the scan for its digest "
+    "(payload: {\"image\", \"environment\" or \"tier\"}).",
+)
+IMAGE_VERIFY = JobKind(
+    name="image.verify",
+    handler=_image_job("run_verify"),
+    # Registry operators: a job cannot check a team member's access to the environment when it is
+    # queued (team members verify in the request, ``verify --env``, which does).
+    permission=Permission.REGISTRY_PROBE,
+    check=_check_image("image.verify"),
+    summary="Verify a registry image's signatures against an environment's signers "
+    "(payload: {\"image\", \"environment\"}).",
+)
+
+BUILTIN_KINDS: tuple[JobKind, ...] = (SBOM_GENERATE, REGISTRY_PUSH, SBOM_ATTACH, IMAGE_SCAN, IMAGE_VERIFY)

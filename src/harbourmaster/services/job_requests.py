@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from harbourmaster.domain.authz import Permission, Principal, require
-from harbourmaster.errors import Error, NotFound
+from harbourmaster.errors import BadInput, Error, NotFound
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.environment_access import named_environment
 from harbourmaster.services.job_kinds import SBOM_GENERATE
 from harbourmaster.services.jobs import job_kind
 from harbourmaster.store.values import JobState, StoredJob
@@ -27,6 +28,7 @@ __all__ = [
     "JobWaitTimeout",
     "get_job",
     "list_jobs",
+    "submit_image_job",
     "submit_job",
     "submit_sbom_generate",
     "wait_for_job",
@@ -99,6 +101,36 @@ def submit_sbom_generate(hm: Harbourmaster, principal: Principal, image: str) ->
         ImageNotInApprovedRegistry: no approved registry covers ``image``.
     """
     return submit_job(hm, principal, SBOM_GENERATE.name, {"image": image})
+
+
+def submit_image_job(
+    hm: Harbourmaster,
+    principal: Principal,
+    kind: str,
+    image: str,
+    *,
+    environment: str | None = None,
+    tier: str | None = None,
+) -> JobPublic:
+    """Queue ``kind`` (``sbom.attach``, ``image.scan``, ``image.verify``) for registry image ``image``
+    (see :mod:`~harbourmaster.services.image_jobs`).
+
+    Raises:
+        BadInput: an unknown kind, a missing environment (verify), both an environment and a tier.
+        Forbidden: ``principal`` may not use registry credentials.
+        NotFound: no such environment.
+        ReferenceError, ImageNotInApprovedRegistry: the image is in no approved registry.
+    """
+    if kind not in ("sbom.attach", "image.scan", "image.verify"):
+        raise BadInput(f"{kind} is not an image job")
+    if environment is not None:
+        named_environment(hm.snapshot(), environment)
+    payload: dict[str, object] = {"image": image}
+    if environment is not None:
+        payload["environment"] = environment
+    if tier is not None:
+        payload["tier"] = tier
+    return submit_job(hm, principal, kind, payload)
 
 
 def get_job(hm: Harbourmaster, principal: Principal, job_id: int) -> JobPublic:

@@ -34,6 +34,7 @@ from harbourmaster.registry import (
     TlsUntrusted,
     resolve_digest,
 )
+from harbourmaster.services.budgets import RequestBudget
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_endpoints import (
     endpoint_for,
@@ -142,9 +143,11 @@ async def _resolve_many(
 
 
 async def _gather(
-    jobs: list[Coroutine[Any, Any, list[str | RegistryError]]],
+    jobs: list[Coroutine[Any, Any, list[str | RegistryError]]], timeout: float | None = None
 ) -> list[list[str | RegistryError]]:
-    return list(await asyncio.gather(*jobs))
+    if timeout is None:
+        return list(await asyncio.gather(*jobs))
+    return list(await asyncio.wait_for(asyncio.gather(*jobs), timeout=timeout))
 
 
 def resolve_decision_digests(
@@ -154,6 +157,7 @@ def resolve_decision_digests(
     actor: str,
     ask_registries: bool = True,
     snapshot: GovernanceSnapshot | None = None,
+    budget: RequestBudget | None = None,
 ) -> tuple[list[Decision], list[str | None]]:
     """Pin each allowed decision to the digest its tag points to now, where the registry answers.
 
@@ -163,7 +167,8 @@ def resolve_decision_digests(
     described in the module documentation; credentials are opened (audited, purpose
     ``decision.resolve``) only for registries that are asked.  Without
     ``ask_registries`` only images given by digest are pinned.  ``snapshot`` is the one
-    the decisions were taken on (read from ``hm`` when needed and not given).
+    the decisions were taken on (read from ``hm`` when needed and not given).  With ``budget``,
+    registries are asked for what is left of it at most; a tag not pinned by then carries the reason.
     """
     out = list(decisions)
     errors: list[str | None] = [None] * len(out)
@@ -223,7 +228,13 @@ def resolve_decision_digests(
             )
         )
     try:
-        answers = run_sync(_gather(jobs)) if jobs else []
+        answers = run_sync(_gather(jobs, None if budget is None else budget.remaining())) if jobs else []
+    except TimeoutError:
+        assert budget is not None
+        for _, items in batches:
+            for i, _ in items:
+                errors[i] = budget.ran_out("no digest from the registry")
+        return out, errors
     except Exception as exc:
         # A decision never fails because pinning did; the type names the defect without
         # quoting anything a lower layer might have put in its message.

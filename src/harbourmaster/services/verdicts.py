@@ -36,6 +36,7 @@ from harbourmaster.domain.reference import ImageReference, parse_reference
 from harbourmaster.domain.tiers import TierPolicy, UnscannedRule
 from harbourmaster.domain.verdict import ImageVerdict, ScanFacts, SignatureFacts, image_verdict
 from harbourmaster.errors import Error
+from harbourmaster.services.budgets import RequestBudget
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.image_scans import scan_facts
 from harbourmaster.store.values import CachedVerification
@@ -58,6 +59,8 @@ _SCANS_LOCK = threading.Lock()
 _SLOTS = threading.BoundedSemaphore(2)
 #: The most unscanned images one verdict starts scans for (one request must not queue unbounded work).
 MAX_VERDICT_SCANS = 16
+#: Signature verifications a request's budget ran out on go on here, so the next verdict finds them cached.
+_VERIFICATIONS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="verdict-verify")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +109,14 @@ def _start_scan(
 
 
 def _scan_now(
-    hm: Harbourmaster, principal: Principal, wanted: dict[str, str]
+    hm: Harbourmaster,
+    principal: Principal,
+    wanted: dict[str, str],
+    request_budget: RequestBudget | None = None,
 ) -> tuple[dict[str, ScanFacts], dict[str, str]]:
-    """Scan the digests of ``wanted`` (digest -> reference to scan) within the time budget; returns the
-    scans now kept and, for the others, why there is none."""
+    """Scan the digests of ``wanted`` (digest -> reference to scan) within the time budget (the
+    smaller of the verdict's and what is left of ``request_budget``); returns the scans now kept and,
+    for the others, why there is none."""
     budget = hm.settings.verdict_scan_seconds
     if budget <= 0:
         return {}, dict.fromkeys(
@@ -125,6 +132,9 @@ def _scan_now(
         if digest not in over
     }
     deadline = time.monotonic() + budget
+    if request_budget is not None and request_budget.deadline < deadline:
+        deadline = request_budget.deadline
+        budget = request_budget.seconds
     for digest, future in futures.items():
         try:
             future.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -150,9 +160,12 @@ def _signature_facts(
     *,
     resolve: bool,
     actor: str,
+    budget: RequestBudget | None = None,
 ) -> dict[str, SignatureFacts]:
     """The signature facts of each decision's digest: its cached verification (``cached``, read with the
-    kept scans), else, when the registry may be asked, verified now (and cached)."""
+    kept scans), else, when the registry may be asked, verified now (and cached).  With ``budget``, a
+    verification waits for what is left of it at most; one that did not finish goes on in the background
+    (its result cached for the next verdict) and this digest's signature is unverified, saying why."""
     from harbourmaster.services.registry_scope import approved_registry
     from harbourmaster.services.signing import verify_with_trust
     from harbourmaster.services.signing_trust import negative_ttl
@@ -169,7 +182,21 @@ def _signature_facts(
             continue
         ref = parse_reference(_scan_reference(decision))
         try:
-            result = verify_with_trust(hm, ref, approved_registry(hm, ref), trust, actor=actor)
+            if budget is None:
+                result = verify_with_trust(hm, ref, approved_registry(hm, ref), trust, actor=actor)
+            else:
+                late = budget.ran_out("signatures not verified")
+                if budget.spent():
+                    out[decision.digest] = SignatureFacts(digest=decision.digest, error=late)
+                    continue
+                running = _VERIFICATIONS.submit(
+                    verify_with_trust, hm, ref, approved_registry(hm, ref), trust, actor=actor
+                )
+                try:
+                    result = running.result(timeout=budget.remaining())
+                except concurrent.futures.TimeoutError:
+                    out[decision.digest] = SignatureFacts(digest=decision.digest, error=late)
+                    continue
         except Error as exc:
             out[decision.digest] = SignatureFacts(digest=decision.digest, error=exc.message)
             continue
@@ -204,9 +231,12 @@ def judge(
     *,
     environment: str,
     resolve: bool = True,
+    budget: RequestBudget | None = None,
 ) -> Judged:
     """The verdict on each of ``decisions`` (source decisions on ``environment``, pinned where the
-    registry answered).  Never raises for what it finds: a part that cannot be judged denies."""
+    registry answered).  Never raises for what it finds: a part that cannot be judged denies.  With
+    ``budget`` no scan or signature verification holds the call beyond it (see :func:`_scan_now` and
+    :func:`_signature_facts`)."""
     snapshot, state = hm.current()  # shared until the model changes: a verdict loads nothing it knows
     env = state.environment(environment)
     today = hm.today()
@@ -243,14 +273,16 @@ def judge(
             d.digest: _scan_reference(d) for d in judged if d.digest is not None and d.digest not in scans
         }
         if missing and resolve:
-            found, attempts = _scan_now(hm, principal, missing)
+            found, attempts = _scan_now(hm, principal, missing, budget)
             scans.update(found)
         elif missing:
             attempts = dict.fromkeys(missing, "the registry was not to be asked (resolve off)")
     signatures: dict[str, SignatureFacts] = {}
     if trust is not None:
         cached = {digest: verifications.get((digest, key)) for digest, key in keys.items()}
-        signatures = _signature_facts(hm, trust, judged, cached, resolve=resolve, actor=principal.audit_name)
+        signatures = _signature_facts(
+            hm, trust, judged, cached, resolve=resolve, actor=principal.audit_name, budget=budget
+        )
     verdicts = [
         image_verdict(
             d,

@@ -8,13 +8,13 @@ import datetime as dt
 import pytest
 
 from harbourmaster.domain.authz import Principal
-from harbourmaster.domain.findings import Finding, FindingPackage, FixState
+from harbourmaster.domain.findings import Finding
 from harbourmaster.domain.model import Role, Tier
-from harbourmaster.domain.severity import Severity
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.decisions import check_images
 from harbourmaster.services.governance import update_tier
 from harbourmaster.store.values import StoredScan
+from tests._helpers import critical_finding
 from tests.fakes.core import unit_core, unit_settings
 from tests.fakes.registry import FakeRegistry
 from tests.services.unit._example import apply_example
@@ -48,19 +48,6 @@ def _keep(core: Harbourmaster, digest: str, *findings: Finding) -> None:
                 origin="registry",
             )
         )
-
-
-def _critical(cve: str) -> Finding:
-    return Finding(
-        id=cve,
-        aliases=(),
-        package=FindingPackage(
-            name="zlib", version="1.2", purl="pkg:deb/debian/zlib@1.2", ecosystem="Debian:12"
-        ),
-        fixed_versions=("1.3",),
-        severity=Severity.CRITICAL,
-        state=FixState.FIXED,
-    )
 
 
 def test_an_unscanned_image_is_scanned_at_once_and_the_scan_kept(
@@ -103,7 +90,7 @@ def test_an_unscanned_image_is_scanned_at_once_and_the_scan_kept(
 
 def test_a_kept_scan_blocks_by_the_tier_thresholds_now(applied: Harbourmaster, harbor: FakeRegistry) -> None:
     digest = harbor.push("payments/api", "1.4")
-    _keep(applied, digest, _critical("CVE-2026-7777"))
+    _keep(applied, digest, critical_finding("CVE-2026-7777"))
     (decision,) = _staging(applied)
     assert not decision.allowed
     assert decision.verdict["vulnerabilities"]["status"] == "block"  # type: ignore[index]

@@ -15,9 +15,11 @@ from harbourmaster.api.schemas import (
     TierUpdate,
 )
 from harbourmaster.domain.authz import Permission, Principal
+from harbourmaster.domain.exports import ExportFormat
 from harbourmaster.domain.model import AccessEntry, RegistryGrant, Tier
 from harbourmaster.services import governance, governance_reads
 from harbourmaster.services.policy import PolicyPublic, show_policy
+from harbourmaster.services.policy_export import PolicyExportPublic, export_policy
 
 router = APIRouter(tags=["grants"])
 
@@ -70,6 +72,18 @@ def policy(
     """The rules images are judged by on an environment (or a tier, for CI jobs), and their fingerprint:
     every enforcement point reports the fingerprint of the rules it enforces."""
     return show_policy(hm, principal, environment=environment, tier=tier)
+
+
+@router.get("/policy/export", response_model=PolicyExportPublic)
+def policy_export(
+    hm: CoreDep,
+    principal: Reader,
+    environment: Annotated[str, Query(min_length=1, max_length=128)],
+    format: ExportFormat,
+) -> PolicyExportPublic:
+    """A Kubernetes environment's rules as Kyverno, Gatekeeper or Cilium egress documents (as
+    ``policy export`` prints them), with the fingerprint of the rules they were made from."""
+    return export_policy(hm, principal, environment=environment, format=format)
 
 
 @router.patch("/tiers/{tier}", response_model=ChangePublic)

@@ -2,7 +2,7 @@
 submit long operations, which answer ``202 Accepted`` with the job's ``Location``.
 
 Reading jobs needs ``governance.read``; submitting one needs what the operation needs
-(``sbom-generate``: ``registry.probe``, as ``POST /sboms/generate``).
+(``sbom-generate``, ``sbom-attach``, ``scan``, ``verify``: ``registry.probe``, the registry operators).
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harbourmaster.api.deps import CoreDep, RequirePermission
 from harbourmaster.domain.authz import Permission, Principal
-from harbourmaster.services.job_requests import JobPublic, get_job, list_jobs, submit_sbom_generate
+from harbourmaster.domain.model import Tier
+from harbourmaster.services.job_requests import (
+    JobPublic,
+    get_job,
+    list_jobs,
+    submit_image_job,
+    submit_sbom_generate,
+)
 from harbourmaster.store.values import JobState
 
 __all__ = ["router"]
@@ -67,3 +74,44 @@ def sbom_generate(body: SbomGenerateJobBody, request: Request, response: Respons
                   principal: Operator) -> JobPublic:
     """Queue the generation of a registry image's SBOM (kept in the store when the job succeeds)."""
     return _accepted(request, response, submit_sbom_generate(hm, principal, body.image))
+
+
+class ImageJobBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(min_length=1, max_length=4096, examples=["harbor.corp/payments/api:1.4"])
+
+
+class ScanJobBody(ImageJobBody):
+    #: Judge by this environment's tier (or by ``tier``, not both).
+    environment: str | None = Field(default=None, min_length=1, max_length=128)
+    tier: Tier | None = None
+
+
+class VerifyJobBody(ImageJobBody):
+    environment: str = Field(min_length=1, max_length=128, examples=["prod-eu"])
+
+
+@router.post("/sbom-attach", response_model=JobPublic, status_code=202, responses=ACCEPTED)
+def sbom_attach(body: ImageJobBody, request: Request, response: Response, hm: CoreDep,
+                principal: Operator) -> JobPublic:
+    """Queue attaching a registry image's SBOM to it (generated first when none is stored)."""
+    return _accepted(request, response, submit_image_job(hm, principal, "sbom.attach", body.image))
+
+
+@router.post("/scan", response_model=JobPublic, status_code=202, responses=ACCEPTED)
+def scan(
+    body: ScanJobBody, request: Request, response: Response, hm: CoreDep, principal: Operator
+) -> JobPublic:
+    """Queue a scan of a registry image (its SBOM generated when none is stored), kept for its digest."""
+    job = submit_image_job(hm, principal, "image.scan", body.image, environment=body.environment,
+                           tier=body.tier.value if body.tier is not None else None)
+    return _accepted(request, response, job)
+
+
+@router.post("/verify", response_model=JobPublic, status_code=202, responses=ACCEPTED)
+def verify(body: VerifyJobBody, request: Request, response: Response, hm: CoreDep,
+           principal: Operator) -> JobPublic:
+    """Queue the verification of a registry image's signatures against an environment's signers."""
+    job = submit_image_job(hm, principal, "image.verify", body.image, environment=body.environment)
+    return _accepted(request, response, job)

@@ -1,0 +1,95 @@
+"""Admission audit entries, written in batches off the request path.
+
+An admission webhook answers the API server first and records afterwards: each review's entry is
+put on a queue, and one writer thread appends what has queued in one transaction, every
+:data:`FLUSH_SECONDS` or as soon as :data:`BATCH` entries wait.  :meth:`AdmissionAuditWriter.close`
+(the server's shutdown) writes everything still queued.  A failed write is logged and retried with the
+next batch, so a database hiccup loses no entry while the process lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+
+from harbourmaster.services.core import Harbourmaster
+from harbourmaster.store.values import AuditEvent
+
+__all__ = ["BATCH", "FLUSH_SECONDS", "AdmissionAuditWriter"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds between writes while entries wait.
+FLUSH_SECONDS = 0.1
+#: Entries that make the writer write at once.
+BATCH = 200
+#: Entries kept queued while the database refuses them, at most (then the oldest are logged and dropped).
+MAX_QUEUED = 100_000
+
+
+class AdmissionAuditWriter:
+    """A queue of audit events and the thread that appends them to the log in batches."""
+
+    def __init__(
+        self, hm: Harbourmaster, *, flush_seconds: float = FLUSH_SECONDS, batch: int = BATCH
+    ) -> None:
+        self._hm = hm
+        self._flush_seconds = flush_seconds
+        self._batch = batch
+        self._queue: queue.SimpleQueue[AuditEvent | None] = queue.SimpleQueue()
+        self._pending: list[AuditEvent] = []
+        self._tries = 0
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="admission-audit", daemon=True)
+        self._thread.start()
+
+    def record(
+        self, *, actor: str, action: str, target: str, result: str, details: Mapping[str, object]
+    ) -> None:
+        """Queue one entry; returns at once."""
+        self._queue.put(AuditEvent(actor, action, target, result, dict(details)))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write everything queued, then stop the writer."""
+        if not self._closed.is_set():
+            self._closed.set()
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            items: list[AuditEvent | None] = [self._queue.get()]
+            # Collect what arrives within the flush interval after the first entry, up to a batch.
+            deadline = time.monotonic() + self._flush_seconds
+            while None not in items and len(items) < self._batch:
+                try:
+                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            stop = None in items
+            self._pending.extend(item for item in items if item is not None)
+            self._write()
+        while self._pending:  # closing: what a failed write kept gets a few more tries
+            if not self._write(retry_wait=0.2) and self._tries > 5:
+                log.error("dropping %d admission audit entries the database refused", len(self._pending))
+                return
+
+    def _write(self, *, retry_wait: float = 0.0) -> bool:
+        if not self._pending:
+            return True
+        events, self._pending = self._pending, []
+        try:
+            with self._hm.store.transaction() as tx:
+                tx.audit.append_many(events)
+        except Exception:  # the database failed: keep the entries for the next batch
+            self._tries += 1
+            log.exception("writing %d admission audit entries failed; retrying", len(events))
+            self._pending = (events + self._pending)[-MAX_QUEUED:]
+            time.sleep(retry_wait or self._flush_seconds)
+            return False
+        self._tries = 0
+        return True

@@ -1,0 +1,204 @@
+"""``policy export`` and ``policy diff``: the environment's rules for Kyverno, Gatekeeper and Cilium, and
+the check that every layer (those files, harbourmaster's webhook and pull gate) enforces the rules of
+the governance model (D-07)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, assert_never
+
+import yaml
+from pydantic import BaseModel
+
+from harbourmaster.domain.admission_rules import AdmissionRules, admission_rules
+from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.effective_policy import effective_policy
+from harbourmaster.domain.exports import ExportFormat
+from harbourmaster.domain.exports.cilium import cilium_policies
+from harbourmaster.domain.exports.drift import Drift, gatekeeper_drift, kyverno_drift
+from harbourmaster.domain.exports.gatekeeper import constraint, constraint_template
+from harbourmaster.domain.exports.kyverno import kyverno_policy
+from harbourmaster.errors import BadInput
+from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.environment_access import named_environment
+
+__all__ = [
+    "ExportFormat",
+    "LayerAnswer",
+    "MismatchPublic",
+    "PolicyDiffPublic",
+    "PolicyExportPublic",
+    "diff_policy",
+    "environment_rules",
+    "export_policy",
+]
+
+
+class PolicyExportPublic(BaseModel):
+    """The Kubernetes documents of one export, and the fingerprint of the rules they were made from."""
+
+    environment: str
+    format: ExportFormat
+    fingerprint: str
+    documents: list[dict[str, Any]]
+
+
+class MismatchPublic(BaseModel):
+    """One difference between what a layer enforces and the governance model."""
+
+    layer: str
+    subject: str
+    detail: str
+
+
+class PolicyDiffPublic(BaseModel):
+    environment: str
+    fingerprint: str
+    #: The layers compared (``kyverno``, ``gatekeeper``, ``webhook``, ``gate``).
+    layers: list[str]
+    mismatches: list[MismatchPublic]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerAnswer:
+    """What a running layer (webhook, gate) answered on ``GET {url}/policy/{environment}``: its JSON
+    body, or why there is none (connection refused, a status, not JSON)."""
+
+    layer: str
+    url: str
+    body: Mapping[str, Any] | None = None
+    error: str | None = None
+
+
+def environment_rules(hm: Harbourmaster, principal: Principal, environment: str) -> AdmissionRules:
+    """The admission rules of Kubernetes ``environment`` today.
+
+    Raises:
+        Forbidden: ``principal`` may not read the governance model.
+        NotFound: no such environment.
+        BadInput: it is not a Kubernetes environment.
+    """
+    require(principal, Permission.GOVERNANCE_READ)
+    snapshot = hm.snapshot()
+    env = named_environment(snapshot, environment)
+    state = hm.state()
+    policy = effective_policy(state, tier=env.tier, environment=env, today=hm.today())
+    return admission_rules(
+        snapshot,
+        env,
+        trust=state.signing,
+        require_signature=policy.require_signature,
+        signers=policy.signers,
+        signers_required=policy.signers_required,
+        fingerprint=policy.fingerprint,
+        today=hm.today(),
+    )
+
+
+def _failure_policy(hm: Harbourmaster, environment: str) -> str:
+    return hm.snapshot().environments[environment].effective_failure_policy.value
+
+
+def export_policy(
+    hm: Harbourmaster, principal: Principal, *, environment: str, format: ExportFormat
+) -> PolicyExportPublic:
+    """The documents enforcing ``environment``'s rules in ``format``.
+
+    Raises:
+        Forbidden, NotFound, BadInput: as :func:`environment_rules`.
+    """
+    rules = environment_rules(hm, principal, environment)
+    documents: list[dict[str, Any]]
+    if format is ExportFormat.KYVERNO:
+        documents = [kyverno_policy(rules, failure_policy=_failure_policy(hm, environment))]
+    elif format is ExportFormat.GATEKEEPER:
+        documents = [constraint_template(), constraint(rules)]
+    elif format is ExportFormat.CILIUM_EGRESS:
+        documents = cilium_policies(rules)
+    else:
+        assert_never(format)
+    return PolicyExportPublic(
+        environment=environment, format=format, fingerprint=rules.fingerprint, documents=documents
+    )
+
+
+def _documents(name: str, text: str) -> list[Any]:
+    try:
+        return [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{name}: not YAML: {exc}") from None
+
+
+def _layer_drift(answer: LayerAnswer, environment: str, tier: str, fingerprint: str) -> list[Drift]:
+    subject = answer.url
+    if answer.body is None:
+        return [Drift(answer.layer, subject, f"no answer on its policy endpoint: {answer.error}")]
+    drifts: list[Drift] = []
+    found = answer.body.get("fingerprint")
+    if answer.body.get("environment") not in (None, environment):
+        drifts.append(
+            Drift(answer.layer, subject, f"answers for environment {answer.body.get('environment')}")
+        )
+    if answer.body.get("tier") not in (None, tier):
+        drifts.append(
+            Drift(
+                answer.layer,
+                subject,
+                f"enforces tier {answer.body.get('tier')}; environment {environment} is {tier}",
+            )
+        )
+    if found != fingerprint:
+        drifts.append(
+            Drift(
+                answer.layer,
+                subject,
+                f"enforces rules with fingerprint {found}; the governance model's are {fingerprint}",
+            )
+        )
+    return drifts
+
+
+def diff_policy(
+    hm: Harbourmaster,
+    principal: Principal,
+    *,
+    environment: str,
+    kyverno: tuple[str, str] | None = None,
+    gatekeeper: tuple[str, str] | None = None,
+    answers: Sequence[LayerAnswer] = (),
+) -> PolicyDiffPublic:
+    """Compare each layer with the governance model: ``kyverno`` and ``gatekeeper`` are (file name,
+    text) of exported or hand-edited policies, ``answers`` what running layers reported.
+
+    Raises:
+        Forbidden, NotFound: as :func:`environment_rules`.
+        BadInput: nothing to compare, a file that is not YAML, or a Kyverno or Gatekeeper file for an
+            environment that is not Kubernetes.
+    """
+    require(principal, Permission.GOVERNANCE_READ)
+    if kyverno is None and gatekeeper is None and not answers:
+        raise BadInput("name at least one layer to compare: --kyverno, --gatekeeper, --webhook or --gate")
+    env = named_environment(hm.snapshot(), environment)
+    policy = effective_policy(hm.state(), tier=env.tier, environment=env, today=hm.today())
+    drifts: list[Drift] = []
+    layers: list[str] = []
+    if kyverno is not None or gatekeeper is not None:
+        rules = environment_rules(hm, principal, environment)
+        if kyverno is not None:
+            layers.append("kyverno")
+            drifts += kyverno_drift(
+                rules, _documents(*kyverno), failure_policy=env.effective_failure_policy.value
+            )
+        if gatekeeper is not None:
+            layers.append("gatekeeper")
+            drifts += gatekeeper_drift(rules, _documents(*gatekeeper))
+    for answer in answers:
+        layers.append(answer.layer)
+        drifts += _layer_drift(answer, environment, env.tier.value, policy.fingerprint)
+    return PolicyDiffPublic(
+        environment=environment,
+        fingerprint=policy.fingerprint,
+        layers=layers,
+        mismatches=[MismatchPublic(layer=d.layer, subject=d.subject, detail=d.detail) for d in drifts],
+    )

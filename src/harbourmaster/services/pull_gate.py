@@ -1,0 +1,255 @@
+"""The registry pull gate's rules: what a pull of ``repository@digest`` through registry R for
+environment E is judged by, and what is kept of it.
+
+The gate sees no tenant (no namespace or user at pull time), so the source part of the verdict is
+"R is approved and usable on E's tier" (:func:`harbourmaster.domain.decision.decide_for_tier`); the
+vulnerability and signature parts are the image policy verdict's own
+(:func:`harbourmaster.services.verdicts.judge`: the digest's kept scan, the tier's signature rule).
+
+The gate acts as the system principal ``gate:<registry>`` (role team-member: it reads the model and
+the kept scans, and may open the registry's stored credential only for anonymous clients of a
+development-tier environment; it writes nothing but audit records).
+
+Every pull through the gate is audited as ``registry.pull`` (``via: gate``), like a registry's own
+pull notifications, by a background writer that batches records (one transaction per batch): the
+stream never waits for the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.decision import decide_for_tier
+from harbourmaster.domain.model import Registry, Role, Tier
+from harbourmaster.errors import Forbidden
+from harbourmaster.registry import CredentialProvider, RegistryEndpoint
+from harbourmaster.services.audit import AuditEvent
+from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.environment_access import named_environment
+from harbourmaster.services.policy import PolicyPublic, show_policy
+from harbourmaster.services.registry_endpoints import endpoint_for, provider_for
+from harbourmaster.services.registry_scope import named_registry
+from harbourmaster.services.verdicts import judge, verdict_decisions
+
+__all__ = ["GATE_ACTOR_PREFIX", "GateVerdict", "PullGate", "gate_principal", "open_pull_gate"]
+
+log = logging.getLogger(__name__)
+
+GATE_ACTOR_PREFIX = "gate:"
+#: The OCI error code of a denied manifest (the distribution spec's ``DENIED``; Harbor's own is
+#: ``PROJECTPOLICYVIOLATION``, also with 412).
+DENIED_CODE = "DENIED"
+#: Seconds a cached verdict is served without reading the model's revision again (a change to the
+#: model reaches the gate within this long).
+REVISION_RECHECK = 1.0
+
+
+def gate_principal(registry: str) -> Principal:
+    """The system principal a pull gate in front of ``registry`` acts as."""
+    return Principal(f"{GATE_ACTOR_PREFIX}{registry}", Role.TEAM_MEMBER)
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """The verdict on one pulled digest, as the gate answers and audits it."""
+
+    image: str
+    allowed: bool
+    reasons: tuple[str, ...]
+    tier: str | None
+    policy_fingerprint: str | None
+    parts: dict[str, Any]
+
+    def message(self, environment: str) -> str:
+        """The denial message a client shows: the policy (environment, tier, fingerprint) and reasons."""
+        policy = f"harbourmaster policy of environment {environment} (tier {self.tier or 'unknown'}"
+        if self.policy_fingerprint:
+            policy += f", fingerprint {self.policy_fingerprint[:19]}"
+        return f"{policy}) denies {self.image}: " + "; ".join(self.reasons)
+
+
+class _AuditWriter:
+    """Appends audit events on a background thread, in batches; :meth:`put` never blocks."""
+
+    def __init__(self, hm: Harbourmaster, *, interval: float = 0.25, batch: int = 500,
+                 capacity: int = 100_000) -> None:
+        self._hm = hm
+        self._interval = interval
+        self._batch = batch
+        self._queue: queue.Queue[AuditEvent] = queue.Queue(maxsize=capacity)
+        self._stop = threading.Event()
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="gate-audit", daemon=True)
+        self._thread.start()
+
+    def put(self, event: AuditEvent) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+            log.error("the gate's audit queue is full: a pull record was dropped (%d so far)", self.dropped)
+
+    def _drain(self) -> list[AuditEvent]:
+        events: list[AuditEvent] = []
+        while len(events) < self._batch:
+            try:
+                events.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return events
+
+    def flush(self) -> None:
+        while events := self._drain():
+            try:
+                with self._hm.store.transaction() as tx:
+                    tx.audit.append_many(events)
+            except Exception:  # the log must not stop the gate; the failure is logged with its cause
+                log.exception("could not append %d gate pull records to the audit log", len(events))
+                return
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+        self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+class PullGate:
+    """The rules of one gate: registry ``registry`` in front of environment ``environment``."""
+
+    def __init__(self, hm: Harbourmaster, principal: Principal, *, registry: Registry, environment: str,
+                 tier: Tier, endpoint: RegistryEndpoint, development_only: bool,
+                 anonymous_provider: CredentialProvider | None, verdict_ttl: float) -> None:
+        self._hm = hm
+        self.principal = principal
+        self.registry = registry
+        self.environment = environment
+        self.tier = tier
+        self.endpoint = endpoint
+        self.development_only = development_only
+        #: The stored credential for anonymous clients (development tier only); never shown.
+        self.anonymous_provider = anonymous_provider
+        self._ttl = verdict_ttl
+        self._revision = -1
+        self._revision_seen_at = -REVISION_RECHECK
+        self._verdicts: dict[tuple[str, str], tuple[float, int, GateVerdict]] = {}
+        self._lock = threading.Lock()
+        self._audit = _AuditWriter(hm)
+
+    @property
+    def image_host(self) -> str:
+        """The host images of this registry are named by (``host/repository@digest``)."""
+        return self.registry.location.host
+
+    def cached_verdict(self, repository: str, digest: str) -> GateVerdict | None:
+        """The verdict taken within ``verdict_ttl`` seconds at the model revision last seen (the revision
+        is read again at most every :data:`REVISION_RECHECK` seconds, by :meth:`verdict`); None when
+        :meth:`verdict` must be asked.  Reads nothing: safe on the request's event loop."""
+        now = time.monotonic()
+        if now - self._revision_seen_at >= REVISION_RECHECK:
+            return None
+        with self._lock:
+            cached = self._verdicts.get((repository, digest))
+        if cached is not None and cached[1] == self._revision and now - cached[0] < self._ttl:
+            return cached[2]
+        return None
+
+    def verdict(self, repository: str, digest: str) -> GateVerdict:
+        """The verdict on ``repository@digest`` for the environment (cached per model revision for
+        ``verdict_ttl`` seconds).  Never raises for what it finds: what cannot be judged denies."""
+        revision = self._hm.snapshot().revision
+        self._revision, self._revision_seen_at = revision, time.monotonic()
+        key = (repository, digest)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._verdicts.get(key)
+        if cached is not None and cached[1] == revision and now - cached[0] < self._ttl:
+            return cached[2]
+        image = f"{self.image_host}/{repository}@{digest}"
+        snapshot = self._hm.snapshot()
+        sources = decide_for_tier(snapshot, environment=self.environment, registry=self.registry.name,
+                                  images=[image])
+        judged = judge(self._hm, self.principal, sources, environment=self.environment, resolve=True)
+        (decision,) = verdict_decisions(judged)
+        parts = dict(decision.verdict or {})
+        result = GateVerdict(
+            image=image,
+            allowed=decision.allowed,
+            reasons=decision.reasons,
+            tier=judged.tier.value if judged.tier is not None else None,
+            policy_fingerprint=judged.policy_fingerprint,
+            parts=parts,
+        )
+        with self._lock:
+            if len(self._verdicts) > 10_000:
+                self._verdicts.clear()
+            self._verdicts[key] = (now, revision, result)
+        return result
+
+    def record_pull(self, verdict: GateVerdict, *, repository: str, reference: str, client: str | None,
+                    user_agent: str | None, method: str) -> None:
+        """Audit a manifest request through the gate as ``registry.pull`` (queued; never blocks)."""
+        tag = None if reference.startswith(("sha256:", "sha512:")) else reference
+        details = {
+            "via": "gate",
+            "registry": self.registry.name,
+            "environment": self.environment,
+            "repository": repository,
+            "tag": tag,
+            "digest": verdict.image.rpartition("@")[2],
+            "addr": client,
+            "useragent": user_agent,
+            "method": method,
+            "verdict": "allowed" if verdict.allowed else "denied",
+            "reasons": list(verdict.reasons),
+            "policy_fingerprint": verdict.policy_fingerprint,
+        }
+        self._audit.put(AuditEvent(self.principal.audit_name, "registry.pull", verdict.image,
+                                   "ok" if verdict.allowed else "denied", details))
+
+    def policy(self) -> PolicyPublic:
+        """The environment's effective rules and fingerprint, as ``policy show`` has them."""
+        return show_policy(self._hm, self.principal, environment=self.environment)
+
+    def flush(self) -> None:
+        """Write the queued pull records now."""
+        self._audit.flush()
+
+    def close(self) -> None:
+        self._audit.close()
+
+
+def open_pull_gate(hm: Harbourmaster, principal: Principal, *, registry: str, environment: str,
+                   verdict_ttl: float = 10.0) -> PullGate:
+    """The gate of ``registry`` for ``environment``, with the registry's endpoint; on a development-tier
+    environment, a registry with a stored credential lends it to anonymous clients (opened now,
+    audited as ``credential.use`` with purpose ``gate.anonymous-pull``).
+
+    Raises:
+        Forbidden: ``principal`` is not this registry's gate, or may not read the model.
+        NotFound: no such registry or environment.
+        BadInput, VaultError: the registry's client key or credential cannot be used.
+    """
+    require(principal, Permission.GOVERNANCE_READ)
+    if principal.name != f"{GATE_ACTOR_PREFIX}{registry}":
+        raise Forbidden(f"{principal.name} may not act as the pull gate of registry {registry}")
+    reg = named_registry(hm, registry)
+    env = named_environment(hm.snapshot(), environment)
+    actor = principal.audit_name
+    # Plain HTTP or unverified TLS upstream only for a registry granted to development tiers alone.
+    endpoint, development_only = endpoint_for(hm, reg, actor=actor, purpose="gate.connect")
+    provider = None
+    if env.tier is Tier.DEVELOPMENT and reg.credential is not None:
+        provider = provider_for(hm, reg, actor=actor, purpose="gate.anonymous-pull")
+    return PullGate(hm, principal, registry=reg, environment=env.name, tier=env.tier, endpoint=endpoint,
+                    development_only=development_only, anonymous_provider=provider,
+                    verdict_ttl=verdict_ttl)
