@@ -188,7 +188,8 @@ def review(
     if isinstance(parsed, tuple):
         return _unreadable(hm, environment, *parsed)
     try:
-        return _judge(hm, parsed, mutate=mutate, audit=audit)
+        with hm.one_view():  # one read of the model's revision for the whole review
+            return _judge(hm, parsed, mutate=mutate, audit=audit)
     except Error as exc:
         log.warning("admission review %s could not be decided: %s", parsed.uid, exc.message)
         return _unreadable(hm, environment, parsed.uid, f"harbourmaster could not decide: {exc.message}")

@@ -12,10 +12,11 @@ ask ``hm.clock`` for the time and never read the environment.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -100,6 +101,8 @@ class Harbourmaster:
         #: The model revision the store announced last (None: not watched, or the watch is down).
         self._watched_revision: int | None = None
         self._watch: ModelWatcher | None = None
+        #: A view held for one read-only operation on this thread (:meth:`one_view`).
+        self._held = threading.local()
         self._lock = threading.Lock()
 
     @classmethod
@@ -236,10 +239,28 @@ class Harbourmaster:
         """The decision snapshot for the current model revision (rebuilt when the model changed)."""
         return self.current()[0]
 
+    @contextlib.contextmanager
+    def one_view(self) -> Iterator[tuple[GovernanceSnapshot, GovernanceState]]:
+        """Hold the current snapshot and model for a read-only operation on this thread: every
+        :meth:`snapshot` and :meth:`current` inside answers the same view without asking the store
+        again (a decision reads the model's revision once).  Nested holds share the outer one."""
+        held = getattr(self._held, "view", None)
+        if held is not None:
+            yield held
+            return
+        self._held.view = view = self.current()
+        try:
+            yield view
+        finally:
+            self._held.view = None
+
     def current(self) -> tuple[GovernanceSnapshot, GovernanceState]:
         """The decision snapshot for the current model revision and the model it was built from, both
         immutable and shared until the model changes (one revision read when nothing changed): for hot
         paths such as the verdict, which need the tiers and the allowlist as well."""
+        held = getattr(self._held, "view", None)
+        if held is not None:
+            return held  # type: ignore[no-any-return]
         today = self.clock.today()
         with self._lock:
             cached, cached_state, watched = self._snapshot, self._snapshot_state, self._watched_revision

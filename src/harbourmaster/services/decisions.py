@@ -10,9 +10,11 @@ cannot, the decision stands and the audit entry says why the digest is unknown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.decision import Decision, GovernanceSnapshot, Tenant, decide
@@ -68,6 +70,21 @@ class ContentDecision:
         return row
 
 
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _in_one_view(fn: _F) -> _F:
+    """Take the decision on one view of the model (:meth:`Harbourmaster.one_view`): its revision is
+    read once, however many parts of the decision ask for the snapshot."""
+
+    @functools.wraps(fn)
+    def decided(hm: Harbourmaster, *args: Any, **kwargs: Any) -> Any:
+        with hm.one_view():
+            return fn(hm, *args, **kwargs)
+
+    return cast(_F, decided)
+
 def _require_parsable(images: list[str], sources: list[str] | None = None) -> None:
     """A malformed reference is bad input here (the caller named it), not a denial."""
     problems = []
@@ -96,6 +113,7 @@ def _limit_images(hm: Harbourmaster, count: int) -> None:
         )
 
 
+@_in_one_view
 def check_images(
     hm: Harbourmaster,
     principal: Principal,
@@ -225,6 +243,7 @@ def _placeholder_reason(workload: WorkloadImage, placeholder: str) -> str:
     )
 
 
+@_in_one_view
 def check_content(
     hm: Harbourmaster,
     principal: Principal,
