@@ -101,11 +101,16 @@ def test_skopeo_pulls_through_the_gate_allowed_same_digest_denied_with_412(lab: 
     assert challenge.status_code == 401 and challenge.headers["www-authenticate"].startswith("Basic")
 
     # Every pull is audited: the allowed one and the refusals, with digest, tag, client and verdict.
-    entries = _gate_pulls()
+    # The gate writes its records in batches, a fraction of a second behind the pulls: wait for all.
+    expected = {("allowed", "team/good"), ("denied", "team/vulnerable"), ("denied", "team/unscanned")}
+
+    def seen() -> set[tuple[str, str]]:
+        return {(e.details.get("verdict"), e.details.get("repository")) for e in _gate_pulls()}
+
     deadline = time.monotonic() + 10
-    while len({e.details.get("verdict") for e in entries}) < 2 and time.monotonic() < deadline:
+    while not expected <= seen() and time.monotonic() < deadline:
         time.sleep(0.2)
-        entries = _gate_pulls()
+    entries = _gate_pulls()
     allowed = [e for e in entries if e.details["verdict"] == "allowed"]
     refused = [e for e in entries if e.details["verdict"] == "denied"]
     assert allowed and refused

@@ -149,11 +149,20 @@ def test_audit_mode_admits_with_warnings_and_dry_run_is_not_recorded(webhook: We
     assert dry["allowed"] is False
     assert dry["auditAnnotations"]["recorded"].startswith("false")
     ids = {a["auditAnnotations"]["decision-id"]: a for a in (enforced, audited, dry)}
-    time.sleep(0.5)  # the writer flushes every 0.1 s: the entries are there without stopping the server
     hm = Harbourmaster.from_environ(site.env)
-    with hm.store.read() as tx:
-        entries = [e for e in tx.audit.entries() if e.action == "admission"]
-    recorded = {e.details["decision_id"]: e for e in entries}
+
+    def recorded_now() -> dict[str, Any]:
+        with hm.store.read() as tx:
+            return {e.details["decision_id"]: e for e in tx.audit.entries() if e.action == "admission"}
+
+    # The writer flushes every 0.1 s: the entries arrive without stopping the server (waited for, as a
+    # loaded machine may take longer); the dry run, answered last, would have been written by then too.
+    wanted = {enforced["auditAnnotations"]["decision-id"], audited["auditAnnotations"]["decision-id"]}
+    deadline = time.monotonic() + 10
+    while not wanted <= set(recorded_now()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    recorded = recorded_now()
     assert enforced["auditAnnotations"]["decision-id"] in recorded
     assert audited["auditAnnotations"]["decision-id"] in recorded
     assert dry["auditAnnotations"]["decision-id"] not in recorded
