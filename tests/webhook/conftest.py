@@ -208,22 +208,28 @@ class Webhook:
 
 
 @contextlib.contextmanager
-def running_webhook(env: Mapping[str, str], tls: TlsPair, log: Path) -> Iterator[Webhook]:
-    """``webhook serve`` on a free port; stopped (SIGTERM: the audit queue is flushed) at the end."""
+def running_webhook(
+    env: Mapping[str, str], tls: TlsPair, log: Path, *, extra: tuple[str, ...] = (), client_cert: bool = False
+) -> Iterator[Webhook]:
+    """``webhook serve`` on a free port (``extra`` arguments; ``client_cert``: the test client presents
+    the TLS pair as its certificate); stopped (SIGTERM: the audit queue is flushed) at the end."""
     port = free_port()
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [
                 sys.executable, "-m", "harbourmaster", "webhook", "serve",
                 "--cert", str(tls.cert), "--key", str(tls.key),
-                "--host", "127.0.0.1", "--port", str(port), "--log-level", "info",
+                "--host", "127.0.0.1", "--port", str(port), "--log-level", "info", *extra,
             ],
             env=dict(env),
             stdout=sink,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     base = f"https://127.0.0.1:{port}"
-    client = httpx.Client(verify=ssl.create_default_context(cafile=str(tls.cert)), timeout=10)
+    context = ssl.create_default_context(cafile=str(tls.cert))
+    if client_cert:
+        context.load_cert_chain(str(tls.cert), str(tls.key))
+    client = httpx.Client(verify=context, timeout=10)
     try:
         wait_until(lambda: client.get(f"{base}/healthz").status_code == 200, what="webhook serve")
         yield Webhook(base, proc, log, client)

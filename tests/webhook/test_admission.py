@@ -9,16 +9,18 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import ssl
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from harbourmaster.services.admission import webhook_principal
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.policy import show_policy
-from tests.webhook.conftest import CANARY, Site, Webhook, pod, review
+from tests.webhook.conftest import CANARY, Site, TlsPair, Webhook, pod, review, running_webhook
 
 pytestmark = pytest.mark.integration
 
@@ -336,3 +338,23 @@ def test_no_registry_secret_in_answers_or_logs(webhook: Webhook, site: Site) -> 
         for path in ("/validate/dev", "/mutate/dev"):
             answers.append(webhook.post(path, review(pod(image), kind=("", "v1", "Pod"))).text)
     assert CANARY not in _all_text(webhook, answers)
+
+
+def test_with_a_client_ca_only_clients_with_its_certificate_are_answered(
+    site: Site, tls_pair: TlsPair, tmp_path: Path
+) -> None:
+    # The TLS pair is its own CA (self-signed, CA:TRUE): it stands for the API server's client certificate.
+    with running_webhook(
+        site.env, tls_pair, tmp_path / "mtls.log", extra=("--client-ca", str(tls_pair.cert)), client_cert=True
+    ) as mtls:
+        answer = mtls.post(
+            "/validate/dev", review(pod(f"{site.image}"), kind=("", "v1", "Pod"), uid="u-mtls")
+        )
+        assert response(answer, "u-mtls")["uid"] == "u-mtls"
+        anonymous = httpx.Client(verify=ssl.create_default_context(cafile=str(tls_pair.cert)), timeout=10)
+        with anonymous, pytest.raises(httpx.TransportError):
+            anonymous.post(f"{mtls.base}/validate/dev", json=review(pod(site.image), kind=("", "v1", "Pod")))
+    hm = Harbourmaster.from_environ(site.env)
+    with hm.store.read() as tx:
+        uids = {e.details.get("uid") for e in tx.audit.entries() if e.action == "admission"}
+    assert "u-mtls" in uids and len(uids) == 1  # the refused client wrote nothing

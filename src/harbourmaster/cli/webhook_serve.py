@@ -20,6 +20,12 @@ def serve(
     workers: int = typer.Option(
         1, "--workers", min=1, max=64, help="Processes serving the webhook (each with its own snapshot)."
     ),
+    client_ca: Path | None = typer.Option(
+        None,
+        "--client-ca",
+        help="Answer only clients presenting a certificate signed by this CA (PEM): the API server, "
+        "configured with that client certificate (AdmissionConfiguration kubeConfigFile).",
+    ),
 ) -> None:
     """Serve the admission webhooks over HTTPS: POST /validate/ENV and /mutate/ENV (AdmissionReview
     admission.k8s.io/v1), GET /healthz and GET /policy/ENV (the policy fingerprint).
@@ -34,8 +40,8 @@ def serve(
     from harbourmaster.webhook import create_webhook_app
 
     hm = open_core()
-    for label, path in (("--cert", cert), ("--key", key)):
-        if not path.is_file():
+    for label, path in (("--cert", cert), ("--key", key), ("--client-ca", client_ca)):
+        if path is not None and not path.is_file():
             raise BadInput(f"{label} {path}: no such file")
     try:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -43,6 +49,14 @@ def serve(
     except (ssl.SSLError, OSError) as exc:
         raise BadInput(f"--cert {cert} / --key {key}: not a certificate and its key ({exc})") from exc
     common: dict[str, object] = {"host": host}
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=str(client_ca))
+        except (ssl.SSLError, OSError) as exc:
+            raise BadInput(f"--client-ca {client_ca}: not PEM CA certificates ({exc})") from exc
+        # Without a certificate from that CA the TLS handshake fails: nobody else can ask for verdicts
+        # (or write admission records in another's name).
+        common.update(ssl_ca_certs=str(client_ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
     if workers > 1:
         # Each process builds its own core and snapshot from the environment (as replicas do).
         hm.db.dispose()
@@ -65,7 +79,6 @@ def serve(
     gc.freeze()
     uvicorn.run(
         app,
-        host=host,
         port=port,
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
@@ -73,4 +86,5 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        **common,  # type: ignore[arg-type]
     )
