@@ -284,6 +284,41 @@ def in_process(env: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def regorus_peer(env: dict[str, str], runs: int, root: Path) -> dict[str, float] | None:
+    """The exported Gatekeeper policy (``policy export --format gatekeeper``) evaluated by regorus on the
+    same Deployment, in process: the peer engine's cost for the source rule alone (no scan, no signature,
+    no audit)."""
+    try:
+        import opa_eval
+    except ImportError:
+        print("regorus peer skipped: pip install opa-eval", file=sys.stderr)
+        return None
+    from harbourmaster.domain.exports import ExportFormat
+    from harbourmaster.services.policy_export import export_policy
+
+    hm = Harbourmaster.from_environ(env)
+    exported = export_policy(hm, local_principal(hm), environment="dev", format=ExportFormat.GATEKEEPER)
+    template, constraint = exported.documents
+    rego = root / "template.rego"
+    rego.write_text(template["spec"]["targets"][0]["rego"])
+    engine = opa_eval.OpaEval(str(rego), query="data.harbourmasterallowedregistries.violation")
+    obj = deployment()
+    review = {
+        "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+        "namespace": "web",
+        "object": obj,
+    }
+    document = json.dumps({"review": review, "parameters": constraint["spec"]["parameters"]})
+    assert engine.evaluate_parsed(document) == [], "the exported policy denies the bench's pod"
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        engine.evaluate_parsed(document)
+        times.append(time.perf_counter() - started)
+    times.sort()
+    return {"p50": statistics.median(times), "p99": times[int(len(times) * 0.99) - 1]}
+
+
 def audit_entries(env: dict[str, str]) -> int:
     hm = Harbourmaster.from_environ(env)
     with hm.store.read() as tx:
@@ -328,6 +363,7 @@ def main() -> None:
         finally:
             stop_server(proc)
         local = in_process(env, runs)
+        peer = regorus_peer(env, runs, root)
         recorded = audit_entries(env)
         print(f"\nwebhook serve, {args.workers} process(es), {os.cpu_count()} CPUs shared with the load "
               f"generator; {seconds} s per run; body {len(body)} bytes "
@@ -339,6 +375,9 @@ def main() -> None:
         print(f"saturation throughput (wrk, 100 connections): {closed['rps']:.0f} req/s")
         for label, figures in local.items():
             print(f"in-process check_content ({label}): p50 {ms(figures['p50'])}, p99 {ms(figures['p99'])}")
+        if peer is not None:
+            print(f"peer: the exported Gatekeeper policy on regorus, same Deployment (source rule only): "
+                  f"p50 {ms(peer['p50'])}, p99 {ms(peer['p99'])}")  # fmt: skip
         base = local["no audit write"]["p50"]
         print(f"ratio: webhook p50 at 1,000 req/s / in-process p50 = {fixed['p50'] / base:.1f}x; "
               f"closed-loop average / in-process p50 = {closed['avg'] / base:.1f}x")  # fmt: skip
