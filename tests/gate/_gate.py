@@ -41,10 +41,16 @@ tiers:
 """
 
 
-def govern(tmp_path: Path, upstream_host: str) -> None:
-    """``init`` and ``apply`` a model whose registry ``lab`` is ``upstream_host`` (development tier)."""
+def govern(tmp_path: Path, upstream_host: str, *, scope: str | None = None) -> None:
+    """``init`` and ``apply`` a model whose registry ``lab`` is ``upstream_host`` (development tier),
+    covering only ``scope`` of it when given."""
     doc = tmp_path / "governance.yaml"
-    doc.write_text(GOVERNANCE.format(host=upstream_host))
+    text = GOVERNANCE.format(host=upstream_host)
+    if scope is not None:
+        text = text.replace(
+            f"    url: http://{upstream_host}\n", f"    url: http://{upstream_host}\n    scope: {scope}\n"
+        )
+    doc.write_text(text)
     cli_ok("init")
     cli_ok("apply", "-f", str(doc))
 
@@ -66,15 +72,27 @@ def keep_scan(image: str, digest: str, *findings: Finding) -> None:
 
 
 @contextlib.contextmanager
-def running_gate(
-    *, registry: str = "lab", env: str = "dev", extra: tuple[str, ...] = ()
-) -> Iterator[str]:
+def running_gate(*, registry: str = "lab", env: str = "dev", extra: tuple[str, ...] = ()) -> Iterator[str]:
     """``harbourmaster gate serve`` on a free port; yields ``127.0.0.1:PORT``; stopped by its pid."""
     port = free_port()
     log = open(Path(os.environ["HARBOURMASTER_HOME"]) / f"gate-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harbourmaster", "gate", "serve", "--registry", registry, "--env", env,
-         "--port", str(port), "--log-level", "warning", *extra],
+        [
+            sys.executable,
+            "-m",
+            "harbourmaster",
+            "gate",
+            "serve",
+            "--registry",
+            registry,
+            "--env",
+            env,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *extra,
+        ],
         env=dict(os.environ),
         stdout=log,
         stderr=log,

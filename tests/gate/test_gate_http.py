@@ -75,14 +75,14 @@ class _StandIn(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
 
-@pytest.fixture
-def gate(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=[None], ids=["unscoped"])
+def gate(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _StandIn)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         upstream = f"127.0.0.1:{server.server_address[1]}"
-        govern(tmp_path, upstream)
+        govern(tmp_path, upstream, scope=request.param)
         # Verdicts are not reused here: each test records scans while the gate runs.
         with running_gate(extra=("--verdict-ttl", "0")) as host:
             yield host
@@ -162,3 +162,22 @@ def test_a_critical_finding_denies_with_the_advisory_named(gate: str) -> None:
                        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=10)
     assert denied.status_code == 412
     assert "CVE-2026-4242" in denied.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("gate", ["team"], indirect=True, ids=["scoped to team"])
+def test_a_scoped_registry_is_served_within_its_scope_only(gate: str) -> None:
+    # Inside the scope: blobs stream as before.
+    good = httpx.get(f"http://{gate}/v2/team/app/blobs/{GOOD_DIGEST}", timeout=10)
+    assert good.status_code == 200 and good.content == GOOD
+    # Outside it: neither manifests nor blobs nor tag lists reach the registry, nor does its catalog.
+    for path in (
+        "/v2/other/app/manifests/v1",
+        f"/v2/other/app/blobs/{GOOD_DIGEST}",
+        "/v2/other/app/tags/list",
+        "/v2/teams/app/manifests/v1",
+        "/v2/_catalog",
+    ):
+        answer = httpx.get(f"http://{gate}{path}", timeout=10)
+        assert answer.status_code == 404, path
+        (error,) = answer.json()["errors"]
+        assert error["code"] == "NAME_UNKNOWN" and "registry lab" in error["message"], path

@@ -144,6 +144,9 @@ class _Gate:
             return oci_error(405, "UNSUPPORTED", "this is a pull gate: only GET and HEAD are served "
                              f"(push to registry {self.gate.registry.name} directly)",
                              head=request.method == "HEAD")
+        refusal = self.gate.refusal(api.kind, api.repository)
+        if refusal is not None:
+            return oci_error(404, "NAME_UNKNOWN", refusal, head=request.method == "HEAD")
         try:
             if api.kind == "manifests":
                 return await self.manifest(request, api)

@@ -34,7 +34,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.environment_access import named_environment
 from harbourmaster.services.policy import PolicyPublic, show_policy
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for
-from harbourmaster.services.registry_scope import named_registry
+from harbourmaster.services.registry_scope import named_registry, within_scope
 from harbourmaster.services.verdicts import judge, verdict_decisions
 
 __all__ = ["GATE_ACTOR_PREFIX", "GateVerdict", "PullGate", "gate_principal", "open_pull_gate"]
@@ -144,6 +144,20 @@ class PullGate:
         self._verdicts: dict[tuple[str, str], tuple[float, int, GateVerdict]] = {}
         self._lock = threading.Lock()
         self._audit = _AuditWriter(hm)
+
+    def refusal(self, kind: str, repository: str | None) -> str | None:
+        """Why the gate does not serve an API path of ``kind`` for ``repository`` (it is outside the
+        registry's scope: the gate serves what registry NAME covers, blobs and tag lists included, so no
+        client — least of all an anonymous one served with the stored credential — reads beyond it), or
+        None."""
+        scope = self.registry.location.scope
+        where = "/".join((self.registry.location.host, *scope))
+        if kind == "catalog" and scope:
+            return (f"registry {self.registry.name} covers {where} only: this gate does not list the "
+                    "host's repositories")
+        if repository is not None and not within_scope(self.registry, repository):
+            return f"{repository} is outside registry {self.registry.name} ({where}): not served by this gate"
+        return None
 
     @property
     def image_host(self) -> str:
