@@ -34,7 +34,7 @@ from typing import Any
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.model import AdmissionMode, Environment, FailurePolicy, Role
 from harbourmaster.errors import BadInput, Error, NotFound
-from harbourmaster.services.admission_audit import AdmissionAuditWriter
+from harbourmaster.services.audit_batches import AuditBatchWriter
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.decision_audit import bounded_images
 from harbourmaster.services.decisions import ContentDecision, check_content
@@ -175,7 +175,7 @@ def review(
     environment: str,
     body: bytes,
     mutate: bool = False,
-    audit: AdmissionAuditWriter | None = None,
+    audit: AuditBatchWriter | None = None,
 ) -> AdmissionAnswer:
     """Answer one AdmissionReview ``body`` for ``environment`` (validating, or ``mutate``: patching).
 
@@ -217,7 +217,7 @@ def _object(request: _Request) -> dict[str, Any] | str:
 
 
 def _judge(
-    hm: Harbourmaster, request: _Request, *, mutate: bool, audit: AdmissionAuditWriter | None
+    hm: Harbourmaster, request: _Request, *, mutate: bool, audit: AuditBatchWriter | None
 ) -> AdmissionAnswer:
     snapshot = hm.snapshot()
     env = snapshot.environments.get(request.environment)
@@ -304,7 +304,7 @@ def _validate_answer(
     problem: str | None,
     context: dict[str, Any],
     principal: Principal,
-    audit: AdmissionAuditWriter | None,
+    audit: AuditBatchWriter | None,
 ) -> AdmissionAnswer:
     denied = [_denied_line(c) for c in results if not c.decision.allowed]
     if problem is not None:

@@ -18,7 +18,6 @@ stream never waits for the audit log.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from harbourmaster.domain.model import Registry, Role, Tier
 from harbourmaster.errors import Forbidden
 from harbourmaster.registry import CredentialProvider, RegistryEndpoint
 from harbourmaster.services.audit import AuditEvent
+from harbourmaster.services.audit_batches import AuditBatchWriter
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.environment_access import named_environment
 from harbourmaster.services.policy import PolicyPublic, show_policy
@@ -74,55 +74,6 @@ class GateVerdict:
         return f"{policy}) denies {self.image}: " + "; ".join(self.reasons)
 
 
-class _AuditWriter:
-    """Appends audit events on a background thread, in batches; :meth:`put` never blocks."""
-
-    def __init__(self, hm: Harbourmaster, *, interval: float = 0.25, batch: int = 500,
-                 capacity: int = 100_000) -> None:
-        self._hm = hm
-        self._interval = interval
-        self._batch = batch
-        self._queue: queue.Queue[AuditEvent] = queue.Queue(maxsize=capacity)
-        self._stop = threading.Event()
-        self.dropped = 0
-        self._thread = threading.Thread(target=self._run, name="gate-audit", daemon=True)
-        self._thread.start()
-
-    def put(self, event: AuditEvent) -> None:
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self.dropped += 1
-            log.error("the gate's audit queue is full: a pull record was dropped (%d so far)", self.dropped)
-
-    def _drain(self) -> list[AuditEvent]:
-        events: list[AuditEvent] = []
-        while len(events) < self._batch:
-            try:
-                events.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return events
-
-    def flush(self) -> None:
-        while events := self._drain():
-            try:
-                with self._hm.store.transaction() as tx:
-                    tx.audit.append_many(events)
-            except Exception:  # the log must not stop the gate; the failure is logged with its cause
-                log.exception("could not append %d gate pull records to the audit log", len(events))
-                return
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush()
-        self.flush()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-
 class PullGate:
     """The rules of one gate: registry ``registry`` in front of environment ``environment``."""
 
@@ -143,7 +94,7 @@ class PullGate:
         self._revision_seen_at = -REVISION_RECHECK
         self._verdicts: dict[tuple[str, str], tuple[float, int, GateVerdict]] = {}
         self._lock = threading.Lock()
-        self._audit = _AuditWriter(hm)
+        self._audit = AuditBatchWriter(hm, name="gate-audit", flush_seconds=0.25, batch=500)
 
     def refusal(self, kind: str, repository: str | None) -> str | None:
         """Why the gate does not serve an API path of ``kind`` for ``repository`` (it is outside the
@@ -233,10 +184,6 @@ class PullGate:
     def policy(self) -> PolicyPublic:
         """The environment's effective rules and fingerprint, as ``policy show`` has them."""
         return show_policy(self._hm, self.principal, environment=self.environment)
-
-    def flush(self) -> None:
-        """Write the queued pull records now."""
-        self._audit.flush()
 
     def close(self) -> None:
         self._audit.close()

@@ -2,7 +2,7 @@
 
 Each review runs in the thread pool (the verdict may wait for a registry within its budget); the
 audit entries it queues are written by one
-:class:`~harbourmaster.services.admission_audit.AdmissionAuditWriter`, started and flushed with the
+:class:`~harbourmaster.services.audit_batches.AuditBatchWriter`, started and flushed with the
 app's lifespan.
 """
 
@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from harbourmaster.errors import Error
 from harbourmaster.services.admission import MAX_BODY_BYTES, review, webhook_principal
-from harbourmaster.services.admission_audit import AdmissionAuditWriter
+from harbourmaster.services.audit_batches import AuditBatchWriter
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.policy import show_policy
 
@@ -48,7 +48,7 @@ def webhook_app_from_environ() -> Starlette:
 
 def create_webhook_app(hm: Harbourmaster) -> Starlette:
     """The webhook app on ``hm``; its audit writer lives as long as the app serves."""
-    writer: list[AdmissionAuditWriter] = []
+    writer: list[AuditBatchWriter] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -56,7 +56,7 @@ def create_webhook_app(hm: Harbourmaster) -> Starlette:
         # On PostgreSQL the core follows NOTIFYs of new model revisions; elsewhere (SQLite) it reads
         # the revision per review (one indexed read), so replicas stay in step either way.
         await run_in_threadpool(hm.watch_model)
-        writer.append(AdmissionAuditWriter(hm))
+        writer.append(AuditBatchWriter(hm, name="admission-audit"))
         try:
             yield
         finally:

@@ -1,10 +1,10 @@
-"""Admission audit entries, written in batches off the request path.
+"""Audit entries written in batches off the request path, for the enforcement points that answer first
+and record afterwards (the admission webhook's reviews, the pull gate's pulls).
 
-An admission webhook answers the API server first and records afterwards: each review's entry is
-put on a queue, and one writer thread appends what has queued in one transaction, every
-:data:`FLUSH_SECONDS` or as soon as :data:`BATCH` entries wait.  :meth:`AdmissionAuditWriter.close`
-(the server's shutdown) writes everything still queued.  A failed write is logged and retried with the
-next batch, so a database hiccup loses no entry while the process lives.
+Each entry is put on a queue, and one writer thread appends what has queued in one transaction, every
+``flush_seconds`` or as soon as ``batch`` entries wait.  :meth:`AuditBatchWriter.close` (the server's
+shutdown) writes everything still queued.  A failed write is logged and retried with the next batch,
+so a database hiccup loses no entry while the process lives.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.store.values import AuditEvent
 
-__all__ = ["BATCH", "FLUSH_SECONDS", "AdmissionAuditWriter"]
+__all__ = ["BATCH", "FLUSH_SECONDS", "AuditBatchWriter"]
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,16 @@ BATCH = 200
 MAX_QUEUED = 100_000
 
 
-class AdmissionAuditWriter:
-    """A queue of audit events and the thread that appends them to the log in batches."""
+class AuditBatchWriter:
+    """A queue of audit events and the thread (named ``name``) that appends them to the log in batches."""
 
     def __init__(
-        self, hm: Harbourmaster, *, flush_seconds: float = FLUSH_SECONDS, batch: int = BATCH
+        self,
+        hm: Harbourmaster,
+        *,
+        name: str = "audit-batches",
+        flush_seconds: float = FLUSH_SECONDS,
+        batch: int = BATCH,
     ) -> None:
         self._hm = hm
         self._flush_seconds = flush_seconds
@@ -43,14 +48,18 @@ class AdmissionAuditWriter:
         self._pending: list[AuditEvent] = []
         self._tries = 0
         self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="admission-audit", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def record(
         self, *, actor: str, action: str, target: str, result: str, details: Mapping[str, object]
     ) -> None:
         """Queue one entry; returns at once."""
-        self._queue.put(AuditEvent(actor, action, target, result, dict(details)))
+        self.put(AuditEvent(actor, action, target, result, dict(details)))
+
+    def put(self, event: AuditEvent) -> None:
+        """Queue ``event``; returns at once."""
+        self._queue.put(event)
 
     def close(self, timeout: float = 10.0) -> None:
         """Write everything queued, then stop the writer."""
@@ -75,7 +84,7 @@ class AdmissionAuditWriter:
             self._write()
         while self._pending:  # closing: what a failed write kept gets a few more tries
             if not self._write(retry_wait=0.2) and self._tries > 5:
-                log.error("dropping %d admission audit entries the database refused", len(self._pending))
+                log.error("dropping %d audit entries the database refused", len(self._pending))
                 return
 
     def _write(self, *, retry_wait: float = 0.0) -> bool:
@@ -87,7 +96,7 @@ class AdmissionAuditWriter:
                 tx.audit.append_many(events)
         except Exception:  # the database failed: keep the entries for the next batch
             self._tries += 1
-            log.exception("writing %d admission audit entries failed; retrying", len(events))
+            log.exception("writing %d audit entries failed; retrying", len(events))
             self._pending = (events + self._pending)[-MAX_QUEUED:]
             time.sleep(retry_wait or self._flush_seconds)
             return False
