@@ -48,7 +48,16 @@ def serve(
         context.load_cert_chain(str(cert), str(key))
     except (ssl.SSLError, OSError) as exc:
         raise BadInput(f"--cert {cert} / --key {key}: not a certificate and its key ({exc})") from exc
-    common: dict[str, object] = {"host": host}
+    common: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "ssl_certfile": str(cert),
+        "ssl_keyfile": str(key),
+        "log_level": log_level,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
     if client_ca is not None:
         try:
             context.load_verify_locations(cafile=str(client_ca))
@@ -64,27 +73,10 @@ def serve(
             "harbourmaster.webhook.app:webhook_app_from_environ",
             factory=True,
             workers=workers,
-            port=port,
-            ssl_certfile=str(cert),
-            ssl_keyfile=str(key),
-            log_level=log_level,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
             **common,  # type: ignore[arg-type]
         )
         return
     app = create_webhook_app(hm)
     gc.collect()
     gc.freeze()
-    uvicorn.run(
-        app,
-        port=port,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-        log_level=log_level,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        **common,  # type: ignore[arg-type]
-    )
+    uvicorn.run(app, **common)  # type: ignore[arg-type]

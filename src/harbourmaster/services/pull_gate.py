@@ -131,19 +131,19 @@ class PullGate:
     def verdict(self, repository: str, digest: str) -> GateVerdict:
         """The verdict on ``repository@digest`` for the environment (cached per model revision for
         ``verdict_ttl`` seconds).  Never raises for what it finds: what cannot be judged denies."""
-        revision = self._hm.snapshot().revision
-        self._revision, self._revision_seen_at = revision, time.monotonic()
-        key = (repository, digest)
-        now = time.monotonic()
-        with self._lock:
-            cached = self._verdicts.get(key)
-        if cached is not None and cached[1] == revision and now - cached[0] < self._ttl:
-            return cached[2]
-        image = f"{self.image_host}/{repository}@{digest}"
-        snapshot = self._hm.snapshot()
-        sources = decide_for_tier(snapshot, environment=self.environment, registry=self.registry.name,
-                                  images=[image])
-        judged = judge(self._hm, self.principal, sources, environment=self.environment, resolve=True)
+        with self._hm.one_view() as (snapshot, _):  # one read of the model's revision per verdict
+            revision = snapshot.revision
+            self._revision, self._revision_seen_at = revision, time.monotonic()
+            key = (repository, digest)
+            now = time.monotonic()
+            with self._lock:
+                cached = self._verdicts.get(key)
+            if cached is not None and cached[1] == revision and now - cached[0] < self._ttl:
+                return cached[2]
+            image = f"{self.image_host}/{repository}@{digest}"
+            sources = decide_for_tier(snapshot, environment=self.environment, registry=self.registry.name,
+                                      images=[image])
+            judged = judge(self._hm, self.principal, sources, environment=self.environment, resolve=True)
         (decision,) = verdict_decisions(judged)
         parts = dict(decision.verdict or {})
         result = GateVerdict(
