@@ -167,8 +167,9 @@ def _tenant_problem(snapshot: GovernanceSnapshot, env: Environment, tenant: Tena
     return None
 
 
-def _usable(reg: Registry, env: Environment, today: dt.date) -> str | None:
-    """Why a granted registry cannot be used now, or None."""
+def registry_unusable(reg: Registry, env: Environment, today: dt.date) -> str | None:
+    """Why a granted registry cannot be used on ``env`` on ``today`` (public, insecure, expired), or None:
+    the one rule decisions, the pull gate and the policies exported to other engines apply."""
     if reg.public and env.tier is not Tier.DEVELOPMENT:
         return f"registry {reg.name} is public and cannot be used on {env.tier.value} environments (D-06)"
     if reg.tls.insecure and env.tier is not Tier.DEVELOPMENT:
@@ -177,12 +178,6 @@ def _usable(reg: Registry, env: Environment, today: dt.date) -> str | None:
         assert reg.credential.expires is not None
         return f"the credential of registry {reg.name} expired on {reg.credential.expires.isoformat()}"
     return None
-
-
-def registry_unusable(reg: Registry, env: Environment, today: dt.date) -> str | None:
-    """Why a granted registry cannot be used on ``env`` on ``today`` (public, insecure, expired), or None:
-    the same rule :func:`decide` applies, for the policies exported to other engines."""
-    return _usable(reg, env, today)
 
 
 def _given_digest(ref: ImageReference) -> str | None:
@@ -207,7 +202,7 @@ def _decide_one(
                 f"registry {name} matches but is not granted to {tenant.describe()} on environment {env.name}"
             )
             continue
-        problem = _usable(reg, env, snapshot.today)
+        problem = registry_unusable(reg, env, snapshot.today)
         if problem is not None:
             reasons.append(problem)
             continue
@@ -277,7 +272,7 @@ def decide_for_tier(
             else f"registry {registry} is not an approved registry"
         )
         return [Decision(i, None, None, False, (why, "denied by default")) for i in images]
-    problem = _usable(reg, env, snapshot.today)
+    problem = registry_unusable(reg, env, snapshot.today)
     out: list[Decision] = []
     for image in images:
         try:

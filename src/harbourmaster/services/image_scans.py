@@ -14,7 +14,7 @@ SBOMs, in the import's wake, so the next verdict on such a digest sees the new f
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from harbourmaster.domain.verdict import ScanFacts
@@ -24,7 +24,7 @@ from harbourmaster.store.values import StoredScan
 if TYPE_CHECKING:
     from harbourmaster.supply.scan import ScanResult
 
-__all__ = ["REGISTRY", "STORED_SBOM", "record_scan", "refresh_scans", "scan_facts"]
+__all__ = ["REGISTRY", "STORED_SBOM", "facts_of", "record_scan", "refresh_scans", "scan_facts"]
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,14 @@ def record_scan(
 def scan_facts(hm: Harbourmaster, digests: Iterable[str]) -> dict[str, ScanFacts]:
     """What the verdict knows of each digest's vulnerabilities: its latest kept scan."""
     with hm.store.read() as tx:
-        stored = tx.scans.latest(list(digests))
+        return facts_of(tx.scans.latest(list(digests)))
+
+
+def facts_of(kept: Mapping[str, StoredScan]) -> dict[str, ScanFacts]:
+    """The kept scans (by digest, as the store gives them) as the verdict judges them."""
     return {
         digest: ScanFacts(digest=digest, scanned_at=scan.scanned_at, findings=scan.findings)
-        for digest, scan in stored.items()
+        for digest, scan in kept.items()
     }
 
 

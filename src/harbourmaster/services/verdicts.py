@@ -38,7 +38,7 @@ from harbourmaster.domain.verdict import ImageVerdict, ScanFacts, SignatureFacts
 from harbourmaster.errors import Error
 from harbourmaster.services.budgets import RequestBudget
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.image_scans import scan_facts
+from harbourmaster.services.image_scans import facts_of, scan_facts
 from harbourmaster.store.values import CachedVerification
 
 if TYPE_CHECKING:
@@ -263,10 +263,7 @@ def judge(
     with hm.store.read() as tx:
         kept = tx.scans.latest([d.digest for d in judged if d.digest])
         verifications = tx.signing.cached_many(list(keys.items())) if keys else {}
-    scans = {
-        digest: ScanFacts(digest=digest, scanned_at=s.scanned_at, findings=s.findings)
-        for digest, s in kept.items()
-    }
+    scans = facts_of(kept)
     attempts: dict[str, str] = {}
     if policy.unscanned is UnscannedRule.SCAN:
         missing = {
