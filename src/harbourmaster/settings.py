@@ -88,6 +88,15 @@ class Settings(BaseSettings):
         description="The longest an admission review waits for registries (pinning tags, scanning, "
         "verifying signatures); then the tier's unscanned rule applies and unverified signatures deny.",
     )
+    admission_verdict_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        allow_inf_nan=False,
+        description="How long the admission webhook reuses a settled verdict on an image in a namespace "
+        "(at the same model revision; 0: never). A new kept scan, a new signature or a moved tag is "
+        "seen within this long; a change to the model at once (PostgreSQL) or within 1 s (SQLite).",
+    )
     max_sbom_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1,

@@ -76,7 +76,7 @@ def serve(
             **common,  # type: ignore[arg-type]
         )
         return
-    app = create_webhook_app(hm)
+    app = create_webhook_app(hm, audit_process=True)
     gc.collect()
     gc.freeze()
     uvicorn.run(app, **common)  # type: ignore[arg-type]

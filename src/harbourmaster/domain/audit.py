@@ -113,8 +113,39 @@ def format_audit_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class _NotPlain(Exception):
+    """Raised by :func:`_plain_copy` on anything that is not plain JSON data."""
+
+
+def _plain_copy(value: object) -> object:
+    """``value`` as plain JSON data, or :class:`_NotPlain` (the hot path: :func:`_plain` says where)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict or isinstance(value, Mapping):
+        out: dict[str, object] = {}
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                raise _NotPlain
+            out[key] = _plain_copy(item)
+        return out
+    if kind is list or kind is tuple:
+        return [_plain_copy(item) for item in value]  # type: ignore[attr-defined]
+    if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+        return value
+    raise _NotPlain
+
+
 def _plain(value: object, path: str) -> object:
     """``value`` as plain JSON data (dict/list/str/int/float/bool/None), checked."""
+    try:
+        return _plain_copy(value)
+    except (_NotPlain, RecursionError):
+        return _plain_checked(value, path)
+
+
+def _plain_checked(value: object, path: str) -> object:
+    """:func:`_plain`, naming the place of what is not JSON data."""
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
@@ -126,10 +157,10 @@ def _plain(value: object, path: str) -> object:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise AuditRecordError(f"{path}: keys must be strings, not {type(key).__name__}")
-            out[key] = _plain(item, f"{path}.{key}")
+            out[key] = _plain_checked(item, f"{path}.{key}")
         return out
     if isinstance(value, list | tuple):
-        return [_plain(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [_plain_checked(item, f"{path}[{i}]") for i, item in enumerate(value)]
     raise AuditRecordError(f"{path}: {type(value).__name__} is not JSON data")
 
 
@@ -161,6 +192,13 @@ def entry_hash(
             raise AuditRecordError(f"{name} must be a string")
     if not isinstance(details, Mapping):
         raise AuditRecordError("details must be a JSON object")
+    return _plain_hash(seq, time, actor, action, target, result, _plain(details, "details"), prev_hash)
+
+
+def _plain_hash(
+    seq: int, time: str, actor: str, action: str, target: str, result: str, details: object, prev_hash: str
+) -> str:
+    """:func:`entry_hash` of fields already checked, ``details`` already plain JSON data."""
     body = {
         "seq": seq,
         "time": time,
@@ -168,7 +206,7 @@ def entry_hash(
         "action": action,
         "target": target,
         "result": result,
-        "details": _plain(details, "details"),
+        "details": details,
         "prev_hash": prev_hash,
     }
     return hashlib.sha256(_canonical(body).encode("utf-8", "surrogatepass")).hexdigest()
@@ -207,6 +245,11 @@ def chain_next(
             ``actor``/``action``/``result`` are empty, or ``details`` is not
             a JSON object.
     """
+    _check_time(time)
+    return _next(prev, time=time, actor=actor, action=action, target=target, result=result, details=details)
+
+
+def _check_time(time: object) -> None:
     if not isinstance(time, str) or not _TIME.fullmatch(time):
         raise AuditRecordError(
             "time must be RFC 3339 UTC with microseconds, like 2026-01-02T03:04:05.000006Z"
@@ -215,6 +258,19 @@ def chain_next(
         datetime.strptime(time, "%Y-%m-%dT%H:%M:%S.%fZ")
     except ValueError:
         raise AuditRecordError("time is not a valid calendar date and time") from None
+
+
+def _next(
+    prev: AuditEntry | None,
+    *,
+    time: str,
+    actor: str,
+    action: str,
+    target: str,
+    result: str,
+    details: Mapping[str, object],
+) -> AuditEntry:
+    """:func:`chain_next` with ``time`` already checked."""
     for name, text in (("actor", actor), ("action", action), ("result", result)):
         if not isinstance(text, str) or not text:
             raise AuditRecordError(f"{name} must be a non-empty string")
@@ -226,8 +282,7 @@ def chain_next(
     assert isinstance(plain, dict)
     seq = FIRST_SEQ if prev is None else prev.seq + 1
     prev_hash = GENESIS_HASH if prev is None else prev.hash
-    digest = entry_hash(seq=seq, time=time, actor=actor, action=action, target=target,
-                        result=result, details=plain, prev_hash=prev_hash)
+    digest = _plain_hash(seq, time, actor, action, target, result, plain, prev_hash)
     return AuditEntry(seq=seq, time=time, actor=actor, action=action, target=target, result=result,
                       details=plain, prev_hash=prev_hash, hash=digest)
 
@@ -249,9 +304,10 @@ class AuditEventFields(Protocol):
 
 def chain_all(prev: AuditEntry | None, events: Iterable[AuditEventFields], *, time: str) -> list[AuditEntry]:
     """The records that follow ``prev`` for ``events``, in order, all stamped ``time``."""
+    _check_time(time)
     entries: list[AuditEntry] = []
     for event in events:
-        prev = chain_next(
+        prev = _next(
             prev,
             time=time,
             actor=event.actor,

@@ -14,11 +14,12 @@ import queue
 import threading
 import time
 from collections.abc import Mapping
+from typing import Protocol
 
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.store.values import AuditEvent
 
-__all__ = ["BATCH", "FLUSH_SECONDS", "AuditBatchWriter"]
+__all__ = ["BATCH", "FLUSH_SECONDS", "AuditBatchWriter", "AuditQueue"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,18 @@ FLUSH_SECONDS = 0.1
 BATCH = 200
 #: Entries kept queued while the database refuses them, at most (then the oldest are logged and dropped).
 MAX_QUEUED = 100_000
+
+
+class AuditQueue(Protocol):
+    """Where an enforcement point queues its audit entries (a thread or a process writes them)."""
+
+    def record(
+        self, *, actor: str, action: str, target: str, result: str, details: Mapping[str, object]
+    ) -> None: ...
+
+    def put(self, event: AuditEvent) -> None: ...
+
+    def close(self, timeout: float = ...) -> None: ...
 
 
 class AuditBatchWriter:
@@ -72,19 +85,27 @@ class AuditBatchWriter:
         stop = False
         while not stop:
             items: list[AuditEvent | None] = [self._queue.get()]
-            # Collect what arrives within the flush interval after the first entry, up to a batch.
-            deadline = time.monotonic() + self._flush_seconds
-            while None not in items and len(items) < self._batch:
-                try:
-                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
+            self._drain(items)
+            if None not in items and len(items) < self._batch:
+                # Let what arrives within the flush interval wait in the queue, then take it in one go:
+                # the writer is not woken for each entry (each wake-up takes the interpreter from the
+                # threads answering requests).
+                self._closed.wait(self._flush_seconds)
+                self._drain(items)
             stop = None in items
             self._pending.extend(item for item in items if item is not None)
             self._write()
         while self._pending:  # closing: what a failed write kept gets a few more tries
             if not self._write(retry_wait=0.2) and self._tries > 5:
                 log.error("dropping %d audit entries the database refused", len(self._pending))
+                return
+
+    def _drain(self, items: list[AuditEvent | None]) -> None:
+        """Add what waits in the queue to ``items``, up to a batch (or up to the closing None)."""
+        while None not in items and len(items) < self._batch:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
                 return
 
     def _write(self, *, retry_wait: float = 0.0) -> bool:

@@ -299,10 +299,17 @@ class Harbourmaster:
         self._watch = self.store.watch_model(self._on_revision)
         return self._watch is not None
 
+    def announced_revision(self) -> int | None:
+        """The model revision the store last announced while :meth:`watch_model` runs, or None (no
+        announcing store, or none announced yet).  Reads nothing."""
+        with self._lock:
+            return self._watched_revision
+
     def stop_watching_model(self) -> None:
         watch, self._watch = self._watch, None
         if watch is not None:
             watch.stop()
+        self._on_revision(None)  # nothing announces any more: read the revision again
 
     def _on_revision(self, revision: int | None) -> None:
         with self._lock:

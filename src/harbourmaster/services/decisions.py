@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from harbourmaster.domain.authz import Principal
+from harbourmaster.domain.content_subjects import content_subjects, prejudge, tenant_of
 from harbourmaster.domain.decision import Decision, GovernanceSnapshot, Tenant, decide
 from harbourmaster.domain.model import Environment, EnvironmentKind
 from harbourmaster.domain.reference import ReferenceError, parse_reference
@@ -97,12 +98,6 @@ def _require_parsable(images: list[str], sources: list[str] | None = None) -> No
         raise BadInput(f"{len(problems)} malformed image reference(s)", details=problems)
 
 
-def _tenant(namespace: str | None, user: str | None) -> Tenant:
-    if namespace is not None and user is not None:
-        raise BadInput("give either a namespace (Kubernetes) or a user (docker-standalone, swarm), not both")
-    return Tenant(namespace=namespace, user=user)
-
-
 def _limit_images(hm: Harbourmaster, count: int) -> None:
     """Raises BadInput when one decision names more images than the configured limit."""
     limit = hm.settings.max_decision_images
@@ -151,7 +146,7 @@ def check_images(
     _limit_images(hm, len(images))
     authorise_environment(hm, principal, environment)
     _require_parsable(images)
-    tenant = _tenant(namespace, user)
+    tenant = tenant_of(namespace, user)
     snapshot = hm.snapshot()
     _require_tenant(named_environment(snapshot, environment), tenant)
     decisions = decide(snapshot, environment=environment, tenant=tenant, images=images)
@@ -220,27 +215,6 @@ def _pin(
 
 def _with_digest_errors(decisions: Sequence[Decision], errors: Sequence[str | None]) -> list[Decision]:
     return [d if e is None else replace(d, digest_error=e) for d, e in zip(decisions, errors, strict=True)]
-
-
-def _unreadable(workload: WorkloadImage) -> str | None:
-    """Why an image the fallback found is not a reference (None when it is one)."""
-    if workload.extraction != "fallback":
-        return None
-    try:
-        parse_reference(workload.image)
-    except ReferenceError as exc:
-        return (
-            f"{workload.source}: {workload.field_path} {workload.image!r} is not an image reference "
-            f"({exc.message}), so it cannot be decided"
-        )
-    return None
-
-
-def _placeholder_reason(workload: WorkloadImage, placeholder: str) -> str:
-    return (
-        f"{workload.source}: {workload.field_path} {workload.image!r} contains {placeholder}, which is "
-        "filled in only when deploying, so the image cannot be decided; write the reference out in full"
-    )
 
 
 @_in_one_view
@@ -314,9 +288,7 @@ def check_content(
     _require_parsable(
         [w.image for w in decidable], [f"{source}: {w.source} {w.field_path}" for w in decidable]
     )
-    subjects: list[WorkloadImage | NotUnderstood] = sorted(
-        [*content.images, *content.not_understood], key=lambda s: s.document
-    )
+    subjects = content_subjects(content.images, content.not_understood)
     env = snapshot.environments[environment]
     if env.kind is EnvironmentKind.KUBERNETES and content.kind == "kubernetes" and namespace is None:
         homeless = sorted({s.source for s in subjects if s.namespace is None})
@@ -328,29 +300,11 @@ def check_content(
             )
     out: list[ContentDecision] = []
     tenants: list[Tenant] = []
+    kubernetes = content.kind == "kubernetes"
     for subject in subjects:
-        mismatch: tuple[str, ...] = ()
-        if content.kind == "kubernetes" and user is None:
-            tenant = Tenant(namespace=subject.namespace or namespace)
-            if namespace is not None and subject.namespace is not None and subject.namespace != namespace:
-                mismatch = (
-                    f"{subject.source} is in namespace {subject.namespace}, "
-                    f"but the deployment targets namespace {namespace}",
-                )
-                tenant = Tenant(namespace=namespace)
-        else:
-            tenant = _tenant(namespace, user)
-        if isinstance(subject, NotUnderstood):
-            decision = Decision("", None, None, False, (subject.reason, *mismatch))
-        elif (placeholder := unresolved_placeholder(subject.image)) is not None:
-            decision = Decision(
-                subject.image, None, None, False, (_placeholder_reason(subject, placeholder), *mismatch)
-            )
-        elif (unreadable := _unreadable(subject)) is not None:
-            decision = Decision(subject.image, None, None, False, (unreadable, *mismatch))
-        elif mismatch:
-            decision = Decision(subject.image, None, None, False, (*mismatch, "denied by default"))
-        else:
+        tenant, decision = prejudge(subject, kubernetes=kubernetes, namespace=namespace, user=user)
+        if decision is None:
+            assert isinstance(subject, WorkloadImage)
             decision = decide(snapshot, environment=environment, tenant=tenant, images=[subject.image])[0]
         out.append(ContentDecision(decision, subject))
         tenants.append(tenant)

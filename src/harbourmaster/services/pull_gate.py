@@ -18,8 +18,6 @@ stream never waits for the audit log.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +33,17 @@ from harbourmaster.services.environment_access import named_environment
 from harbourmaster.services.policy import PolicyPublic, show_policy
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for
 from harbourmaster.services.registry_scope import named_registry, within_scope
+from harbourmaster.services.verdict_cache import REVISION_RECHECK, RecentVerdicts
 from harbourmaster.services.verdicts import judge, verdict_decisions
 
-__all__ = ["GATE_ACTOR_PREFIX", "GateVerdict", "PullGate", "gate_principal", "open_pull_gate"]
+__all__ = [
+    "GATE_ACTOR_PREFIX",
+    "REVISION_RECHECK",
+    "GateVerdict",
+    "PullGate",
+    "gate_principal",
+    "open_pull_gate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +51,6 @@ GATE_ACTOR_PREFIX = "gate:"
 #: The OCI error code of a denied manifest (the distribution spec's ``DENIED``; Harbor's own is
 #: ``PROJECTPOLICYVIOLATION``, also with 412).
 DENIED_CODE = "DENIED"
-#: Seconds a cached verdict is served without reading the model's revision again (a change to the
-#: model reaches the gate within this long).
-REVISION_RECHECK = 1.0
 
 
 def gate_principal(registry: str) -> Principal:
@@ -89,11 +92,8 @@ class PullGate:
         self.development_only = development_only
         #: The stored credential for anonymous clients (development tier only); never shown.
         self.anonymous_provider = anonymous_provider
-        self._ttl = verdict_ttl
-        self._revision = -1
-        self._revision_seen_at = -REVISION_RECHECK
-        self._verdicts: dict[tuple[str, str], tuple[float, int, GateVerdict]] = {}
-        self._lock = threading.Lock()
+        self._verdicts: RecentVerdicts[tuple[str, str], GateVerdict] = RecentVerdicts(hm, ttl=verdict_ttl)
+        self._verdicts.keep_current(name="gate-revision")
         self._audit = AuditBatchWriter(hm, name="gate-audit", flush_seconds=0.25, batch=500)
 
     def refusal(self, kind: str, repository: str | None) -> str | None:
@@ -116,30 +116,21 @@ class PullGate:
         return self.registry.location.host
 
     def cached_verdict(self, repository: str, digest: str) -> GateVerdict | None:
-        """The verdict taken within ``verdict_ttl`` seconds at the model revision last seen (the revision
-        is read again at most every :data:`REVISION_RECHECK` seconds, by :meth:`verdict`); None when
-        :meth:`verdict` must be asked.  Reads nothing: safe on the request's event loop."""
-        now = time.monotonic()
-        if now - self._revision_seen_at >= REVISION_RECHECK:
-            return None
-        with self._lock:
-            cached = self._verdicts.get((repository, digest))
-        if cached is not None and cached[1] == self._revision and now - cached[0] < self._ttl:
-            return cached[2]
-        return None
+        """The verdict taken within ``verdict_ttl`` seconds at the model revision known to be current
+        (:class:`~harbourmaster.services.verdict_cache.RecentVerdicts`); None when :meth:`verdict` must
+        be asked.  Reads nothing: safe on the request's event loop."""
+        return self._verdicts.get((repository, digest))
 
     def verdict(self, repository: str, digest: str) -> GateVerdict:
         """The verdict on ``repository@digest`` for the environment (cached per model revision for
         ``verdict_ttl`` seconds).  Never raises for what it finds: what cannot be judged denies."""
         with self._hm.one_view() as (snapshot, _):  # one read of the model's revision per verdict
             revision = snapshot.revision
-            self._revision, self._revision_seen_at = revision, time.monotonic()
+            self._verdicts.saw(snapshot)
             key = (repository, digest)
-            now = time.monotonic()
-            with self._lock:
-                cached = self._verdicts.get(key)
-            if cached is not None and cached[1] == revision and now - cached[0] < self._ttl:
-                return cached[2]
+            cached = self._verdicts.get(key)
+            if cached is not None:
+                return cached
             image = f"{self.image_host}/{repository}@{digest}"
             sources = decide_for_tier(snapshot, environment=self.environment, registry=self.registry.name,
                                       images=[image])
@@ -154,10 +145,7 @@ class PullGate:
             policy_fingerprint=judged.policy_fingerprint,
             parts=parts,
         )
-        with self._lock:
-            if len(self._verdicts) > 10_000:
-                self._verdicts.clear()
-            self._verdicts[key] = (now, revision, result)
+        self._verdicts.keep(key, revision, result)
         return result
 
     def record_pull(self, verdict: GateVerdict, *, repository: str, reference: str, client: str | None,
@@ -186,6 +174,7 @@ class PullGate:
         return show_policy(self._hm, self.principal, environment=self.environment)
 
     def close(self) -> None:
+        self._verdicts.close()
         self._audit.close()
 
 

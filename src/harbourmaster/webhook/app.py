@@ -1,7 +1,9 @@
 """The webhook's ASGI app (Starlette): read the body (bounded), call the service, send its answer.
 
-Each review runs in the thread pool (the verdict may wait for a registry within its budget); the
-audit entries it queues are written by one
+A review whose images all have recent verdicts is answered on the event loop
+(:meth:`~harbourmaster.services.admission.AdmissionReviewer.quick`, which reads nothing); any other
+runs in the thread pool (the verdict may wait for a registry within its budget).  The audit entries
+reviews queue are written by one
 :class:`~harbourmaster.services.audit_batches.AuditBatchWriter`, started and flushed with the
 app's lifespan.
 """
@@ -18,8 +20,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from harbourmaster.errors import Error
-from harbourmaster.services.admission import MAX_BODY_BYTES, review, webhook_principal
-from harbourmaster.services.audit_batches import AuditBatchWriter
+from harbourmaster.services.admission import (
+    MAX_BODY_BYTES,
+    AdmissionAnswer,
+    AdmissionReviewer,
+    webhook_principal,
+)
+from harbourmaster.services.audit_batches import AuditBatchWriter, AuditQueue
+from harbourmaster.services.audit_process import AuditWriterProcess
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.policy import show_policy
 
@@ -43,12 +51,14 @@ def webhook_app_from_environ() -> Starlette:
     ``webhook serve --workers N`` builds its own (uvicorn calls this factory in each)."""
     hm = Harbourmaster.from_environ()
     hm.db.ensure_current()
-    return create_webhook_app(hm)
+    return create_webhook_app(hm, audit_process=True)
 
 
-def create_webhook_app(hm: Harbourmaster) -> Starlette:
-    """The webhook app on ``hm``; its audit writer lives as long as the app serves."""
-    writer: list[AuditBatchWriter] = []
+def create_webhook_app(hm: Harbourmaster, *, audit_process: bool = False) -> Starlette:
+    """The webhook app on ``hm``; its audit writer lives as long as the app serves: a thread, or with
+    ``audit_process`` a process of its own built from this process's environment (what ``webhook
+    serve`` runs: the event loop then never waits for the interpreter while the log is written)."""
+    reviewer = AdmissionReviewer(hm)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -56,23 +66,26 @@ def create_webhook_app(hm: Harbourmaster) -> Starlette:
         # On PostgreSQL the core follows NOTIFYs of new model revisions; elsewhere (SQLite) it reads
         # the revision per review (one indexed read), so replicas stay in step either way.
         await run_in_threadpool(hm.watch_model)
-        writer.append(AuditBatchWriter(hm, name="admission-audit"))
+        writer: AuditQueue = (
+            await run_in_threadpool(AuditWriterProcess, hm, name="admission-audit")
+            if audit_process
+            else AuditBatchWriter(hm, name="admission-audit")
+        )
+        reviewer.audit = writer
+        reviewer.recent.keep_current(name="admission-revision")
         try:
             yield
         finally:
-            await run_in_threadpool(writer[0].close)
+            reviewer.recent.close()
+            await run_in_threadpool(writer.close)
+            reviewer.audit = None
             await run_in_threadpool(hm.stop_watching_model)
 
     async def answer(request: Request, *, mutate: bool) -> JSONResponse:
         body = await _bounded_body(request)
-        result = await run_in_threadpool(
-            review,
-            hm,
-            environment=request.path_params["environment"],
-            body=body,
-            mutate=mutate,
-            audit=writer[0] if writer else None,
-        )
+        result = reviewer.quick(environment=request.path_params["environment"], body=body, mutate=mutate)
+        if not isinstance(result, AdmissionAnswer):
+            result = await run_in_threadpool(reviewer.decide, result)
         return JSONResponse(result.body, status_code=result.status_code)
 
     async def validate(request: Request) -> JSONResponse:
