@@ -1,16 +1,16 @@
 """The exported policies give harbourmaster's answer on every tricky image, and have the documented shape.
 
-Kyverno's rules are evaluated here as Kyverno does (each container's image against the anchored
-regexes of its namespace's rule, with Python's ``re``; Go's ``regexp``, Kyverno's own engine, runs the
-same table in ``tests/integration/test_export_engines.py``); Gatekeeper's Rego runs on regorus
-(PyPI ``opa-eval``), the Rust implementation of OPA.
+Kyverno's rules are evaluated here as Kyverno does (every condition key of the exported policy is a
+JMESPath expression run with Kyverno's ``regex_match`` and ``regex_replace_all`` on Go's regex
+semantics, see ``_kyverno_emulation``; Go's ``regexp``, Kyverno's own engine, runs the same table in
+``tests/integration/test_export_engines.py``); Gatekeeper's Rego runs on regorus (PyPI ``opa-eval``),
+the Rust implementation of OPA.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +19,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harbourmaster.domain.admission_rules import AdmissionRules, admission_rules
-from harbourmaster.domain.exports.cilium import DOCKER_HUB_PULL_HOSTS, cilium_policies
+from harbourmaster.domain.admission_rules import AdmissionRules, NamespaceSources, admission_rules
+from harbourmaster.domain.exports.cilium import DOCKER_HUB_PULL_HOSTS, blob_hosts, cilium_policies
+from harbourmaster.domain.exports.drift import kyverno_drift
 from harbourmaster.domain.exports.gatekeeper import CONSTRAINT_KIND, REGO, constraint, constraint_template
-from harbourmaster.domain.exports.kyverno import CONTAINER_LIST, kyverno_policy
+from harbourmaster.domain.exports.kyverno import NAME_LENGTH_KEY, kyverno_policy
 from harbourmaster.domain.image_patterns import IMAGE_ID_REGEX, location_of_regex, location_regex
 from harbourmaster.domain.matching import location_matches, parse_registry_location
-from harbourmaster.domain.model import AdmissionMode
+from harbourmaster.domain.model import AdmissionMode, Provider
 from harbourmaster.domain.reference import ReferenceError, parse_reference
 from harbourmaster.domain.signing_trust import SigningTrust, TrustedIdentity, TrustedKey
-from tests.domain._bypass_cases import ENVIRONMENTS, IMAGES, TENANTS, TODAY, snapshot, source_allowed
+from tests.domain._bypass_cases import (
+    DIGEST512,
+    ENVIRONMENTS,
+    IMAGES,
+    TENANTS,
+    TODAY,
+    snapshot,
+    source_allowed,
+)
+from tests.domain._kyverno_emulation import PythonGoRegex, evaluate_key, kyverno_allows
 
 KEY = TrustedKey("release", "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n")
 IDENTITY = TrustedIdentity(
@@ -36,11 +46,35 @@ IDENTITY = TrustedIdentity(
 )
 TRUST = SigningTrust(keys=(KEY,), identities=(IDENTITY,))
 
-#: Kyverno's variable syntax (pkg/engine/variables/regex): a key outside it is not evaluated at all.
-KYVERNO_VARIABLE = re.compile(r"\{\{(\{[^{}]*\}|[^{}])*\}\}")
-#: What the API server and runtimes do not let through anyway, and Kyverno's regexes cannot express:
-#: a name over 255 characters after normalisation.
-KYVERNO_KNOWN_GAP = {"harbor.corp/payments/" + "x" * 240}
+#: (written prefix, the prefix it normalises to) of each way to write a name on the tenants' registries.
+_NAME_FORMS = (
+    ("harbor.corp/payments/", "harbor.corp/payments/"),
+    ("HARBOR.CORP/payments/team/", "harbor.corp/payments/team/"),
+    ("harbor.corp:443/web/", "harbor.corp:443/web/"),
+    ("[::1]:5000/a/b/", "[::1]:5000/a/b/"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/"),
+    ("", "docker.io/library/"),
+    ("library/", "docker.io/library/"),
+    ("docker.io/", "docker.io/library/"),
+    ("index.docker.io/", "docker.io/library/"),
+    ("docker.io/library/", "docker.io/library/"),
+    ("bitnami/", "docker.io/bitnami/"),
+    ("registry.hub.docker.com/bitnami/", "docker.io/bitnami/"),
+    ("REGISTRY-1.DOCKER.IO/bitnami/", "docker.io/bitnami/"),
+    ("someone/", "docker.io/someone/"),
+    ("docker.io/localhost/", "docker.io/localhost/"),
+    ("localhost/", "localhost/"),
+    ("localhost:5000/", "localhost:5000/"),
+)
+
+#: Names of 255 and 256 characters after normalisation (a 255-character one may be written longer,
+#: ``registry.hub.docker.com/bitnami/...``, or shorter, ``xxx...``), bare and with a tag and a digest.
+LONG_NAMES = tuple(
+    f"{written}{'x' * (length - len(normalised))}{suffix}"
+    for written, normalised in _NAME_FORMS
+    for length in (255, 256)
+    for suffix in ("", f":{'t' * 128}@{DIGEST512}")
+)
 
 
 def rules_of(environment: str, *, signers: tuple[str, ...] = (), required: str = "any") -> AdmissionRules:
@@ -146,45 +180,60 @@ def test_generated_references_get_the_matchers_answer(
 # -- Kyverno -------------------------------------------------------------------------------------------
 
 
-def _python_matches(regex: str, text: str) -> bool:
-    # Go and Rust read "$" as the end of the text; re.fullmatch does the same for Python.
-    return bool(re.fullmatch(regex, text))
-
-
-def kyverno_allows(
-    policy: dict[str, Any], namespace: str, image: str, matches: Callable[[str, str], bool] = _python_matches
-) -> bool:
-    """Kyverno's verdict on a pod with one container: every matching rule's foreach denies nothing
-    (``matches``: the regex engine, Python's here and Go's in the integration test)."""
-    for rule in policy["spec"]["rules"]:
-        if "validate" not in rule or namespace not in rule["match"]["any"][0]["resources"]["namespaces"]:
-            continue
-        for each in rule["validate"]["foreach"]:
-            assert each["list"] == CONTAINER_LIST
-            conditions = each["deny"].get("conditions")
-            if conditions is None:
-                return False  # a deny without conditions denies every element
-            results = []
-            for key in ("all", "any"):
-                for condition in conditions.get(key, []):
-                    assert KYVERNO_VARIABLE.fullmatch(condition["key"]), condition["key"]
-                    (regex,) = re.findall(r"regex_match\('(.*)', element\.image \|\| ''\)", condition["key"])
-                    results.append((key, matches(regex, image) == condition["value"]))
-            alls = [ok for key, ok in results if key == "all"]
-            anys = [ok for key, ok in results if key == "any"]
-            if (not alls or all(alls)) and (not anys or any(anys)):
-                return False
-    return True
+def test_the_long_names_straddle_the_limit() -> None:
+    lengths = set()
+    for image in LONG_NAMES:
+        try:
+            lengths.add(len(parse_reference(image).repository))
+        except ReferenceError:
+            lengths.add(256)
+    assert lengths == {255, 256}
+    assert any(
+        len(image.partition(":t")[0]) > 255 and source_allowed("dev", "bitnami", image)
+        for image in LONG_NAMES
+    )
 
 
 def test_kyverno_gives_harbourmasters_answer_on_every_tricky_image() -> None:
     differences = set()
     for environment, namespace in TENANTS:
         policy = kyverno_policy(rules_of(environment), failure_policy="Fail")
-        for image in IMAGES:
+        for image in (*IMAGES, *LONG_NAMES):
             if kyverno_allows(policy, namespace, image) != source_allowed(environment, namespace, image):
-                differences.add(image)
-    assert differences == KYVERNO_KNOWN_GAP
+                differences.add((environment, namespace, image))
+    assert differences == set()
+
+
+def _name_length(image: str) -> int | None:
+    try:
+        return len(parse_reference(image).repository)
+    except ReferenceError:
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    host=_host | st.sampled_from(["registry.hub.docker.com", "DOCKER.IO", "docker.io:443", "a.b", "x-y"]),
+    path=st.lists(_component, min_size=1, max_size=4),
+    filler=st.integers(min_value=0, max_value=260),
+    suffix=_suffix,
+)
+def test_the_name_length_key_is_the_normalised_names_length(
+    host: str, path: list[str], filler: int, suffix: str
+) -> None:
+    path[-1] += "x" * filler
+    image = (f"{host}/" if host else "") + "/".join(path) + suffix
+    expected = _name_length(image)
+    if expected is not None:  # what the steps make of an invalid reference does not decide anything
+        assert evaluate_key(NAME_LENGTH_KEY, image, PythonGoRegex()) == expected, image
+
+
+def test_the_name_length_key_on_the_tricky_images() -> None:
+    for image in (*IMAGES, *LONG_NAMES):
+        expected = _name_length(image)
+        if expected is not None:
+            assert evaluate_key(NAME_LENGTH_KEY, image, PythonGoRegex()) == expected, image
+    assert evaluate_key(NAME_LENGTH_KEY, None, PythonGoRegex()) == len("docker.io/library/")
 
 
 def test_kyverno_policy_shape_mode_and_signatures() -> None:
@@ -334,7 +383,16 @@ def test_cilium_allows_each_namespace_only_its_registry_hosts_and_dns() -> None:
             "toPorts": [{"ports": [{"port": "443", "protocol": "TCP"}]}],
         },
         {"toCIDR": ["::1/128"], "toPorts": [{"ports": [{"port": "5000", "protocol": "TCP"}]}]},
+        {
+            "toFQDNs": [
+                {"matchName": "prod-eu-west-1-starport-layer-bucket.s3.amazonaws.com"},
+                {"matchName": "prod-eu-west-1-starport-layer-bucket.s3.eu-west-1.amazonaws.com"},
+            ],
+            "toPorts": [{"ports": [{"port": "443", "protocol": "TCP"}]}],
+        },
     ]
+    description = policies["payments"]["spec"]["description"]
+    assert "123456789012.dkr.ecr.eu-west-1.amazonaws.com (ecr): prod-eu-west-1-starport" in description
     assert policies["empty"]["spec"]["egress"][1:] == []
     dev = {p["metadata"]["namespace"]: p for p in cilium_policies(rules_of("dev"))}
     names = {m["matchName"] for rule in dev["library"]["spec"]["egress"][1:] for m in rule["toFQDNs"]}
@@ -344,3 +402,106 @@ def test_cilium_allows_each_namespace_only_its_registry_hosts_and_dns() -> None:
         ("5000", "localhost"),
         ("443", "localhost"),
     }
+
+
+#: Cilium's validation of FQDN selectors (pkg/policy/api/fqdn.go).
+_CILIUM_MATCH_NAME = re.compile(r"^[-a-zA-Z0-9_.]+$")
+_CILIUM_MATCH_PATTERN = re.compile(r"^[-a-zA-Z0-9_.*]+$")
+
+
+def _cilium_fqdn_matches(selector: dict[str, str], host: str) -> bool:
+    """Cilium's FQDN matching: a name exactly, a pattern's ``*`` within one DNS label."""
+    if "matchName" in selector:
+        return selector["matchName"].lower() == host.lower()
+    regex = "".join("[-a-zA-Z0-9_]*" if c == "*" else re.escape(c) for c in selector["matchPattern"])
+    return re.fullmatch(regex, host, re.IGNORECASE) is not None
+
+
+#: (registry URL, its provider, blob hosts a pull is redirected to that the export must allow).
+_SERVICES = (
+    ("https://ghcr.io", Provider.GHCR, ["pkg-containers.githubusercontent.com"]),
+    ("https://quay.io", Provider.QUAY, ["cdn.quay.io", "cdn01.quay.io", "cdn03.quay.io"]),
+    (
+        "https://210987654321.dkr.ecr.us-east-2.amazonaws.com",
+        Provider.ECR,
+        ["prod-us-east-2-starport-layer-bucket.s3.us-east-2.amazonaws.com"],
+    ),
+    ("https://eu.gcr.io", Provider.GAR, ["storage.googleapis.com"]),
+    ("https://corpreg.azurecr.io", Provider.ACR, ["corpreg.westeurope.data.azurecr.io"]),
+    ("https://registry.gitlab.com", Provider.GITLAB, ["cdn.registry.gitlab-static.net"]),
+    ("https://docker.io", Provider.DOCKERHUB, ["production.cloudflare.docker.com"]),
+)
+
+
+def _one_namespace(*urls: str) -> AdmissionRules:
+    locations = tuple(parse_registry_location(url) for url in urls)
+    return AdmissionRules(
+        **{**_fields(rules_of("prod")), "namespaces": (NamespaceSources("apps", locations),)}
+    )
+
+
+def test_cilium_allows_the_blob_hosts_each_registry_service_redirects_to() -> None:
+    (policy,) = cilium_policies(_one_namespace(*(url for url, _, _ in _SERVICES)))
+    egress = policy["spec"]["egress"][1:]
+    selectors = [s for rule in egress for s in rule.get("toFQDNs", [])]
+    for selector in selectors:
+        if "matchName" in selector:
+            assert _CILIUM_MATCH_NAME.fullmatch(selector["matchName"]), selector
+        else:
+            assert _CILIUM_MATCH_PATTERN.fullmatch(selector["matchPattern"]), selector
+            assert "**" not in selector["matchPattern"] and selector["matchPattern"] != "*"
+    blob_rule = egress[-1]
+    assert blob_rule["toPorts"] == [{"ports": [{"port": "443", "protocol": "TCP"}]}]
+    for url, provider, hosts in _SERVICES:
+        name = url.removeprefix("https://")
+        found = blob_hosts(name)
+        assert found is not None and found.provider is provider, url
+        for host in hosts:
+            assert any(_cilium_fqdn_matches(s, host) for s in blob_rule["toFQDNs"]), (url, host)
+        assert f"{name} ({provider.value}):" in policy["spec"]["description"]
+    # Nothing that opens a whole cloud's storage, or another tenant's data endpoint.
+    for host in (
+        "evil.blob.core.windows.net",
+        "attacker-bucket.s3.amazonaws.com",
+        "d1234.cloudfront.net",
+        "other.westeurope.data.azurecr.io",
+        "cdn.quay.io.evil.io",
+        "prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com",
+    ):
+        assert not any(_cilium_fqdn_matches(s, host) for s in selectors), host
+
+
+def test_cilium_self_hosted_registries_get_no_blob_hosts() -> None:
+    (policy,) = cilium_policies(
+        _one_namespace(
+            "https://harbor.corp",
+            "https://quay.corp",
+            "https://gitlab.corp:5050",
+            "https://europe-docker.pkg.dev",
+        )
+    )
+    names = [s for rule in policy["spec"]["egress"][1:] for s in rule["toFQDNs"]]
+    assert names == [  # port 443, then 5050
+        {"matchName": "europe-docker.pkg.dev"},
+        {"matchName": "harbor.corp"},
+        {"matchName": "quay.corp"},
+        {"matchName": "gitlab.corp"},
+    ]
+    assert "Blob downloads" not in policy["spec"]["description"]
+    assert blob_hosts("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn") is not None
+    assert blob_hosts("123.dkr.ecr.us-east-1.amazonaws.com") is None  # not an account number
+    assert blob_hosts("ghcr.io.evil.io") is None and blob_hosts("evilquay.io") is None
+
+
+def test_kyverno_drift_names_a_missing_length_guard() -> None:
+    rules = rules_of("prod")
+    policy = kyverno_policy(rules, failure_policy="Fail")
+    assert kyverno_drift(rules, [policy], failure_policy="Fail") == []
+    guards = policy["spec"]["rules"][0]["validate"]["foreach"][1]["deny"]["conditions"]["any"]
+    guards[1]["value"] = 300
+    found = {(d.subject, d.detail) for d in kyverno_drift(rules, [policy], failure_policy="Fail")}
+    assert ("rule registries-payments", "does not deny names over 255 characters") in found
+    assert any("has a condition harbourmaster did not write" in detail for _, detail in found)
+    guards.pop()
+    found = {(d.subject, d.detail) for d in kyverno_drift(rules, [policy], failure_policy="Fail")}
+    assert found == {("rule registries-payments", "does not deny names over 255 characters")}

@@ -5,7 +5,11 @@ model gives today, and lists every difference as a :class:`Drift`: a namespace w
 added or removed, a registry pattern that is no longer the one harbourmaster writes (so what it
 admits cannot be named), a namespace outside the environment, a missing or changed key or keyless
 identity, another enforcement mode, Rego that is not harbourmaster's, a policy exported under rules
-that have changed since (the fingerprint annotation).
+that have changed since (the fingerprint annotation), a Kyverno rule without the image-ID or the
+255-character name guard.
+
+The Cilium egress export is not read back: it carries no rules of its own to compare (its hosts, and
+the blob hosts of :mod:`~harbourmaster.domain.exports.cilium`, follow from the same grants).
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ from typing import Any
 
 from harbourmaster.domain.admission_rules import AdmissionRules
 from harbourmaster.domain.exports.gatekeeper import CONSTRAINT_KIND, REGO
-from harbourmaster.domain.exports.kyverno import FINGERPRINT_ANNOTATION, RULE_PREFIX
+from harbourmaster.domain.exports.kyverno import (
+    FINGERPRINT_ANNOTATION,
+    NAME_LENGTH_KEY,
+    NAME_LENGTH_LIMIT,
+    RULE_PREFIX,
+)
 from harbourmaster.domain.image_patterns import IMAGE_ID_REGEX, location_of_regex
 from harbourmaster.domain.model import AdmissionMode
 
@@ -89,24 +98,49 @@ def _namespaces_of(rule: Mapping[str, Any]) -> list[str] | None:
     return names
 
 
-def _rule_regexes(rule: Mapping[str, Any]) -> tuple[list[str], bool, list[str]]:
-    """(grant regexes, has the image-ID guard, unreadable conditions) of a registry rule."""
+@dataclass(frozen=True, slots=True)
+class _RuleConditions:
+    """What the conditions of one Kyverno registry rule say."""
+
+    #: The grant regexes (an image matching none is denied).
+    regexes: tuple[str, ...]
+    #: Bare image IDs are denied.
+    id_guard: bool
+    #: Names over 255 characters are denied.
+    length_guard: bool
+    #: Conditions harbourmaster does not write.
+    unreadable: tuple[str, ...]
+
+
+def _is_length_guard(condition: Any) -> bool:
+    return (
+        _get(condition, "key") == NAME_LENGTH_KEY
+        and _get(condition, "operator") == "GreaterThan"
+        and _get(condition, "value") == NAME_LENGTH_LIMIT
+        and not isinstance(_get(condition, "value"), bool)
+    )
+
+
+def _rule_conditions(rule: Mapping[str, Any]) -> _RuleConditions:
     regexes: list[str] = []
     unreadable: list[str] = []
-    guarded = False
+    id_guard = length_guard = False
     for each in _list(_get(rule, "validate", "foreach")):
         conditions = _get(each, "deny", "conditions")
         for key, value in (("all", False), ("any", True)):
             for condition in _list(_get(conditions, key)):
+                if value and _is_length_guard(condition):
+                    length_guard = True
+                    continue
                 match = _CONDITION.match(str(_get(condition, "key")))
                 regex = match["regex"].replace("\\'", "'") if match else None
                 if regex == IMAGE_ID_REGEX and value and _get(condition, "value") is True:
-                    guarded = True
+                    id_guard = True
                 elif regex is not None and not value and _get(condition, "value") is False:
                     regexes.append(regex)
                 else:
                     unreadable.append(str(_get(condition, "key")))
-    return regexes, guarded, unreadable
+    return _RuleConditions(tuple(regexes), id_guard, length_guard, tuple(unreadable))
 
 
 def _kyverno_signatures(rules: AdmissionRules, policy: Mapping[str, Any]) -> list[Drift]:
@@ -205,13 +239,13 @@ def kyverno_drift(rules: AdmissionRules, documents: Iterable[Any], *, failure_po
             if namespaces is None:
                 drifts.append(Drift("kyverno", f"rule {name}", "matches every namespace"))
                 namespaces = sorted(wanted)
-            regexes, guarded, unreadable = _rule_regexes(rule)
-            for key in unreadable:
+            found_conditions = _rule_conditions(rule)
+            for key in found_conditions.unreadable:
                 drifts.append(
                     Drift("kyverno", f"rule {name}", f"has a condition harbourmaster did not write: {key}")
                 )
             prefixes: set[str] = set()
-            for regex in regexes:
+            for regex in found_conditions.regexes:
                 location = location_of_regex(regex)
                 if location is None:
                     drifts.append(
@@ -224,8 +258,14 @@ def kyverno_drift(rules: AdmissionRules, documents: Iterable[Any], *, failure_po
                     )
                 else:
                     prefixes.add(location.prefix)
-            if not guarded:
+            if not found_conditions.id_guard:
                 drifts.append(Drift("kyverno", f"rule {name}", "does not deny bare image IDs"))
+            if not found_conditions.length_guard:
+                drifts.append(
+                    Drift(
+                        "kyverno", f"rule {name}", f"does not deny names over {NAME_LENGTH_LIMIT} characters"
+                    )
+                )
             for namespace in namespaces:
                 if namespace not in wanted:
                     drifts.append(

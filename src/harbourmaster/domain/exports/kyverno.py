@@ -5,8 +5,26 @@ ephemeral container (Kyverno's autogen carries the rule to Deployments, Stateful
 ReplicaSets, ReplicationControllers, Jobs and CronJobs).  An image is denied unless it matches the
 anchored regex of one granted registry (:func:`~harbourmaster.domain.image_patterns.location_regex`,
 through Kyverno's ``regex_match`` JMESPath function on ``element.image``, so the image text is never
-substituted into the expression), or when it is a bare image ID.  Wildcard patterns are not used: ``*``
-crosses ``/``, is case-sensitive and cannot express Docker Hub short names.
+substituted into the expression), or when it is a bare image ID, or when its name is over 255
+characters.  Wildcard patterns are not used: ``*`` crosses ``/``, is case-sensitive and cannot express
+Docker Hub short names.
+
+The length rule is the one regexes cannot hold (:mod:`~harbourmaster.domain.image_patterns`): the
+*normalised* name (``domain/path``, without tag or digest) of a reference is at most 255 characters
+(:data:`~harbourmaster.domain.reference.NAME_MAX_LENGTH`).  :data:`NAME_LENGTH_KEY` rewrites the
+image into that name with Kyverno's ``regex_replace_all`` (Go's ``Regexp.ReplaceAll``, each step
+anchored at the start so it applies at most once) and compares its JMESPath ``length()``:
+
+1. drop the tag and the digest;
+2. Docker Hub's other host names (``index.docker.io`` ...) become ``docker.io``;
+3. a name without ``/`` is on ``docker.io``;
+4. a name whose first component is not a host (no ``.`` or ``:``, not ``localhost``) is on ``docker.io``;
+5. a one-component path on ``docker.io`` gains ``library/``.
+
+``nginx`` becomes ``docker.io/library/nginx`` (23 characters) and
+``registry.hub.docker.com/team/app`` becomes ``docker.io/team/app``, as harbourmaster counts them.  The
+steps are exact for references that follow the grammar, the only ones a grant's regex admits; what
+they make of anything else does not change the verdict.
 
 When the tier requires signatures, a ``verifyImages`` rule requires every image (``*``) to be signed
 by the tier's keys and keyless identities: ``count: 1`` for "any", every attestor for "all".
@@ -18,13 +36,18 @@ from typing import Any
 
 from harbourmaster.domain.admission_rules import AdmissionRules, NamespaceSources
 from harbourmaster.domain.image_patterns import IMAGE_ID_REGEX, location_regex
+from harbourmaster.domain.matching import DOCKER_HUB_ALIASES
 from harbourmaster.domain.model import AdmissionMode
+from harbourmaster.domain.reference import DEFAULT_DOMAIN, NAME_MAX_LENGTH
 
 __all__ = [
     "AUTOGEN_CONTROLLERS",
     "CONTAINER_LIST",
     "ENVIRONMENT_ANNOTATION",
     "FINGERPRINT_ANNOTATION",
+    "NAME_LENGTH_KEY",
+    "NAME_LENGTH_LIMIT",
+    "NAME_STEPS",
     "RULE_PREFIX",
     "SIGNATURE_RULE",
     "image_condition",
@@ -38,6 +61,53 @@ RULE_PREFIX = "registries-"
 SIGNATURE_RULE = "signatures"
 FINGERPRINT_ANNOTATION = "harbourmaster.io/policy-fingerprint"
 ENVIRONMENT_ANNOTATION = "harbourmaster.io/environment"
+
+
+#: The longest normalised name a reference may have; a longer one is denied (``GreaterThan``).
+NAME_LENGTH_LIMIT = NAME_MAX_LENGTH
+
+_LOCALHOST = "localhost"
+_HUB_HOSTS = (DEFAULT_DOMAIN, *sorted(DOCKER_HUB_ALIASES))
+
+
+def _not_word(word: str, chars: str) -> str:
+    """Strings of the negated class ``[^chars]`` other than ``word`` (no look-ahead in RE2)."""
+    n = len(word)
+    options = [f"[^{chars}]{{{n + 1},}}", f"[^{chars}]{{0,{n - 1}}}"]
+    for i, char in enumerate(word):
+        rest = f"[^{chars}]{{{n - i - 1}}}" if n - i - 1 else ""
+        options.append(f"{word[:i]}[^{chars}{char}]{rest}")
+    return "(?:" + "|".join(options) + ")"
+
+
+def _escape(text: str) -> str:
+    return text.replace(".", "\\.")
+
+
+#: (Go regex, Go replacement template) steps rewriting a reference into its normalised name.
+NAME_STEPS: tuple[tuple[str, str], ...] = (
+    # 1. the tag and the digest are not part of the name
+    ("^([^@]*?)(?::[A-Za-z0-9_.-]*)?(?:@(?s:.*))?$", "${1}"),
+    # 2. Docker Hub's other names (without a port) are docker.io
+    ("^(?i:" + "|".join(_escape(h) for h in _HUB_HOSTS) + ")/", f"{DEFAULT_DOMAIN}/"),
+    # 3. a name without "/" is on Docker Hub
+    ("^([^/]*)$", f"{DEFAULT_DOMAIN}/${{1}}"),
+    # 4. so is a name whose first component is not a host
+    ("^(" + _not_word(_LOCALHOST, "/.:") + "/)", f"{DEFAULT_DOMAIN}/${{1}}"),
+    # 5. a one-component path on Docker Hub is an official image
+    (f"^{_escape(DEFAULT_DOMAIN)}/([^/]*)$", f"{DEFAULT_DOMAIN}/library/${{1}}"),
+)
+
+
+def _name_expression() -> str:
+    expression = "element.image || ''"
+    for regex, replacement in NAME_STEPS:
+        expression = f"regex_replace_all('{regex}', {expression}, '{replacement}')"
+    return f"length({expression})"
+
+
+#: The JMESPath key whose value is the length of the container image's normalised name.
+NAME_LENGTH_KEY = "{{ " + _name_expression() + " }}"
 
 
 def policy_name(environment: str) -> str:
@@ -78,7 +148,12 @@ def _registry_rule(rules: AdmissionRules, sources: NamespaceSources) -> dict[str
                     "deny": {
                         "conditions": {
                             "any": [
-                                {"key": image_condition(IMAGE_ID_REGEX), "operator": "Equals", "value": True}
+                                {"key": image_condition(IMAGE_ID_REGEX), "operator": "Equals", "value": True},
+                                {
+                                    "key": NAME_LENGTH_KEY,
+                                    "operator": "GreaterThan",
+                                    "value": NAME_LENGTH_LIMIT,
+                                },
                             ]
                         }
                     },
