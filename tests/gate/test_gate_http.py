@@ -27,6 +27,11 @@ GOOD = b"a layer that is what its digest says" * 1000
 BAD_DIGEST = "sha256:" + hashlib.sha256(b"the layer as pushed" * 5000).hexdigest()
 CORRUPTED = b"the layer as pushed" * 4999 + b"THE LAYER AS ALTERED"[:19]
 GOOD_DIGEST = "sha256:" + hashlib.sha256(GOOD).hexdigest()
+# Larger than many reads of the upstream and many pieces relayed: the stream is checked across them.
+LARGE = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(96 * 1024))  # 3 MiB
+LARGE_DIGEST = "sha256:" + hashlib.sha256(LARGE).hexdigest()
+LARGE_ALTERED = LARGE[:-1] + bytes([LARGE[-1] ^ 1])  # its last byte only
+LARGE_BAD_DIGEST = "sha256:" + hashlib.sha256(b"another large layer").hexdigest()
 CONFIG = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
 MANIFEST = json.dumps({
     "schemaVersion": 2,
@@ -68,6 +73,10 @@ class _StandIn(BaseHTTPRequestHandler):
             self._send(200, GOOD, {"Content-Type": "application/octet-stream"})
         elif path == f"/v2/team/app/blobs/{BAD_DIGEST}":
             self._send(200, CORRUPTED, {"Content-Type": "application/octet-stream"})
+        elif path == f"/v2/team/app/blobs/{LARGE_DIGEST}":
+            self._send(200, LARGE, {"Content-Type": "application/octet-stream"})
+        elif path == f"/v2/team/app/blobs/{LARGE_BAD_DIGEST}":
+            self._send(200, LARGE_ALTERED, {"Content-Type": "application/octet-stream"})
         else:
             self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"unknown"}]}',
                        {"Content-Type": "application/json"})
@@ -104,6 +113,22 @@ def test_a_corrupted_blob_is_cut_and_a_good_one_passes_unmodified(gate: str) -> 
             received += chunk
     # The stream stopped short: the client never holds the whole corrupted blob.
     assert len(received) < len(CORRUPTED)
+
+
+def test_a_large_blob_streams_whole_and_one_altered_in_its_last_byte_is_cut(gate: str) -> None:
+    good = httpx.get(f"http://{gate}/v2/team/app/blobs/{LARGE_DIGEST}", timeout=10)
+    assert good.status_code == 200 and good.headers["content-length"] == str(len(LARGE))
+    assert good.content == LARGE
+    received = bytearray()
+    with pytest.raises(httpx.RemoteProtocolError), httpx.stream(
+        "GET", f"http://{gate}/v2/team/app/blobs/{LARGE_BAD_DIGEST}", timeout=10
+    ) as response:
+        assert response.status_code == 200
+        for chunk in response.iter_raw():
+            received += chunk
+    # Streamed as it came, but the piece holding the altered byte was never sent.
+    assert len(received) < len(LARGE_ALTERED)
+    assert bytes(received) == LARGE_ALTERED[: len(received)]
 
 
 def test_paths_outside_the_distribution_api_are_404_with_an_oci_error(gate: str) -> None:

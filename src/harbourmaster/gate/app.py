@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                          "proxy-authenticate", "proxy-authorization", "content-length", "date", "server"})
-#: The size of the chunks a blob is relayed in.
-RELAY_CHUNK = 1 << 20
+#: The least a piece of a blob relayed to the client holds: reads of the upstream smaller than this are
+#: joined up to it (one copy); larger ones (plain HTTP hands over up to 256 KiB a read) pass as they are.
+RELAY_CHUNK = 128 * 1024
 
 
 class BlobDigestMismatch(Error):
@@ -240,16 +241,27 @@ class _Gate:
 
     async def _verified(self, response: httpx.Response, digest: Digest) -> AsyncIterator[bytes]:
         check = ContentDigest(digest)
-        held: bytes | None = None
+        held: bytes | None = None  # the latest piece: sent only when the next one came, or the hash matched
+        pending: list[bytes] = []
+        pending_size = 0
         try:
-            # Relayed in chunks of up to 1 MiB: fewer, larger writes cost the event loop less per byte.
-            async for chunk in response.aiter_raw(chunk_size=RELAY_CHUNK):
-                if not chunk:
-                    continue
+            # Each read as the upstream connection hands it over (up to UPSTREAM_READ_BYTES, one socket
+            # read over plain HTTP): no re-chunking copy. Only smaller reads (TLS records, a slow
+            # upstream) are joined, up to RELAY_CHUNK, so that a write to the client is never tiny.
+            async for chunk in response.aiter_raw():
                 check.update(chunk)
+                pending.append(chunk)
+                pending_size += len(chunk)
+                if pending_size < RELAY_CHUNK:
+                    continue
                 if held is not None:
                     yield held
-                held = chunk
+                held = pending[0] if len(pending) == 1 else b"".join(pending)
+                pending, pending_size = [], 0
+            if pending:
+                if held is not None:
+                    yield held
+                held = pending[0] if len(pending) == 1 else b"".join(pending)
             if not check.matches():
                 log.error("blob %s from registry %s does not match its digest: stream cut", digest,
                           self.gate.registry.name)
