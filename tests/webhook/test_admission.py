@@ -7,10 +7,13 @@ from kubewarden and kubernetes), and the answers are checked against the Admissi
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
+import socket
 import ssl
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -330,6 +333,31 @@ def test_healthz_and_policy_fingerprint(webhook: Webhook, site: Site) -> None:
     expected = show_policy(hm, webhook_principal("dev"), environment="dev")
     assert got == {"environment": "dev", "tier": "development", "fingerprint": expected.fingerprint}
     assert webhook.client.get(f"{webhook.base}/policy/nowhere").status_code == 404
+
+
+def test_only_review_posts_take_the_review_lane(webhook: Webhook, site: Site) -> None:
+    body = review(pod(f"{site.image}@{site.digest}"), kind=("", "v1", "Pod"))
+    for path in ("/validate/dev", "/mutate/dev"):
+        assert response(webhook.post(path, body))["allowed"] is True
+        assert webhook.client.get(f"{webhook.base}{path}").status_code == 405  # not a review: Starlette's
+    for path in ("/validate/", "/validate/dev/x", "/validate", "/review/dev"):
+        answer = webhook.post(path, body)
+        assert answer.status_code == 404, path
+    # A review cut short by the client is not answered, and the server goes on answering.
+    with socket_to(webhook) as raw:
+        raw.sendall(b"POST /validate/dev HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100000\r\n\r\n{\"apiVersion\":")
+    assert response(webhook.post("/validate/dev", body))["allowed"] is True
+
+
+@contextlib.contextmanager
+def socket_to(webhook: Webhook) -> Iterator[ssl.SSLSocket]:
+    host, port = webhook.base.removeprefix("https://").rsplit(":", 1)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((host, int(port)), timeout=10) as plain, context.wrap_socket(plain) as raw:
+        yield raw
 
 
 def test_no_registry_secret_in_answers_or_logs(webhook: Webhook, site: Site) -> None:
