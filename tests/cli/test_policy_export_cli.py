@@ -49,7 +49,13 @@ def test_untouched_exports_match_and_say_so(cli, applied, tmp_path: Path) -> Non
     assert f"kyverno, gatekeeper: all match environment prod-eu ({fingerprint(cli)})" in result.stdout
     (policy,) = documents(kyverno)
     assert policy["metadata"]["annotations"]["harbourmaster.io/policy-fingerprint"] == fingerprint(cli)
-    assert [r["name"] for r in policy["spec"]["rules"]] == ["registries-payments", "registries-web"]
+    # The example's production tier requires a signature and names no signer: nothing can satisfy it,
+    # so the Kyverno export denies every image, as harbourmaster does.
+    assert [r["name"] for r in policy["spec"]["rules"]] == [
+        "registries-payments",
+        "registries-web",
+        "signatures-unverifiable",
+    ]
     template, constraint = documents(gatekeeper)
     assert constraint["spec"]["parameters"]["namespaces"] == [
         {

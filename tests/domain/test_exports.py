@@ -23,7 +23,12 @@ from harbourmaster.domain.admission_rules import AdmissionRules, NamespaceSource
 from harbourmaster.domain.exports.cilium import DOCKER_HUB_PULL_HOSTS, blob_hosts, cilium_policies
 from harbourmaster.domain.exports.drift import kyverno_drift
 from harbourmaster.domain.exports.gatekeeper import CONSTRAINT_KIND, REGO, constraint, constraint_template
-from harbourmaster.domain.exports.kyverno import NAME_LENGTH_KEY, kyverno_policy
+from harbourmaster.domain.exports.kyverno import (
+    NAME_LENGTH_KEY,
+    UNVERIFIABLE_RULE,
+    kyverno_policy,
+    signature_gap,
+)
 from harbourmaster.domain.image_patterns import IMAGE_ID_REGEX, location_of_regex, location_regex
 from harbourmaster.domain.matching import location_matches, parse_registry_location
 from harbourmaster.domain.model import AdmissionMode, Provider
@@ -505,3 +510,38 @@ def test_kyverno_drift_names_a_missing_length_guard() -> None:
     guards.pop()
     found = {(d.subject, d.detail) for d in kyverno_drift(rules, [policy], failure_policy="Fail")}
     assert found == {("rule registries-payments", "does not deny names over 255 characters")}
+
+
+@pytest.mark.parametrize(
+    ("signers", "required", "gap"),
+    [
+        (("notary-release",), "any", "are Notation trust policies"),
+        (("release", "notary-release"), "all", "requires every signer, and notary-release"),
+        ((), "any", "names no signer"),
+        (("release", "notary-release"), "any", None),  # Kyverno checks the key: stricter, never looser
+        (("release", "ci"), "all", None),
+    ],
+)
+def test_kyverno_denies_every_image_where_it_cannot_check_the_signature_rule(
+    signers: tuple[str, ...], required: str, gap: str | None
+) -> None:
+    rules = rules_of("prod", signers=signers, required=required)
+    rules = AdmissionRules(**{**_fields(rules), "require_signature": True})
+    policy = kyverno_policy(rules, failure_policy="Fail")
+    names = [r["name"] for r in policy["spec"]["rules"]]
+    granted = "harbor.corp/payments/api:1.0"
+    assert source_allowed("prod", "payments", granted)
+    if gap is None:
+        assert UNVERIFIABLE_RULE not in names
+        assert kyverno_allows(policy, "payments", granted)  # the source rules alone admit it
+        return
+    assert names[-1] == UNVERIFIABLE_RULE
+    rule = policy["spec"]["rules"][-1]
+    assert gap in rule["validate"]["message"]
+    assert rule["match"]["any"][0]["resources"]["namespaces"] == [ns.namespace for ns in rules.namespaces]
+    for namespace in ("payments", "web", "hub"):
+        assert not kyverno_allows(policy, namespace, granted)
+    assert kyverno_drift(rules, [policy], failure_policy="Fail") == []
+    policy["spec"]["rules"].pop()  # a site that drops the deny-all: policy diff says what it admits
+    found = {(d.subject, d.detail) for d in kyverno_drift(rules, [policy], failure_policy="Fail")}
+    assert found == {("signatures", f"admits images harbourmaster denies: {signature_gap(rules)}")}

@@ -26,6 +26,8 @@ from harbourmaster.domain.exports.kyverno import (
     NAME_LENGTH_KEY,
     NAME_LENGTH_LIMIT,
     RULE_PREFIX,
+    UNVERIFIABLE_RULE,
+    signature_gap,
 )
 from harbourmaster.domain.image_patterns import IMAGE_ID_REGEX, location_of_regex
 from harbourmaster.domain.model import AdmissionMode
@@ -198,7 +200,22 @@ def _kyverno_signatures(rules: AdmissionRules, policy: Mapping[str, Any]) -> lis
         drifts.append(
             Drift("kyverno", "signatures", "a count lets some signers be skipped; the tier asks for all")
         )
+    gap = signature_gap(rules)
+    found_rules = _list(_get(policy, "spec", "rules"))
+    if gap is not None and not any(_denies_every_image(rule, rules) for rule in found_rules):
+        drifts.append(Drift("kyverno", "signatures", f"admits images harbourmaster denies: {gap}"))
     return drifts
+
+
+def _denies_every_image(rule: Any, rules: AdmissionRules) -> bool:
+    """Whether ``rule`` is the export's deny-all for a signature requirement Kyverno cannot check."""
+    wanted = {ns.namespace for ns in rules.namespaces}
+    found = _namespaces_of(rule)
+    return (
+        _get(rule, "name") == UNVERIFIABLE_RULE
+        and (found is None or wanted <= set(found))
+        and any(_get(each, "deny") == {} for each in _list(_get(rule, "validate", "foreach")))
+    )
 
 
 def kyverno_drift(rules: AdmissionRules, documents: Iterable[Any], *, failure_policy: str) -> list[Drift]:

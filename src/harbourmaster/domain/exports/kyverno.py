@@ -50,15 +50,19 @@ __all__ = [
     "NAME_STEPS",
     "RULE_PREFIX",
     "SIGNATURE_RULE",
+    "UNVERIFIABLE_RULE",
     "image_condition",
     "kyverno_policy",
     "policy_name",
+    "signature_gap",
 ]
 
 AUTOGEN_CONTROLLERS = "DaemonSet,Deployment,Job,StatefulSet,ReplicaSet,ReplicationController,CronJob"
 CONTAINER_LIST = "request.object.spec.[ephemeralContainers, initContainers, containers][]"
 RULE_PREFIX = "registries-"
 SIGNATURE_RULE = "signatures"
+#: The rule that denies every image when Kyverno cannot check the tier's signature requirement.
+UNVERIFIABLE_RULE = "signatures-unverifiable"
 FINGERPRINT_ANNOTATION = "harbourmaster.io/policy-fingerprint"
 ENVIRONMENT_ANNOTATION = "harbourmaster.io/environment"
 
@@ -201,11 +205,48 @@ def _signature_rule(rules: AdmissionRules) -> dict[str, Any]:
     }
 
 
+def _namespaces(rules: AdmissionRules) -> list[str]:
+    return [ns.namespace for ns in rules.namespaces]
+
+
+def signature_gap(rules: AdmissionRules) -> str | None:
+    """Why the tier's signature requirement cannot be checked by Kyverno as exported (a signer it needs
+    is a Notation trust policy, or it names no signer at all), or None.  The export then denies every
+    image (:data:`UNVERIFIABLE_RULE`): stricter than harbourmaster, never looser."""
+    if not rules.require_signature:
+        return None
+    notation = ", ".join(rules.unexported_signers)
+    if not (rules.keys or rules.identities):
+        if not notation:
+            return "the tier requires a signature but names no signer, so no image can satisfy it"
+        return f"the tier's signers ({notation}) are Notation trust policies, which this export cannot check"
+    if rules.signers_required == "all" and notation:
+        return f"the tier requires every signer, and {notation} (Notation) cannot be checked by this export"
+    return None
+
+
+def _unverifiable_rule(rules: AdmissionRules, gap: str) -> dict[str, Any]:
+    return {
+        "name": UNVERIFIABLE_RULE,
+        "match": {"any": [{"resources": {"kinds": ["Pod"], "namespaces": _namespaces(rules)}}]},
+        "validate": {
+            "message": (
+                f"image {{{{ element.image }}}} is denied on environment {rules.environment}: {gap}; "
+                "harbourmaster's own webhook checks these signatures"
+            ),
+            "foreach": [{"list": CONTAINER_LIST, "deny": {}}],
+        },
+    }
+
+
 def kyverno_policy(rules: AdmissionRules, *, failure_policy: str) -> dict[str, Any]:
     """The ``ClusterPolicy`` of ``rules`` (``failure_policy``: Fail or Ignore, the webhook's)."""
     rule_list = [_registry_rule(rules, ns) for ns in rules.namespaces]
     if rules.require_signature and (rules.keys or rules.identities):
         rule_list.append(_signature_rule(rules))
+    gap = signature_gap(rules)
+    if gap is not None:
+        rule_list.append(_unverifiable_rule(rules, gap))
     annotations = {
         "policies.kyverno.io/title": f"harbourmaster rules of environment {rules.environment}",
         "policies.kyverno.io/description": (
