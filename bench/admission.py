@@ -13,10 +13,13 @@ Run on demand (not part of the test suite)::
 3. Posts one AdmissionReview: a Deployment with 3 containers, CREATE, namespace ``web``:
    - fixed rate 1,000 requests/s for ``--seconds`` with ``hey -q`` (20 workers x 50 req/s each; hey
      is the Debian package ``hey``, it keeps the rate and reports p50/p99);
-   - closed loop, 100 concurrent connections with ``wrk`` (C, Debian package ``wrk``): average and
-     p99, and its requests/s, which is the saturation throughput (every connection always busy);
+   - 1,000 requests/s as a Poisson stream with ``wrk`` (C, Debian package ``wrk``): 100 connections,
+     each pausing an exponentially distributed time after each answer (hey's workers fire together);
+   - closed loop, 100 concurrent connections with ``wrk``: average and p99, and its requests/s, which
+     is the saturation throughput (every connection always busy);
 4. In the same run, in process: ``check_content`` on the same object (``documents=[obj]``), as the
-   webhook calls it, without and with the synchronous audit write.
+   webhook calls it for a review it judges in full, without and with the synchronous audit write; and
+   ``AdmissionReviewer.quick``, what a review whose images have recent verdicts costs.
 5. Stops the server (SIGTERM: the audit queue is flushed) and counts the ``admission`` audit entries
    against the 2xx answers the load generators saw.
 
