@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,13 @@ def hm(example_env: dict[str, str]) -> Harbourmaster:
 @pytest.fixture
 def example_text() -> str:
     return EXAMPLE.read_text()
+
+
+@pytest.fixture
+def core(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harbourmaster]:
+    """An initialised data directory (SQLite) without the example model, no checkpoints to syslog."""
+    monkeypatch.setenv("HARBOURMASTER_AUDIT_CHECKPOINT_SYSLOG", "")
+    hm = Harbourmaster.from_environ()
+    hm.init()
+    yield hm
+    hm.db.dispose()

@@ -9,7 +9,6 @@ import socket
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,15 +27,6 @@ from harbourmaster.services.audit_checkpoints import (
 )
 from harbourmaster.services.checkpoint_keys import CheckpointRefused, checkpoint_public_key
 from harbourmaster.services.core import Harbourmaster
-
-
-@pytest.fixture
-def core(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harbourmaster]:
-    monkeypatch.setenv("HARBOURMASTER_AUDIT_CHECKPOINT_SYSLOG", "")
-    hm = Harbourmaster.from_environ()
-    hm.init()
-    yield hm
-    hm.db.dispose()
 
 
 def _record(hm: Harbourmaster, n: int = 1) -> None:

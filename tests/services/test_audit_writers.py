@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,15 +17,6 @@ from harbourmaster.services.audit_checkpoints import verify_audit_log
 from harbourmaster.services.audit_process import AuditWriterProcess
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.store.values import AuditEvent
-
-
-@pytest.fixture
-def core(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harbourmaster]:
-    monkeypatch.setenv("HARBOURMASTER_AUDIT_CHECKPOINT_SYSLOG", "")
-    hm = Harbourmaster.from_environ()
-    hm.init()
-    yield hm
-    hm.db.dispose()
 
 
 def events(prefix: str, n: int) -> list[AuditEvent]:
