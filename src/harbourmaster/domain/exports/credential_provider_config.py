@@ -41,11 +41,12 @@ REQUEST_API_VERSION: Final = "credentialprovider.kubelet.k8s.io/v1"
 #: The executable's name in the kubelet's bin directory, and the provider's name (they must match).
 PROVIDER_NAME: Final = "harbourmaster"
 TOKEN_AUDIENCE: Final = "harbourmaster"
-#: The environment variables the plugin reads (set by the config's ``env``).
-ENV_SERVER_URL: Final = "HARBOURMASTER_CREDENTIAL_SERVER_URL"
-ENV_CA_FILE: Final = "HARBOURMASTER_CREDENTIAL_SERVER_CA_FILE"
-ENV_TOKEN_FILE: Final = "HARBOURMASTER_CREDENTIAL_NODE_TOKEN_FILE"
-ENV_ENVIRONMENT: Final = "HARBOURMASTER_CREDENTIAL_ENVIRONMENT"
+#: The environment variables the plugin reads (set by the config's ``env``); not harbourmaster settings,
+#: which the server reads as HARBOURMASTER_*, so they carry a prefix of their own.
+ENV_SERVER_URL: Final = "HM_CREDENTIAL_PROVIDER_SERVER_URL"
+ENV_CA_FILE: Final = "HM_CREDENTIAL_PROVIDER_SERVER_CA_FILE"
+ENV_TOKEN_FILE: Final = "HM_CREDENTIAL_PROVIDER_NODE_TOKEN_FILE"
+ENV_ENVIRONMENT: Final = "HM_CREDENTIAL_PROVIDER_ENVIRONMENT"
 
 # kubelet matchImages: HOST[:PORT][/PATH]; globs (`*`) in host labels only, each matching within one
 # label (`*.k8s.io`, `k8s.*.io`, `app*.k8s.io`, `k8s.*`); no scheme, tag or digest.
