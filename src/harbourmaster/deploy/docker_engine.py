@@ -16,15 +16,14 @@ failed pull leaves the running deployment as it was.
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import docker
-import requests
 from docker import types as docker_types
 
-from harbourmaster.deploy._engine_tls import EngineTls, TlsContextAdapter, ssl_context
+from harbourmaster.deploy._engine_client import API_VERSION, EngineErrors, open_api
+from harbourmaster.deploy._engine_tls import EngineTls
 from harbourmaster.deploy.interface import (
     DeployedContainer,
     DeployError,
@@ -45,12 +44,6 @@ from harbourmaster.domain.compose_plan import (
 
 __all__ = ["API_VERSION", "DockerEngineTarget", "EngineTls"]
 
-#: Docker Engine API version spoken (Engine 20.10 and later).
-API_VERSION = "1.41"
-_REDACTED = "<redacted>"
-_UNIX = re.compile(r"^unix://(/.+)$")
-_TCP = re.compile(r"^(?:tcp|https?)://([^/]+)/?$")
-
 
 class DockerEngineTarget(DeploymentTarget):
     """One Docker Engine reached over a unix socket or TCP (with TLS)."""
@@ -60,7 +53,7 @@ class DockerEngineTarget(DeploymentTarget):
         self._api = api
         self.endpoint = endpoint
         self.stop_timeout = stop_timeout
-        self._secrets: tuple[str, ...] = ()
+        self._errors = EngineErrors(endpoint)
 
     @classmethod
     def connect(
@@ -72,28 +65,7 @@ class DockerEngineTarget(DeploymentTarget):
             DeployError: the endpoint is neither form, or TLS is given for a unix socket.
             EngineUnreachable: the engine does not answer, or TLS fails (names the endpoint).
         """
-        unix, tcp = _UNIX.match(endpoint), _TCP.match(endpoint)
-        if not unix and not tcp:
-            raise DeployError(
-                f"Docker endpoint {endpoint!r}: use unix:///path/docker.sock or tcp://host:port"
-            )
-        if tls is not None and not tcp:
-            raise DeployError(f"Docker endpoint {endpoint!r}: TLS applies to tcp:// endpoints only")
-        try:
-            if tcp and tls is not None:
-                context = ssl_context(tls)
-                api = docker.APIClient(
-                    base_url=f"tcp://{tcp[1]}", version=API_VERSION, timeout=timeout, tls=True
-                )
-                api.mount("https://", TlsContextAdapter(context))
-            else:
-                api = docker.APIClient(
-                    base_url=endpoint if unix else f"tcp://{tcp[1]}",  # type: ignore[index]
-                    version=API_VERSION,
-                    timeout=timeout,
-                )
-        except (OSError, ValueError, docker.errors.DockerException) as exc:
-            raise EngineUnreachable(f"Docker engine {endpoint}: cannot set up the client: {exc}") from None
+        api = open_api(endpoint, tls=tls, timeout=timeout)
         target = cls(api, endpoint=endpoint, stop_timeout=stop_timeout)
         with target._engine(f"Docker engine {endpoint} does not answer"):
             api.ping()
@@ -101,33 +73,9 @@ class DockerEngineTarget(DeploymentTarget):
 
     # -- errors -------------------------------------------------------------------------------------
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, _REDACTED)
-        return text
-
-    @contextlib.contextmanager
-    def _engine(self, what: str) -> Iterator[None]:
+    def _engine(self, what: str) -> contextlib.AbstractContextManager[None]:
         """Translate the SDK's and requests' exceptions into harbourmaster errors naming ``what``."""
-        try:
-            yield
-        except requests.exceptions.ConnectionError as exc:
-            raise EngineUnreachable(
-                f"{what}: Docker engine {self.endpoint} is unreachable: {self._scrub(_reason(exc))}",
-                details=["check that the daemon runs and the socket or address (and TLS files) are right"],
-            ) from None
-        except requests.exceptions.HTTPError as exc:
-            # The SDK leaves a streamed request's error status to requests; the engine's reason is the body.
-            raise DeployError(f"{what}: {self._scrub(_http_reason(exc))}") from None
-        except requests.exceptions.RequestException as exc:
-            raise EngineUnreachable(
-                f"{what}: Docker engine {self.endpoint}: {self._scrub(_reason(exc))}"
-            ) from None
-        except docker.errors.APIError as exc:
-            raise DeployError(f"{what}: {self._scrub(_explanation(exc))}") from None
-        except docker.errors.DockerException as exc:
-            raise DeployError(f"{what}: {self._scrub(str(exc))}") from None
+        return self._errors.translate(what)
 
     # -- the interface ------------------------------------------------------------------------------
 
@@ -146,11 +94,8 @@ class DockerEngineTarget(DeploymentTarget):
         return tuple(removed)
 
     def apply(self, plan: ComposePlan, credentials: Mapping[str, RegistryAuth]) -> DeploymentResult:
-        self._secrets = tuple(c.password.reveal() for c in credentials.values())
-        try:
+        with self._errors.holding(credentials.values(), credentials):
             return self._apply(plan, credentials)
-        finally:
-            self._secrets = ()
 
     def _apply(self, plan: ComposePlan, credentials: Mapping[str, RegistryAuth]) -> DeploymentResult:
         existing = {c.name: c for c in self.list(plan.deployment_id)}
@@ -351,27 +296,3 @@ def _deployed(container: Mapping[str, Any]) -> DeployedContainer:
         state=str(container.get("State", "")),
         container_id=str(container["Id"]),
     )
-
-
-def _explanation(exc: docker.errors.APIError) -> str:
-    return str(exc.explanation or exc)
-
-
-def _http_reason(exc: requests.exceptions.HTTPError) -> str:
-    response = exc.response
-    if response is None:
-        return str(exc)
-    try:
-        message = response.json().get("message")
-    except ValueError:
-        message = response.text.strip()
-    return f"the engine answered {response.status_code}: {message or response.reason}"
-
-
-def _reason(exc: BaseException) -> str:
-    # requests nests urllib3's reason; its innermost text names the socket or address and the errno.
-    inner: BaseException = exc
-    while inner.args and isinstance(inner.args[0], BaseException):
-        inner = inner.args[0]
-    reason = getattr(inner, "reason", None)
-    return str(reason or inner)
