@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from harbourmaster.clock import Clock
 from harbourmaster.domain.audit import AuditEntry, chain_all, format_audit_time
+from harbourmaster.domain.model import Environment, EnvironmentConnection
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES
 from harbourmaster.store.interface import (
@@ -62,6 +63,8 @@ class _Tables:
     blobs: dict[str, list[bytes | None]] = field(default_factory=dict)
     #: registry name -> sealed event-notification secret
     event_secrets: dict[str, bytes] = field(default_factory=dict)
+    #: environment name -> {field -> sealed connection secret}
+    environment_secrets: dict[str, dict[str, bytes]] = field(default_factory=dict)
     revision: int = 0
     audit: list[AuditEntry] = field(default_factory=list)
     head: tuple[int, str] | None = None
@@ -78,7 +81,22 @@ def _dedupe(items: Sequence[object]) -> tuple[object, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def _normalised(state: GovernanceState, blobs: dict[str, list[bytes | None]]) -> GovernanceState:
+def _normalised_environment(env: Environment, secrets: dict[str, bytes]) -> Environment:
+    """``env`` as the SQL store gives it back: its connection's secret flags read from the blobs."""
+    connection = env.connection
+    connection = replace(
+        connection,
+        tls=replace(connection.tls, client_key_set="client_key" in secrets),
+        token_set="token" in secrets,
+    )
+    return replace(env, connection=connection if connection.configured else EnvironmentConnection())
+
+
+def _normalised(
+    state: GovernanceState,
+    blobs: dict[str, list[bytes | None]],
+    environment_secrets: dict[str, dict[str, bytes]] | None = None,
+) -> GovernanceState:
     """``state`` as the SQL store gives it back: named things by name, each team's members sorted, every
     tier's policy, link entries once each, and whether a secret is set read from the stored blobs."""
     registries = []
@@ -100,7 +118,10 @@ def _normalised(state: GovernanceState, blobs: dict[str, list[bytes | None]]) ->
         access[(entry.environment, entry.user, entry.team)] = entry
     return state.evolve(
         registries=tuple(registries),
-        environments=tuple(sorted(state.environments, key=lambda e: e.name)),
+        environments=tuple(
+            _normalised_environment(e, (environment_secrets or {}).get(e.name, {}))
+            for e in sorted(state.environments, key=lambda e: e.name)
+        ),
         users=tuple(sorted(state.users, key=lambda u: u.name)),
         teams=tuple(
             replace(t, members=tuple(sorted(t.members))) for t in sorted(state.teams, key=lambda t: t.name)
@@ -136,10 +157,25 @@ class _Governance(GovernanceRepository):
         t.blobs = blobs
         # A removed registry's event secret goes with it (as in the SQL store).
         t.event_secrets = {name: blob for name, blob in t.event_secrets.items() if name in blobs}
+        # An environment's connection secrets: those its connection still sets, and the new ones.
+        wanted = {e.name: e.connection for e in state.environments}
+        kept = {
+            name: {f: b for f, b in fields.items() if wanted[name].secret_set(f)}
+            for name, fields in t.environment_secrets.items()
+            if name in wanted
+        }
+        for (name, field_name), blob in sealed.environment_secrets.items():
+            if name not in wanted:
+                continue
+            if blob is None:
+                kept.get(name, {}).pop(field_name, None)
+            else:
+                kept.setdefault(name, {})[field_name] = blob
+        t.environment_secrets = {name: fields for name, fields in kept.items() if fields}
         users = {u.name for u in state.users}
         # A user's tokens go with the user (ON DELETE CASCADE in the SQL store).
         t.tokens = {i: tok for i, tok in t.tokens.items() if tok.user in users}
-        t.state = _normalised(state, blobs)
+        t.state = _normalised(state, blobs, t.environment_secrets)
         t.revision += 1
         return t.revision
 
@@ -164,7 +200,14 @@ class _Governance(GovernanceRepository):
         for name, blob in self._t.event_secrets.items():
             self._t.event_secrets[name] = rewrap(name, "event_secret", blob)
             count += 1
+        for name, fields in self._t.environment_secrets.items():
+            for field_name, blob in fields.items():
+                fields[field_name] = rewrap(f"environment/{name}", field_name, blob)
+                count += 1
         return count
+
+    def environment_secret(self, environment: str, field: str) -> bytes | None:
+        return self._t.environment_secrets.get(environment, {}).get(field)
 
     def event_secret(self, registry: str) -> bytes | None:
         return self._t.event_secrets.get(registry)

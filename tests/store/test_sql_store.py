@@ -10,7 +10,19 @@ from dataclasses import replace
 import pytest
 
 from harbourmaster.domain.matching import parse_registry_location
-from harbourmaster.domain.model import CredentialInfo, CredentialKind, Provider, Registry, Role, User
+from harbourmaster.domain.model import (
+    CredentialInfo,
+    CredentialKind,
+    Environment,
+    EnvironmentConnection,
+    EnvironmentKind,
+    Provider,
+    Registry,
+    Role,
+    Tier,
+    TlsSettings,
+    User,
+)
 from harbourmaster.errors import Error
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.store.interface import StoreError
@@ -142,3 +154,58 @@ def test_the_revision_counts_saves(hm: Harbourmaster) -> None:
         assert tx.governance.revision() == before + 1
     with hm.store.read() as tx:
         assert tx.governance.revision() == before + 1
+
+
+def test_environment_connections_and_their_secrets_are_stored_kept_dropped_and_rewrapped(
+    hm: Harbourmaster,
+) -> None:
+    connection = EnvironmentConnection(
+        api_server="https://k8s.example:6443",
+        tls=TlsSettings(ca_bundle="-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"),
+        token_set=True,
+        service_account_issuer="https://k8s.example",
+        jwks='{"keys": []}',
+    )
+    env = Environment("prod", EnvironmentKind.KUBERNETES, Tier.PRODUCTION, namespaces=("web",),
+                      connection=connection)  # fmt: skip
+    bare = Environment("dev", EnvironmentKind.DOCKER_STANDALONE, Tier.DEVELOPMENT)
+    with hm.store.transaction() as tx:
+        state = tx.governance.load()
+        tx.governance.save(
+            state.evolve(environments=(env, bare)),
+            sealed=SealedUpdates(environment_secrets={("prod", "token"): b"token-1"}),
+        )
+    with hm.store.read() as tx:
+        loaded = tx.governance.load()
+        assert loaded.environment("prod") == env and loaded.environment("dev") == bare
+        assert tx.governance.environment_secret("prod", "token") == b"token-1"
+        assert tx.governance.environment_secret("prod", "client_key") is None
+        assert tx.governance.environment_secret("dev", "token") is None
+    with hm.store.transaction() as tx:  # a save without new blobs keeps the stored one
+        tx.governance.save(tx.governance.load())
+    seen: list[tuple[str, str, bytes]] = []
+
+    def rewrap(record: str, field: str, blob: bytes) -> bytes:
+        seen.append((record, field, blob))
+        return b"new-" + blob
+
+    with hm.store.transaction() as tx:
+        assert tx.governance.rewrap(rewrap) == 1
+    assert seen == [("environment/prod", "token", b"token-1")]
+    with hm.store.read() as tx:
+        assert tx.governance.environment_secret("prod", "token") == b"new-token-1"
+    # A connection that no longer sets the token drops it; so does a removed environment.
+    with hm.store.transaction() as tx:
+        state = tx.governance.load()
+        untokened = replace(env, connection=replace(connection, token_set=False))
+        tx.governance.save(state.evolve(environments=(untokened,)))
+    with hm.store.read() as tx:
+        assert tx.governance.environment_secret("prod", "token") is None
+        assert not tx.governance.load().environment("prod").connection.token_set  # type: ignore[union-attr]
+    with hm.store.transaction() as tx:
+        state = tx.governance.load()
+        tx.governance.save(state, sealed=SealedUpdates(environment_secrets={("prod", "token"): b"token-2"}))
+        tx.governance.save(tx.governance.load().evolve(environments=()))
+    with hm.store.read() as tx:
+        assert tx.governance.environment_secret("prod", "token") is None
+        assert tx.governance.load().environments == ()

@@ -17,12 +17,14 @@ from harbourmaster.domain.matching import RegistryLocation
 
 __all__ = [
     "ANONYMOUS_DOCKERHUB",
+    "ENVIRONMENT_SECRET_FIELDS",
     "PUBLIC_REGISTRY_HOSTS",
     "AccessEntry",
     "AllowlistEntry",
     "CredentialInfo",
     "CredentialKind",
     "Environment",
+    "EnvironmentConnection",
     "EnvironmentKind",
     "Provider",
     "Registry",
@@ -189,6 +191,45 @@ class Registry:
         )
 
 
+#: The secrets an environment's connection may hold in the vault (never in the model).
+ENVIRONMENT_SECRET_FIELDS = ("client_key", "token")
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentConnection:
+    """How harbourmaster reaches an environment to deploy to.  Its secrets (the TLS client key, the
+    API server token) stay in the vault: the model only says whether they are set."""
+
+    #: docker-standalone and swarm: the Docker Engine API (``unix:///path`` or ``tcp://host:port``).
+    endpoint: str | None = None
+    #: kubernetes: the API server (``https://host[:port]``).
+    api_server: str | None = None
+    #: CA bundle and client certificate of the engine's or API server's TLS.
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    #: kubernetes: whether a bearer token for the API server is held in the vault.
+    token_set: bool = False
+    #: kubernetes: the service-account token issuer (``iss``) and its public keys (JWKS JSON text).
+    service_account_issuer: str | None = None
+    jwks: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self != EnvironmentConnection()
+
+    @property
+    def origin(self) -> str | None:
+        """What the connection's secrets are sealed for: a secret entered for one engine or API
+        server never opens for another."""
+        return self.endpoint or self.api_server
+
+    @property
+    def client_key_set(self) -> bool:
+        return self.tls.client_key_set
+
+    def secret_set(self, field_name: str) -> bool:
+        return self.tls.client_key_set if field_name == "client_key" else self.token_set
+
+
 @dataclass(frozen=True, slots=True)
 class Environment:
     name: str
@@ -201,6 +242,8 @@ class Environment:
     admission: AdmissionMode = AdmissionMode.ENFORCE
     #: The webhook's failure policy; None: the tier's (Fail on production, Ignore elsewhere).
     failure_policy: FailurePolicy | None = None
+    #: How deployments reach it (none configured: harbourmaster only decides, others deploy).
+    connection: EnvironmentConnection = field(default_factory=EnvironmentConnection)
 
     @property
     def effective_failure_policy(self) -> FailurePolicy:

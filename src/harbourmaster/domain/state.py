@@ -225,6 +225,23 @@ def _check_environments(state: GovernanceState, out: list[Violation], loc: Locat
                 )
         for ns in _duplicates(list(env.namespaces)):
             out.append(Violation(f"{loc(env)}.namespaces", f"namespace {ns} is listed more than once"))
+        _check_connection(env, out, loc)
+
+
+def _check_connection(env: Environment, out: list[Violation], loc: Locator) -> None:
+    """The connection's rules that hold whatever changed the environment (its kind or tier included)."""
+    c = env.connection
+    kubernetes = env.kind is EnvironmentKind.KUBERNETES
+    if kubernetes and c.endpoint is not None:
+        out.append(Violation(f"{loc(env)}.endpoint", f"environment {env.name} is Kubernetes: it is reached "
+                             "through api_server, not a Docker endpoint"))  # fmt: skip
+    if not kubernetes and (c.api_server or c.token_set or c.service_account_issuer or c.jwks):
+        where, kind = f"{loc(env)}.api_server", env.kind.value
+        out.append(Violation(where, f"environment {env.name} is {kind}: api_server, token, "
+                             "service_account_issuer and jwks are for Kubernetes"))  # fmt: skip
+    if c.tls.insecure and env.tier is not Tier.DEVELOPMENT:
+        out.append(Violation(f"{loc(env)}.tls.insecure", f"plain TCP to a Docker Engine only on the "
+                             f"development tier, not {env.tier.value}"))  # fmt: skip
 
 
 def _check_identities(state: GovernanceState, out: list[Violation], loc: Locator, skip: Unchecked) -> None:

@@ -17,7 +17,6 @@ from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.model import (
     AccessEntry,
     AllowlistEntry,
-    Environment,
     Registry,
     RegistryGrant,
     Team,
@@ -28,9 +27,15 @@ from harbourmaster.domain.state import GovernanceState, StateInvalid, Unchecked,
 from harbourmaster.domain.tiers import TierPolicyError
 from harbourmaster.errors import Forbidden
 from harbourmaster.services.core import Change, Harbourmaster
-from harbourmaster.services.credentials import open_registry_secret, seal_registry_secret
+from harbourmaster.services.credentials import (
+    open_registry_secret,
+    same_environment_secret,
+    seal_environment_secret,
+    seal_registry_secret,
+)
 from harbourmaster.services.document import DocumentInvalid, GovernanceDocument
 from harbourmaster.services.document_reading import DocumentReading, document_order, read_document
+from harbourmaster.services.environment_specs import environment_from_spec
 from harbourmaster.services.registry_specs import registry_from_spec
 from harbourmaster.services.results import ApplyPublic
 from harbourmaster.services.signing_specs import signing_from_spec
@@ -79,6 +84,8 @@ class _Plan:
         self.positions: Mapping[str, Sequence[int]] = {}
         self.secrets: dict[str, Secret] = {}
         self.client_keys: dict[str, Secret] = {}
+        #: (environment, field) -> the environment connection's secret (``client_key``, ``token``).
+        self.environment_secrets: dict[tuple[str, str], Secret] = {}
 
     def _numbered(self, section: str, entries: list[T]) -> Iterable[tuple[int, T]]:
         """``entries`` with their index in the document as written (entries with schema problems
@@ -103,6 +110,18 @@ class _Plan:
                 self._resolve(
                     self.client_keys, spec.name, spec.tls.client_key, f"registries[{i}].tls.client_key"
                 )
+        for i, env in self._numbered("environments", self.doc.environments):
+            references = {
+                "client_key": env.tls.client_key if env.tls is not None else None,
+                "token": env.token,
+            }
+            for field, reference in references.items():
+                if reference is not None:
+                    found: dict[str, Secret] = {}
+                    where = f"environments[{i}].{'tls.client_key' if field == 'client_key' else field}"
+                    self._resolve(found, env.name, reference, where)
+                    if env.name in found:
+                        self.environment_secrets[(env.name, field)] = found[env.name]
 
     def _resolve(self, into: dict[str, Secret], name: str, reference: str, field: str) -> None:
         if self.host is None:
@@ -144,15 +163,12 @@ class _Plan:
             registries.append(self._at(reg, f"registries[{i}]"))
         environments = [
             self._at(
-                Environment(
-                    e.name,
-                    e.kind,
-                    e.tier,
-                    e.group,
-                    tuple(e.namespaces),
-                    e.hide_dockerhub_anonymous,
-                    admission=e.admission,
-                    failure_policy=e.failure_policy,
+                environment_from_spec(
+                    e,
+                    path=f"environments[{i}]",
+                    problems=self.problems,
+                    existing=old.environment(e.name),
+                    host=self.host,
                 ),
                 f"environments[{i}]",
             )
@@ -269,6 +285,13 @@ class _Plan:
                 stored = credential if field == "credential" else client_key
                 if not _same(hm, reg, stored, secret, field):
                     into[name] = seal_registry_secret(hm, reg, secret, field=field)
+        for (name, field), secret in self.environment_secrets.items():
+            env = new.environment(name)
+            if env is None or not env.connection.secret_set(field):
+                continue
+            blob = governance.environment_secret(name, field)
+            if not same_environment_secret(hm, env, blob, secret, field=field):
+                out.environment_secrets[(name, field)] = seal_environment_secret(hm, env, secret, field=field)
         return out
 
 

@@ -12,19 +12,23 @@ from dataclasses import dataclass
 from harbourmaster.domain import durations
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.durations import MAX_WINDOW
-from harbourmaster.domain.model import Registry
+from harbourmaster.domain.model import Environment, Registry
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.results import ExpiringCredentialPublic
-from harbourmaster.vault.interface import SealedSecret
+from harbourmaster.vault.interface import SealedSecret, VaultError
 
 __all__ = [
     "CredentialUse",
     "ExpiringCredential",
+    "environment_record",
     "expiring_credentials",
+    "open_environment_secret",
     "open_registry_secret",
     "parse_duration",
+    "same_environment_secret",
+    "seal_environment_secret",
     "seal_registry_secret",
     "use_client_key",
     "use_credential",
@@ -89,6 +93,53 @@ def seal_registry_secret(hm: Harbourmaster, registry: Registry, secret: Secret, 
     """``secret`` sealed for ``registry``'s ``field``, bound to the registry's origin."""
     sealed = hm.vault.seal(secret, record=registry.name, field=field, origin=registry.credential_origin)
     return sealed.to_bytes()
+
+
+def environment_record(environment: str) -> str:
+    """The vault record an environment's connection secrets are sealed under (registry names have no
+    ``/``, so the two never meet)."""
+    return f"environment/{environment}"
+
+
+def _origin(environment: Environment) -> str:
+    # A secret needs an endpoint or API server to be entered for (the document's rules).
+    return environment.connection.origin or f"environment:{environment.name}"
+
+
+def seal_environment_secret(
+    hm: Harbourmaster, environment: Environment, secret: Secret, *, field: str
+) -> bytes:
+    """``secret`` sealed for ``environment``'s connection ``field``, bound to its endpoint or API server."""
+    sealed = hm.vault.seal(
+        secret, record=environment_record(environment.name), field=field, origin=_origin(environment)
+    )
+    return sealed.to_bytes()
+
+
+def open_environment_secret(
+    hm: Harbourmaster, environment: Environment, blob: bytes, *, field: str
+) -> Secret:
+    """Open an environment's sealed connection secret for its endpoint or API server as it is now.
+
+    Raises:
+        DecryptionError: the secret was sealed for another endpoint or API server (or altered).
+    """
+    return hm.vault.open(
+        SealedSecret.from_bytes(blob), record=environment_record(environment.name), field=field,
+        origin=_origin(environment),
+    )  # fmt: skip
+
+
+def same_environment_secret(
+    hm: Harbourmaster, environment: Environment, stored: bytes | None, secret: Secret, *, field: str
+) -> bool:
+    """Whether ``stored`` holds ``secret`` for ``environment`` as it is now (compared inside the vault)."""
+    if stored is None:
+        return False
+    try:
+        return open_environment_secret(hm, environment, stored, field=field).equals(secret)
+    except VaultError:
+        return False
 
 
 def open_registry_secret(hm: Harbourmaster, registry: Registry, blob: bytes, *, field: str) -> Secret:

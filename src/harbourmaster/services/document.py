@@ -163,6 +163,25 @@ class EnvironmentSpec(_Spec):
     failure_policy: FailurePolicy | None = None
     """The admission webhook's ``failurePolicy`` (``Fail`` or ``Ignore``) when harbourmaster cannot
     answer.  Omitted: ``Fail`` on production, ``Ignore`` elsewhere."""
+    endpoint: str | None = None
+    """docker-standalone and swarm: the Docker Engine API harbourmaster deploys through,
+    ``unix:///var/run/docker.sock`` or ``tcp://host:2376`` (TCP needs ``tls`` with a client
+    certificate and key: the engine's API is root on its host)."""
+    api_server: str | None = None
+    """kubernetes: the API server harbourmaster deploys through, ``https://host[:port]``, with
+    ``token`` (or a ``tls`` client certificate) and ``tls.ca_bundle``."""
+    token: str | None = None
+    """kubernetes: a reference (``env:VAR`` or ``file:/path``) to the bearer token for ``api_server``;
+    kept in the vault, never shown.  Omitted with ``api_server`` unchanged: the stored one is kept."""
+    tls: TlsSpec | None = None
+    """TLS of the Docker Engine (``tcp://``) or the API server: CA bundle, client certificate, and the
+    client key as a reference, kept in the vault (omitted: the stored one is kept)."""
+    service_account_issuer: str | None = None
+    """kubernetes: the issuer (``iss``) of the cluster's service-account tokens, which the kubelet
+    credential provider presents for each pull."""
+    jwks: str | None = None
+    """kubernetes: the issuer's public keys, a JWKS document (JSON text, or (CLI only) a path to the
+    JSON file; the API server serves it at ``/openid/v1/jwks``)."""
 
 
 class UserSpec(_Spec):

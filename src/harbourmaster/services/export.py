@@ -11,7 +11,14 @@ from typing import Any
 import yaml
 
 from harbourmaster.domain.authz import Permission, Principal, require
-from harbourmaster.domain.model import AdmissionMode, EnvironmentKind, Registry, RegistryGrant
+from harbourmaster.domain.model import (
+    AdmissionMode,
+    EnvironmentConnection,
+    EnvironmentKind,
+    Registry,
+    RegistryGrant,
+    TlsSettings,
+)
 from harbourmaster.domain.signing_trust import SigningTrust
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy
@@ -35,13 +42,34 @@ def registry_document(reg: Registry) -> dict[str, Any]:
         if reg.credential.expires is not None:
             cred["expires"] = reg.credential.expires.isoformat()
         out["credential"] = cred
+    tls = _tls_document(reg.tls)
+    if tls:
+        out["tls"] = tls
+    return out
+
+
+def _tls_document(settings: TlsSettings) -> dict[str, Any]:
+    """TLS settings as the document writes them; the client key stays in the vault (omitted, the
+    stored one is kept when applied back)."""
     tls: dict[str, Any] = {}
-    if reg.tls.ca_bundle:
-        tls["ca_bundle"] = reg.tls.ca_bundle
-    if reg.tls.client_certificate:
-        tls["client_certificate"] = reg.tls.client_certificate
-    if reg.tls.insecure:
+    if settings.ca_bundle:
+        tls["ca_bundle"] = settings.ca_bundle
+    if settings.client_certificate:
+        tls["client_certificate"] = settings.client_certificate
+    if settings.insecure:
         tls["insecure"] = True
+    return tls
+
+
+def _connection_document(connection: EnvironmentConnection) -> dict[str, Any]:
+    """An environment's connection as the document writes it: no token, no client key (kept when
+    applied back)."""
+    out: dict[str, Any] = {}
+    for name in ("endpoint", "api_server", "service_account_issuer", "jwks"):
+        value = getattr(connection, name)
+        if value is not None:
+            out[name] = value
+    tls = _tls_document(connection.tls)
     if tls:
         out["tls"] = tls
     return out
@@ -96,6 +124,7 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
                 **({"hide_dockerhub_anonymous": True} if e.hide_dockerhub_anonymous else {}),
                 **({"admission": e.admission.value} if e.admission is not AdmissionMode.ENFORCE else {}),
                 **({"failure_policy": e.failure_policy.value} if e.failure_policy is not None else {}),
+                **_connection_document(e.connection),
             }
             for e in sorted(state.environments, key=lambda e: e.name)
         ],

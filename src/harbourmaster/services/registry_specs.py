@@ -23,10 +23,12 @@ from harbourmaster.services.export import registry_document
 from harbourmaster.vault.interface import UnresolvedSecretError
 from harbourmaster.vault.references import HostFiles, read_host_file
 
-__all__ = ["merged_registry", "registry_from_spec"]
+__all__ = ["merged_registry", "read_pem", "registry_from_spec"]
 
 
-def _read_pem(value: str, *, path: str, problems: list[Violation], host: HostFiles | None) -> str | None:
+def read_pem(value: str, *, path: str, problems: list[Violation], host: HostFiles | None) -> str | None:
+    """PEM text given inline, or (CLI only: ``host``) read from the file ``value`` names; None and a
+    violation at ``path`` when it is neither."""
     if "-----BEGIN" in value:
         return value
     if host is None:
@@ -109,12 +111,12 @@ def registry_from_spec(
     tls = TlsSettings()
     if spec.tls is not None:
         ca = (
-            _read_pem(spec.tls.ca_bundle, path=f"{path}.tls.ca_bundle", problems=problems, host=host)
+            read_pem(spec.tls.ca_bundle, path=f"{path}.tls.ca_bundle", problems=problems, host=host)
             if spec.tls.ca_bundle
             else None
         )
         cert = (
-            _read_pem(
+            read_pem(
                 spec.tls.client_certificate,
                 path=f"{path}.tls.client_certificate",
                 problems=problems,

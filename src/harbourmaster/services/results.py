@@ -21,7 +21,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harbourmaster.domain.model import Registry
 from harbourmaster.domain.state import GovernanceState
@@ -34,6 +34,7 @@ __all__ = [
     "ApplyPublic",
     "BrowsePublic",
     "ChangePublic",
+    "ConnectionPublic",
     "CredentialPublic",
     "DecisionPublic",
     "DeploymentDecisions",
@@ -141,6 +142,18 @@ class RegistryPublic(BaseModel):
 # domain's enums are StrEnums, so ``kind``, ``tier`` and ``role`` validate as their values.
 
 
+class ConnectionPublic(BaseModel):
+    """How deployments reach an environment; its secrets only as whether they are set."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    endpoint: str | None = None
+    api_server: str | None = None
+    client_key_set: bool = False
+    token_set: bool = False
+    service_account_issuer: str | None = None
+
+
 class EnvironmentPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -154,6 +167,13 @@ class EnvironmentPublic(BaseModel):
     failure_policy: str | None = None
     #: The failure policy the webhook configuration uses (the environment's, else the tier's).
     effective_failure_policy: str = "Ignore"
+    connection: ConnectionPublic | None = None
+
+    @field_validator("connection", mode="before")
+    @classmethod
+    def _configured_only(cls, value: object) -> object:
+        """No connection configured reads as none."""
+        return value if getattr(value, "configured", True) else None
 
 
 class UserPublic(BaseModel):

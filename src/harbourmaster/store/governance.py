@@ -19,6 +19,11 @@ from sqlalchemy.orm import Session, selectinload
 from harbourmaster.clock import Clock, SystemClock
 from harbourmaster.domain.model import Registry, User
 from harbourmaster.domain.state import GovernanceState
+from harbourmaster.store.environment_connections import (
+    environment_secrets,
+    save_connections,
+    save_environment_secrets,
+)
 from harbourmaster.store.governance_load import load_state
 from harbourmaster.store.interface import GovernanceRepository, Rewrap
 from harbourmaster.store.meta import get_meta, set_meta
@@ -228,6 +233,7 @@ def _save_state(
     _replace_links(session, new, ids)
     _sync_tiers(session, new)
     _drop_event_secrets_of_removed(session, new)
+    save_connections(session, new, sealed)
     save_signing(session, new.signing, dict(new.tiers))
     set_meta(session, "settings", {"hide_dockerhub_anonymous": new.hide_dockerhub_anonymous})
     set_meta(
@@ -295,8 +301,18 @@ class SqlGovernanceRepository(GovernanceRepository):
             count += 1
         if secrets:
             _save_event_secrets(self._session, secrets)
+        connections = environment_secrets(self._session)
+        for name, fields in connections.items():
+            for field_name, blob in fields.items():
+                fields[field_name] = rewrap(f"environment/{name}", field_name, blob)
+                count += 1
+        if connections:
+            save_environment_secrets(self._session, connections)
         self._session.flush()
         return count
+
+    def environment_secret(self, environment: str, field: str) -> bytes | None:
+        return environment_secrets(self._session).get(environment, {}).get(field)
 
     def event_secret(self, registry: str) -> bytes | None:
         return _event_secrets(self._session).get(registry)
@@ -333,3 +349,4 @@ def _drop_event_secrets_of_removed(session: Session, new: GovernanceState) -> No
 def _save_event_secrets(session: Session, secrets: dict[str, bytes]) -> None:
     set_meta(session, _EVENT_SECRETS_META,
              {name: base64.b64encode(blob).decode("ascii") for name, blob in sorted(secrets.items())})
+

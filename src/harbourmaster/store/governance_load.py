@@ -35,6 +35,7 @@ from harbourmaster.domain.model import (
 )
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy, UnscannedRule
+from harbourmaster.store.environment_connections import connection_of, connections, environment_secrets
 from harbourmaster.store.meta import get_meta
 from harbourmaster.store.models import (
     AccessRow,
@@ -125,6 +126,8 @@ def load_state(session: Session) -> GovernanceState:
         )
     tiers = load_tier_signers(session, tiers)
     settings = get_meta(session, "settings") or {}
+    stored_connections = connections(session)
+    connection_secrets = environment_secrets(session)
     grants = [
         RegistryGrant(
             registry=regs[g.registry_id].name,
@@ -147,6 +150,7 @@ def load_state(session: Session) -> GovernanceState:
                 hide_dockerhub_anonymous=e.hide_dockerhub_anonymous,
                 admission=AdmissionMode(e.admission) if e.admission else AdmissionMode.ENFORCE,
                 failure_policy=FailurePolicy(e.failure_policy) if e.failure_policy else None,
+                connection=connection_of(stored_connections.get(e.name), connection_secrets.get(e.name, {})),
             )
             for e in env_rows
         ),

@@ -126,9 +126,14 @@ class GovernanceRepository(ABC):
         """``registry``'s sealed blobs (both None when there is no such registry)."""
 
     @abstractmethod
+    def environment_secret(self, environment: str, field: str) -> bytes | None:
+        """The sealed connection secret ``field`` (``client_key``, ``token``) of ``environment``, or None."""
+
+    @abstractmethod
     def rewrap(self, rewrap: Rewrap) -> int:
         """Replace every registry's sealed blobs with ``rewrap(registry, field, blob)`` (``field`` is
-        ``credential``, ``client_key`` or ``event_secret``); returns how many were replaced."""
+        ``credential``, ``client_key`` or ``event_secret``) and every environment's connection secrets
+        with ``rewrap("environment/NAME", field, blob)``; returns how many were replaced."""
 
     @abstractmethod
     def event_secret(self, registry: str) -> bytes | None:

@@ -57,6 +57,8 @@ class SealedUpdates:
 
     credentials: dict[str, bytes | None] = field(default_factory=dict)
     client_keys: dict[str, bytes | None] = field(default_factory=dict)
+    #: (environment, field) -> sealed connection secret (``client_key``, ``token``).
+    environment_secrets: dict[tuple[str, str], bytes | None] = field(default_factory=dict)
 
 
 class SealedBlobs(NamedTuple):
