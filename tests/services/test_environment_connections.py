@@ -211,8 +211,8 @@ def test_through_the_api_no_reference_is_resolved(core: Harbourmaster, secrets: 
     with pytest.raises(DocumentInvalid) as caught:
         entry = kube(api_server="https://k8s.test", token="env:HM_TEST_API_TOKEN")
         apply_document(core, ADMIN, document(entry), source="api", host=None)
-    paths = {v.path for v in caught.value.violations}
-    assert "environments[0].token" in paths
+    found = {v.path: v.message for v in caught.value.violations}
+    assert "with 'harbourmaster apply' there" in found["environments[0].token"]
 
 
 def test_changing_an_environment_keeps_its_connection_within_the_rules(

@@ -126,7 +126,8 @@ class _Plan:
     def _resolve(self, into: dict[str, Secret], name: str, reference: str, field: str) -> None:
         if self.host is None:
             # Through the API: the server resolves no reference on anyone's behalf.
-            self.problems.append(Violation(field, _NO_REFERENCES))
+            message = _NO_ENVIRONMENT_REFERENCES if field.startswith("environments[") else _NO_REFERENCES
+            self.problems.append(Violation(field, message))
             return
         try:
             into[name] = resolve_secret_reference(reference, field=field, guard=self.host)
@@ -332,6 +333,12 @@ _NO_REFERENCES = (
     "secret references (env:, file:) are resolved only by the harbourmaster CLI on its own host; "
     "through the API, send the secret in the registry's write-only credential field "
     "(POST or PATCH /api/v1/registries)"
+)
+
+
+_NO_ENVIRONMENT_REFERENCES = (
+    "secret references (env:, file:) are resolved only by the harbourmaster CLI on its own host: "
+    "set an environment's token or client key with 'harbourmaster apply' there"
 )
 
 
