@@ -28,6 +28,8 @@ from harbourmaster.store.sql import SqlStore
 from harbourmaster.vault.local import KeyFileVault
 
 if TYPE_CHECKING:
+    from harbourmaster.deploy.interface import JitSecretsTarget
+    from harbourmaster.domain.secret import Secret
     from harbourmaster.registry import ClientOptions, CredentialProvider, RegistryClient, RegistryEndpoint
     from harbourmaster.registry.interface import RegistryClientFactory
 
@@ -106,4 +108,12 @@ def build(
         registry_clients=registry_clients or _RegistryClientsAtFirstUse(),
         clock=clock,
         notifier=notifier or notifier_for(settings),
+        kubernetes=_connect_kubernetes,
     )
+
+
+def _connect_kubernetes(api_server: str, *, token: Secret | None, ca_pem: str | None) -> JitSecretsTarget:
+    """The official Kubernetes client against ``api_server``, imported at first use (CLI start-up)."""
+    from harbourmaster.deploy.kubernetes.jit_secrets import KubernetesTarget
+
+    return KubernetesTarget.connect(api_server, token=token, ca_pem=ca_pem)

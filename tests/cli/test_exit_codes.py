@@ -50,6 +50,7 @@ ARGS: dict[str, list[str]] = {
     "audit checkpoint": [],
     "audit public-key": [],
     "keys rotate": [],
+    "jit reap": ["--env", "prod-eu"],
     "token create": ["--user", "admin"],
     "token list": [],
     "token revoke": ["1"],

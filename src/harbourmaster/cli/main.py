@@ -135,6 +135,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "registry": LazyCommand("harbourmaster.cli.registry:app", None, "Approved registries."),
     "audit": LazyCommand("harbourmaster.cli.audit:app", None, "The tamper-evident audit log."),
     "keys": LazyCommand("harbourmaster.cli.keys:app", None, "The master key."),
+    "jit": LazyCommand("harbourmaster.cli.jit:app", None, "Just-in-time pull Secrets on Kubernetes."),
     "token": LazyCommand("harbourmaster.cli.token:app", None, "API bearer tokens."),
     "credentials": LazyCommand(
         "harbourmaster.cli.credentials:app", None, "Registry credentials (write-only: never shown)."

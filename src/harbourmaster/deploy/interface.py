@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from harbourmaster.domain.compose_plan import ComposePlan
 from harbourmaster.domain.secret import Secret
@@ -21,6 +22,9 @@ __all__ = [
     "DeploymentTarget",
     "EngineUnreachable",
     "ImagePullFailed",
+    "JitSecretsTarget",
+    "KubernetesConnector",
+    "Reaped",
     "RegistryAuth",
 ]
 
@@ -105,3 +109,28 @@ class DeploymentTarget(abc.ABC):
     @abc.abstractmethod
     def list(self, deployment_id: str | None = None) -> tuple[DeployedContainer, ...]:
         """The containers harbourmaster deployed (of one deployment when given)."""
+
+
+class Reaped(Protocol):
+    """A just-in-time pull Secret a reap deleted."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def expired_at(self) -> int: ...
+
+
+class JitSecretsTarget(Protocol):
+    """What the services ask of a Kubernetes API server about just-in-time pull Secrets."""
+
+    def reap(self, now: float | None = None) -> tuple[Reaped, ...]:
+        """Delete every expired ``hm-jit-*`` Secret; what was deleted."""
+        ...
+
+
+class KubernetesConnector(Protocol):
+    """Connects to an API server (the composition root gives the core the real one)."""
+
+    def __call__(self, api_server: str, *, token: Secret | None, ca_pem: str | None) -> JitSecretsTarget: ...

@@ -38,6 +38,7 @@ from harbourmaster.vault.keyfile import MASTER_KEY_ENV, MASTER_KEY_FILE, create_
 from harbourmaster.vault.references import HostFiles
 
 if TYPE_CHECKING:
+    from harbourmaster.deploy.interface import KubernetesConnector
     from harbourmaster.registry.interface import RegistryClientFactory
 
 __all__ = ["Change", "Harbourmaster", "InitReport", "Sealer"]
@@ -88,8 +89,11 @@ class Harbourmaster:
         registry_clients: RegistryClientFactory,
         clock: Clock,
         notifier: Notifier,
+        kubernetes: KubernetesConnector | None = None,
     ) -> None:
         self.settings = settings
+        #: Connects to a Kubernetes API server (None: this core deploys to no cluster).
+        self.kubernetes = kubernetes
         self.store = store
         self.vault = vault
         self.registry_clients = registry_clients

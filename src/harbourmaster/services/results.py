@@ -42,10 +42,12 @@ __all__ = [
     "ExpiringCredentialPublic",
     "GrantPublic",
     "ImagePublic",
+    "JitReapPublic",
     "KeyRotationPublic",
     "PlatformImagePublic",
     "ProbeFailurePublic",
     "ProbeReportPublic",
+    "ReapedSecretPublic",
     "RegistryPublic",
     "ResolvedImagePublic",
     "TeamPublic",
@@ -292,6 +294,21 @@ class ExpiringCredentialPublic(BaseModel):
     expires: dt.date
     days_left: int
     expired: bool
+
+
+class ReapedSecretPublic(BaseModel):
+    namespace: str
+    name: str
+    #: When its window ended (Unix time, from its expiry label).
+    expired_at: int
+
+
+class JitReapPublic(BaseModel):
+    """``jit reap``: the environment, its API server and the just-in-time Secrets deleted."""
+
+    environment: str
+    api_server: str
+    deleted: list[ReapedSecretPublic]
 
 
 class KeyRotationPublic(BaseModel):
