@@ -30,9 +30,9 @@ from harbourmaster.registry._manifests import (
 )
 from harbourmaster.registry._session import ClientOptions, RegistrySession, status_error
 from harbourmaster.registry.auth import Anonymous, RegistryAuth
-from harbourmaster.registry.errors import InsecureTransportRefused, ProtocolError, translate_transport_error
+from harbourmaster.registry.errors import ProtocolError, translate_transport_error
 from harbourmaster.registry.interface import CredentialProvider
-from harbourmaster.registry.tls import TransportSecurity, check_transport, ssl_context
+from harbourmaster.registry.tls import TransportSecurity, check_transport, verify_context
 
 __all__ = ["FetchedManifest", "ManifestHead", "Ping", "Referrers", "RegistryClient", "RegistryEndpoint"]
 
@@ -87,12 +87,7 @@ class RegistryClient(ManifestOperations, BlobOperations):
                 }
             )
         self.options = opts
-        try:
-            verify: ssl.SSLContext | bool = ssl_context(endpoint.security)
-        except ssl.SSLError as exc:
-            raise InsecureTransportRefused(
-                f"cannot load the CA bundle or client certificate ({exc.reason})", registry=endpoint.host
-            ) from None
+        verify: ssl.SSLContext | bool = verify_context(endpoint.security, registry=endpoint.host)
         timeout = httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout)
         limits = httpx.Limits(
             max_connections=max(10, opts.concurrency * 2),

@@ -22,9 +22,9 @@ import httpx
 from harbourmaster.domain.digest import Digest
 from harbourmaster.registry.auth import RegistryAuth
 from harbourmaster.registry.client import RegistryEndpoint
-from harbourmaster.registry.errors import InsecureTransportRefused, translate_transport_error
+from harbourmaster.registry.errors import translate_transport_error
 from harbourmaster.registry.interface import CredentialProvider
-from harbourmaster.registry.tls import check_transport, ssl_context
+from harbourmaster.registry.tls import check_transport, verify_context
 
 __all__ = ["FORWARDED_REQUEST_HEADERS", "UPSTREAM_READ_BYTES", "ContentDigest", "Upstream"]
 
@@ -75,12 +75,7 @@ class Upstream:
             bundle or client certificate cannot be loaded.
         """
         check_transport(endpoint.security, registry=endpoint.host, development_only=development_only)
-        try:
-            verify: ssl.SSLContext | bool = ssl_context(endpoint.security)
-        except ssl.SSLError as exc:
-            raise InsecureTransportRefused(
-                f"cannot load the CA bundle or client certificate ({exc.reason})", registry=endpoint.host
-            ) from None
+        verify: ssl.SSLContext | bool = verify_context(endpoint.security, registry=endpoint.host)
         self.endpoint = endpoint
         self._http = httpx.AsyncClient(
             base_url=endpoint.base_url,

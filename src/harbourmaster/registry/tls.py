@@ -26,6 +26,7 @@ __all__ = [
     "check_transport",
     "peer_certificate_names",
     "ssl_context",
+    "verify_context",
 ]
 
 
@@ -168,3 +169,17 @@ def peer_certificate_names(host: str, port: int, *, timeout: float = 5.0) -> tup
     except ValueError:
         return None, None
     return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+
+
+def verify_context(security: TransportSecurity, *, registry: str) -> ssl.SSLContext:
+    """:func:`ssl_context` for an HTTP client of ``registry``.
+
+    Raises:
+        InsecureTransportRefused: the CA bundle or client certificate cannot be loaded.
+    """
+    try:
+        return ssl_context(security)
+    except ssl.SSLError as exc:
+        raise InsecureTransportRefused(
+            f"cannot load the CA bundle or client certificate ({exc.reason})", registry=registry
+        ) from None

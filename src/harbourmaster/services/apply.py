@@ -28,8 +28,8 @@ from harbourmaster.domain.tiers import TierPolicyError
 from harbourmaster.errors import Forbidden
 from harbourmaster.services.core import Change, Harbourmaster
 from harbourmaster.services.credentials import (
-    open_registry_secret,
     same_environment_secret,
+    same_registry_secret,
     seal_environment_secret,
     seal_registry_secret,
 )
@@ -41,7 +41,7 @@ from harbourmaster.services.results import ApplyPublic
 from harbourmaster.services.signing_specs import signing_from_spec
 from harbourmaster.store.interface import GovernanceRepository
 from harbourmaster.store.values import SealedUpdates
-from harbourmaster.vault.interface import UnresolvedSecretError, VaultError
+from harbourmaster.vault.interface import UnresolvedSecretError
 from harbourmaster.vault.references import HostFiles, resolve_secret_reference
 
 __all__ = ["apply_document"]
@@ -284,7 +284,7 @@ class _Plan:
                     continue
                 credential, client_key = governance.sealed_blobs(name)
                 stored = credential if field == "credential" else client_key
-                if not _same(hm, reg, stored, secret, field):
+                if not same_registry_secret(hm, reg, stored, secret, field=field):
                     into[name] = seal_registry_secret(hm, reg, secret, field=field)
         for (name, field), secret in self.environment_secrets.items():
             env = new.environment(name)
@@ -302,16 +302,6 @@ def _moved(path: str) -> Violation:
         "required: the registry's origin (URL, scope, provider fields or TLS trust) changes, and the "
         "stored secret stays bound to the old one; reference the secret again",
     )
-
-
-def _same(hm: Harbourmaster, reg: Registry, stored: bytes | None, secret: Secret, field: str) -> bool:
-    """Whether ``stored`` holds ``secret`` for ``reg``'s origin (a moved registry never matches)."""
-    if stored is None:
-        return False
-    try:
-        return open_registry_secret(hm, reg, stored, field=field).equals(secret)
-    except VaultError:
-        return False
 
 
 #: The permission each section of the governance document needs to be created, changed or pruned.

@@ -7,6 +7,7 @@ registry operation or a deployment, and every such use is audited.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from harbourmaster.domain import durations
@@ -28,6 +29,7 @@ __all__ = [
     "open_registry_secret",
     "parse_duration",
     "same_environment_secret",
+    "same_registry_secret",
     "seal_environment_secret",
     "seal_registry_secret",
     "use_client_key",
@@ -130,16 +132,30 @@ def open_environment_secret(
     )  # fmt: skip
 
 
+def _holds(open_stored: Callable[[], Secret], secret: Secret) -> bool:
+    """Whether the stored secret ``open_stored`` opens is ``secret`` (one that does not open — sealed
+    for another origin, or altered — never is)."""
+    try:
+        return open_stored().equals(secret)
+    except VaultError:
+        return False
+
+
 def same_environment_secret(
     hm: Harbourmaster, environment: Environment, stored: bytes | None, secret: Secret, *, field: str
 ) -> bool:
     """Whether ``stored`` holds ``secret`` for ``environment`` as it is now (compared inside the vault)."""
-    if stored is None:
-        return False
-    try:
-        return open_environment_secret(hm, environment, stored, field=field).equals(secret)
-    except VaultError:
-        return False
+    return stored is not None and _holds(
+        lambda: open_environment_secret(hm, environment, stored, field=field), secret
+    )
+
+
+def same_registry_secret(hm: Harbourmaster, registry: Registry, stored: bytes | None, secret: Secret, *,
+                         field: str) -> bool:  # fmt: skip
+    """Whether ``stored`` holds ``secret`` for ``registry``'s origin (a moved registry never matches)."""
+    return stored is not None and _holds(
+        lambda: open_registry_secret(hm, registry, stored, field=field), secret
+    )
 
 
 def open_registry_secret(hm: Harbourmaster, registry: Registry, blob: bytes, *, field: str) -> Secret:

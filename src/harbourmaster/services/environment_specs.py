@@ -29,9 +29,8 @@ from harbourmaster.domain.model import (
 from harbourmaster.domain.secret import SecretReferenceError, parse_secret_reference
 from harbourmaster.domain.state import Violation
 from harbourmaster.services.document import EnvironmentSpec
-from harbourmaster.services.registry_specs import read_pem
-from harbourmaster.vault.interface import UnresolvedSecretError
-from harbourmaster.vault.references import HostFiles, read_host_file
+from harbourmaster.services.registry_specs import read_host_text, read_pem
+from harbourmaster.vault.references import HostFiles
 
 __all__ = ["MAX_JWKS_BYTES", "environment_from_spec"]
 
@@ -249,21 +248,12 @@ def _issuer_keys(
 
 def _jwks_text(value: str, *, path: str, problems: list[Violation], host: HostFiles | None) -> str | None:
     if value.lstrip().startswith("{"):
-        text = value
-    elif host is None:
-        problems.append(Violation(path, "give the JWKS JSON itself; file paths are read only by the CLI"))
-        return None
+        text: str | None = value
     else:
-        try:
-            raw = read_host_file(value.removeprefix("file:"), field=path, guard=host, limit=MAX_JWKS_BYTES,
-                                 what="JWKS file")  # fmt: skip
-            text = raw.decode("utf-8")
-        except UnresolvedSecretError as exc:
-            problems.append(Violation(path, exc.message.removeprefix(f"{path}: ")))
-            return None
-        except UnicodeDecodeError:
-            problems.append(Violation(path, f"{value} is not UTF-8 text"))
-            return None
+        text = read_host_text(value.removeprefix("file:"), path=path, problems=problems, host=host,
+                              what="JWKS", limit=MAX_JWKS_BYTES)  # fmt: skip
+    if text is None:
+        return None
     try:
         json.loads(text)
     except ValueError as exc:

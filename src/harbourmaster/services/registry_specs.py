@@ -23,7 +23,34 @@ from harbourmaster.services.export import registry_document
 from harbourmaster.vault.interface import UnresolvedSecretError
 from harbourmaster.vault.references import HostFiles, read_host_file
 
-__all__ = ["merged_registry", "read_pem", "registry_from_spec"]
+__all__ = ["merged_registry", "read_host_text", "read_pem", "registry_from_spec"]
+
+
+def read_host_text(
+    value: str,
+    *,
+    path: str,
+    problems: list[Violation],
+    host: HostFiles | None,
+    what: str,
+    limit: int | None = None,
+) -> str | None:
+    """The UTF-8 text of the file ``value`` names, read through ``host`` (the CLI's own host only); None
+    and a violation at ``path`` when there is no host (the API) or the file cannot be read."""
+    if host is None:
+        problems.append(
+            Violation(path, f"give the {what} text itself; file paths are read only by the CLI on its host")
+        )
+        return None
+    try:
+        raw = read_host_file(value, field=path, guard=host, what=f"{what} file",
+                             **({"limit": limit} if limit is not None else {}))  # fmt: skip
+        return raw.decode("utf-8")
+    except UnresolvedSecretError as exc:
+        problems.append(Violation(path, exc.message.removeprefix(f"{path}: ")))
+    except UnicodeDecodeError:
+        problems.append(Violation(path, f"{what} file {value} is not UTF-8 text"))
+    return None
 
 
 def read_pem(value: str, *, path: str, problems: list[Violation], host: HostFiles | None) -> str | None:
@@ -31,18 +58,8 @@ def read_pem(value: str, *, path: str, problems: list[Violation], host: HostFile
     violation at ``path`` when it is neither."""
     if "-----BEGIN" in value:
         return value
-    if host is None:
-        problems.append(
-            Violation(path, "give the PEM text itself; file paths are read only by the CLI on its own host")
-        )
-        return None
-    try:
-        text = read_host_file(value, field=path, guard=host, what="PEM file").decode("utf-8")
-    except UnresolvedSecretError as exc:
-        problems.append(Violation(path, exc.message.removeprefix(f"{path}: ")))
-        return None
-    except UnicodeDecodeError:
-        problems.append(Violation(path, f"PEM file {value} is not UTF-8 text"))
+    text = read_host_text(value, path=path, problems=problems, host=host, what="PEM")
+    if text is None:
         return None
     if "-----BEGIN" not in text:
         problems.append(Violation(path, f"{value} is not a PEM file"))
