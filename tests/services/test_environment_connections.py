@@ -188,6 +188,7 @@ def test_key_rotation_rewraps_the_connections_secrets(core: Harbourmaster, secre
         (docker(endpoint="tcp://engine.test:2376", tls={**TLS, "client_key": "HM_TEST_ENGINE_KEY"}),
          "environments[0].tls.client_key", "env:"),
         (kube(api_server="http://k8s.test"), "environments[0].api_server", "https://host"),
+        (kube(tls=TLS), "environments[0].tls", "give api_server"),
         (kube(api_server="https://k8s.test"), "environments[0].token", "needs a token"),
         (kube(token="env:HM_TEST_API_TOKEN"), "environments[0].token", "give api_server"),
         (kube(service_account_issuer="https://k8s.test"), "environments[0].jwks", "come together"),

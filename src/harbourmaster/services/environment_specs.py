@@ -99,6 +99,8 @@ def _connection(
                moved=moved, origin=origin)  # fmt: skip
     token_given = _reference(spec.token, f"{path}.token", problems) if kubernetes else False
     token_set = token_given or (before.token_set and not moved and api_server is not None)
+    if kubernetes and spec.tls is not None and api_server is None:
+        problems.append(Violation(f"{path}.tls", "TLS applies to the API server: give api_server"))
     if spec.token is not None and api_server is None:
         problems.append(Violation(f"{path}.token", "a token is for the API server: give api_server"))
     if before.token_set and moved and api_server is not None and not token_given:
