@@ -28,12 +28,12 @@ from harbourmaster.store.sql import SqlStore
 from harbourmaster.vault.local import KeyFileVault
 
 if TYPE_CHECKING:
-    from harbourmaster.deploy.interface import JitSecretsTarget
-    from harbourmaster.domain.secret import Secret
+    from harbourmaster.deploy._engine_tls import EngineTls
+    from harbourmaster.deploy.interface import DeploymentTarget, KubernetesCluster, SwarmEngine, TargetAccess
     from harbourmaster.registry import ClientOptions, CredentialProvider, RegistryClient, RegistryEndpoint
     from harbourmaster.registry.interface import RegistryClientFactory
 
-__all__ = ["build", "notifier_for"]
+__all__ = ["EngineConnectors", "build", "notifier_for"]
 
 
 class _RegistryClientsAtFirstUse:
@@ -108,12 +108,45 @@ def build(
         registry_clients=registry_clients or _RegistryClientsAtFirstUse(),
         clock=clock,
         notifier=notifier or notifier_for(settings),
-        kubernetes=_connect_kubernetes,
+        targets=EngineConnectors(),
     )
 
 
-def _connect_kubernetes(api_server: str, *, token: Secret | None, ca_pem: str | None) -> JitSecretsTarget:
-    """The official Kubernetes client against ``api_server``, imported at first use (CLI start-up)."""
-    from harbourmaster.deploy.kubernetes.jit_secrets import KubernetesTarget
+class EngineConnectors:
+    """The real deployment targets: the Docker SDK and the official Kubernetes client, each imported
+    at its first use (CLI start-up stays fast)."""
 
-    return KubernetesTarget.connect(api_server, token=token, ca_pem=ca_pem)
+    def __repr__(self) -> str:
+        return "EngineConnectors()"
+
+    def docker(self, access: TargetAccess) -> DeploymentTarget:
+        from harbourmaster.deploy.docker_engine import DockerEngineTarget
+
+        return DockerEngineTarget.connect(access.address, tls=_engine_tls(access))
+
+    def swarm(self, access: TargetAccess) -> SwarmEngine:
+        from harbourmaster.deploy.swarm_engine import SwarmTarget
+
+        return SwarmTarget.connect(access.address, tls=_engine_tls(access))
+
+    def kubernetes(self, access: TargetAccess) -> KubernetesCluster:
+        from harbourmaster.deploy.kubernetes.jit_secrets import KubernetesTarget
+
+        return KubernetesTarget.connect(
+            access.address,
+            token=access.token,
+            ca_pem=access.ca_pem,
+            client_cert_pem=access.client_cert_pem,
+            client_key_pem=access.client_key_pem,
+            insecure_skip_tls_verify=access.insecure,
+        )
+
+
+def _engine_tls(access: TargetAccess) -> EngineTls | None:
+    from harbourmaster.deploy._engine_tls import EngineTls
+
+    if access.ca_pem is None and access.client_cert_pem is None:
+        return None
+    return EngineTls(
+        ca_pem=access.ca_pem, client_cert_pem=access.client_cert_pem, client_key_pem=access.client_key_pem
+    )

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     audit_checkpoint_syslog: str = Field(
         default="/dev/log", description="The syslog socket checkpoints are sent to; empty: none."
     )
+    jit_reap_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds between the passes serve makes over the Kubernetes environments to delete "
+        "expired just-in-time pull Secrets (hm-jit-*) a killed deployment left; 0: never.",
+    )
     max_decision_images: int = Field(
         default=1000, ge=1, le=1_000_000, description="The most images one decision may name."
     )
@@ -88,6 +95,14 @@ class Settings(BaseSettings):
         description="The longest an admission review waits for registries (pinning tags, scanning, "
         "verifying signatures); then the tier's unscanned rule applies and unverified signatures deny.",
     )
+    deploy_timeout_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=3600,
+        description="How long a deployment waits for its images to be pulled and its containers, Swarm "
+        "tasks or pods to start before it fails. A Kubernetes deployment-window pull Secret expires 60 s "
+        "after this (the reaper deletes one a killed deployment left).",
+    )
     admission_verdict_seconds: float = Field(
         default=5.0,
         ge=0,
@@ -96,6 +111,13 @@ class Settings(BaseSettings):
         description="How long the admission webhook reuses a settled verdict on an image in a namespace "
         "(at the same model revision; 0: never). A new kept scan, a new signature or a moved tag is "
         "seen within this long; a change to the model at once (PostgreSQL) or within 1 s (SQLite).",
+    )
+    pull_credential_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=3600,
+        description="The lifetime the kubelet credential provider is given for a registry's static "
+        "username and password (minted ECR, ACR and GAR tokens keep their own, shorter, life).",
     )
     max_sbom_bytes: int = Field(
         default=16 * 1024 * 1024,

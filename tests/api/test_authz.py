@@ -149,6 +149,26 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("GET", f"{P}/credentials/expiring"): Call(Permission.GOVERNANCE_READ, 200, params={"within": "3650d"}),
     ("POST", f"{P}/tokens"): Call(Permission.TOKEN_CREATE, 201, json={"user": "web-dev", "name": "matrix"}),
     ("GET", f"{P}/tokens"): Call(Permission.TOKEN_ADMIN, 200),
+    # Node tokens only (tests/api/test_node_tokens.py): every user role is refused.
+    ("POST", f"{P}/environments/{{environment}}/pull-credentials"): Call(
+        Permission.PULL_CREDENTIALS,
+        200,
+        {"environment": "prod"},
+        json={"image": "registry.example/app@sha256:" + "0" * 64, "service_account_token": "a.b.c"},
+    ),
+    # Deployments: prod-eu has no api_server in the example, so every deployer's request is refused as
+    # bad input (422) after the permission and access checks; there is no deployment to show or remove.
+    ("POST", f"{P}/environments/{{environment}}/deployments"): Call(
+        Permission.DEPLOY,
+        422,
+        {"environment": "prod-eu"},
+        json={"content": "kind: Pod", "namespace": "payments"},
+    ),
+    ("GET", f"{P}/deployments"): Call(Permission.GOVERNANCE_READ, 200),
+    ("GET", f"{P}/deployments/{{deployment}}"): Call(
+        Permission.GOVERNANCE_READ, 404, {"deployment": "dep-0"}
+    ),
+    ("DELETE", f"{P}/deployments/{{deployment}}"): Call(Permission.DEPLOY, 404, {"deployment": "dep-0"}),
     # Token 5 is the fixture's expired token (created after one per role): no caller's own.
     ("DELETE", f"{P}/tokens/{{token_id}}"): Call(Permission.TOKEN_ADMIN, 200, {"token_id": "5"}),
     # dev-local (127.0.0.1:5000) has nothing listening: the registry operations are registry failures (502).

@@ -82,8 +82,10 @@ def test_list_shows_metadata_never_the_token_or_its_hash(api: Api) -> None:
     assert response.status_code == 200, response.text
     (row,) = [t for t in response.json() if t["id"] == token_id]
     assert set(row) == {
-        "id", "user", "name", "created_at", "expires_at", "revoked", "expired", "last_used_at"
+        "id", "user", "name", "created_at", "expires_at", "revoked", "expired", "last_used_at",
+        "node", "environment",
     }
+    assert row["node"] is None and row["environment"] is None
     assert (row["user"], row["name"], row["revoked"], row["expired"], row["last_used_at"]) == (
         "web-dev", "ci", False, False, None
     )

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, replace
 
 from harbourmaster.clock import Clock
 from harbourmaster.domain.audit import AuditEntry, chain_all, format_audit_time
-from harbourmaster.domain.model import Environment, EnvironmentConnection
+from harbourmaster.domain.authz import NodeRole
+from harbourmaster.domain.model import Environment, EnvironmentConnection, Role
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES
 from harbourmaster.store.interface import (
@@ -37,6 +38,7 @@ from harbourmaster.store.interface import (
     TokenRepository,
 )
 from harbourmaster.store.values import AuditEvent, SealedBlobs, SealedUpdates, StoredToken
+from tests.fakes.store_deployments import DeploymentTables, MemoryDeploymentRepository
 from tests.fakes.store_jobs import JobTables, MemoryJobRepository
 from tests.fakes.store_scans import MemoryScanRepository, ScanTables
 from tests.fakes.store_signing import MemorySigningRepository, SigningTables
@@ -47,13 +49,15 @@ __all__ = ["MemoryStore"]
 
 @dataclass
 class _Token:
-    user: str
+    user: str | None
     name: str
     token_hash: str
     created_at: dt.datetime
     expires_at: dt.datetime
     revoked: bool = False
     last_used_at: dt.datetime | None = None
+    node: str | None = None
+    environment: str | None = None
 
 
 @dataclass
@@ -74,6 +78,7 @@ class _Tables:
     supply: SupplyTables = field(default_factory=SupplyTables)
     signing: SigningTables = field(default_factory=SigningTables)
     jobs: JobTables = field(default_factory=JobTables)
+    deployments: DeploymentTables = field(default_factory=DeploymentTables)
     scans: ScanTables = field(default_factory=ScanTables)
 
 
@@ -258,18 +263,25 @@ class _Tokens(TokenRepository):
         self._t = tables
 
     def _stored(self, token_id: int, tok: _Token) -> StoredToken | None:
-        user = next((u for u in self._t.state.users if u.name == tok.user), None)
-        if user is None:
-            return None
+        role: Role | NodeRole
+        if tok.node is not None:
+            role = NodeRole.NODE
+        else:
+            user = next((u for u in self._t.state.users if u.name == tok.user), None)
+            if user is None:
+                return None
+            role = user.role
         return StoredToken(
             id=token_id,
             user=tok.user,
-            role=user.role,
+            role=role,
             name=tok.name,
             created_at=tok.created_at,
             expires_at=tok.expires_at,
             revoked=tok.revoked,
             last_used_at=tok.last_used_at,
+            node=tok.node,
+            environment=tok.environment,
         )
 
     def create(
@@ -283,6 +295,26 @@ class _Tokens(TokenRepository):
         token_id = t.next_token
         t.next_token += 1
         t.tokens[token_id] = _Token(user, name, token_hash, created_at, expires_at)
+        return token_id
+
+    def create_node(
+        self,
+        *,
+        node: str,
+        environment: str,
+        name: str,
+        token_hash: str,
+        created_at: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> int:
+        t = self._t
+        if any(tok.token_hash == token_hash for tok in t.tokens.values()):
+            raise StoreError("database error on api_tokens: IntegrityError (a token hash is stored once)")
+        token_id = t.next_token
+        t.next_token += 1
+        t.tokens[token_id] = _Token(
+            None, name, token_hash, created_at, expires_at, node=node, environment=environment
+        )
         return token_id
 
     def find(self, token_hash: str) -> StoredToken | None:
@@ -325,6 +357,7 @@ def _repositories(tables: _Tables, clock: Clock) -> Repositories:
         signing=MemorySigningRepository(tables.signing),
         jobs=MemoryJobRepository(tables.jobs),
         scans=MemoryScanRepository(tables.scans),
+        deployments=MemoryDeploymentRepository(tables.deployments),
     )
 
 

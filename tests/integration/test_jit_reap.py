@@ -114,7 +114,7 @@ def test_expired_jit_secrets_are_deleted_with_the_environments_token_and_audited
     ("env", "says"),
     [
         ("dev-docker", "just-in-time pull Secrets are on Kubernetes only"),
-        ("lab-k8s", "has no API server with a token"),
+        ("lab-k8s", "has no api_server"),
         ("nowhere", "environment nowhere is not defined"),
     ],
 )

@@ -13,6 +13,7 @@ node without the image cannot pull it any more, while with ``retention="keep"`` 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,7 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from harbourmaster.cli.main import app
 from harbourmaster.deploy._engine_client import registry_auth_header
 from harbourmaster.deploy.interface import DeployError, EngineUnreachable, ImagePullFailed, RegistryAuth
 from harbourmaster.deploy.swarm_engine import (
@@ -32,7 +36,10 @@ from harbourmaster.deploy.swarm_engine import (
 )
 from harbourmaster.domain.compose_plan import ComposePlan, plan_compose
 from harbourmaster.domain.secret import Secret
+from harbourmaster.services.registry_digests import clear_registry_caches
 from tests.components import ensure_binary, stop_process, unavailable, wait_until
+from tests.gate._gate import keep_scan
+from tests.integration import test_deploy_service as deploy_service
 from tests.integration import test_docker_deploy
 from tests.integration.registry_fixtures import PASSWORD, RunningRegistry, free_port
 
@@ -364,3 +371,44 @@ def test_an_unreachable_engine_or_one_outside_a_swarm_is_a_clear_error(tmp_path:
     assert (
         "not a Swarm manager" in standalone.value.diagnostics() and dockerd in standalone.value.diagnostics()
     )
+
+
+def test_deploy_to_a_swarm_environment_with_retention_none(
+    tmp_path: Path, swarm: str, registry_basic: RunningRegistry, home: Path
+) -> None:
+    """``deploy --registry-auth-retention none`` through the deployment service: the services run, the
+    stored credential is gone from their specs, and the output says a rescheduling needs a redeploy."""
+    digest = deploy_service.push_busybox(registry_basic, tmp_path / "busybox")
+    clear_registry_caches()
+    deploy_service.govern(tmp_path, registry_basic, swarm, kind="swarm")
+    keep_scan(f"{registry_basic.host}/team/busybox", digest)
+    file = tmp_path / "stack.yaml"
+    file.write_text(yaml.safe_dump({"name": "stack", "services": {
+        "app": {"image": f"{registry_basic.host}/team/busybox:v1", "command": ["sleep", "300"], "init": True},
+    }}))  # fmt: skip
+    runner = CliRunner()
+    args = ["deploy", "--env", "dev", "--user", "ops", "-f", str(file), "--wait"]
+    deployed = runner.invoke(app, [*args, "--registry-auth-retention", "none", "--json"])
+    assert deployed.exit_code == 0, deployed.output
+    result = json.loads(deployed.stdout)
+    assert result["state"] == "deployed" and result["options"] == {"registry_auth_retention": "none"}
+    assert result["result"]["registry_auth"] == "none" and RESCHEDULE_NOTICE in result["result"]["notices"]
+    service = _inspect(swarm, "stack_app")
+    assert service["Spec"]["Labels"][LABEL_REGISTRY_AUTH] == "removed"
+    assert (
+        service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        == f"{registry_basic.host}/team/busybox@{digest}"
+    )
+    assert (
+        PASSWORD not in deployed.output and _files_holding(PASSWORD, Path(swarm).parent / "data", home) == []
+    )
+    # Without --json the notice goes to standard error.
+    again = runner.invoke(app, [*args, "--registry-auth-retention", "none"])
+    assert again.exit_code == 0 and "redeploy through harbourmaster" in again.stderr, again.output
+    # Retention is a Swarm option only.
+    refused = runner.invoke(app, [*args[:-1], "--registry-auth-retention", "sometimes"])
+    assert refused.exit_code == 2 and "keep or none" in refused.output
+    removed = runner.invoke(app, ["deployments", "remove", result["id"]])
+    assert removed.exit_code == 0 and "stack_app" in removed.stdout, removed.output
+    assert _api(swarm, "GET", "/services/stack_app").status_code == 404
+    os.environ.pop(deploy_service.SECRET_ENV, None)

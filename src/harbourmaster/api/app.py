@@ -14,11 +14,13 @@ from harbourmaster.api.gate import BODY_LIMITS, ROUTE_SCOPE_KEY, RequestGate, Re
 from harbourmaster.api.lifespan import lifespan
 from harbourmaster.api.problems import document_problems, install_problem_handlers
 from harbourmaster.api.routes import (
+    deployments,
     environments,
     grants,
     identities,
     jobs,
     operations,
+    pull_credentials,
     registries,
     registry_events,
     sboms,
@@ -59,7 +61,7 @@ def create_app(hm: Harbourmaster, *, embedded_worker: bool = False) -> FastAPI:
     )
     modules = (
         registries, environments, identities, grants, operations, tokens, sboms, vulns, signatures, jobs,
-        registry_events,
+        registry_events, pull_credentials, deployments,
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)

@@ -17,6 +17,10 @@ for every route under the API prefix:
 3. the authenticated :class:`~harbourmaster.domain.authz.Principal` is put on
    the request scope, so the route's dependency does not authenticate again.
 
+A node token (a kubelet credential provider) is refused with ``403`` on every route but
+:data:`NODE_ROUTE`, before its body is read: whatever permission a route names, a node can reach
+nothing else, also no route added later.
+
 The OpenAPI document and the interactive docs are public; ``/healthz`` and
 ``/metrics`` sit outside the prefix and read no body.
 """
@@ -34,8 +38,9 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.secret import Secret
-from harbourmaster.errors import Error, Unauthenticated
+from harbourmaster.errors import Error, Forbidden, Unauthenticated
 from harbourmaster.logs import bound_ids
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_notifications import authenticate_registry_events
@@ -44,6 +49,7 @@ from harbourmaster.services.tokens import authenticate
 __all__ = [
     "BODY_LIMITS",
     "DEFAULT_BODY_LIMIT",
+    "NODE_ROUTE",
     "PRINCIPAL_SCOPE_KEY",
     "REGISTRY_EVENTS_ROUTE",
     "ROUTE_SCOPE_KEY",
@@ -60,6 +66,7 @@ DEFAULT_BODY_LIMIT = 1 * MiB
 BODY_LIMITS: Mapping[tuple[str, str], int] = {
     ("POST", "/api/v1/apply"): 33 * MiB,
     ("POST", "/api/v1/decisions"): 21 * MiB,
+    ("POST", "/api/v1/environments/{environment}/deployments"): 21 * MiB,
     ("POST", "/api/v1/vulndb/records"): 64 * MiB,
     # A registry's event notifications: at most MAX_EVENTS small events.
     ("POST", "/api/v1/registry-events/{registry}"): 1 * MiB,
@@ -68,6 +75,8 @@ BODY_LIMITS: Mapping[tuple[str, str], int] = {
 #: notification secret (``Authorization: Bearer <secret>``), not by an API token; still before
 #: any of the body is read (see services/registry_notifications.py).
 REGISTRY_EVENTS_ROUTE = "/registry-events/{registry}"
+#: The one route (method, template under the prefix) a node token may call.
+NODE_ROUTE = ("POST", "/environments/{environment}/pull-credentials")
 #: The key under the ASGI scope's ``state`` that holds the authenticated caller.
 PRINCIPAL_SCOPE_KEY = "principal"
 #: ... and the route template (for metrics of requests the gate answers itself).
@@ -167,8 +176,16 @@ class RequestGate:
         except Error as exc:
             await _problem(send, exc)
             return
-        state[PRINCIPAL_SCOPE_KEY] = principal
         method = scope.get("method", "GET")
+        if isinstance(principal, Principal) and principal.is_node and (
+            method != NODE_ROUTE[0] or template != self.prefix + NODE_ROUTE[1]
+        ):
+            await _problem(send, Forbidden(
+                f"{principal.name} holds a node token: it may only ask for pull credentials "
+                f"(POST {self.prefix}/environments/{principal.environment}/pull-credentials)"
+            ))
+            return
+        state[PRINCIPAL_SCOPE_KEY] = principal
         if method in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return

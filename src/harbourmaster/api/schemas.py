@@ -74,6 +74,8 @@ __all__ = [
     "PlatformImagePublic",
     "ProbeFailurePublic",
     "ProbeReportPublic",
+    "PullCredentialCreate",
+    "PullCredentialPublic",
     "RegistryCreate",
     "RegistryPublic",
     "RegistryUpdate",
@@ -230,8 +232,14 @@ class ApplyBody(_Body):
 
 
 class TokenCreate(_Body):
-    user: str
-    name: str = Field(default="api", min_length=1, max_length=128)
+    """A user's token (``user``), or a Kubernetes node's (``node`` and ``environment``)."""
+
+    user: str | None = None
+    #: A node token: the Kubernetes node's name; with ``environment``, instead of ``user``.
+    node: str | None = Field(default=None, min_length=1, max_length=253)
+    environment: str | None = Field(default=None, min_length=1, max_length=128)
+    #: Default: "api" for a user's token, the node's name for a node token.
+    name: str | None = Field(default=None, min_length=1, max_length=128)
     #: Default: 90 days.  At most 10 years: every token expires.
     expires_in_days: int | None = Field(default=None, ge=1, le=MAX_TOKEN_LIFETIME.days)
 
@@ -240,10 +248,30 @@ class TokenPublic(BaseModel):
     """The one response that carries a secret: the new token, for its owner, once."""
 
     id: int
-    user: str
+    user: str | None
     name: str
     token: str
     expires_at: dt.datetime
+    node: str | None = None
+    environment: str | None = None
+
+
+class PullCredentialCreate(_Body):
+    """A kubelet's request for the credential of one pull."""
+
+    image: str = Field(min_length=1, max_length=1024)
+    #: The pod's projected service-account token for audience ``harbourmaster`` (a JWT).
+    service_account_token: str = Field(min_length=1, max_length=16 * 1024, repr=False)
+
+
+class PullCredentialPublic(BaseModel):
+    """The registry credential for one pull: the only response besides a new token that carries a
+    secret, given to the node that asked, once."""
+
+    username: str
+    password: str = Field(repr=False)
+    #: Seconds the credential may be used for (a minted token's remaining life, or the short default).
+    expires_in: int
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -19,7 +20,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from harbourmaster.cli._exit import ExitCode, exit_code_for
-from harbourmaster.errors import Error
+from harbourmaster.errors import BadInput, Error
 
 if TYPE_CHECKING:
     from harbourmaster.domain.authz import Principal
@@ -36,6 +37,7 @@ __all__ = [
     "local_principal",
     "open_core",
     "print_table",
+    "read_input",
     "stderr",
     "stdout",
 ]
@@ -133,6 +135,20 @@ def _is_click_exception(exc: BaseException) -> bool:
     """Typer's usage errors and exits, which typer itself renders (usage errors exit 2)."""
     module = type(exc).__module__
     return module.startswith(("click.", "typer."))
+
+
+def read_input(path: str) -> tuple[str, str]:
+    """The text of the file ``path`` (``-``: standard input) and the name to give it in messages.
+
+    Raises:
+        BadInput: the file cannot be read or is not UTF-8 (naming it).
+    """
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        return Path(path).read_text(encoding="utf-8"), path
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def emit_json(data: Any) -> None:

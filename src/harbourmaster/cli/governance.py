@@ -18,6 +18,7 @@ from harbourmaster.cli._common import (
     local_principal,
     open_core,
     print_table,
+    read_input,
     stderr,
     stdout,
 )
@@ -27,15 +28,6 @@ if TYPE_CHECKING:
     from harbourmaster.services.results import DecisionPublic
 
 app = typer.Typer(cls=GuardedGroup)
-
-
-def _read(path: str) -> tuple[str, str]:
-    if path == "-":
-        return sys.stdin.read(), "<stdin>"
-    try:
-        return Path(path).read_text(encoding="utf-8"), path
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 @app.command()
@@ -53,7 +45,7 @@ def apply(
     from harbourmaster.services.apply import apply_document
     from harbourmaster.services.results import json_of
 
-    text, source = _read(file)
+    text, source = read_input(file)
     hm = open_core()
     result = apply_document(
         hm, local_principal(hm), text, source=source, dry_run=dry_run, prune=prune, host=hm.host_files()
@@ -146,7 +138,7 @@ def check(
 
     if require_digest and no_resolve:
         raise BadInput("--require-digest needs digest pinning: drop --no-resolve")
-    text, source = _read(file) if file is not None else (None, "command line")
+    text, source = read_input(file) if file is not None else (None, "command line")
     hm = open_core()
     outcome = check_deployment(
         hm,

@@ -135,8 +135,21 @@ COMMANDS: dict[str, LazyCommand] = {
     "registry": LazyCommand("harbourmaster.cli.registry:app", None, "Approved registries."),
     "audit": LazyCommand("harbourmaster.cli.audit:app", None, "The tamper-evident audit log."),
     "keys": LazyCommand("harbourmaster.cli.keys:app", None, "The master key."),
+    "deploy": LazyCommand(
+        "harbourmaster.cli.deploy:deploy_app",
+        "deploy",
+        "Deploy a compose file or Kubernetes objects, pulled with just-in-time registry credentials.",
+    ),
+    "deployments": LazyCommand(
+        "harbourmaster.cli.deploy:deployments_app", None, "What harbourmaster deployed: list, show, remove."
+    ),
     "jit": LazyCommand("harbourmaster.cli.jit:app", None, "Just-in-time pull Secrets on Kubernetes."),
     "token": LazyCommand("harbourmaster.cli.token:app", None, "API bearer tokens."),
+    "credential-provider": LazyCommand(
+        "harbourmaster.cli.credential_provider:app",
+        None,
+        "The kubelet image credential provider: pull credentials for a Kubernetes environment's nodes.",
+    ),
     "credentials": LazyCommand(
         "harbourmaster.cli.credentials:app", None, "Registry credentials (write-only: never shown)."
     ),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import typer
 
 from harbourmaster.cli._common import GuardedGroup, JsonOption, emit_json, open_core, stdout
+from harbourmaster.errors import BadInput
 
 app = typer.Typer(cls=GuardedGroup)
 
@@ -36,8 +38,15 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8400, help="Port to listen on."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="Serve HTTPS with this certificate (PEM; with --tls-key)."
+    ),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="The private key of --tls-cert (PEM)."),
 ) -> None:
     """Run the HTTP API (OpenAPI at /api/v1/openapi.json).
+
+    With --tls-cert and --tls-key it serves HTTPS (the kubelet credential provider reaches it only
+    over HTTPS).
 
     While it serves, a signed audit checkpoint is written every
     HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL seconds (default 300; 0: never) when the log grew.
@@ -49,6 +58,11 @@ def serve(
     from harbourmaster.api.app import create_app
     from harbourmaster.logs import configure_logging
 
+    if (tls_cert is None) != (tls_key is None):
+        raise BadInput("give --tls-cert and --tls-key together")
+    for flag, path in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
+        if path is not None and not path.is_file():
+            raise BadInput(f"{flag} {path}: no such file")
     hm = open_core()
     configure_logging(level=hm.settings.log_level or "info", fmt=hm.settings.log_format)
     app = create_app(hm, embedded_worker=hm.db.dialect == "sqlite")
@@ -57,4 +71,12 @@ def serve(
     gc.collect()
     gc.freeze()
     # log_config=None: uvicorn keeps the one logging configuration set up above.
-    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        ssl_certfile=str(tls_cert) if tls_cert is not None else None,
+        ssl_keyfile=str(tls_key) if tls_key is not None else None,
+    )

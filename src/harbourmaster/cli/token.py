@@ -1,4 +1,4 @@
-"""``token create``, ``token list``, ``token revoke``."""
+"""``token create`` (a user's, or a Kubernetes node's with ``--node``), ``token list``, ``token revoke``."""
 
 from __future__ import annotations
 
@@ -20,15 +20,30 @@ from harbourmaster.cli._common import (
 )
 from harbourmaster.errors import BadInput
 from harbourmaster.services.results import json_of
-from harbourmaster.services.tokens import issue_token, list_tokens, parse_token_lifetime, revoke_token
+from harbourmaster.services.tokens import (
+    issue_node_token,
+    issue_token,
+    list_tokens,
+    parse_token_lifetime,
+    revoke_token,
+)
 
 app = typer.Typer(cls=GuardedGroup, help="API bearer tokens.", no_args_is_help=True)
 
 
 @app.command()
 def create(
-    user: str = typer.Option(..., "--user", help="The user the token acts as."),
-    name: str = typer.Option("cli", "--name", help="A label for the token."),
+    user: str | None = typer.Option(None, "--user", help="The user the token acts as."),
+    node: str | None = typer.Option(
+        None,
+        "--node",
+        help="Instead of --user: a token for this Kubernetes node's kubelet credential provider "
+        "(with --env); it may only ask for that environment's pull credentials.",
+    ),
+    env: str | None = typer.Option(None, "--env", help="The Kubernetes environment of --node."),
+    name: str | None = typer.Option(
+        None, "--name", help="A label for the token (default: cli, or the node)."
+    ),
     expires_in: str = typer.Option(
         "90d", "--expires-in", help="Lifetime, e.g. 30d, 12w, 8h; from 1h to 3650d (10 years)."
     ),
@@ -36,9 +51,19 @@ def create(
 ) -> None:
     """Create a bearer token; it is shown once (or written to --output) and stored only hashed."""
     lifetime = parse_token_lifetime(expires_in, field="--expires-in")
+    if (node is None) == (user is None) or (node is None) != (env is None):
+        raise BadInput("give --user, or --node with --env (a node token)")
     hm = open_core()
-    issued = issue_token(hm, local_principal(hm), user=user, name=name, lifetime=lifetime)
-    about = f"token {issued.id} for {user}, expires {issued.expires_at.isoformat(timespec='seconds')}"
+    if node is not None and env is not None:
+        issued = issue_node_token(
+            hm, local_principal(hm), node=node, environment=env, name=name, lifetime=lifetime
+        )
+        owner = f"node {node} of environment {env}"
+    else:
+        assert user is not None
+        issued = issue_token(hm, local_principal(hm), user=user, name=name or "cli", lifetime=lifetime)
+        owner = user
+    about = f"token {issued.id} for {owner}, expires {issued.expires_at.isoformat(timespec='seconds')}"
     if output is None:
         sys.stdout.write(issued.token.reveal() + "\n")
         stderr.print(f"{about}; this token is shown once: store it now", markup=False)
@@ -58,7 +83,8 @@ def list_(
     user: str | None = typer.Option(None, "--user", help="Only this user's tokens."),
     json_output: bool = JsonOption,
 ) -> None:
-    """Every token: id, user, name, created, expires, revoked, last used (never the token)."""
+    """Every token: id, user (or node and environment), name, created, expires, revoked, last used
+    (never the token)."""
     hm = open_core()
     tokens = list_tokens(hm, local_principal(hm), user=user)
     if json_output:
@@ -70,11 +96,11 @@ def list_(
 
     print_table(
         "API tokens",
-        ["id", "user", "name", "created", "expires", "status", "last used"],
+        ["id", "user or node", "name", "created", "expires", "status", "last used"],
         [
             (
                 t.id,
-                t.user,
+                t.user if t.node is None else f"node {t.node} ({t.environment})",
                 t.name,
                 when(t.created_at),
                 when(t.expires_at),
@@ -99,4 +125,5 @@ def revoke(
     if json_output:
         emit_json(json_of(info))
         return
-    stderr.print(f"token {info.id} ({info.user}, {info.name}) is revoked", markup=False)
+    owner = info.user if info.node is None else f"node {info.node} of {info.environment}"
+    stderr.print(f"token {info.id} ({owner}, {info.name}) is revoked", markup=False)

@@ -7,9 +7,9 @@ beside it (:mod:`harbourmaster.deploy.docker_engine` for a Docker Engine).
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from harbourmaster.domain.compose_plan import ComposePlan
 from harbourmaster.domain.secret import Secret
@@ -23,9 +23,14 @@ __all__ = [
     "EngineUnreachable",
     "ImagePullFailed",
     "JitSecretsTarget",
+    "KubernetesCluster",
     "KubernetesConnector",
+    "KubernetesOutcome",
     "Reaped",
     "RegistryAuth",
+    "SwarmEngine",
+    "TargetAccess",
+    "TargetConnectors",
 ]
 
 
@@ -111,6 +116,40 @@ class DeploymentTarget(abc.ABC):
         """The containers harbourmaster deployed (of one deployment when given)."""
 
 
+@dataclass(frozen=True, slots=True)
+class TargetAccess:
+    """Where an environment's engine or API server is and how to reach it, for one operation.
+
+    ``address`` is the Docker endpoint (``unix:///...``, ``tcp://host:port``) or the API server
+    (``https://host:port``). The client key and token were opened from the vault for this call only.
+    """
+
+    address: str
+    ca_pem: str | None = None
+    client_cert_pem: str | None = None
+    client_key_pem: Secret | None = field(default=None, repr=False)
+    token: Secret | None = field(default=None, repr=False)
+    insecure: bool = False
+
+    def __repr__(self) -> str:
+        return f"TargetAccess(address={self.address!r})"
+
+
+class SwarmEngine(DeploymentTarget):
+    """A Swarm manager: a deployment target whose services may drop the registry credential they keep."""
+
+    @abc.abstractmethod
+    def apply(
+        self,
+        plan: ComposePlan,
+        credentials: Mapping[str, RegistryAuth],
+        *,
+        retention: Literal["keep", "none"] = "keep",
+    ) -> DeploymentResult:
+        """As :meth:`DeploymentTarget.apply`; ``retention="none"`` removes the credential from the
+        service specs once every task runs (the result's ``notices`` say what that means)."""
+
+
 class Reaped(Protocol):
     """A just-in-time pull Secret a reap deleted."""
 
@@ -130,7 +169,50 @@ class JitSecretsTarget(Protocol):
         ...
 
 
+class KubernetesOutcome(Protocol):
+    """What a Kubernetes deployment applied (``Kind/name``), the pull Secret it used, and each pull."""
+
+    @property
+    def secret(self) -> str | None: ...
+    @property
+    def applied(self) -> tuple[str, ...]: ...
+    @property
+    def references_kept(self) -> tuple[str, ...]: ...
+    @property
+    def pulls(self) -> Sequence[Any]: ...
+
+
+class KubernetesCluster(JitSecretsTarget, Protocol):
+    """An API server harbourmaster deploys to (see :mod:`harbourmaster.deploy.kubernetes.jit_secrets`)."""
+
+    def apply(
+        self,
+        namespace: str,
+        objects: Sequence[Mapping[str, Any]],
+        credentials: Mapping[str, RegistryAuth],
+        deployment_id: str,
+        *,
+        window_seconds: int,
+        timeout: float,
+    ) -> KubernetesOutcome: ...
+
+    def delete(self, namespace: str, objects: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+        """Delete ``objects`` (as given to :meth:`apply`) from ``namespace``; ``Kind/name`` of those that
+        were there (a missing object or namespace is already gone)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class KubernetesConnector(Protocol):
     """Connects to an API server (the composition root gives the core the real one)."""
 
-    def __call__(self, api_server: str, *, token: Secret | None, ca_pem: str | None) -> JitSecretsTarget: ...
+    def __call__(self, access: TargetAccess) -> KubernetesCluster: ...
+
+
+class TargetConnectors(Protocol):
+    """Connects to each kind of deployment target (the composition root gives the core the real ones)."""
+
+    def docker(self, access: TargetAccess) -> DeploymentTarget: ...
+    def swarm(self, access: TargetAccess) -> SwarmEngine: ...
+    def kubernetes(self, access: TargetAccess) -> KubernetesCluster: ...

@@ -54,9 +54,9 @@ from harbourmaster.deploy.interface import (
     DeployedContainer,
     DeployError,
     DeploymentResult,
-    DeploymentTarget,
     ImagePullFailed,
     RegistryAuth,
+    SwarmEngine,
 )
 from harbourmaster.domain.compose_plan import (
     LABEL_DEPLOYMENT,
@@ -97,7 +97,7 @@ class SwarmDeploymentResult(DeploymentResult):
     notices: tuple[str, ...] = ()
 
 
-class SwarmTarget(DeploymentTarget):
+class SwarmTarget(SwarmEngine):
     """One Swarm manager reached over a unix socket or TCP (with TLS)."""
 
     def __init__(

@@ -31,7 +31,7 @@ from harbourmaster.registry._manifests import (
 from harbourmaster.registry._session import ClientOptions, RegistrySession, status_error
 from harbourmaster.registry.auth import Anonymous, RegistryAuth
 from harbourmaster.registry.errors import ProtocolError, translate_transport_error
-from harbourmaster.registry.interface import CredentialProvider
+from harbourmaster.registry.interface import CredentialProvider, RegistryCredentials
 from harbourmaster.registry.tls import TransportSecurity, check_transport, verify_context
 
 __all__ = ["FetchedManifest", "ManifestHead", "Ping", "Referrers", "RegistryClient", "RegistryEndpoint"]
@@ -119,6 +119,15 @@ class RegistryClient(ManifestOperations, BlobOperations):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def credentials(self) -> RegistryCredentials | None:
+        """The provider's credentials for this registry, minted now where the provider mints them
+        (ECR, ACR, GAR), through this client's transport; None for an anonymous registry.
+
+        Raises:
+            TokenExchangeFailed: the provider's identity endpoint refused or misbehaved.
+        """
+        return await self.provider.credentials(http=self._http)
 
     # -- base and listing ---------------------------------------------------------------------
 

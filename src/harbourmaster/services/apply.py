@@ -35,6 +35,7 @@ from harbourmaster.services.credentials import (
 )
 from harbourmaster.services.document import DocumentInvalid, GovernanceDocument
 from harbourmaster.services.document_reading import DocumentReading, document_order, read_document
+from harbourmaster.services.environment_kubeconfig import KubeconfigConnection, read_kubeconfig
 from harbourmaster.services.environment_specs import environment_from_spec
 from harbourmaster.services.registry_specs import registry_from_spec
 from harbourmaster.services.results import ApplyPublic
@@ -86,6 +87,8 @@ class _Plan:
         self.client_keys: dict[str, Secret] = {}
         #: (environment, field) -> the environment connection's secret (``client_key``, ``token``).
         self.environment_secrets: dict[tuple[str, str], Secret] = {}
+        #: Environment -> what its ``kubeconfig`` was read as.
+        self.kubeconfigs: dict[str, KubeconfigConnection] = {}
 
     def _numbered(self, section: str, entries: list[T]) -> Iterable[tuple[int, T]]:
         """``entries`` with their index in the document as written (entries with schema problems
@@ -122,6 +125,23 @@ class _Plan:
                     self._resolve(found, env.name, reference, where)
                     if env.name in found:
                         self.environment_secrets[(env.name, field)] = found[env.name]
+            if env.kubeconfig is not None:
+                self._read_kubeconfig(env.name, env.kubeconfig, env.kubeconfig_context, f"environments[{i}]")
+
+    def _read_kubeconfig(self, name: str, reference: str, context: str | None, path: str) -> None:
+        """Read an environment's kubeconfig on this host, in memory: its secrets join the others."""
+        found: dict[str, Secret] = {}
+        self._resolve(found, name, reference, f"{path}.kubeconfig")
+        if name not in found:
+            return
+        read = read_kubeconfig(found[name], reference=reference, context=context, path=f"{path}.kubeconfig",
+                               problems=self.problems, host=self.host)  # fmt: skip
+        if read is None:
+            return
+        self.kubeconfigs[name] = read
+        for field, secret in (("token", read.token), ("client_key", read.client_key)):
+            if secret is not None:
+                self.environment_secrets[(name, field)] = secret
 
     def _resolve(self, into: dict[str, Secret], name: str, reference: str, field: str) -> None:
         if self.host is None:
@@ -170,6 +190,7 @@ class _Plan:
                     problems=self.problems,
                     existing=old.environment(e.name),
                     host=self.host,
+                    kubeconfig=self.kubeconfigs.get(e.name),
                 ),
                 f"environments[{i}]",
             )

@@ -38,7 +38,7 @@ from harbourmaster.vault.keyfile import MASTER_KEY_ENV, MASTER_KEY_FILE, create_
 from harbourmaster.vault.references import HostFiles
 
 if TYPE_CHECKING:
-    from harbourmaster.deploy.interface import KubernetesConnector
+    from harbourmaster.deploy.interface import TargetConnectors
     from harbourmaster.registry.interface import RegistryClientFactory
 
 __all__ = ["Change", "Harbourmaster", "InitReport", "Sealer"]
@@ -89,11 +89,12 @@ class Harbourmaster:
         registry_clients: RegistryClientFactory,
         clock: Clock,
         notifier: Notifier,
-        kubernetes: KubernetesConnector | None = None,
+        targets: TargetConnectors | None = None,
     ) -> None:
         self.settings = settings
-        #: Connects to a Kubernetes API server (None: this core deploys to no cluster).
-        self.kubernetes = kubernetes
+        #: Connects to Docker engines, Swarm managers and Kubernetes API servers (None: this core
+        #: deploys nowhere).
+        self.targets = targets
         self.store = store
         self.vault = vault
         self.registry_clients = registry_clients

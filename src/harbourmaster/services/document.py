@@ -176,6 +176,13 @@ class EnvironmentSpec(_Spec):
     tls: TlsSpec | None = None
     """TLS of the Docker Engine (``tcp://``) or the API server: CA bundle, client certificate, and the
     client key as a reference, kept in the vault (omitted: the stored one is kept)."""
+    kubeconfig: str | None = None
+    """kubernetes: a reference (``env:VAR`` or ``file:/path``) to a kubeconfig, read at apply time
+    instead of ``api_server``, ``tls`` and ``token``: its context's cluster gives the API server and
+    CA, its user the token (kept in the vault) or client certificate and key.  Exec and auth-provider
+    credential plugins are refused."""
+    kubeconfig_context: str | None = None
+    """kubernetes: the kubeconfig's context to read; omitted: its ``current-context``."""
     service_account_issuer: str | None = None
     """kubernetes: the issuer (``iss``) of the cluster's service-account tokens, which the kubelet
     credential provider presents for each pull."""

@@ -6,7 +6,7 @@ network, so a decision that does not pin digests does not import them.
 
 from __future__ import annotations
 
-from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.authz import NodeRole, Permission, Principal, require
 from harbourmaster.domain.decision import GovernanceSnapshot
 from harbourmaster.domain.model import Environment, Role
 from harbourmaster.domain.spelling import did_you_mean
@@ -21,6 +21,10 @@ def authorise_environment(hm: Harbourmaster, principal: Principal, environment: 
     Forbidden: ``principal`` may not check (or resolve) on ``environment``.
     """
     require(principal, Permission.DECISION_CHECK)
+    if principal.role is NodeRole.NODE and principal.environment != environment:
+        raise Forbidden(
+            f"{principal.name} is a node of environment {principal.environment}, not of {environment}"
+        )
     if principal.role is Role.TEAM_MEMBER:
         users = hm.snapshot().environment_users.get(environment, frozenset())
         if principal.name not in users:

@@ -13,6 +13,11 @@ The connection's rules (each broken one is a violation naming the field):
 - secrets (``token``, ``tls.client_key``) are references (``env:VAR``, ``file:/path``) resolved by the
   CLI and sealed in the vault, bound to the endpoint or API server they were entered for; omitted, the
   stored one is kept (as a registry's credential is) unless the endpoint or API server moved.
+- kubernetes may give ``kubeconfig`` (a reference, with ``kubeconfig_context``) instead of
+  ``api_server``, ``tls`` and ``token`` (never with them): read by the CLI at apply time
+  (:mod:`.environment_kubeconfig`), it stands for those fields exactly, so the stored environment is the
+  same as if they were given.  Its credential is always in it, so it is sealed again only when it
+  changed (the same kubeconfig applied again is a no-op) and a moved server brings its own token.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from harbourmaster.domain.model import (
 from harbourmaster.domain.secret import SecretReferenceError, parse_secret_reference
 from harbourmaster.domain.state import Violation
 from harbourmaster.services.document import EnvironmentSpec
+from harbourmaster.services.environment_kubeconfig import KubeconfigConnection
 from harbourmaster.services.registry_specs import read_host_text, read_pem
 from harbourmaster.vault.references import HostFiles
 
@@ -37,6 +43,8 @@ __all__ = ["MAX_JWKS_BYTES", "environment_from_spec"]
 #: The largest JWKS document read.
 MAX_JWKS_BYTES = 256 * 1024
 _KUBERNETES_ONLY = ("api_server", "token", "service_account_issuer", "jwks")
+#: What a kubeconfig stands for.
+_KUBECONFIG_FIELDS = ("api_server", "tls", "token")
 
 
 def environment_from_spec(
@@ -46,10 +54,15 @@ def environment_from_spec(
     problems: list[Violation],
     existing: Environment | None = None,
     host: HostFiles | None = None,
+    kubeconfig: KubeconfigConnection | None = None,
 ) -> Environment:
     """The environment ``spec`` describes (its problems appended to ``problems``); ``existing`` is the
-    stored one, whose secrets an entry without its references keeps."""
-    connection = _connection(spec, path=path, problems=problems, existing=existing, host=host)
+    stored one, whose secrets an entry without its references keeps.  ``kubeconfig`` is what the
+    entry's ``kubeconfig`` reference was read as (None when it could not be: that was reported)."""
+    if spec.kubeconfig is not None or spec.kubeconfig_context is not None:
+        connection = _from_kubeconfig(spec, kubeconfig, path=path, problems=problems, host=host)
+    else:
+        connection = _connection(spec, path=path, problems=problems, existing=existing, host=host)
     return Environment(
         spec.name,
         spec.kind,
@@ -122,6 +135,53 @@ def _connection(
     )
 
 
+def _from_kubeconfig(
+    spec: EnvironmentSpec,
+    kubeconfig: KubeconfigConnection | None,
+    *,
+    path: str,
+    problems: list[Violation],
+    host: HostFiles | None,
+) -> EnvironmentConnection:
+    """The connection a kubeconfig stands for: as if its server, CA, certificate and secrets were given
+    as ``api_server``, ``tls`` and ``token``."""
+    where = f"{path}.kubeconfig"
+    if spec.kind is not EnvironmentKind.KUBERNETES:
+        given = "kubeconfig" if spec.kubeconfig is not None else "kubeconfig_context"
+        problems.append(Violation(f"{path}.{given}", "only for kubernetes environments"))
+        return EnvironmentConnection()
+    if spec.kubeconfig is None:
+        problems.append(Violation(f"{path}.kubeconfig_context", "a context of what? give kubeconfig"))
+        return EnvironmentConnection()
+    if spec.endpoint is not None:
+        problems.append(Violation(f"{path}.endpoint", "only for docker-standalone and swarm environments"))
+    both = [name for name in _KUBECONFIG_FIELDS if getattr(spec, name) is not None]
+    if both:
+        problems.append(Violation(where, f"give either kubeconfig or {', '.join(both)}, not both (the "
+                                  "kubeconfig gives the API server, its CA and the credential)"))  # fmt: skip
+        return EnvironmentConnection()
+    issuer, jwks = _issuer_keys(spec, path=path, problems=problems, host=host)
+    if not _reference(spec.kubeconfig, where, problems) or kubeconfig is None:
+        return EnvironmentConnection(service_account_issuer=issuer, jwks=jwks)
+    named = f"cluster {kubeconfig.cluster!r} of the kubeconfig (context {kubeconfig.context!r})"
+    api_server = _https_server(kubeconfig.server, field=where, problems=problems,
+                               what=f"{named}: server {kubeconfig.server!r}")  # fmt: skip
+    if kubeconfig.insecure_skip_tls_verify:
+        problems.append(Violation(where, f"{named} says insecure-skip-tls-verify: the API server is always "
+                                  "verified; give its certificate-authority(-data)"))  # fmt: skip
+    return EnvironmentConnection(
+        api_server=api_server,
+        tls=TlsSettings(
+            ca_bundle=kubeconfig.ca_pem,
+            client_certificate=kubeconfig.client_certificate,
+            client_key_set=kubeconfig.client_key is not None,
+        ),
+        token_set=kubeconfig.token is not None,
+        service_account_issuer=issuer,
+        jwks=jwks,
+    )
+
+
 def _moved(field: str) -> Violation:
     return Violation(
         field,
@@ -164,13 +224,19 @@ def _endpoint(spec: EnvironmentSpec, *, path: str, problems: list[Violation]) ->
 def _api_server(spec: EnvironmentSpec, *, path: str, problems: list[Violation]) -> str | None:
     if spec.api_server is None:
         return None
-    parts = urlsplit(spec.api_server.strip())
+    return _https_server(spec.api_server, field=f"{path}.api_server", problems=problems,
+                         what=repr(spec.api_server))  # fmt: skip
+
+
+def _https_server(value: str, *, field: str, problems: list[Violation], what: str) -> str | None:
+    """``value`` as ``https://host[:port][/path]``; None and a violation at ``field`` if it is not."""
+    parts = urlsplit(value.strip())
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError:
         parts = parts._replace(netloc="")
     if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment or parts.username:
-        problems.append(Violation(f"{path}.api_server", f"{spec.api_server!r}: write https://host[:port]"))
+        problems.append(Violation(field, f"{what}: write https://host[:port]"))
         return None
     return f"https://{parts.netloc}{parts.path.rstrip('/')}"
 

@@ -215,4 +215,33 @@ IMAGE_VERIFY = JobKind(
     "(payload: {\"image\", \"environment\"}).",
 )
 
-BUILTIN_KINDS: tuple[JobKind, ...] = (SBOM_GENERATE, REGISTRY_PUSH, SBOM_ATTACH, IMAGE_SCAN, IMAGE_VERIFY)
+
+# -- deployment.apply ---------------------------------------------------------------------------
+
+
+def _deploy(hm: Harbourmaster, job: StoredJob, progress: JobProgress) -> object:
+    from harbourmaster.services.deployments import run_deployment_job
+
+    progress(0.0, "starting")
+    return run_deployment_job(hm, job_principal(hm, job), job.payload, progress)
+
+
+def _check_deploy(hm: Harbourmaster, payload: Mapping[str, object]) -> None:
+    from harbourmaster.services.deployments import check_deployment_payload
+
+    check_deployment_payload(hm, payload)
+
+
+DEPLOYMENT_APPLY = JobKind(
+    name="deployment.apply",
+    handler=_deploy,
+    # Who may deploy where is checked again when the job runs, in its submitter's name.
+    permission=Permission.DEPLOY,
+    check=_check_deploy,
+    summary="Carry out a deployment accepted by POST /api/v1/environments/{env}/deployments "
+    "(payload: {\"deployment\": id}).",
+)
+
+BUILTIN_KINDS: tuple[JobKind, ...] = (
+    SBOM_GENERATE, REGISTRY_PUSH, SBOM_ATTACH, IMAGE_SCAN, IMAGE_VERIFY, DEPLOYMENT_APPLY
+)  # fmt: skip

@@ -31,6 +31,7 @@ from harbourmaster.registry import (
     TransportSecurity,
     UsernamePassword,
 )
+from harbourmaster.registry.interface import RegistryCredentials
 from harbourmaster.registry.providers import (
     Acr,
     DockerHub,
@@ -50,6 +51,7 @@ __all__ = [
     "OPERATION_OPTIONS",
     "endpoint_for",
     "granted_beyond_development",
+    "mint_credentials",
     "provider_for",
     "registry_host",
     "run_sync",
@@ -203,3 +205,26 @@ def provider_for(hm: Harbourmaster, registry: Registry, *, actor: str, purpose: 
     except ValueError as exc:
         # The adapters' messages name the user or region, never the secret.
         raise BadInput(f"registry {registry.name}: {exc}") from None
+
+
+def mint_credentials(
+    hm: Harbourmaster, registry: Registry, *, actor: str, purpose: str
+) -> RegistryCredentials | None:
+    """``registry``'s credential for one pull, opened from the vault (audited) and, for ECR, ACR and GAR,
+    exchanged now for a short-lived token through the registry client's transport; None when the
+    registry is pulled anonymously.
+
+    Raises:
+        BadInput / ServiceAccountKeyError / VaultError: as :func:`provider_for`.
+        TokenExchangeFailed: the provider's identity endpoint refused or misbehaved.
+    """
+    provider = provider_for(hm, registry, actor=actor, purpose=purpose)
+    endpoint, development_only = endpoint_for(hm, registry, actor=actor, purpose=purpose)
+
+    async def mint() -> RegistryCredentials | None:
+        async with hm.registry_clients.client(
+            endpoint, provider=provider, development_only=development_only
+        ) as client:
+            return await client.credentials()
+
+    return run_sync(mint())

@@ -325,13 +325,17 @@ class TokenInfoPublic(BaseModel):
     """What may be known about a token (``GET /tokens``, ``token list``): never the token or its hash."""
 
     id: int
-    user: str
+    #: The user the token acts as; None for a node token.
+    user: str | None
     name: str
     created_at: dt.datetime
     expires_at: dt.datetime
     revoked: bool
     expired: bool
     last_used_at: dt.datetime | None
+    #: A node token's Kubernetes node and the environment it may ask pull credentials for.
+    node: str | None = None
+    environment: str | None = None
 
 
 class ProbeFailurePublic(BaseModel):

@@ -1,4 +1,8 @@
-"""API tokens: created for a user, shown once, stored only as a SHA-256 hash.
+"""API tokens: created for a user (or a Kubernetes node), shown once, stored only as a SHA-256 hash.
+
+A node token (:func:`issue_node_token`) belongs to no user: it names a node and the one Kubernetes
+environment whose pull credentials its kubelet credential provider may ask for, and acts with the
+:class:`~harbourmaster.domain.authz.NodeRole` ``node`` (see :mod:`harbourmaster.domain.authz`).
 
 Every token expires: after :data:`DEFAULT_TOKEN_LIFETIME` unless its creator
 chose another lifetime, up to :data:`~harbourmaster.domain.durations.MAX_TOKEN_LIFETIME`.
@@ -11,18 +15,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass, replace
 from typing import Final
 
-from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.authz import NodeRole, Permission, Principal, require
 from harbourmaster.domain.durations import (
     MAX_TOKEN_LIFETIME,
     DurationError,
     describe_duration,
     parse_duration,
 )
+from harbourmaster.domain.model import EnvironmentKind
 from harbourmaster.domain.secret import Secret
+from harbourmaster.domain.spelling import did_you_mean
 from harbourmaster.errors import BadInput, NotFound, Unauthenticated
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.results import TokenInfoPublic
@@ -35,6 +42,7 @@ __all__ = [
     "TokenInfo",
     "authenticate",
     "create_token",
+    "issue_node_token",
     "issue_token",
     "list_tokens",
     "parse_token_lifetime",
@@ -54,15 +62,23 @@ _NAME_MAX_LENGTH = 128
 # ``last_used_at`` is rewritten at most this often (the audit log has every use's time):
 # most requests then skip the UPDATE.
 _LAST_USED_PRECISION = dt.timedelta(minutes=1)
+#: A Kubernetes node's name: a DNS subdomain (RFC 1123), as the API server requires.
+_NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NODE_NAME_MAX_LENGTH = 253
+#: The audit actor and principal name of a node token.
+NODE_ACTOR_PREFIX: Final = "node:"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IssuedToken:
     id: int
-    user: str
+    #: None for a node token, which names its node and environment instead.
+    user: str | None
     name: str
     token: Secret
     expires_at: dt.datetime
+    node: str | None = None
+    environment: str | None = None
 
 
 #: What may be known about a token (one model with the API and ``token list --json``).
@@ -83,6 +99,8 @@ def _info(tok: StoredToken, now: dt.datetime) -> TokenInfo:
         revoked=tok.revoked,
         expired=tok.expires_at < now,
         last_used_at=tok.last_used_at,
+        node=tok.node,
+        environment=tok.environment,
     )
 
 
@@ -114,6 +132,74 @@ def issue_token(
     """
     require(principal, Permission.TOKEN_CREATE)
     return create_token(hm, user=user, name=name, actor=principal.audit_name, lifetime=lifetime)
+
+
+def issue_node_token(
+    hm: Harbourmaster,
+    principal: Principal,
+    *,
+    node: str,
+    environment: str,
+    name: str | None = None,
+    lifetime: dt.timedelta | None = None,
+) -> IssuedToken:
+    """Issue a token for Kubernetes ``node`` of ``environment``: it may only ask for that
+    environment's pull credentials (``POST /environments/{environment}/pull-credentials``).
+
+    ``name`` defaults to the node's name; ``lifetime`` to :data:`DEFAULT_TOKEN_LIFETIME`.
+
+    Raises:
+        Forbidden: the principal may not create tokens.
+        NotFound: no such environment (naming the closest).
+        BadInput: the environment is not Kubernetes, the node's name is not a DNS subdomain, or the
+            name or lifetime are out of bounds (as :func:`create_token`).
+    """
+    require(principal, Permission.TOKEN_CREATE)
+    lifetime = DEFAULT_TOKEN_LIFETIME if lifetime is None else lifetime
+    _check_lifetime(lifetime)
+    if len(node) > _NODE_NAME_MAX_LENGTH or not _NODE_NAME.match(node):
+        raise BadInput(
+            f"node name {node[:80]!r}: must be a Kubernetes node name (lowercase letters, digits, "
+            f"'-' and '.', at most {_NODE_NAME_MAX_LENGTH})"
+        )
+    name = node if name is None else name
+    if not name or len(name) > _NAME_MAX_LENGTH:
+        raise BadInput(f"token name: must be 1 to {_NAME_MAX_LENGTH} characters, not {len(name)}")
+    snapshot = hm.snapshot()
+    env = snapshot.environments.get(environment)
+    if env is None:
+        closest = did_you_mean(environment, snapshot.environments)
+        raise NotFound(f"environment {environment} is not defined{closest}")
+    if env.kind is not EnvironmentKind.KUBERNETES:
+        raise BadInput(
+            f"environment {environment} is {env.kind.value}: node tokens are for the kubelets of a "
+            "Kubernetes environment"
+        )
+    token = _PREFIX + secrets.token_urlsafe(32)
+    now = hm.clock.now()
+    expires = now + lifetime
+    with hm.store.transaction() as tx:
+        token_id = tx.tokens.create_node(
+            node=node, environment=environment, name=name, token_hash=_hash(token), created_at=now,
+            expires_at=expires,
+        )
+        tx.audit.append(
+            actor=principal.audit_name,
+            action="token.create",
+            target=f"node {node}",
+            details={
+                "token_id": token_id,
+                "name": name,
+                "node": node,
+                "environment": environment,
+                "role": NodeRole.NODE.value,
+                "expires_at": expires.isoformat(),
+            },
+        )
+    return IssuedToken(
+        id=token_id, user=None, name=name, token=Secret(token), expires_at=expires, node=node,
+        environment=environment,
+    )
 
 
 def create_token(
@@ -172,6 +258,9 @@ def authenticate(
             raise Unauthenticated("invalid bearer token")
         refusal = "revoked" if found.revoked else "expired" if found.expires_at < now else None
         details: dict[str, object] = {"token_id": found.id, "user": found.user, "name": found.name}
+        if found.node is not None:
+            details.update(node=found.node, environment=found.environment)
+        actor = found.user if found.user is not None else f"{NODE_ACTOR_PREFIX}{found.node}"
         if method is not None:
             details["method"] = method
         if route is not None:
@@ -181,7 +270,7 @@ def authenticate(
         elif found.last_used_at is None or now - found.last_used_at >= _LAST_USED_PRECISION:
             tx.tokens.touch(found.id, at=now)
         tx.audit.append(
-            actor=found.user,
+            actor=actor,
             action="token.use",
             target=f"token {found.id}",
             result="ok" if refusal is None else "refused",
@@ -192,7 +281,7 @@ def authenticate(
         raise Unauthenticated("bearer token was revoked")
     if refusal == "expired":
         raise Unauthenticated("bearer token has expired; ask an administrator for a new one")
-    return Principal(found.user, found.role, token_id=found.id)
+    return Principal(actor, found.role, token_id=found.id, node=found.node, environment=found.environment)
 
 
 def list_tokens(hm: Harbourmaster, principal: Principal, *, user: str | None = None) -> list[TokenInfo]:
@@ -227,6 +316,7 @@ def revoke_token(hm: Harbourmaster, principal: Principal, *, token_id: int) -> T
                 actor=principal.audit_name,
                 action="token.revoke",
                 target=f"token {tok.id}",
-                details={"token_id": tok.id, "user": tok.user, "name": tok.name},
+                details={"token_id": tok.id, "user": tok.user, "name": tok.name}
+                | ({"node": tok.node, "environment": tok.environment} if tok.node is not None else {}),
             )
         return _info(tok, now)

@@ -32,6 +32,7 @@ from typing import Protocol
 from harbourmaster.domain.audit import AuditEntry
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.errors import Error
+from harbourmaster.store.deployment_interface import DeploymentRepository
 from harbourmaster.store.job_interface import JobRepository
 from harbourmaster.store.scan_interface import ScanRepository
 from harbourmaster.store.values import (
@@ -249,13 +250,26 @@ class SbomRepository(ABC):
 
 
 class TokenRepository(ABC):
-    """API tokens, kept as hashes, each belonging to a user."""
+    """API tokens, kept as hashes, each belonging to a user or to a Kubernetes node."""
 
     @abstractmethod
     def create(
         self, *, user: str, name: str, token_hash: str, created_at: dt.datetime, expires_at: dt.datetime
     ) -> int | None:
         """Keep a new token for ``user``; its id, or None when there is no such user."""
+
+    @abstractmethod
+    def create_node(
+        self,
+        *,
+        node: str,
+        environment: str,
+        name: str,
+        token_hash: str,
+        created_at: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> int:
+        """Keep a new token for ``node`` of ``environment`` (checked by the caller); its id."""
 
     @abstractmethod
     def find(self, token_hash: str) -> StoredToken | None:
@@ -267,7 +281,7 @@ class TokenRepository(ABC):
 
     @abstractmethod
     def tokens(self, *, user: str | None = None) -> list[StoredToken]:
-        """Every token (of ``user``), oldest first."""
+        """Every token (of ``user``: then no node token), oldest first."""
 
     @abstractmethod
     def touch(self, token_id: int, *, at: dt.datetime) -> None:
@@ -381,6 +395,7 @@ class Repositories:
     signing: SigningRepository
     jobs: JobRepository
     scans: ScanRepository
+    deployments: DeploymentRepository
 
 
 class Store(ABC):

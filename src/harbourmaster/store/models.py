@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -176,9 +177,21 @@ class MetaRow(Base):
 
 
 class ApiTokenRow(Base):
+    """A user's token, or a Kubernetes node's (migration 0012): never both."""
+
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint(
+            "(user_id IS NOT NULL AND node IS NULL AND environment IS NULL)"
+            " OR (user_id IS NULL AND node IS NOT NULL AND environment IS NOT NULL)",
+            name="ck_api_tokens_owner",
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: A node token's node name and the one environment it may ask pull credentials for.
+    node: Mapped[str | None] = mapped_column(String(253))
+    environment: Mapped[str | None] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(128))
     token_hash: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -350,6 +363,31 @@ class SignatureVerificationRow(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     verified_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (UniqueConstraint("image_digest", "trust_fingerprint"),)
+
+
+class DeploymentRow(Base):
+    """A deployment: where, for whom, the content and pinned images, its state (migration 0011)."""
+
+    __tablename__ = "deployments"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    environment: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    tenant: Mapped[str] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(512))
+    content: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    images: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    verdict_id: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("environment", "tenant", "name", name="uq_deployments_place_name"),)
 
 
 class JobRow(Base):

@@ -11,6 +11,7 @@ from harbourmaster.clock import Clock, SystemClock
 from harbourmaster.store.advisories import SqlAdvisoryRepository
 from harbourmaster.store.audit import SqlAuditRepository
 from harbourmaster.store.database import Database
+from harbourmaster.store.deployments import SqlDeploymentRepository
 from harbourmaster.store.governance import SqlGovernanceRepository
 from harbourmaster.store.interface import ModelWatcher, Repositories, Store
 from harbourmaster.store.jobs import SqlJobRepository
@@ -33,6 +34,7 @@ def _repositories(session: Session, clock: Clock) -> Repositories:
         signing=SqlSigningRepository(session),
         jobs=SqlJobRepository(session),
         scans=SqlScanRepository(session),
+        deployments=SqlDeploymentRepository(session),
     )
 
 

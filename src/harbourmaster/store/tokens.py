@@ -1,4 +1,5 @@
-"""The token repository on SQLAlchemy: API tokens stored as hashes, joined to their user."""
+"""The token repository on SQLAlchemy: API tokens stored as hashes, joined to their user (node tokens
+have none)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from harbourmaster.domain.authz import NodeRole
 from harbourmaster.domain.model import Role
 from harbourmaster.store.interface import TokenRepository
 from harbourmaster.store.models import ApiTokenRow, UserRow
@@ -25,6 +27,8 @@ _COLUMNS = (
     ApiTokenRow.expires_at,
     ApiTokenRow.revoked,
     ApiTokenRow.last_used_at,
+    ApiTokenRow.node,
+    ApiTokenRow.environment,
 )
 
 
@@ -33,20 +37,22 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-_TOKENS = select(*_COLUMNS).join(UserRow, UserRow.id == ApiTokenRow.user_id)
+_TOKENS = select(*_COLUMNS).outerjoin(UserRow, UserRow.id == ApiTokenRow.user_id)
 
 
 def _token(row: Any) -> StoredToken:
-    token_id, user, role, name, created, expires, revoked, last_used = row
+    token_id, user, role, name, created, expires, revoked, last_used, node, environment = row
     return StoredToken(
         id=token_id,
         user=user,
-        role=Role(role),
+        role=NodeRole.NODE if node is not None else Role(role),
         name=name,
         created_at=_aware(created),
         expires_at=_aware(expires),
         revoked=revoked,
         last_used_at=_aware(last_used) if last_used is not None else None,
+        node=node,
+        environment=environment,
     )
 
 
@@ -62,6 +68,30 @@ class SqlTokenRepository(TokenRepository):
             return None
         row = ApiTokenRow(
             user_id=user_id,
+            name=name,
+            token_hash=token_hash,
+            created_at=created_at,
+            expires_at=expires_at,
+            revoked=False,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row.id
+
+    def create_node(
+        self,
+        *,
+        node: str,
+        environment: str,
+        name: str,
+        token_hash: str,
+        created_at: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> int:
+        row = ApiTokenRow(
+            user_id=None,
+            node=node,
+            environment=environment,
             name=name,
             token_hash=token_hash,
             created_at=created_at,

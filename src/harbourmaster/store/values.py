@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from harbourmaster.domain.authz import NodeRole
 from harbourmaster.domain.findings import Finding
 from harbourmaster.domain.model import Role
 from harbourmaster.domain.severity import Severity
@@ -165,16 +166,21 @@ class ImageName:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredToken:
-    """An API token as stored: never the token, and its hash is not handed out either."""
+    """An API token as stored: never the token, and its hash is not handed out either.
+
+    A user's token has ``user`` and the user's ``role``; a node token has ``user`` None, ``role``
+    :attr:`NodeRole.NODE`, and names its ``node`` and ``environment``."""
 
     id: int
-    user: str
-    role: Role
+    user: str | None
+    role: Role | NodeRole
     name: str
     created_at: dt.datetime
     expires_at: dt.datetime
     revoked: bool
     last_used_at: dt.datetime | None
+    node: str | None = None
+    environment: str | None = None
 
 
 # -- advisories ---------------------------------------------------------------------------------

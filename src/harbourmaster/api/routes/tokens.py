@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from harbourmaster.api.deps import CoreDep, RequirePermission
 from harbourmaster.api.schemas import TokenCreate, TokenInfoPublic, TokenPublic
 from harbourmaster.domain.authz import Permission, Principal
-from harbourmaster.services.tokens import issue_token, list_tokens, revoke_token
+from harbourmaster.errors import BadInput
+from harbourmaster.services.tokens import issue_node_token, issue_token, list_tokens, revoke_token
 
 __all__ = ["router"]
 
@@ -22,15 +23,27 @@ TokenAdmin = Annotated[Principal, Depends(RequirePermission(Permission.TOKEN_ADM
 
 @router.post("", response_model=TokenPublic, status_code=201)
 def create(body: TokenCreate, hm: CoreDep, principal: Creator) -> TokenPublic:
-    """A bearer token for ``user``: in this response only.  It expires after 90 days by default."""
+    """A bearer token for ``user``, or for Kubernetes ``node`` of ``environment`` (it may only ask for
+    that environment's pull credentials): in this response only.  It expires after 90 days by default."""
     lifetime = dt.timedelta(days=body.expires_in_days) if body.expires_in_days is not None else None
-    issued = issue_token(hm, principal, user=body.user, name=body.name, lifetime=lifetime)
+    if body.node is not None or body.environment is not None:
+        if body.user is not None or body.node is None or body.environment is None:
+            raise BadInput("a node token names node and environment, and no user")
+        issued = issue_node_token(
+            hm, principal, node=body.node, environment=body.environment, name=body.name, lifetime=lifetime
+        )
+    elif body.user is None:
+        raise BadInput("name the user the token acts as (user), or a node and its environment")
+    else:
+        issued = issue_token(hm, principal, user=body.user, name=body.name or "api", lifetime=lifetime)
     return TokenPublic(
         id=issued.id,
         user=issued.user,
         name=issued.name,
         token=issued.token.reveal(),
         expires_at=issued.expires_at,
+        node=issued.node,
+        environment=issued.environment,
     )
 
 

@@ -41,8 +41,9 @@ _RESPONSE_KIND: Final = "CredentialProviderResponse"
 _MAX_REQUEST_BYTES: Final = 1024 * 1024
 _SHOWN: Final = 80
 
-#: ``fetch(image, service_account_token) -> (username, password, ttl_seconds)``.
-Fetch = Callable[[str, str | None], tuple[str, str, int]]
+#: ``fetch(image, service_account_token) -> (username, password, ttl_seconds)``, or None when the
+#: image's registry needs no credential (answered with no ``auth``: the kubelet pulls anonymously).
+Fetch = Callable[[str, str | None], tuple[str, str, int] | None]
 
 
 class ProtocolError(BadInput):
@@ -183,7 +184,13 @@ def run(
     err = stderr if stderr is not None else sys.stderr
     try:
         request = CredentialProviderRequest.parse(stdin.read(_MAX_REQUEST_BYTES + 1))
-        username, password, ttl = fetch(request.image, request.service_account_token)
+        fetched = fetch(request.image, request.service_account_token)
+        if fetched is None:
+            payload = CredentialProviderResponse(cache_key_type=cache_key_type, auth={}).to_json()
+            stdout.write(payload)
+            stdout.flush()
+            return 0
+        username, password, ttl = fetched
         if not isinstance(username, str) or not isinstance(password, str):
             raise ProtocolError("the credential server answered a username or password that is not text")
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:

@@ -232,6 +232,37 @@ class KubernetesTarget:
                 reaped.append(ReapedSecret(namespace, name, expires))
         return tuple(reaped)
 
+    def delete(self, namespace: str, objects: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+        """Delete ``objects`` (as given to :meth:`apply`) from ``namespace``, in reverse order; ``Kind/name``
+        of those that were there. A missing object, or a missing namespace, is already gone.
+
+        Raises:
+            EngineUnreachable: the API server cannot be reached.
+            DeployError: the API server refused a delete, or an object's kind cannot be deployed.
+        """
+        planned = workloads(namespace, list(objects), "delete")
+        calls = [(w, *self._api_for(w)) for w in planned]
+        deleted: list[str] = []
+        for workload, api, patch in reversed(calls):
+            method = patch.replace("patch_", "delete_", 1)
+            try:
+                self._call(
+                    f"delete {workload.describe()} in namespace {namespace}",
+                    lambda api=api, method=method, workload=workload: getattr(api, method)(  # type: ignore[misc]
+                        workload.name,
+                        namespace,
+                        propagation_policy="Foreground",
+                        _preload_content=False,
+                        _request_timeout=self._timeout,
+                    ),
+                    namespace=namespace,
+                    expected=404,
+                )
+            except (ExpectedStatus, NamespaceGone):
+                continue
+            deleted.append(workload.describe())
+        return tuple(reversed(deleted))
+
     # -- steps -----------------------------------------------------------------------------------------------
 
     def _create_pull_secret(
