@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select, text
 from typer.testing import CliRunner
@@ -38,6 +39,7 @@ from harbourmaster.services.apply import apply_document
 from harbourmaster.services.audit import verify_audit
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import open_registry_secret, use_credential
+from harbourmaster.services.deployments import list_deployments
 from harbourmaster.services.job_requests import list_jobs, submit_sbom_generate
 from harbourmaster.services.jobs import run_one
 from harbourmaster.services.signing_keys import import_signing_key, list_signing_keys
@@ -170,8 +172,13 @@ def planted(
     key_file = tmp_path / "cosign.key"
     password = canaries["signing-key-password"]
     key_file.write_bytes(encrypt_private_key(generate_private_key(), password.encode()))
-    imported = import_signing_key(hm, local_principal(hm), "canary-signing", key_file=str(key_file),
-                                  password=Secret(canaries["signing-key-password"]))
+    imported = import_signing_key(
+        hm,
+        local_principal(hm),
+        "canary-signing",
+        key_file=str(key_file),
+        password=Secret(canaries["signing-key-password"]),
+    )
     assert imported.public_key.startswith("-----BEGIN PUBLIC KEY-----")
 
     token = create_token(hm, user="admin", name="canary", actor="tester").token.reveal()
@@ -266,7 +273,20 @@ def sweep_api(p: Planted, sweep: Sweep) -> int:
         "tiers": [t.value for t in state.tiers],
         "signing-keys": [k.name for k in list_signing_keys(p.hm, local_principal(p.hm))],
         "jobs": [str(j.id) for j in list_jobs(p.hm, local_principal(p.hm))],
+        # None is deployed here (canary-env has no API server): an id that does not exist is swept (404).
+        "deployments": [d.id for d in list_deployments(p.hm, local_principal(p.hm))] or ["dep-000000000000"],
     }
+    # A deployment of an image of the canary registry is refused (no API server): its answer is swept too.
+    refused = p.client.post(
+        f"{P}/environments/canary-env/deployments",
+        headers=p.admin,
+        json={"namespace": "apps", "content": yaml.safe_dump(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"},
+             "spec": {"containers": [{"name": "app", "image": QUERY_VALUES["image"]}]}}
+        )},
+    )  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    sweep.add("POST deployments", refused.content)
     spec = p.client.get(f"{P}/openapi.json").json()
     sweep.add("openapi.json", json.dumps(spec))
     count = 0
