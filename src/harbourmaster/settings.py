@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         description="Seconds between the passes serve makes over the Kubernetes environments to delete "
         "expired just-in-time pull Secrets (hm-jit-*) a killed deployment left; 0: never.",
     )
+    mirror_scheduler_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds between the passes serve makes over the governance document's scheduled "
+        "mirrors, queueing a mirror job for each one due; 0: never.",
+    )
     max_decision_images: int = Field(
         default=1000, ge=1, le=1_000_000, description="The most images one decision may name."
     )

@@ -53,6 +53,10 @@ ARGS: dict[str, list[str]] = {
     "jit reap": ["--env", "prod-eu"],
     "credential-provider config": ["--env", "prod-eu", "--server", "https://hm.example", "--ca-file",
                                    "/etc/hm/ca.pem", "--token-file", "/etc/hm/node.token"],
+    "mirror": ["-f", "{example}", "--to", "internal"],
+    "airgap export": ["-f", "{example}", "-o", "bundle-out"],
+    "airgap import": ["{example}", "--to", "internal", "--key", "{example}"],
+    "airgap diff": ["{example}", "{example}"],
     "deploy": ["--env", "prod-eu", "-n", "payments", "-f", "{example}"],
     "deployments list": [],
     "deployments show": ["dep-000000000000"],
@@ -122,13 +126,15 @@ def broken(*_args: object, **_kwargs: object) -> Any:
 def test_an_unexpected_error_is_one_line_and_exit_3(
     command: str, runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # Every command but 'schema' and 'verify-blob' reaches the core; those reach their service.
+    # Every command but 'schema', 'verify-blob' and 'airgap diff' reaches the core; those reach their service.
     monkeypatch.setattr(Harbourmaster, "from_environ", broken)
     schema_module = importlib.import_module("harbourmaster.services.document_schema")
     monkeypatch.setattr(schema_module, "render_json_schema", broken)
     # 'verify-blob' needs no data directory: it reaches its service directly.
     blobs = importlib.import_module("harbourmaster.services.signing_blobs")
     monkeypatch.setattr(blobs, "verify_blob", broken)
+    # 'airgap diff' compares two files: it reaches its service directly.
+    monkeypatch.setattr(importlib.import_module("harbourmaster.services.airgap_diff"), "diff_bundles", broken)
     example = Path(__file__).resolve().parents[2] / "examples" / "governance.yaml"
     args = [*command.split(), *(a.format(example=example) for a in ARGS[command])]
     result = runner.invoke(app, args)

@@ -38,6 +38,7 @@ from harbourmaster.store.interface import (
     TokenRepository,
 )
 from harbourmaster.store.values import AuditEvent, SealedBlobs, SealedUpdates, StoredToken
+from tests.fakes.store_approved_content import ApprovedContentTables, MemoryApprovedContentRepository
 from tests.fakes.store_deployments import DeploymentTables, MemoryDeploymentRepository
 from tests.fakes.store_jobs import JobTables, MemoryJobRepository
 from tests.fakes.store_scans import MemoryScanRepository, ScanTables
@@ -69,6 +70,8 @@ class _Tables:
     event_secrets: dict[str, bytes] = field(default_factory=dict)
     #: environment name -> {field -> sealed connection secret}
     environment_secrets: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    #: scheduled mirror name -> (cron expression, the slot whose job was last queued)
+    mirror_slots: dict[str, tuple[str, dt.datetime]] = field(default_factory=dict)
     revision: int = 0
     audit: list[AuditEntry] = field(default_factory=list)
     head: tuple[int, str] | None = None
@@ -79,6 +82,7 @@ class _Tables:
     signing: SigningTables = field(default_factory=SigningTables)
     jobs: JobTables = field(default_factory=JobTables)
     deployments: DeploymentTables = field(default_factory=DeploymentTables)
+    approved_content: ApprovedContentTables = field(default_factory=ApprovedContentTables)
     scans: ScanTables = field(default_factory=ScanTables)
 
 
@@ -180,6 +184,8 @@ class _Governance(GovernanceRepository):
         users = {u.name for u in state.users}
         # A user's tokens go with the user (ON DELETE CASCADE in the SQL store).
         t.tokens = {i: tok for i, tok in t.tokens.items() if tok.user in users}
+        # A removed schedule's slot goes with it (as in the SQL store).
+        t.mirror_slots = {n: v for n, v in t.mirror_slots.items() if n in {m.name for m in state.mirrors}}
         t.state = _normalised(state, blobs, t.environment_secrets)
         t.revision += 1
         return t.revision
@@ -222,6 +228,19 @@ class _Governance(GovernanceRepository):
             self._t.event_secrets.pop(registry, None)
         else:
             self._t.event_secrets[registry] = sealed
+
+    def mirror_slot(self, name: str, *, schedule: str) -> dt.datetime | None:
+        entry = self._t.mirror_slots.get(name)
+        return entry[1] if entry is not None and entry[0] == schedule else None
+
+    def claim_mirror_slot(
+        self, name: str, *, schedule: str, previous: dt.datetime | None, slot: dt.datetime
+    ) -> bool:
+        # A write unit of work holds the store's writer lock: the compare and the set are one step.
+        if self.mirror_slot(name, schedule=schedule) != previous:
+            return False
+        self._t.mirror_slots[name] = (schedule, slot)
+        return True
 
 
 class _Audit(AuditRepository):
@@ -358,6 +377,7 @@ def _repositories(tables: _Tables, clock: Clock) -> Repositories:
         jobs=MemoryJobRepository(tables.jobs),
         scans=MemoryScanRepository(tables.scans),
         deployments=MemoryDeploymentRepository(tables.deployments),
+        approved_content=MemoryApprovedContentRepository(tables.approved_content),
     )
 
 

@@ -287,3 +287,26 @@ def test_environment_admission_settings_apply_export_and_default_by_tier(
     with pytest.raises(DocumentInvalid) as refused:
         apply(hm, yaml.safe_dump(doc))
     assert any("environments[0].admission" in d for d in refused.value.details), refused.value.details
+
+
+def test_require_approved_content_applies_persists_and_exports_back_as_a_no_op(
+    hm: Harbourmaster, example_text: str
+) -> None:
+    apply(hm, example_text)
+    assert not hm.state().tiers[Tier.PRODUCTION].require_approved_content
+    doc = yaml.safe_load(example_text)
+    doc["tiers"].setdefault("production", {})["require_approved_content"] = True
+    result = apply(hm, yaml.safe_dump(doc))
+    assert "~ tier production: require_approved_content: False -> True" in result.changes
+    assert hm.state().tiers[Tier.PRODUCTION].require_approved_content
+    assert not hm.state().tiers[Tier.STAGING].require_approved_content
+    exported = yaml.safe_load(export_yaml(hm.state()))
+    assert exported["tiers"]["production"]["require_approved_content"] is True
+    assert apply(hm, export_yaml(hm.state())).changes == []
+    # Omitting it keeps the stored value; false turns it off.
+    del doc["tiers"]["production"]["require_approved_content"]
+    assert apply(hm, yaml.safe_dump(doc)).changes == []
+    doc["tiers"]["production"]["require_approved_content"] = False
+    assert apply(hm, yaml.safe_dump(doc)).changes == [
+        "~ tier production: require_approved_content: True -> False"
+    ]

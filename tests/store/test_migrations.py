@@ -112,3 +112,33 @@ def test_an_unreachable_database_is_a_store_error_when_checking_the_schema() -> 
         assert "pw-Hidden-9" not in info.value.diagnostics()
     finally:
         db.dispose()
+
+
+def test_0014_keeps_existing_tiers_admitting_any_content(database_url: str) -> None:
+    from alembic import command
+
+    db = Database(database_url)
+    try:
+        config = db._alembic_config()
+        command.upgrade(config, "0013")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tier_policies (tier, block_severity, require_signature, ignore_unfixed) "
+                    "VALUES ('production', 'high', :yes, :no)"
+                ),
+                {"yes": True, "no": False},
+            )
+        command.upgrade(config, "0014")
+        with db.engine.connect() as conn:
+            value = conn.execute(
+                text("SELECT require_approved_content FROM tier_policies WHERE tier = 'production'")
+            ).scalar_one()
+        assert value in (False, 0)
+        command.downgrade(config, "0013")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("tier_policies")}
+        assert "require_approved_content" not in columns and "unscanned" in columns
+        command.upgrade(config, "head")
+        assert db.current_revision() == db.head_revision()
+    finally:
+        db.dispose()

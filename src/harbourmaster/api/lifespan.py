@@ -1,5 +1,5 @@
 """What runs beside the API while it serves: the periodic audit checkpoint writer, the just-in-time
-Secret reaper, and on SQLite an embedded job worker."""
+Secret reaper, the mirror scheduler, and on SQLite an embedded job worker."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.jit import JitReaper
 from harbourmaster.services.jobs import WorkerThreads
 
-__all__ = ["ReaperLoop", "lifespan"]
+__all__ = ["PeriodicLoop", "lifespan", "mirror_scheduler_loop", "reaper_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ def lifespan(
     one job worker thread; stop both on shutdown (the worker finishes the job in hand).
 
     The just-in-time Secret reaper passes over the Kubernetes environments every
-    ``HARBOURMASTER_JIT_REAP_SECONDS`` (0 disables it); it is on ``app.state.jit_reaper``.
+    ``HARBOURMASTER_JIT_REAP_SECONDS`` (0 disables it); it is on ``app.state.jit_reaper``.  The mirror
+    scheduler queues the scheduled mirrors that are due every ``HARBOURMASTER_MIRROR_SCHEDULER_SECONDS``
+    (0 disables it); it is on ``app.state.mirror_scheduler``.
 
     The writer is on ``app.state.checkpoint_writer`` (``None`` when disabled), the worker on
     ``app.state.job_workers`` (``None`` without one).
@@ -48,12 +50,19 @@ def lifespan(
         else:
             writer.start()
         reap_every = hm.settings.jit_reap_seconds
-        reaper = ReaperLoop(hm, interval=reap_every) if reap_every > 0 else None
+        reaper = reaper_loop(hm, interval=reap_every) if reap_every > 0 else None
         app.state.jit_reaper = reaper
         if reaper is None:
             log.info("the just-in-time Secret reaper is off (HARBOURMASTER_JIT_REAP_SECONDS=0)")
         else:
             reaper.start()
+        schedule_every = hm.settings.mirror_scheduler_seconds
+        scheduler = mirror_scheduler_loop(hm, interval=schedule_every) if schedule_every > 0 else None
+        app.state.mirror_scheduler = scheduler
+        if scheduler is None:
+            log.info("scheduled mirrors are off (HARBOURMASTER_MIRROR_SCHEDULER_SECONDS=0)")
+        else:
+            scheduler.start()
         name = f"{socket.gethostname()}:{os.getpid()}:serve"
         workers = WorkerThreads(hm, name=name, concurrency=1) if embedded_worker else None
         app.state.job_workers = workers
@@ -70,6 +79,8 @@ def lifespan(
                 await to_thread.run_sync(workers.stop)
             if reaper is not None:
                 await to_thread.run_sync(reaper.stop)
+            if scheduler is not None:
+                await to_thread.run_sync(scheduler.stop)
             if writer is not None:
                 # Joining waits for a checkpoint being written; not on the event loop.
                 await to_thread.run_sync(writer.stop)
@@ -77,13 +88,16 @@ def lifespan(
     return run
 
 
-class ReaperLoop:
-    """Runs :meth:`JitReaper.reap_all` every ``interval`` seconds on a thread of its own,
-    until stopped; the reaper logs and audits what it did, and nothing stops the loop."""
+class PeriodicLoop:
+    """Runs ``work`` every ``interval`` seconds on a thread of its own (named ``name``), until stopped.
+    ``work`` logs and audits what it did; a failed pass is logged (as ``what``) and nothing stops the
+    loop."""
 
-    def __init__(self, hm: Harbourmaster, *, interval: float) -> None:
-        self.reaper = JitReaper(hm)
+    def __init__(self, *, name: str, interval: float, work: Callable[[], object], what: str) -> None:
+        self.name = name
         self.interval = interval
+        self.work = work
+        self.what = what
         #: Completed passes (tests wait on it).
         self.passes = 0
         self._stop = threading.Event()
@@ -92,17 +106,17 @@ class ReaperLoop:
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="jit-reaper", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.reaper.reap_all()
-            except Error as exc:  # the model could not be read: try again next time
-                log.warning("just-in-time Secret reaper pass failed: %s", exc.message)
+                self.work()
+            except Error as exc:  # the store could not be reached: try again next time
+                log.warning("%s pass failed: %s", self.what, exc.message)
             except Exception as exc:  # the loop outlives any one failure; its text may be anything
-                log.error("just-in-time Secret reaper pass failed (%s)", type(exc).__name__)
+                log.error("%s pass failed (%s)", self.what, type(exc).__name__)
             self.passes += 1
 
     def stop(self, timeout: float = 30) -> None:
@@ -111,3 +125,23 @@ class ReaperLoop:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+
+def reaper_loop(hm: Harbourmaster, *, interval: float) -> PeriodicLoop:
+    """:meth:`JitReaper.reap_all` every ``interval`` seconds (the reaper remembers failures across passes)."""
+    reaper = JitReaper(hm)
+    return PeriodicLoop(name="jit-reaper", interval=interval, work=reaper.reap_all,
+                        what="just-in-time Secret reaper")  # fmt: skip
+
+
+def mirror_scheduler_loop(hm: Harbourmaster, *, interval: float) -> PeriodicLoop:
+    """:func:`~harbourmaster.services.mirror_schedule.enqueue_due` every ``interval`` seconds."""
+
+    def work() -> None:
+        from harbourmaster.services.mirror_schedule import enqueue_due  # the registry client, at first use
+
+        for queued in enqueue_due(hm):
+            log.info("scheduled mirror %s: job %d queued for %s", queued.schedule, queued.job_id,
+                     queued.slot.isoformat())  # fmt: skip
+
+    return PeriodicLoop(name="mirror-scheduler", interval=interval, work=work, what="mirror scheduler")

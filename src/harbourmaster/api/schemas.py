@@ -193,6 +193,7 @@ class TierUpdate(_Body):
     signers: list[str] | None = None
     signers_required: Literal["any", "all"] | None = None
     unscanned: Literal["block", "allow", "scan"] | None = None
+    require_approved_content: bool | None = None
 
 
 class HideAnonymousBody(_Body):

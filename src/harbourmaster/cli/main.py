@@ -97,6 +97,16 @@ COMMANDS: dict[str, LazyCommand] = {
         "verify-blob",
         "Verify a detached signature over FILE (cosign verify-blob). Exit 0 verified, 1 not, 2 bad input.",
     ),
+    "mirror": LazyCommand(
+        "harbourmaster.cli.mirror:app",
+        "mirror",
+        "Mirror an ImageSet into a registry: scan, copy with referrers, sign, tag last.",
+    ),
+    "airgap": LazyCommand(
+        "harbourmaster.cli.airgap:app",
+        None,
+        "Air-gapped transfer: export an ImageSet as a signed bundle, import it, compare bundles.",
+    ),
     "webhook": LazyCommand(
         "harbourmaster.cli.webhook:webhook_app",
         None,

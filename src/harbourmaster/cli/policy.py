@@ -41,6 +41,13 @@ def _print(result: object, json_output: bool) -> None:
     lines = [
         f"{where}",
         f"  fingerprint: {result.fingerprint}",
+        "  content: "
+        + (
+            "approved content only (an image's digest must have been imported into its registry by "
+            "airgap import)"
+            if result.require_approved_content
+            else "any content of the approved registries"
+        ),
         f"  vulnerabilities: block at {result.block_severity}, advisory at "
         f"{result.advisory_severity or 'none'}{unfixed}",
         f"  unscanned images: {_UNSCANNED.get(result.unscanned, result.unscanned)}",

@@ -36,7 +36,7 @@ def _field_changes(old: object, new: object, prefix: str = "") -> list[str]:
         if a == b or f.name == "location":
             continue
         name = f"{prefix}{f.name}"
-        if f.name == "ca_bundle" or f.name == "client_certificate":
+        if f.name in ("ca_bundle", "client_certificate", "image_set"):
             out.append(f"{name} changed")
         elif f.name == "secret_set" or f.name == "client_key_set":
             out.append(f"{name}: {a} -> {b}")
@@ -101,7 +101,8 @@ def describe_changes(
     new_kinds = {k.describe() for k in new.content_ignore_kinds}
     out += [f"- content.ignore_kinds {k}" for k in sorted(old_kinds - new_kinds)]
     out += [f"+ content.ignore_kinds {k}" for k in sorted(new_kinds - old_kinds)]
-    return out + _signing_changes(old.signing, new.signing)
+    out += _signing_changes(old.signing, new.signing)
+    return out + _named("mirror", old.mirrors, new.mirrors, lambda m: m.name)
 
 
 def _signing_changes(old: SigningTrust, new: SigningTrust) -> list[str]:

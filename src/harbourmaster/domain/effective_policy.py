@@ -1,9 +1,10 @@
 """The rules an enforcement point applies to an image, and their fingerprint (D-07).
 
 Every enforcement point (the CLI scan in CI, ``check``, the admission webhook, the pull
-gate, deployments) judges images by the same rules: the tier's thresholds, the
-allowlist entries in force, what is done with unscanned images, and the signers the tier
-requires.  :class:`EffectivePolicy` is those rules for one environment (or, for CI jobs with
+gate, deployments) judges images by the same rules: whether the tier admits only approved
+content, the tier's thresholds, the allowlist entries in force, what is done with unscanned
+images, and the signers the tier requires.
+:class:`EffectivePolicy` is those rules for one environment (or, for CI jobs with
 none, one tier), and its :attr:`~EffectivePolicy.fingerprint` is the SHA-256 of their
 canonical JSON: two points reporting the same fingerprint enforce the same rules, and a mismatch is visible.
 """
@@ -23,7 +24,7 @@ from harbourmaster.domain.state import GovernanceState
 __all__ = ["EffectivePolicy", "effective_policy"]
 
 #: Bumped when the canonical form changes, so old and new fingerprints never collide.
-POLICY_FORMAT = 2
+POLICY_FORMAT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class EffectivePolicy:
     allowlist: tuple[tuple[str, str | None, str], ...]
     #: SHA-256 of the trust material of ``signers`` (keys, identities, trusted root, Notation).
     trust_fingerprint: str
+    #: Only images whose digest is approved content of their registry (an air-gap import) are admitted.
+    require_approved_content: bool = False
 
     def canonical(self) -> dict[str, Any]:
         """The rules as JSON data, without the environment's name (two environments of one tier
@@ -51,6 +54,7 @@ class EffectivePolicy:
         return {
             "format": POLICY_FORMAT,
             "tier": self.tier.value,
+            "source": {"require_approved_content": self.require_approved_content},
             "vulnerabilities": {
                 "block_severity": self.block_severity,
                 "advisory_severity": self.advisory_severity,
@@ -98,4 +102,5 @@ def effective_policy(
         signers_required=policy.signers_required.value,
         allowlist=allowlist,
         trust_fingerprint=signing.fingerprint(policy.signers) if policy.signers else "",
+        require_approved_content=policy.require_approved_content,
     )

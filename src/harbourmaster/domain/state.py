@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from harbourmaster.domain.grant_rules import grant_problems
 from harbourmaster.domain.kinds import KindSelector
+from harbourmaster.domain.mirror_schedules import MirrorSchedule, mirror_problems
 from harbourmaster.domain.model import (
     ANONYMOUS_DOCKERHUB,
     AccessEntry,
@@ -81,6 +82,8 @@ class GovernanceState:
     content_ignore_kinds: tuple[KindSelector, ...] = ()
     #: Trusted signers (keys, keyless identities, Notation policies) that tiers may require.
     signing: SigningTrust = field(default_factory=SigningTrust)
+    #: ImageSets mirrored into registries of the model on a cron schedule.
+    mirrors: tuple[MirrorSchedule, ...] = ()
 
     def registry(self, name: str) -> Registry | None:
         return next((r for r in self.registries if r.name == name), None)
@@ -138,6 +141,8 @@ def describe_entity(entity: object) -> str:
         return f"content.ignore_kinds {entity.describe()}"
     if isinstance(entity, RegistryGrant):
         return f"grant {entity.registry} to {entity.environment} {entity.grantee}"
+    if isinstance(entity, MirrorSchedule):
+        return f"mirror {entity.name}"
     return type(entity).__name__
 
 
@@ -337,5 +342,13 @@ def validate_state(
     tier_signers = {tier.value: policy.signers for tier, policy in state.tiers.items()}
     for path, message in signing_problems(state.signing, tier_signers, locate=loc,
                                           unchecked=skip.names.get("signer", frozenset())):
+        out.append(Violation(path, message))
+    registries = [r.name for r in state.registries]
+
+    def undefined_registry(name: str) -> str | None:
+        return None if skip.covers("registry", name) else skip.undefined("registry", name, registries)
+
+    for path, message in mirror_problems(state.mirrors, registries=registries, locate=loc,
+                                         undefined_registry=undefined_registry):
         out.append(Violation(path, message))
     return out

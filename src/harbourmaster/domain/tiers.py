@@ -1,4 +1,5 @@
-"""Tier policies: the severity thresholds, unscanned-image rule and signature rule of each tier.
+"""Tier policies: the severity thresholds, unscanned-image rule, signature rule and approved-content rule
+of each tier.
 
 One definition serves every enforcement point (D-07): the push gate, the
 admission controller and the CLI scanner all evaluate findings through
@@ -78,6 +79,8 @@ class TierPolicy:
     signers_required: SignersRequired = SignersRequired.ANY
     #: What the verdict does with an image that has no stored scan.
     unscanned: UnscannedRule = UnscannedRule.BLOCK
+    #: Admit only images whose digest an air-gap import made approved content of their registry.
+    require_approved_content: bool = False
 
     def __post_init__(self) -> None:
         block = threshold_rank(self.block_severity, field=f"tiers.{self.tier.value}.block_severity")
@@ -114,6 +117,7 @@ class TierPolicy:
         signers: list[str] | tuple[str, ...] | None = None,
         signers_required: str | None = None,
         unscanned: str | None = None,
+        require_approved_content: bool | None = None,
     ) -> TierPolicy:
         return replace(
             self,
@@ -128,6 +132,11 @@ class TierPolicy:
                 self.signers_required if signers_required is None else SignersRequired(signers_required)
             ),
             unscanned=self.unscanned if unscanned is None else _unscanned_rule(self.tier, unscanned),
+            require_approved_content=(
+                self.require_approved_content
+                if require_approved_content is None
+                else require_approved_content
+            ),
         )
 
     def signer_policy(self) -> SignerPolicy:

@@ -346,6 +346,22 @@ class BlobOperations:
             final, final_length = data, size
         else:
             final, final_length = _file_chunks(Path(data)), size
+        return await self._finish_upload(repo, dig, location, final, final_length)
+
+    async def _put_upload(self, repo: str, dig: Digest, content: AsyncIterator[bytes], length: int) -> Digest:
+        """Open an upload and send ``content`` (``length`` bytes) in its one closing PUT."""
+        response = await self._start_upload(repo)
+        if response.status_code != 202:
+            raise status_error(
+                response, registry=self.endpoint.host, repository=repo, what="start blob upload"
+            )
+        return await self._finish_upload(repo, dig, self._location(response, repo), content, length)
+
+    async def _finish_upload(
+        self, repo: str, dig: Digest, location: str, final: bytes | AsyncIterator[bytes], final_length: int
+    ) -> Digest:
+        host = self.endpoint.host
+        push = (f"repository:{repo}:pull,push",)
         sep = "&" if "?" in location else "?"
         response = await self._session.send(
             "PUT",
@@ -360,3 +376,32 @@ class BlobOperations:
         if response.status_code != 201:
             raise status_error(response, registry=host, repository=repo, what=f"finish upload of {dig}")
         return dig
+
+    async def upload_blob_stream(
+        self, repository: str, chunks: AsyncIterator[bytes], *, digest: str, size: int
+    ) -> Digest:
+        """Upload a blob of known ``digest`` and ``size`` from ``chunks`` in one streamed PUT (another
+        registry's :meth:`stream_blob`, say), holding no more than a chunk; skips it when present.
+
+        The registry checks the digest of what it received; a source stream that fails its own
+        verification raises out of the PUT, so the upload is never completed with wrong bytes.
+
+        Raises:
+            BlobIntegrityError: the registry reports that the bytes do not match ``digest``.
+            RegistryError: the registry refused the upload.
+        """
+        repo, dig = self._blob_args(repository, digest)
+        if await self.blob_size(repo, dig) is not None:
+            # The source stream was never started: close it so its connection is released.
+            await _close(chunks)
+            return dig
+        try:
+            return await self._put_upload(repo, dig, chunks, size)
+        finally:
+            await _close(chunks)
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()

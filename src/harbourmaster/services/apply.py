@@ -37,6 +37,7 @@ from harbourmaster.services.document import DocumentInvalid, GovernanceDocument
 from harbourmaster.services.document_reading import DocumentReading, document_order, read_document
 from harbourmaster.services.environment_kubeconfig import KubeconfigConnection, read_kubeconfig
 from harbourmaster.services.environment_specs import environment_from_spec
+from harbourmaster.services.mirror_specs import mirrors_from_spec
 from harbourmaster.services.registry_specs import registry_from_spec
 from harbourmaster.services.results import ApplyPublic
 from harbourmaster.services.signing_specs import signing_from_spec
@@ -241,6 +242,8 @@ class _Plan:
         )
         signing = signing_from_spec(doc.signing, problems=self.problems, host=self.host,
                                     unusable=self.unusable_signers, at=self._at)
+        mirrors = mirrors_from_spec(self._numbered("mirrors", doc.mirrors), problems=self.problems,
+                                    host=self.host, at=self._at)
         kept_allowlist = [] if self.prune else [a for a in old.allowlist if a.key not in named]
         builtin = [r for r in old.registries if r.builtin]
         merged_regs = _merge(old.registries, registries, "name", self.prune)
@@ -259,6 +262,7 @@ class _Plan:
             allowlist=(*kept_allowlist, *allowlist),
             content_ignore_kinds=ignore_kinds,
             signing=signing,
+            mirrors=_merge(old.mirrors, mirrors, "name", self.prune),
         )
         if self.complete:
             self.authorize(old, new)
@@ -335,6 +339,7 @@ SECTION_PERMISSIONS: dict[str, Permission] = {
     "allowlist": Permission.GOVERNANCE_WRITE,
     "content": Permission.GOVERNANCE_WRITE,
     "signing": Permission.GOVERNANCE_WRITE,
+    "mirrors": Permission.GOVERNANCE_WRITE,
     "users": Permission.IDENTITY_WRITE,
     "teams": Permission.IDENTITY_WRITE,
     "access": Permission.IDENTITY_WRITE,

@@ -30,7 +30,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.decision_audit import record_decisions
 from harbourmaster.services.environment_access import authorise_environment, named_environment
 from harbourmaster.services.results import DecisionPublic, DeploymentDecisions
-from harbourmaster.services.verdicts import judge, verdict_decisions
+from harbourmaster.services.verdicts import approved_sources, judge, verdict_decisions
 
 __all__ = ["ContentDecision", "check_content", "check_deployment", "check_images"]
 
@@ -158,6 +158,8 @@ def check_images(
         decisions = verdict_decisions(
             judge(hm, principal, decisions, environment=environment, resolve=resolve, budget=limit)
         )
+    else:
+        decisions = approved_sources(hm, decisions, environment=environment)
     record_decisions(
         hm, principal, environment=environment, tenant=tenant, decisions=decisions, digest_errors=errors
     )
@@ -321,6 +323,8 @@ def check_content(
         pinned = verdict_decisions(
             judge(hm, principal, pinned, environment=environment, resolve=resolve, budget=limit)
         )
+    else:
+        pinned = approved_sources(hm, pinned, environment=environment)
     out = [replace(c, decision=d) for c, d in zip(out, pinned, strict=True)]
     if not record:
         return out, list(content.build_only)

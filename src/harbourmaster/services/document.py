@@ -34,6 +34,7 @@ __all__ = [
     "API_VERSION",
     "DocumentInvalid",
     "GovernanceDocument",
+    "MirrorSpec",
     "ProviderFieldsSpec",
     "RegistrySpec",
 ]
@@ -256,6 +257,10 @@ class TierSpec(_Spec):
     unscanned: Literal["block", "allow", "scan"] | None = None
     """What the verdict does with an image whose digest has no stored scan: ``block`` it, ``allow``
     it, or ``scan`` it at once (within ``HARBOURMASTER_VERDICT_SCAN_SECONDS``; denied when that fails)."""
+    require_approved_content: bool | None = None
+    """Admit only images whose digest is approved content of the registry they are pulled from (recorded
+    by ``harbourmaster airgap import``); any other image is denied.  Kyverno and Gatekeeper cannot check
+    this: ``policy export`` refuses them for an environment of such a tier."""
 
 
 class AllowlistSpec(_Spec):
@@ -352,6 +357,27 @@ class ContentSpec(_Spec):
     """Kinds whose objects are not denied as "not understood" (their images are still checked)."""
 
 
+class MirrorSpec(_Spec):
+    """An ImageSet mirrored into a registry on a schedule: at each time its cron expression names, one
+    ``mirror`` job is queued, as ``harbourmaster mirror -f IMAGESET --to REGISTRY [--tier TIER]``
+    would.  A run missed (no ``serve`` running) is not caught up: the next one is at the next time."""
+
+    name: str
+    """The schedule's name: lowercase letters, digits, ``.``, ``_`` and ``-``, at most 128.  Its jobs
+    are queued, and audited, as ``scheduler:<name>``."""
+    image_set: str
+    """The ImageSet to mirror: its YAML text, or (CLI only) ``file:/path`` to it, read when the
+    document is applied.  The model keeps the text (export writes it inline)."""
+    to: str
+    """The registry to mirror into (defined under ``registries``)."""
+    tier: Tier | None = None
+    """Judge scans by this tier's thresholds.  Omitted: the strictest tier the target registry is
+    granted to."""
+    schedule: str
+    """When to mirror: a cron expression of five fields (minute, hour, day of month, month, day of
+    week), in UTC; ``"0 2 * * *"`` is every day at 02:00."""
+
+
 class GovernanceDocument(_Spec):
     """The whole governance model, applied with ``harbourmaster apply -f FILE``."""
 
@@ -388,3 +414,5 @@ class GovernanceDocument(_Spec):
     """How deployment content is read; replaced as a whole by each apply."""
     signing: SigningSpec = Field(default_factory=SigningSpec)
     """Trusted signers (keys, keyless identities, Notation policies); replaced as a whole by each apply."""
+    mirrors: list[MirrorSpec] = Field(default_factory=list)
+    """ImageSets mirrored into registries on a schedule (``serve`` queues the jobs)."""

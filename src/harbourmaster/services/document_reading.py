@@ -111,6 +111,7 @@ _LIST_SECTIONS: dict[str, str | None] = {
     "access": None,
     "grants": None,
     "allowlist": None,
+    "mirrors": "mirror",
 }
 
 

@@ -1,7 +1,8 @@
 """``harbourmaster export``: the current model as a governance document, without secrets.
 
 The output applies back cleanly: a credential without ``secret`` keeps the
-stored one, so export → apply is a no-op.
+stored one, and a scheduled mirror's ImageSet is written inline as the text
+applied, so export → apply is a no-op.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import yaml
 
 from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.mirror_schedules import MirrorSchedule
 from harbourmaster.domain.model import (
     AdmissionMode,
     EnvironmentConnection,
@@ -103,6 +105,7 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
             "require_signature": p.require_signature,
             "ignore_unfixed": p.ignore_unfixed,
             "unscanned": p.unscanned.value,
+            "require_approved_content": p.require_approved_content,
             **_tier_signers(p),
         }
         for tier, p in sorted(state.tiers.items())
@@ -155,6 +158,8 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
     signing = _signing(state.signing)
     if signing:
         doc["signing"] = signing
+    if state.mirrors:
+        doc["mirrors"] = [_mirror(m) for m in sorted(state.mirrors, key=lambda m: m.name)]
     if state.allowlist:
         doc["allowlist"] = [
             {
@@ -166,6 +171,16 @@ def export_document(state: GovernanceState) -> dict[str, Any]:
             for a in sorted(state.allowlist, key=lambda a: (a.advisory, a.registry or ""))
         ]
     return doc
+
+
+def _mirror(mirror: MirrorSchedule) -> dict[str, Any]:
+    """A scheduled mirror, its ImageSet inline as the text that was applied (a ``file:`` reference was
+    read at apply time: the file is not needed to apply the export back)."""
+    out: dict[str, Any] = {"name": mirror.name, "image_set": mirror.image_set, "to": mirror.to}
+    if mirror.tier is not None:
+        out["tier"] = mirror.tier.value
+    out["schedule"] = mirror.schedule
+    return out
 
 
 def _tier_signers(policy: TierPolicy) -> dict[str, Any]:

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from harbourmaster.domain.authz import Permission, Principal
+from harbourmaster.domain.mirror_schedules import schedule_of_actor
 from harbourmaster.domain.model import Role
 from harbourmaster.domain.reference import parse_reference
+from harbourmaster.domain.state import GovernanceState
 from harbourmaster.errors import BadInput, Forbidden
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_events import REGISTRY_PUSH_KIND
@@ -61,11 +63,12 @@ def job_principal(hm: Harbourmaster, job: StoredJob) -> Principal:
     """Who ``job`` acts for: its creator with their role now (the local operator is an administrator).
 
     Raises:
-        Forbidden: the creator is no longer a user of the model.
+        Forbidden: the creator is no longer a user of the model (or the registry, or the scheduled
+            mirror as it was when it queued the job, is no longer defined).
     """
     with hm.store.read() as tx:
-        users = tx.governance.load().users
-    user = next((u for u in users if u.name == job.created_by), None)
+        state = tx.governance.load()
+    user = next((u for u in state.users if u.name == job.created_by), None)
     if user is not None:
         return Principal(user.name, user.role)
     if job.created_by.startswith(LOCAL_ACTOR_PREFIX):
@@ -75,8 +78,27 @@ def job_principal(hm: Harbourmaster, job: StoredJob) -> Principal:
     registry = registry_of_actor(job.created_by)
     if job.kind == REGISTRY_PUSH_KIND and registry is not None and hm.snapshot().registries.get(registry):
         return Principal(job.created_by, Role.PLATFORM_ENGINEER)
+    # A scheduled mirror's job (scheduler:<name>): a platform engineer's role (what mirroring needs),
+    # but only for the mirror the schedule defines now: removed or changed since, it runs for nobody.
+    if job.kind == MIRROR.name and _scheduled_now(state, job):
+        return Principal(job.created_by, Role.PLATFORM_ENGINEER)
+    schedule = schedule_of_actor(job.created_by)
+    if schedule is not None:
+        raise Forbidden(f"job {job.id} was queued by the scheduled mirror {schedule}, which is no longer "
+                        "defined as it was then: it runs in nobody's name")
     raise Forbidden(f"job {job.id} was submitted by {job.created_by}, who is no longer a user: "
                     "it cannot run in their name")
+
+
+def _scheduled_now(state: GovernanceState, job: StoredJob) -> bool:
+    """Whether ``job`` was queued by a scheduled mirror that ``state`` still defines as in its payload."""
+    name = schedule_of_actor(job.created_by)
+    if name is None:
+        return False
+    mirror = next((m for m in state.mirrors if m.name == name), None)
+    return mirror is not None and job.payload.get("schedule") == name and (
+        job.payload.get("image_set"), job.payload.get("to"), job.payload.get("tier")
+    ) == (mirror.image_set, mirror.to, mirror.tier.value if mirror.tier is not None else None)
 
 
 # -- sbom.generate ------------------------------------------------------------------------------
@@ -242,6 +264,33 @@ DEPLOYMENT_APPLY = JobKind(
     "(payload: {\"deployment\": id}).",
 )
 
+# -- mirror -------------------------------------------------------------------------------------
+
+
+def _mirror(hm: Harbourmaster, job: StoredJob, progress: JobProgress) -> object:
+    from harbourmaster.services.mirror_jobs import run_mirror  # the registry client, at first use
+
+    progress(0.0, "starting")
+    return run_mirror(hm, job_principal(hm, job), job.payload, progress)
+
+
+def _check_mirror(hm: Harbourmaster, payload: Mapping[str, object]) -> None:
+    from harbourmaster.services.mirror_jobs import check_mirror_payload
+
+    check_mirror_payload(hm, payload)
+
+
+MIRROR = JobKind(
+    name="mirror",
+    handler=_mirror,
+    # A set with a signer also needs image.sign: submit_mirror checks it, and the run does again
+    # (in the submitter's name) before anything is copied.
+    permission=Permission.REGISTRY_PROBE,
+    check=_check_mirror,
+    summary="Mirror an ImageSet into a registry: scan, copy with referrers, sign, tag "
+    "(payload: {\"image_set\", \"source\", \"to\", \"tier\"}).",
+)
+
 BUILTIN_KINDS: tuple[JobKind, ...] = (
-    SBOM_GENERATE, REGISTRY_PUSH, SBOM_ATTACH, IMAGE_SCAN, IMAGE_VERIFY, DEPLOYMENT_APPLY
+    SBOM_GENERATE, REGISTRY_PUSH, SBOM_ATTACH, IMAGE_SCAN, IMAGE_VERIFY, DEPLOYMENT_APPLY, MIRROR
 )  # fmt: skip

@@ -30,6 +30,8 @@ class PolicyPublic(BaseModel):
     signers_required: str
     allowlist: list[dict[str, str | None]]
     trust_fingerprint: str
+    #: Only approved content (recorded by ``airgap import`` for the image's registry) is admitted.
+    require_approved_content: bool = False
 
 
 def show_policy(
@@ -62,4 +64,5 @@ def show_policy(
         signers_required=rules.signers_required,
         allowlist=[{"id": a, "registry": r, "expires": e} for a, r, e in rules.allowlist],
         trust_fingerprint=rules.trust_fingerprint,
+        require_approved_content=rules.require_approved_content,
     )

@@ -96,6 +96,32 @@ def environment_rules(hm: Harbourmaster, principal: Principal, environment: str)
     )
 
 
+#: The engines an export writes an admission policy for, by name.
+_ENGINES = {ExportFormat.KYVERNO: "Kyverno", ExportFormat.GATEKEEPER: "Gatekeeper"}
+
+
+def _approved_content_gap(tier: str, engine: str) -> str:
+    return (
+        f"the {tier} tier admits only approved content (require_approved_content: true), which a {engine} "
+        "policy cannot check (it does not know which digests airgap import approved)"
+    )
+
+
+def _refuse_unexpressible(hm: Harbourmaster, environment: str, format: ExportFormat) -> None:
+    """Raises BadInput when ``format`` is an admission policy that would admit images harbourmaster
+    denies: a tier that admits only approved content.  Cilium egress rules are not an image policy."""
+    engine = _ENGINES.get(format)
+    tier = hm.state().tiers[hm.snapshot().environments[environment].tier]
+    if engine is None or not tier.require_approved_content:
+        return
+    raise BadInput(
+        f"environment {environment}: {_approved_content_gap(tier.tier.value, engine)}; an exported "
+        f"{engine} policy would admit images harbourmaster denies, so none is written. Enforce this "
+        f"environment with harbourmaster's admission webhook (harbourmaster webhook manifests --env "
+        f"{environment}), or set tiers.{tier.tier.value}.require_approved_content: false"
+    )
+
+
 def _failure_policy(hm: Harbourmaster, environment: str) -> str:
     return hm.snapshot().environments[environment].effective_failure_policy.value
 
@@ -107,8 +133,11 @@ def export_policy(
 
     Raises:
         Forbidden, NotFound, BadInput: as :func:`environment_rules`.
+        BadInput: a Kyverno or Gatekeeper policy for an environment whose tier admits only approved
+            content (neither engine can check it: the export would admit images harbourmaster denies).
     """
     rules = environment_rules(hm, principal, environment)
+    _refuse_unexpressible(hm, environment, format)
     documents: list[dict[str, Any]]
     if format is ExportFormat.KYVERNO:
         documents = [kyverno_policy(rules, failure_policy=_failure_policy(hm, environment))]
@@ -193,6 +222,21 @@ def diff_policy(
         if gatekeeper is not None:
             layers.append("gatekeeper")
             drifts += gatekeeper_drift(rules, _documents(*gatekeeper))
+        if policy.require_approved_content:
+            # No file of either engine can enforce it: the layer admits what the verdict denies.
+            drifts += [
+                Drift(
+                    layer,
+                    "approved content",
+                    f"{_approved_content_gap(env.tier.value, _ENGINES[fmt])}: "
+                    "admits images harbourmaster denies",
+                )
+                for layer, fmt, given in (
+                    ("kyverno", ExportFormat.KYVERNO, kyverno),
+                    ("gatekeeper", ExportFormat.GATEKEEPER, gatekeeper),
+                )
+                if given is not None
+            ]
     for answer in answers:
         layers.append(answer.layer)
         drifts += _layer_drift(answer, environment, env.tier.value, policy.fingerprint)

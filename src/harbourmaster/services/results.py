@@ -212,6 +212,7 @@ class TierPublic(BaseModel):
     signers: list[str] = []
     signers_required: str = "any"
     unscanned: str = "block"
+    require_approved_content: bool = False
 
 
 class ChangePublic(BaseModel):

@@ -9,7 +9,10 @@
   ``HARBOURMASTER_VERDICT_SCAN_SECONDS`` (a scan that does not finish in time is denied as unscanned,
   and goes on in the background, so the next verdict finds it);
 - its signature verification under the environment's trust: the cached one when there is one,
-  else verified now when the registry may be asked (``resolve``).
+  else verified now when the registry may be asked (``resolve``);
+- on a tier that admits only approved content, whether the digest is approved content of its registry
+  (:mod:`harbourmaster.domain.approved_content`): read with the scans, and judged with the source, so
+  an image it denies is neither scanned nor verified.
 
 Scanning and verifying here read only images whose source part is allowed, i.e. of a registry
 granted to the caller's tenant on the environment: the caller's check makes harbourmaster read
@@ -28,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from harbourmaster.domain.approved_content import approval_wanted, approved_source
 from harbourmaster.domain.authz import Principal
 from harbourmaster.domain.decision import Decision
 from harbourmaster.domain.effective_policy import effective_policy
@@ -44,7 +48,7 @@ from harbourmaster.store.values import CachedVerification
 if TYPE_CHECKING:
     from harbourmaster.services.signing_trust import Trust
 
-__all__ = ["Judged", "judge", "verdict_decisions"]
+__all__ = ["Judged", "approved_sources", "judge", "verdict_decisions"]
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +228,15 @@ def _scan_reference(decision: Decision) -> str:
     return f"{parse_reference(decision.normalized).repository}@{decision.digest}"
 
 
+def _to_judge(decisions: Sequence[Decision]) -> list[Decision]:
+    """One allowed decision per pinned digest: the images whose scans and signatures are looked at."""
+    return list(
+        {
+            d.digest: d for d in decisions if d.allowed and d.digest is not None and d.normalized is not None
+        }.values()
+    )
+
+
 def judge(
     hm: Harbourmaster,
     principal: Principal,
@@ -243,11 +256,8 @@ def judge(
     if env is None:
         return Judged([image_verdict(d, policy=None, today=today) for d in decisions], None, None)
     policy: TierPolicy = state.tiers[env.tier]
-    judged = list(
-        {
-            d.digest: d for d in decisions if d.allowed and d.digest is not None and d.normalized is not None
-        }.values()
-    )
+    judged = _to_judge(decisions)
+    wanted = {pair for d in decisions if (pair := approval_wanted(d, policy)) is not None}
     trust = None
     if policy.require_signature and judged:
         # The signing trust, at first use: a verdict that needs no signature loads none of it.
@@ -263,6 +273,13 @@ def judge(
     with hm.store.read() as tx:
         kept = tx.scans.latest([d.digest for d in judged if d.digest])
         verifications = tx.signing.cached_many(list(keys.items())) if keys else {}
+        approved = tx.approved_content.approved_among(wanted) if wanted else frozenset()
+    if policy.require_approved_content:
+        # Judged with the source: what is not approved content is neither scanned nor verified.
+        decisions = [approved_source(d, policy, approved) for d in decisions]
+        judged = _to_judge(decisions)
+        still = {d.digest for d in judged}
+        keys = {digest: key for digest, key in keys.items() if digest in still}
     scans = facts_of(kept)
     attempts: dict[str, str] = {}
     if policy.unscanned is UnscannedRule.SCAN:
@@ -296,6 +313,23 @@ def judge(
     ]
     fingerprint = effective_policy(state, tier=env.tier, environment=env, today=today).fingerprint
     return Judged(verdicts, env.tier, fingerprint)
+
+
+def approved_sources(hm: Harbourmaster, decisions: Sequence[Decision], *, environment: str) -> list[Decision]:
+    """The source decisions under the approved-content rule of ``environment``'s tier (for a source-only
+    decision, which :func:`judge` does not see), in one read of the store.  Never raises for what it
+    finds."""
+    state = hm.state()
+    env = state.environment(environment)
+    if env is None or not state.tiers[env.tier].require_approved_content:
+        return list(decisions)
+    policy = state.tiers[env.tier]
+    wanted = {pair for d in decisions if (pair := approval_wanted(d, policy)) is not None}
+    approved: frozenset[tuple[str, str]] = frozenset()
+    if wanted:
+        with hm.store.read() as tx:
+            approved = tx.approved_content.approved_among(wanted)
+    return [approved_source(d, policy, approved) for d in decisions]
 
 
 def verdict_decisions(judged: Judged) -> list[Decision]:

@@ -27,6 +27,7 @@ from harbourmaster.store.environment_connections import (
 from harbourmaster.store.governance_load import load_state
 from harbourmaster.store.interface import GovernanceRepository, Rewrap
 from harbourmaster.store.meta import get_meta, set_meta
+from harbourmaster.store.mirror_schedules import claim_mirror_slot, mirror_slot, save_mirrors
 from harbourmaster.store.model_watch import notify_model_revision
 from harbourmaster.store.models import (
     AccessRow,
@@ -216,6 +217,7 @@ def _sync_tiers(session: Session, new: GovernanceState) -> None:
         row.require_signature = policy.require_signature
         row.ignore_unfixed = policy.ignore_unfixed
         row.unscanned = policy.unscanned.value
+        row.require_approved_content = policy.require_approved_content
 
 
 def _save_state(
@@ -235,6 +237,7 @@ def _save_state(
     _drop_event_secrets_of_removed(session, new)
     save_connections(session, new, sealed)
     save_signing(session, new.signing, dict(new.tiers))
+    save_mirrors(session, new.mirrors)
     set_meta(session, "settings", {"hide_dockerhub_anonymous": new.hide_dockerhub_anonymous})
     set_meta(
         session,
@@ -324,6 +327,14 @@ class SqlGovernanceRepository(GovernanceRepository):
         else:
             secrets[registry] = sealed
         _save_event_secrets(self._session, secrets)
+
+    def mirror_slot(self, name: str, *, schedule: str) -> dt.datetime | None:
+        return mirror_slot(self._session, name, schedule=schedule)
+
+    def claim_mirror_slot(
+        self, name: str, *, schedule: str, previous: dt.datetime | None, slot: dt.datetime
+    ) -> bool:
+        return claim_mirror_slot(self._session, name, schedule=schedule, previous=previous, slot=slot)
 
 
 #: The field the registries' event-notification secrets are sealed for, and their ``meta`` row

@@ -37,6 +37,7 @@ from harbourmaster.domain.state import GovernanceState
 from harbourmaster.domain.tiers import DEFAULT_TIER_POLICIES, TierPolicy, UnscannedRule
 from harbourmaster.store.environment_connections import connection_of, connections, environment_secrets
 from harbourmaster.store.meta import get_meta
+from harbourmaster.store.mirror_schedules import load_mirrors
 from harbourmaster.store.models import (
     AccessRow,
     EnvironmentRow,
@@ -123,6 +124,7 @@ def load_state(session: Session) -> GovernanceState:
             unscanned=(
                 DEFAULT_TIER_POLICIES[tier].unscanned if t.unscanned is None else UnscannedRule(t.unscanned)
             ),
+            require_approved_content=t.require_approved_content,
         )
     tiers = load_tier_signers(session, tiers)
     settings = get_meta(session, "settings") or {}
@@ -173,6 +175,7 @@ def load_state(session: Session) -> GovernanceState:
         hide_dockerhub_anonymous=bool(settings.get("hide_dockerhub_anonymous", False)),
         content_ignore_kinds=_ignore_kinds_meta(session),
         signing=load_signing(session),
+        mirrors=load_mirrors(session),
         allowlist=tuple(
             AllowlistEntry(
                 advisory=str(e["advisory"]),

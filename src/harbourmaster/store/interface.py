@@ -32,6 +32,7 @@ from typing import Protocol
 from harbourmaster.domain.audit import AuditEntry
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.errors import Error
+from harbourmaster.store.approved_content_interface import ApprovedContentRepository
 from harbourmaster.store.deployment_interface import DeploymentRepository
 from harbourmaster.store.job_interface import JobRepository
 from harbourmaster.store.scan_interface import ScanRepository
@@ -143,6 +144,21 @@ class GovernanceRepository(ABC):
     @abstractmethod
     def set_event_secret(self, registry: str, sealed: bytes | None) -> None:
         """Keep (None: drop) the sealed event-notification secret of ``registry``."""
+
+    @abstractmethod
+    def mirror_slot(self, name: str, *, schedule: str) -> dt.datetime | None:
+        """The time (slot) whose job the scheduled mirror ``name`` last queued while its cron
+        expression was ``schedule``; None when none was (or under another expression)."""
+
+    @abstractmethod
+    def claim_mirror_slot(
+        self, name: str, *, schedule: str, previous: dt.datetime | None, slot: dt.datetime
+    ) -> bool:
+        """Record ``slot`` as the one scheduled mirror ``name`` (cron ``schedule``) last queued, if the
+        recorded one is still ``previous`` (compare-and-set); False when another writer changed it
+        first.  Claims are serialised across processes until the transaction ends, so a job queued in
+        the same transaction is queued once per slot.  Slots of schedules the model no longer has are
+        dropped when the model is saved."""
 
 
 # -- audit --------------------------------------------------------------------------------------
@@ -396,6 +412,7 @@ class Repositories:
     jobs: JobRepository
     scans: ScanRepository
     deployments: DeploymentRepository
+    approved_content: ApprovedContentRepository
 
 
 class Store(ABC):

@@ -153,6 +153,8 @@ class TierPolicyRow(Base):
     ignore_unfixed: Mapped[bool] = mapped_column(Boolean, default=False)
     #: What the verdict does with an unscanned image (None: the tier's default).
     unscanned: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: Admit only approved content (what an air-gap import recorded for the image's registry).
+    require_approved_content: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ImageScanRow(Base):
@@ -411,3 +413,24 @@ class JobRow(Base):
     created_by: Mapped[str] = mapped_column(String(256))
     # Claiming looks for the oldest queued (or lease-expired running) job.
     __table_args__ = (Index("ix_jobs_state_id", "state", "id"),)
+
+
+class ApprovedContentRow(Base):
+    """An image an air-gap import approved for a registry: its repository, digest and tags, and the
+    bundle that carried it (migration 0013)."""
+
+    __tablename__ = "approved_content"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # ``registry`` is taken on a declarative class (its mapper registry): the column keeps the name.
+    registry_name: Mapped[str] = mapped_column("registry", String(128))
+    repository: Mapped[str] = mapped_column(String(512))
+    digest: Mapped[str] = mapped_column(String(128))
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    bundle_sha256: Mapped[str] = mapped_column(String(64))
+    imported_by: Mapped[str] = mapped_column(String(256))
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        UniqueConstraint("registry", "repository", "digest", name="uq_approved_content_image"),
+    )

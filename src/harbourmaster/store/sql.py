@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from harbourmaster.clock import Clock, SystemClock
 from harbourmaster.store.advisories import SqlAdvisoryRepository
+from harbourmaster.store.approved_content import SqlApprovedContentRepository
 from harbourmaster.store.audit import SqlAuditRepository
 from harbourmaster.store.database import Database
 from harbourmaster.store.deployments import SqlDeploymentRepository
@@ -35,6 +36,7 @@ def _repositories(session: Session, clock: Clock) -> Repositories:
         jobs=SqlJobRepository(session),
         scans=SqlScanRepository(session),
         deployments=SqlDeploymentRepository(session),
+        approved_content=SqlApprovedContentRepository(session),
     )
 
 

@@ -77,3 +77,45 @@ def test_webhook_manifests_exclude_the_webhooks_own_namespace(applied: Harbourma
     assert selector[0]["values"] == ["web"] and selector[1]["values"] == ["kube-system", "payments"]
     with pytest.raises(BadInput, match="BEGIN CERTIFICATE"):
         webhook_manifests(applied, AUDITOR, environment="prod-eu", service="a/b", ca_bundle_pem="not pem")
+
+
+def test_a_tier_admitting_only_approved_content_is_not_exported_to_kyverno_or_gatekeeper(
+    applied: Harbourmaster,
+) -> None:
+    import yaml
+
+    from harbourmaster.domain.model import Tier
+    from harbourmaster.services.governance import update_tier
+
+    admin = Principal("admin", Role.ADMINISTRATOR)
+    kyverno = export_policy(applied, AUDITOR, environment="staging-k8s", format=ExportFormat.KYVERNO)
+    gatekeeper = export_policy(applied, AUDITOR, environment="staging-k8s", format=ExportFormat.GATEKEEPER)
+    update_tier(applied, admin, Tier.STAGING, require_approved_content=True)
+    for fmt, engine in ((ExportFormat.KYVERNO, "Kyverno"), (ExportFormat.GATEKEEPER, "Gatekeeper")):
+        with pytest.raises(BadInput) as err:
+            export_policy(applied, AUDITOR, environment="staging-k8s", format=fmt)
+        message = err.value.message
+        assert "environment staging-k8s" in message and "require_approved_content: true" in message
+        assert f"{engine} policy would admit images harbourmaster denies" in message
+        assert "webhook manifests --env staging-k8s" in message
+    # Egress rules are not an image policy: they are still written.
+    egress = export_policy(applied, AUDITOR, environment="staging-k8s", format=ExportFormat.CILIUM_EGRESS)
+    assert egress.documents
+    # A file exported before the tier required approved content is a mismatch: it admits what is denied.
+    result = diff_policy(
+        applied,
+        AUDITOR,
+        environment="staging-k8s",
+        kyverno=("kyverno.yaml", yaml.safe_dump_all(kyverno.documents)),
+        gatekeeper=("gatekeeper.yaml", yaml.safe_dump_all(gatekeeper.documents)),
+    )
+    gaps = [m for m in result.mismatches if m.subject == "approved content"]
+    assert [m.layer for m in gaps] == ["kyverno", "gatekeeper"]
+    assert all("admits images harbourmaster denies" in m.detail for m in gaps)
+    # A running webhook still on the old rules reports the old fingerprint: a mismatch too.
+    old = LayerAnswer(
+        "webhook",
+        "https://hm/policy/staging-k8s",
+        body={"environment": "staging-k8s", "tier": "staging", "fingerprint": kyverno.fingerprint},
+    )
+    assert diff_policy(applied, AUDITOR, environment="staging-k8s", answers=[old]).mismatches
