@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from harbourmaster.airgap import (
     CHECKSUMS,
     MANIFEST,
+    AdvisoryArchive,
     BlobEntry,
     BundleInvalid,
     BundleManifest,
@@ -165,6 +166,54 @@ def test_paths_outside_the_bundle_are_refused(path: str) -> None:
     )
     with pytest.raises(BundleInvalid, match="files"):
         parse_bundle_manifest(raw, source="m")
+
+
+@pytest.mark.parametrize("split", [None, 1024 * 1024])
+def test_an_advisory_archive_is_placed_verified_and_joined_again(tmp_path: Path, split: int | None) -> None:
+    data = os.urandom(3 * 1024 * 1024 // 2)  # a split of 1 MiB cuts it into pieces
+    writer = BundleWriter(tmp_path / "b", split_size=split)
+    local = tmp_path / "b" / ".osv.partial"
+    local.write_bytes(data)
+    sha, files = writer.add_file("advisories/osv-0001.zip", local)
+    assert sha == hashlib.sha256(data).hexdigest() and not local.exists()
+    assert len(files) == (1 if split is None else 2)
+    archive = AdvisoryArchive(
+        path="advisories/osv-0001.zip", sha256=sha, size=len(data), records=3, files=files
+    )
+    manifest = BundleManifest(
+        created="2026-11-30T00:00:00+00:00",
+        creator="t",
+        signer="k",
+        advisory_snapshot=4,
+        since=None,
+        images=(),
+        blobs=(),
+        advisories=(archive,),
+        files=tuple(sorted(writer.files.values(), key=lambda f: f.path)),
+    )
+    raw = manifest.to_bytes()
+    assert parse_bundle_manifest(raw, source="m").advisories == (archive,)
+    writer.write_top(MANIFEST, raw)
+    writer.write_top(CHECKSUMS, writer.checksums(raw))
+    reader = BundleReader(tmp_path / "b")
+    reader.verify(manifest, raw)
+    (tmp_path / "scratch").mkdir()
+    joined = reader.join_archive(archive, tmp_path / "scratch")
+    assert joined.read_bytes() == data
+    # Changed after it was verified: refused when joined for use.
+    victim = tmp_path / "b" / files[-1]
+    victim.write_bytes(victim.read_bytes()[:-1] + b"x")
+    with pytest.raises(BundleTampered, match=f"{files[0]}: sha256 failed"):
+        reader.join_archive(archive, tmp_path / "scratch")
+    # An archive naming a file the list does not hold is malformed.
+    broken = BundleManifest(
+        **{
+            **manifest.__dict__,
+            "advisories": (archive.__class__(**{**archive.__dict__, "files": ("advisories/x.zip",)}),),
+        }
+    )
+    with pytest.raises(BundleInvalid, match="advisories"):
+        parse_bundle_manifest(broken.to_bytes(), source="m")
 
 
 def test_the_output_directory_must_be_new_or_empty(tmp_path: Path) -> None:

@@ -414,6 +414,8 @@ APPLY_SECTIONS: dict[str, str] = {
     "users": "users: [{name: sec-user, role: team-member}]",
     "teams": "teams: [{name: sec-team, members: [web-dev]}]",
     "access": "access: [{environment: prod-eu, user: tools-dev, role: team-member}]",
+    "mirrors": "mirrors: [{name: sec-mirror, to: dev-local, schedule: '0 2 * * *', image_set: "
+    '"apiVersion: harbourmaster.io/v1\\nkind: ImageSet\\nimages: [127.0.0.1:5000/team/app:v1]\\n"}]',
     "signing": "signing: {identities: [{name: sec-id, issuer: 'https://issuer.example', "
     f"subject_regex: '.*'}}], trusted_root: '{TRUSTED_ROOT}'}}",
 }

@@ -252,6 +252,10 @@ class MemoryAdvisoryRepository(AdvisoryRepository):
             if advisory is not None and advisory.record.withdrawn is None:
                 yield from _affected(advisory.record)
 
+    def records(self, *, batch_size: int = 1000) -> Iterator[AdvisoryRecord]:
+        for pk in sorted(self._t.advisories):
+            yield self._t.advisories[pk].record
+
     def add_matches(self, matches: Collection[AdvisoryMatch]) -> list[AdvisoryMatch]:
         known = {(m.sbom_id, m.advisory_id, m.purl_hash) for m in self._t.matches}
         new = []

@@ -29,10 +29,22 @@ from harbourmaster.cli.main import app
 from harbourmaster.registry.media import OCI_MANIFEST
 from tests.components import stop_process
 from tests.integration.registry_fixtures import RunningRegistry, skopeo, start_registry, write_image_layout
+from tests.supply.advisories._osv import EVERY_SHAPE_SBOM, every_shape, write_zip
 
 pytestmark = pytest.mark.integration
 
-TARGETS = ("disconnected", "tamper", "other", "emergency", "delta", "killed", "split", "approved")
+TARGETS = (
+    "disconnected",
+    "tamper",
+    "other",
+    "emergency",
+    "delta",
+    "killed",
+    "split",
+    "approved",
+    "cosign",
+    "fresh",
+)
 GOVERNANCE = """\
 apiVersion: harbourmaster.io/v1
 kind: Governance
@@ -640,3 +652,152 @@ def test_a_tier_requiring_approved_content_admits_an_image_only_once_imported(la
         assert f"{approved} (recorded by airgap import)" in row["reasons"]
     finally:
         tier(False)
+
+
+def _cosign_tag(registry: RunningRegistry, repo: str, tag: str, media_type: str, payload: bytes) -> str:
+    """An OCI manifest with one small layer written by hand at ``tag`` (as cosign writes its
+    ``sha256-<hex>.att`` and ``.sbom`` tags); its digest."""
+
+    async def push() -> str:
+        async with registry.client() as client:
+            layer = await client.upload_blob(repo, payload)
+            config = await client.upload_blob(repo, b"{}")
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config,
+                    "size": 2,
+                },
+                "layers": [{"mediaType": media_type, "digest": layer, "size": len(payload)}],
+            }
+            raw = json.dumps(manifest).encode()
+            await client.put_manifest(repo, tag, raw, media_type=OCI_MANIFEST)
+            head = await client.head_manifest(repo, tag)
+            return str(head.digest)
+
+    return asyncio.run(push())
+
+
+def test_cosign_attestation_and_sbom_tags_are_carried_and_pushed_before_the_tags(
+    lab: Lab, tmp_path: Path
+) -> None:
+    src, dst = lab.registries["connected"], lab.registries["cosign"]
+    digest = _push(src, tmp_path / "att", "team/att", seed="att", layer_sizes=(3000,))
+    base = f"sha256-{digest[7:]}"
+    envelope = json.dumps(
+        {"payloadType": "application/vnd.in-toto+json", "payload": "e30=", "signatures": []}
+    )
+    att = _cosign_tag(
+        src, "team/att", f"{base}.att", "application/vnd.dsse.envelope.v1+json", envelope.encode()
+    )
+    sbom = _cosign_tag(src, "team/att", f"{base}.sbom", "text/spdx+json", b'{"spdxVersion":"SPDX-2.3"}')
+    bundle = tmp_path / "bundle"
+    image_set = _image_set(tmp_path / "att.yaml", [f"{src.host}/team/att:v1"])
+    exported = lab.run("airgap", "export", "-f", str(image_set), "-o", str(bundle))
+    assert exported.exit_code == 0, exported.output
+    (image,) = _bundle_manifest(bundle)["images"]
+    assert {(r["tag"], r["digest"]) for r in image["referrers"]} == {
+        (f"{base}.att", att),
+        (f"{base}.sbom", sbom),
+    }
+    result = _import(lab, bundle, "cosign")
+    assert result.exit_code == 0, result.output
+    assert _tags(dst, "team/att") == {"v1", f"{base}.att", f"{base}.sbom"}
+    for tag, want in ((f"{base}.att", att), (f"{base}.sbom", sbom)):
+        assert _digest(dst, f"team/att:{tag}") == want
+        assert _raw(dst, f"team/att:{tag}") == _raw(src, f"team/att:{tag}")
+        # skopeo reads each at the target, layer and all.
+        out = tmp_path / f"read-{tag}"
+        skopeo(dst, "copy", f"docker://{dst.host}/team/att:{tag}", f"oci:{out}:x")
+        layer = json.loads(_raw(dst, f"team/att:{tag}"))["layers"][0]
+        assert (out / "blobs" / "sha256" / layer["digest"][7:]).stat().st_size == layer["size"]
+
+
+def _cyclonedx(path: Path, purls: list[str]) -> Path:
+    components = [{"type": "library", "name": p.split("/")[-1].split("@")[0], "purl": p} for p in purls]
+    for component, purl in zip(components, purls, strict=True):
+        component["version"] = purl.split("@")[1].split("?")[0]
+    path.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "components": components}))
+    return path
+
+
+def _findings(lab: Lab, sbom: Path) -> list[dict[str, Any]]:
+    scanned = lab.run("scan", str(sbom), "--format", "json")
+    assert scanned.exit_code in (0, 1), scanned.output
+    findings: list[dict[str, Any]] = json.loads(scanned.stdout)["findings"]
+    return sorted(findings, key=lambda f: json.dumps(f, sort_keys=True))
+
+
+def _fresh_home(lab: Lab, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARBOURMASTER_HOME", str(home))
+    assert lab.run("init").exit_code == 0
+    applied = lab.run("apply", "-f", str(lab.root / "governance.yaml"))
+    assert applied.exit_code == 0, applied.output
+
+
+def _advisory_count(lab: Lab) -> int:
+    status = lab.run("vulndb", "status", "--json")
+    assert status.exit_code == 0, status.output
+    count: int = json.loads(status.stdout)["advisories"]
+    return count
+
+
+def test_a_bundle_carries_the_advisory_database_and_the_disconnected_zone_scans_alike(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = lab.registries["connected"]
+    corpus = every_shape()
+    imported = lab.run("vulndb", "import", str(write_zip(tmp_path / "all.zip", corpus)), "--strict")
+    assert imported.exit_code == 0, imported.output
+    sbom = _cyclonedx(tmp_path / "sbom.cdx.json", EVERY_SHAPE_SBOM)
+    connected = _findings(lab, sbom)
+    assert len(connected) >= 10
+    bundle = tmp_path / "bundle"
+    image_set = _image_set(tmp_path / "app.yaml", [f"{src.host}/team/app:v1"])
+    exported = lab.run("airgap", "export", "-f", str(image_set), "-o", str(bundle), "--advisories", "--json")
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.stdout)["advisories"] >= len(corpus)
+    manifest = _bundle_manifest(bundle)
+    (archive,) = manifest["advisories"]
+    assert archive["path"] == "advisories/osv-0001.zip" and archive["files"] == [archive["path"]]
+    assert archive["path"] in {f["path"] for f in manifest["files"]}
+    check = subprocess.run(
+        ["sha256sum", "-c", "--quiet", "checksums.sha256"], cwd=bundle, capture_output=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    # vulndb import reads the archive as it is.
+    assert lab.run("vulndb", "import", str(bundle / archive["path"]), "--strict").exit_code == 0
+
+    # Tampered: refused like any other file, nothing pushed and no advisory imported.
+    tampered = tmp_path / "tampered"
+    shutil.copytree(bundle, tampered)
+    data = bytearray((tampered / archive["path"]).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (tampered / archive["path"]).write_bytes(bytes(data))
+    _fresh_home(lab, tmp_path / "refusing", monkeypatch)
+    refused = _import(lab, tampered, "tamper")
+    assert refused.exit_code == 1, refused.output
+    assert f"{archive['path']}: sha256 failed" in refused.stderr, refused.stderr
+    assert _storage(lab.registries["tamper"]) == [] and _advisory_count(lab) == 0
+    # --no-advisories: the images only.
+    skipped = _import(lab, bundle, "fresh", "--no-advisories")
+    assert skipped.exit_code == 0, skipped.output
+    assert json.loads(skipped.stdout)["advisories"] is None and _advisory_count(lab) == 0
+
+    # A fresh disconnected harbourmaster: the images and the advisories, which match the SBOM alike.
+    _fresh_home(lab, tmp_path / "disconnected", monkeypatch)
+    assert _findings(lab, sbom) == []
+    done = _import(lab, bundle, "fresh")
+    assert done.exit_code == 0, done.output
+    counts = json.loads(done.stdout)["advisories"]
+    assert counts["records"] == counts["inserted"] == archive["records"] and counts["skipped"] == 0
+    assert _findings(lab, sbom) == connected
+    audit = [json.loads(line) for line in lab.run("audit", "export").stdout.splitlines()]
+    assert any(r.get("action") == "vulndb.import" for r in audit)
+    (record,) = [r for r in audit if r.get("action") == "airgap.import"]
+    assert record["details"]["advisory_import"]["inserted"] == counts["inserted"]
+    # A second import of the same bundle changes nothing.
+    again = json.loads(_import(lab, bundle, "fresh").stdout)["advisories"]
+    assert again["inserted"] == again["updated"] == 0 and again["unchanged"] == counts["records"]

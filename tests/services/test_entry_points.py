@@ -39,6 +39,13 @@ EXEMPT = {
     # Checks a detached signature with public keys given on the command line; reads no store
     # (cosign verify-blob needs no data directory either).
     ("signing_blobs", "verify_blob"),
+    # Compares two bundle manifests given on the command line; reads no store.
+    ("airgap_diff", "diff_bundles"),
+    # Parses an ImageSet file given on the command line; resolving it (resolve_image_set) is checked.
+    ("imagesets", "read_image_set"),
+    # serve's scheduler (no caller): queues the model's due mirrors as scheduler:<name>, whose rights
+    # job_principal checks when each job runs, only while the schedule is defined as it was.
+    ("mirror_schedule", "enqueue_due"),
 }
 
 

@@ -85,6 +85,11 @@ def _changed(doc: dict[str, object], section: str) -> dict[str, object]:
     elif section == "signing":
         public = (VECTORS / "cosign" / "keys" / "derived" / "sigstore-rs.ecdsa-p256.pub").read_text()
         out["signing"] = {"keys": [{"name": "ci-release", "public_key": public}]}
+    elif section == "mirrors":
+        image_set = "apiVersion: harbourmaster.io/v1\nkind: ImageSet\nimages: [127.0.0.1:5000/team/app:v1]\n"
+        out["mirrors"] = [
+            {"name": "nightly", "to": "dev-local", "schedule": "0 2 * * *", "image_set": image_set}
+        ]
     else:  # pragma: no cover - the table below names every section
         raise AssertionError(section)
     return out

@@ -77,6 +77,26 @@ def test_batches_insert_replace_newer_and_leave_the_rest(hm: Harbourmaster) -> N
     assert status.last_import == T0 + dt.timedelta(hours=1)
 
 
+def test_records_walks_every_advisory_with_its_entries_a_page_at_a_time(hm: Harbourmaster) -> None:
+    many = [_record(f"B-{i:03d}", "npm", "npm", f"pkg{i}") for i in range(7)]
+    two = AffectedRecord(ecosystem="Debian:12", ecosystem_key="debian:12", ecosystem_base="debian",
+                         name="curl", ranges=[], versions=("7.0",))
+    gone = _record("B-gone", "npm", "npm", "left-pad", withdrawn=T0 + dt.timedelta(days=2))
+    both = AdvisoryRecord(**{**{f: getattr(many[0], f) for f in many[0].__slots__}, "id": "B-two",
+                             "affected": (*many[0].affected, two), "score": None})
+    with hm.store.transaction() as tx:
+        assert list(tx.advisories.records()) == []
+        first = tx.advisories.begin_import(source="one.zip", actor="t", started_at=T0)
+        tx.advisories.write_batch(first, [*many, gone, both])
+        newer = _record("B-003", "npm", "npm", "renamed", modified=T0 + dt.timedelta(days=1))
+        tx.advisories.write_batch(first, [newer])
+    with hm.store.read() as tx:
+        for batch_size in (1, 3, 1000):
+            walked = list(tx.advisories.records(batch_size=batch_size))
+            # In row order, withdrawn ones too, each as it was written (the replaced one as replaced).
+            assert walked == [*many[:3], newer, *many[4:], gone, both]
+
+
 def test_look_ups_are_chunked(hm: Harbourmaster) -> None:
     records = [_record(f"N-{i}", "npm", "npm", f"pkg{i}") for i in range(1100)]
     with hm.store.transaction() as tx:

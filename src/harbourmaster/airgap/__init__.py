@@ -8,10 +8,12 @@ This adapter does file I/O only: no registry, no store, no signing (the services
 from __future__ import annotations
 
 from harbourmaster.airgap.bundle import (
+    ADVISORIES,
     CHECKSUMS,
     FORMAT,
     MANIFEST,
     SIGNATURE,
+    AdvisoryArchive,
     BlobEntry,
     BundleFile,
     BundleInvalid,
@@ -28,10 +30,12 @@ from harbourmaster.airgap.reader import BundleReader
 from harbourmaster.airgap.writer import BundleWriter, parse_size
 
 __all__ = [
+    "ADVISORIES",
     "CHECKSUMS",
     "FORMAT",
     "MANIFEST",
     "SIGNATURE",
+    "AdvisoryArchive",
     "BlobEntry",
     "BundleFile",
     "BundleInvalid",

@@ -8,6 +8,8 @@ A bundle is a directory::
     oci/oci-layout         an OCI image layout holding every image, its platform manifests and
     oci/index.json         its referrers; index.json names each tag by the annotation
     oci/blobs/sha256/<hex> org.opencontainers.image.ref.name (``<repository>:<tag>``)
+    advisories/osv-NNNN.zip  with ``--advisories``: the advisory database as OSV records, in zips of
+                           at most 5,000 records each (``vulndb import`` reads each, or the directory)
 
 With a split size every file but the three at the top lives in ``part-NNN/`` (``part-001/oci/...``),
 each part at most the split size; a blob larger than what a part has left is cut into
@@ -30,11 +32,14 @@ each part at most the split size; a blob larger than what a part has left is cut
                       (one, or the pieces in order) and the ``repository`` path of the first image holding it
 ``omitted``           blobs a delta leaves out (they were in the previous bundle): digest, size, and the
                       repository path they were imported to
+``advisories``        the OSV zips of the advisory database, in order: each one's ``path`` (as
+                      without parts), ``sha256``, ``size``, ``records`` and its ``files`` (one, or
+                      its pieces in order); empty when the export had no ``--advisories``
 ``files``             every file of the bundle but manifest.json, its signature and checksums.sha256,
                       with its sha256 and size, so the signature covers the file list
 
-The advisory database is not exported (the advisory store has no export); ``advisory_snapshot``
-names the generation the export ran against.
+``advisory_snapshot`` names the advisory database generation the export ran against (and that the
+carried advisories, if any, were read at).
 """
 
 from __future__ import annotations
@@ -48,10 +53,12 @@ from typing import Any, Final
 from harbourmaster.errors import BadInput, Forbidden
 
 __all__ = [
+    "ADVISORIES",
     "CHECKSUMS",
     "FORMAT",
     "MANIFEST",
     "SIGNATURE",
+    "AdvisoryArchive",
     "BlobEntry",
     "BundleFile",
     "BundleInvalid",
@@ -69,6 +76,8 @@ FORMAT: Final = "harbourmaster.io/airgap-bundle/v1"
 MANIFEST: Final = "manifest.json"
 SIGNATURE: Final = "manifest.json.sig"
 CHECKSUMS: Final = "checksums.sha256"
+#: Where the advisory database's OSV zips go (``advisories/osv-0001.zip``, ...).
+ADVISORIES: Final = "advisories"
 #: The three files at the top that the file list does not hold.
 TOP_FILES: Final = frozenset({MANIFEST, SIGNATURE, CHECKSUMS})
 
@@ -123,6 +132,18 @@ class OmittedBlob:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AdvisoryArchive:
+    """One OSV zip of the advisory database: its logical ``path``, whole sha256 and size, how many
+    records it holds, and the bundle files it is in (one, or its pieces in order)."""
+
+    path: str
+    sha256: str
+    size: int
+    records: int
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlatformEntry:
     digest: str
     media_type: str
@@ -162,6 +183,7 @@ class BundleManifest:
     images: tuple[ImageEntry, ...]
     blobs: tuple[BlobEntry, ...]
     omitted: tuple[OmittedBlob, ...] = ()
+    advisories: tuple[AdvisoryArchive, ...] = ()
     files: tuple[BundleFile, ...] = ()
     format: str = FORMAT
     _blob_index: dict[str, BlobEntry] = field(default_factory=dict, repr=False, compare=False)
@@ -317,9 +339,33 @@ def parse_bundle_manifest(raw: bytes, *, source: str) -> BundleManifest:
         omitted.append(
             OmittedBlob(digest=of.digest("digest"), size=of.number("size"), repository=of.text("repository"))
         )
+    advisories = []
+    for i, entry in enumerate(top.items("advisories")):
+        af = _Fields(entry, f"{source}.advisories[{i}]")
+        sha = af.text("sha256")
+        if not _HEX.match(sha):
+            raise BundleInvalid(f"{af.where}.sha256: must be 64 hex digits")
+        pieces = tuple(_safe_path(p, f"{af.where}.files") for p in af.items("files"))
+        if not pieces:
+            raise BundleInvalid(f"{af.where}.files: an archive needs at least one file")
+        advisories.append(
+            AdvisoryArchive(
+                path=_safe_path(af.obj.get("path"), f"{af.where}.path"),
+                sha256=sha,
+                size=af.number("size"),
+                records=af.number("records"),
+                files=pieces,
+            )
+        )
     listed = {f.path for f in files}
     if len(listed) != len(files):
         raise BundleInvalid(f"{source}.files: a path is listed twice")
+    for archive in advisories:
+        for path in archive.files:
+            if path not in listed:
+                raise BundleInvalid(
+                    f"{source}.advisories: {archive.path} names {path}, which is not in files"
+                )
     for blob in blobs:
         for path in blob.files:
             if path not in listed:
@@ -333,5 +379,6 @@ def parse_bundle_manifest(raw: bytes, *, source: str) -> BundleManifest:
         images=tuple(_image(im, f"{source}.images[{i}]") for i, im in enumerate(top.items("images"))),
         blobs=tuple(blobs),
         omitted=tuple(omitted),
+        advisories=tuple(advisories),
         files=tuple(files),
     )

@@ -22,6 +22,7 @@ from harbourmaster.airgap.bundle import (
     MANIFEST,
     SIGNATURE,
     TOP_FILES,
+    AdvisoryArchive,
     BlobEntry,
     BundleFile,
     BundleInvalid,
@@ -142,6 +143,11 @@ class BundleReader:
             for rel, (sha, _) in zip(sorted(set(listed) - in_blobs), file_checks, strict=True):
                 if sha != listed[rel].sha256:
                     raise self._refuse(rel, "sha256", "the content differs from the signed manifest")
+        for archive in manifest.advisories:
+            size = sum(listed[rel].size for rel in archive.files)
+            single = len(archive.files) == 1 and listed[archive.files[0]].sha256 != archive.sha256
+            if size != archive.size or single:
+                raise self._refuse(archive.files[0], "advisories", f"its files are not {archive.path}")
 
     def _check_blob(self, blob: BlobEntry) -> BundleTampered | None:
         files = self._listed
@@ -169,6 +175,31 @@ class BundleReader:
 
     def blob_paths(self, blob: BlobEntry) -> tuple[Path, ...]:
         return tuple(self.root / rel for rel in blob.files)
+
+    def join_archive(self, archive: AdvisoryArchive, directory: Path) -> Path:
+        """The advisory zip ``archive`` as one file: its only file in the bundle, or its pieces joined
+        into ``directory``; either way hashed again against the signed sha256 just before use.
+
+        Raises:
+            BundleTampered: the bytes are not the signed archive's (changed since verified).
+        """
+        paths = tuple(self.root / rel for rel in archive.files)
+        target = paths[0] if len(paths) == 1 else directory / Path(archive.path).name
+        whole = hashlib.sha256()
+        out = None if len(paths) == 1 else open(target, "wb")  # noqa: SIM115 - closed below
+        try:
+            for path in paths:
+                with open(path, "rb") as fh:
+                    while block := fh.read(_CHUNK):
+                        whole.update(block)
+                        if out is not None:
+                            out.write(block)
+        finally:
+            if out is not None:
+                out.close()
+        if whole.hexdigest() != archive.sha256:
+            raise self._refuse(archive.files[0], "sha256", f"{archive.path} is not the signed archive")
+        return target
 
     def read_small(self, blob: BlobEntry) -> bytes:
         """A manifest's bytes, verified against its digest.

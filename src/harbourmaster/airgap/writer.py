@@ -4,7 +4,8 @@ once complete, and the file list, manifest, signature and checksums written last
 :meth:`BundleWriter.place` decides where a file of a known size goes (cutting a blob bigger than what
 a part has left into pieces); :meth:`BundleWriter.sink` streams one blob into its place, hashing each
 piece; :meth:`BundleWriter.adopt` records a whole blob already written and verified by its digest
-(its sha256 is the digest), so it is not hashed twice.
+(its sha256 is the digest), so it is not hashed twice; :meth:`BundleWriter.add_file` moves a file
+written beside the bundle (an advisory zip) into its place.
 """
 
 from __future__ import annotations
@@ -162,6 +163,38 @@ class BundleWriter:
         sink.write(data)
         sink.commit()
         return tuple(path for path, _ in plan)
+
+    def add_file(self, rel: str, source: Path) -> tuple[str, tuple[str, ...]]:
+        """Move the finished local file ``source`` to its place at ``rel`` (renamed when it fits whole,
+        else streamed into its pieces and removed); its whole sha256 and its paths.
+
+        Raises:
+            OSError: ``source`` cannot be read, or the bundle written.
+        """
+        size = source.stat().st_size
+        plan = self.place(rel, size)
+        whole = hashlib.sha256()
+        if len(plan) == 1:
+            with open(source, "rb") as fh:
+                while block := fh.read(1024 * 1024):
+                    whole.update(block)
+            path = self.root / plan[0][0]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, path)
+            self.adopt(plan[0][0], sha256=whole.hexdigest(), size=size)
+            return whole.hexdigest(), (plan[0][0],)
+        sink = self.sink(plan)
+        try:
+            with open(source, "rb") as fh:
+                while block := fh.read(1024 * 1024):
+                    whole.update(block)
+                    sink.write(block)
+        except BaseException:
+            sink.abort()
+            raise
+        sink.commit()
+        source.unlink()
+        return whole.hexdigest(), tuple(path for path, _ in plan)
 
     def write_top(self, name: str, data: bytes) -> None:
         """Write ``manifest.json``, its signature or the checksums at the top (temp file + rename)."""

@@ -65,6 +65,11 @@ def export_command(
     signer: str | None = typer.Option(
         None, "--signer", help="The vault signing key for the manifest (default: the ImageSet's signer)."
     ),
+    advisories: bool = typer.Option(
+        False,
+        "--advisories",
+        help="Carry the advisory database as OSV records, so the disconnected zone can keep scanning.",
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Write an ImageSet's images, platform manifests and referrers as a signed air-gap bundle."""
@@ -86,6 +91,7 @@ def export_command(
             since=since,
             split_size=size,
             signer=signer,
+            advisories=advisories,
             progress=(lambda total, done: bars("fetch", total, done)) if bars else None,
         )
     if json_output:
@@ -97,6 +103,18 @@ def export_command(
         f"--since; manifest sha256:{result.manifest_sha256} signed by {result.signer}.",
         markup=False,
     )
+    if result.advisories is not None:
+        stdout.print(
+            f"Carried {result.advisories} advisories as OSV records (database generation "
+            f"{result.advisory_snapshot})"
+            + (
+                f"; {result.advisories_approximated} kept their severity but not their CVSS score"
+                if result.advisories_approximated
+                else ""
+            )
+            + ".",
+            markup=False,
+        )
 
 
 @app.command("import")
@@ -107,6 +125,9 @@ def import_command(
     signer: str | None = typer.Option(None, "--signer", help="A vault signing key (its public half)."),
     emergency: bool = typer.Option(False, "--emergency", help="An emergency import (needs --reason)."),
     reason: str | None = typer.Option(None, "--reason", help="Why this is an emergency (audited)."),
+    no_advisories: bool = typer.Option(
+        False, "--no-advisories", help="Do not import the advisory database the bundle carries."
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Verify a signed air-gap bundle completely, then push it into a registry and approve its content."""
@@ -124,6 +145,7 @@ def import_command(
             signer=signer,
             emergency=emergency,
             reason=reason,
+            advisories=not no_advisories,
             progress=bars,
         )
     if json_output:
@@ -139,6 +161,13 @@ def import_command(
     )
     for image in result.images:
         stdout.print(f"  {image}", markup=False)
+    if result.advisories is not None:
+        a = result.advisories
+        stdout.print(
+            f"Imported the bundle's advisories: {a['records']} records, {a['inserted']} new, "
+            f"{a['updated']} updated, {a['unchanged']} unchanged, {a['skipped']} skipped.",
+            markup=False,
+        )
 
 
 @app.command("diff")

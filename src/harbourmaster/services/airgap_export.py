@@ -3,11 +3,14 @@ signed air-gap bundle (the format: :mod:`harbourmaster.airgap.bundle`).
 
 Each image is resolved to its digest (:func:`~harbourmaster.services.imagesets.resolve_image_set`),
 then its manifests, its referrers (the referrers API or the ``sha256-<hex>`` tag schema) and cosign's
-``sha256-<hex>.sig`` manifest are read, and every blob is streamed from the registry into its place in
-the bundle, its digest checked as it is written (a temporary name, renamed once verified; never held
-whole in memory, never written twice).  With ``since`` the blobs of the previous bundle are left out;
-manifests are always carried.  The content manifest is written last, signed with the named vault key
-(cosign ``sign-blob`` format), and the export is audited as ``airgap.export``.
+``sha256-<hex>.sig``, ``.att`` and ``.sbom`` manifests (those present) are read, and every blob is
+streamed from the registry into its place in the bundle, its digest checked as it is written (a
+temporary name, renamed once verified; never held whole in memory, never written twice).  With
+``since`` the blobs of the previous bundle are left out; manifests are always carried.  With
+``advisories`` the advisory database goes in too, as OSV zips
+(:mod:`harbourmaster.services.advisory_export`) listed in the manifest like every other file.  The
+content manifest is written last, signed with the named vault key (cosign ``sign-blob`` format), and
+the export is audited as ``airgap.export``.
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from harbourmaster.airgap import (
+    ADVISORIES,
     CHECKSUMS,
     MANIFEST,
     SIGNATURE,
+    AdvisoryArchive,
     BlobEntry,
     BundleInvalid,
     BundleManifest,
@@ -40,20 +46,25 @@ from harbourmaster.domain.imageset import ImageSet
 from harbourmaster.errors import BadInput
 from harbourmaster.registry import NotFoundInRegistry, RegistryClient
 from harbourmaster.registry.media import ImageIndex, ImageManifest
+from harbourmaster.services.advisory_export import write_osv_zip
 from harbourmaster.services.audit_failures import failure_audited
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.imagesets import ResolvedImage, resolve_image_set
+from harbourmaster.services.mirror_copy import COSIGN_SUFFIXES
 from harbourmaster.services.registry_endpoints import endpoint_for, provider_for, run_sync
 from harbourmaster.services.signing_sources import VaultKey, private_key
 from harbourmaster.signing.keys import fingerprint
-from harbourmaster.signing.oci import signature_tag
 from harbourmaster.signing.signatures import sign_bytes
+from harbourmaster.store.values import AdvisoryRecord
 
 __all__ = ["ExportResult", "export_bundle", "read_previous"]
 
 _REF_NAME: Final = "org.opencontainers.image.ref.name"
 _CONCURRENCY: Final = 4
 _MAX_PREVIOUS: Final = 64 * 1024 * 1024
+#: Records per OSV zip of the advisory database: a zip's central directory is held in memory while it
+#: is written (about 600 bytes a record), so the database goes into several zips of bounded size.
+ADVISORIES_PER_ARCHIVE: Final = 5000
 
 #: Told the total bytes to fetch once known, then each chunk of bytes written.
 Progress = Callable[[int | None, int], None]
@@ -74,6 +85,10 @@ class ExportResult:
     parts: int
     since: str | None
     advisory_snapshot: int | None
+    #: Advisories carried as OSV records (None: not asked for), and how many of them kept their
+    #: severity but not their CVSS score (no vector of that version reaches it).
+    advisories: int | None = None
+    advisories_approximated: int = 0
 
 
 @dataclass
@@ -142,23 +157,25 @@ async def _referrers(
                 artifact_type=desc.artifact_type,
             )
         )
-    tag = signature_tag(subject)
-    try:
-        sig = await client.get_manifest(image.repository, tag)
-    except NotFoundInRegistry:
-        return entries
-    _add_manifest(found, sig.digest, sig.raw, image.repository)
-    _add_blobs(found, sig.parsed, image.registry, image.repository)
-    entries.append(
-        ReferrerEntry(
-            digest=sig.digest,
-            media_type=sig.media_type,
-            size=len(sig.raw),
-            subject=subject,
-            artifact_type=None,
-            tag=tag,
+    algorithm, _, hex_part = subject.partition(":")
+    for suffix in COSIGN_SUFFIXES:
+        tag = f"{algorithm}-{hex_part}{suffix}"
+        try:
+            cosign = await client.get_manifest(image.repository, tag)
+        except NotFoundInRegistry:
+            continue
+        _add_manifest(found, cosign.digest, cosign.raw, image.repository)
+        _add_blobs(found, cosign.parsed, image.registry, image.repository)
+        entries.append(
+            ReferrerEntry(
+                digest=cosign.digest,
+                media_type=cosign.media_type,
+                size=len(cosign.raw),
+                subject=subject,
+                artifact_type=None,
+                tag=tag,
+            )
         )
-    )
     return entries
 
 
@@ -252,10 +269,12 @@ def export_bundle(
     since: Path | None = None,
     split_size: int | None = None,
     signer: str | None = None,
+    advisories: bool = False,
     progress: Progress | None = None,
 ) -> ExportResult:
     """Write the bundle of ``image_set`` to ``output`` (a new or empty directory), signed by ``signer``
-    (default: the image set's).  Audited as ``airgap.export`` (failures too).
+    (default: the image set's); with ``advisories``, the advisory database too, as OSV zips read from
+    the store a batch at a time.  Audited as ``airgap.export`` (failures too).
 
     Raises:
         Forbidden: ``principal`` may not read registries with their credentials, or may not sign.
@@ -266,11 +285,17 @@ def export_bundle(
     """
     require(principal, Permission.REGISTRY_PROBE)
     require(principal, Permission.IMAGE_SIGN)
+    if advisories:
+        require(principal, Permission.GOVERNANCE_READ)
     key_name = signer or image_set.signer
     if key_name is None:
         raise BadInput("give --signer NAME or a signer in the image set: the bundle manifest is signed")
     actor = principal.audit_name
-    details: dict[str, object] = {"signer": key_name, "since": str(since) if since else None}
+    details: dict[str, object] = {
+        "signer": key_name,
+        "since": str(since) if since else None,
+        "advisories": advisories,
+    }
     with failure_audited(hm, actor=actor, action="airgap.export", target=str(output), details=details):
         private, key_name = private_key(hm, VaultKey(key_name))
         previous_sha, previous = read_previous(since) if since is not None else (None, None)
@@ -299,8 +324,13 @@ def export_bundle(
         blob_entries = _write_manifests(writer, found)
         writer.write_file("oci/oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         writer.write_file("oci/index.json", canonical_json({"schemaVersion": 2, "manifests": found.index}))
+        archives: list[AdvisoryArchive] = []
+        approximated = 0
         with hm.store.read() as tx:
+            # One read: the snapshot named is the one the advisories carried were read at.
             generation = tx.advisories.generation()
+            if advisories:
+                archives, approximated = _write_advisories(writer, tx.advisories.records())
         manifest = BundleManifest(
             created=hm.clock.now().isoformat(),
             creator=actor,
@@ -310,6 +340,7 @@ def export_bundle(
             images=tuple(found.images),
             blobs=tuple(sorted(blob_entries, key=lambda b: b.digest)),
             omitted=tuple(sorted(omitted_blobs, key=lambda b: b.digest)),
+            advisories=tuple(archives),
             files=tuple(sorted(writer.files.values(), key=lambda f: f.path)),
         )
         raw = manifest.to_bytes()
@@ -328,6 +359,8 @@ def export_bundle(
         parts=len({f.path.split("/")[0] for f in writer.files.values()}) if split_size else 1,
         since=previous_sha,
         advisory_snapshot=generation,
+        advisories=sum(a.records for a in archives) if advisories else None,
+        advisories_approximated=approximated,
     )
     with hm.store.transaction() as tx:
         tx.audit.append(
@@ -343,9 +376,38 @@ def export_bundle(
                 "omitted": result.omitted,
                 "bytes": result.bytes_written,
                 "advisory_snapshot": generation,
+                "advisories": result.advisories,
+                "advisories_approximated": approximated,
             },
         )
     return result
+
+
+def _write_advisories(
+    writer: BundleWriter, records: Iterator[AdvisoryRecord]
+) -> tuple[list[AdvisoryArchive], int]:
+    """Write ``records`` as OSV zips of :data:`ADVISORIES_PER_ARCHIVE` records each; the archives,
+    and how many records kept their severity but not their score."""
+    archives: list[AdvisoryArchive] = []
+    approximated = 0
+    while True:
+        rel = f"{ADVISORIES}/osv-{len(archives) + 1:04d}.zip"
+        scratch = writer.root / f".osv-{len(archives) + 1:04d}.zip.partial"
+        try:
+            written = write_osv_zip(itertools.islice(records, ADVISORIES_PER_ARCHIVE), scratch)
+            if not written.records:
+                break
+            sha256, files = writer.add_file(rel, scratch)
+        finally:
+            scratch.unlink(missing_ok=True)
+        size = sum(writer.files[f].size for f in files)
+        archives.append(
+            AdvisoryArchive(path=rel, sha256=sha256, size=size, records=written.records, files=files)
+        )
+        approximated += written.approximated
+        if written.records < ADVISORIES_PER_ARCHIVE:
+            break
+    return archives, approximated
 
 
 def _plan(

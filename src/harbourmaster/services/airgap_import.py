@@ -12,8 +12,12 @@ Order, and why:
 3. Blobs, then platform manifests, then indexes, then referrers (signatures, SBOMs), then tags last,
    so nothing half-imported is visible under a tag.  What the registry already has (``HEAD`` by
    digest) is skipped, so a rerun after an interruption resumes, and a second run changes nothing.
-4. The images become the registry's approved content, audited as ``airgap.import`` in the same
-   transaction (``emergency`` and its reason when given).
+4. The advisory database the bundle carries (``advisories/osv-NNNN.zip``, verified in step 2 like
+   every file) is imported through ``vulndb import``'s service (one transaction, audited
+   ``vulndb.import``, then the stored SBOMs it newly affects are found), unless ``advisories`` is
+   False.  Each zip is hashed again against the signed manifest just before it is read.
+5. The images become the registry's approved content, audited as ``airgap.import`` in the same
+   transaction (``emergency`` and its reason when given, and the advisory import's counts).
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from harbourmaster.airgap import (
+    ADVISORIES,
     MANIFEST,
     SIGNATURE,
     BlobEntry,
@@ -49,7 +55,10 @@ from harbourmaster.services.registry_endpoints import endpoint_for, provider_for
 from harbourmaster.services.registry_scope import named_registry
 from harbourmaster.services.signing_blobs import verify_blob
 from harbourmaster.services.signing_trust import PublicKeyFile
+from harbourmaster.services.vulns import import_vulndb
 from harbourmaster.store.approved_content_interface import ApprovedImage
+from harbourmaster.supply.advisories import AdvisorySource, InvalidAdvisory, RawRecord
+from harbourmaster.supply.advisories.osv import OsvZip
 
 __all__ = ["ImportResult", "import_bundle", "target_repository"]
 
@@ -76,6 +85,29 @@ class ImportResult:
     bytes_pushed: int
     emergency: bool
     reason: str | None
+    #: The advisory import's counts (``import_id``, ``records``, ``inserted``, ``updated``,
+    #: ``unchanged``, ``withdrawn``, ``skipped``), or None: the bundle carries none, or not asked.
+    advisories: dict[str, int] | None = None
+
+
+class _BundleAdvisories(AdvisorySource):
+    """The bundle's OSV zips, in order, each joined (if in pieces) and re-hashed just before it is read."""
+
+    def __init__(self, reader: BundleReader, manifest: BundleManifest) -> None:
+        self._reader, self._archives = reader, manifest.advisories
+        self.description = f"{reader.name}/{ADVISORIES}"
+
+    def records(self) -> Iterator[RawRecord | InvalidAdvisory]:
+        for archive in self._archives:
+            with tempfile.TemporaryDirectory(prefix="hm-advisories-") as scratch:
+                path = self._reader.join_archive(archive, Path(scratch))
+                source = OsvZip(path)
+                for record in source.records():
+                    if isinstance(record, RawRecord):
+                        # Name the record by its place in the bundle, not a scratch path.
+                        yield RawRecord(record.where.replace(str(path), archive.path, 1), record.data)
+                    else:
+                        yield record
 
 
 @dataclass
@@ -302,18 +334,22 @@ def import_bundle(
     signer: str | None = None,
     emergency: bool = False,
     reason: str | None = None,
+    advisories: bool = True,
     progress: Progress | None = None,
 ) -> ImportResult:
-    """Verify ``bundle`` completely, then push it into ``registry`` and record it as the registry's
-    approved content.  Audited as ``airgap.import`` (refusals and failures too).
+    """Verify ``bundle`` completely, then push it into ``registry``, import the advisories it carries
+    (unless ``advisories`` is False) and record its images as the registry's approved content.
+    Audited as ``airgap.import`` (refusals and failures too); the advisory import as ``vulndb.import``.
 
     Raises:
-        Forbidden: ``principal`` is not a registry operator.
+        Forbidden: ``principal`` is not a registry operator, or the bundle carries advisories to import
+            and ``principal`` may not write the advisory database (checked before anything is pushed).
         BundleTampered: the signature, a file, a checksum or a blob fails its check (nothing pushed).
         BadInput: not exactly one of ``key``/``signer``; ``emergency`` without a reason; a malformed
             bundle; a delta whose base is not in the registry.
         NotFound: no such registry or vault key.
         RegistryError: the registry failed or refused a push (rerun to resume).
+        InvalidAdvisory: an advisory zip cannot be read (nothing of it is imported; rerun after fixing).
     """
     require(principal, Permission.REGISTRY_PROBE)
     if (key is None) == (signer is None):
@@ -333,6 +369,10 @@ def import_bundle(
         manifest = parse_bundle_manifest(raw, source=f"{bundle}/{MANIFEST}")
         if canonical_json(json.loads(raw)) != raw:
             raise BundleInvalid(f"{bundle}/{MANIFEST}: not canonical JSON (sorted keys, no spaces)")
+        take_advisories = advisories and bool(manifest.advisories)
+        details["advisories"] = "imported" if take_advisories else "skipped" if manifest.advisories else None
+        if take_advisories:
+            require(principal, Permission.VULNDB_WRITE)
         if progress is not None:
             progress("verify", sum(f.size for f in manifest.files), 0)
         reader.verify(manifest, raw)
@@ -356,6 +396,18 @@ def import_bundle(
                 return await _push(client, reader, manifest, plans, target, progress)
 
         counts = run_sync(run())
+        advisory_counts = None
+        if take_advisories:
+            report = import_vulndb(hm, principal, source=_BundleAdvisories(reader, manifest))
+            advisory_counts = {
+                "import_id": report.import_id,
+                "records": report.records,
+                "inserted": report.inserted,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "withdrawn": report.withdrawn,
+                "skipped": report.skipped,
+            }
     now = hm.clock.now()
     approved = [
         ApprovedImage(
@@ -383,6 +435,7 @@ def import_bundle(
         bytes_pushed=counts.bytes_pushed,
         emergency=emergency,
         reason=reason if emergency else None,
+        advisories=advisory_counts,
     )
     with hm.store.transaction() as tx:
         tx.approved_content.record(approved)
@@ -398,6 +451,7 @@ def import_bundle(
                 "blobs_pushed": counts.blobs_pushed,
                 "blobs_present": counts.blobs_present,
                 "advisory_snapshot": manifest.advisory_snapshot,
+                "advisory_import": advisory_counts,
             },
         )
     return result

@@ -29,6 +29,7 @@ from harbourmaster.store.values import (
     AdvisoryMatch,
     AdvisoryRecord,
     AffectedEntry,
+    AffectedRecord,
     BatchOutcome,
     ImageMatch,
     ImportSummary,
@@ -48,6 +49,18 @@ _AFFECTED_COLUMNS = (
     AdvisoryAffectedRow.name,
     AdvisoryAffectedRow.ranges,
     AdvisoryAffectedRow.versions,
+)
+_RECORD_COLUMNS = (
+    AdvisoryRow.id,
+    AdvisoryRow.advisory_id,
+    AdvisoryRow.modified,
+    AdvisoryRow.published,
+    AdvisoryRow.withdrawn,
+    AdvisoryRow.aliases,
+    AdvisoryRow.summary,
+    AdvisoryRow.severity,
+    AdvisoryRow.severity_source,
+    AdvisoryRow.score,
 )
 
 
@@ -249,6 +262,59 @@ class SqlAdvisoryRepository(AdvisoryRepository):
                 .where(AdvisoryAffectedRow.advisory_pk.in_(chunk), AdvisoryRow.withdrawn.is_(None))
             ):
                 yield _affected_entry(row)
+
+    def records(self, *, batch_size: int = 1000) -> Iterator[AdvisoryRecord]:
+        session = self._session
+        last = 0
+        while True:
+            # Keyset pages by row id, read as plain rows (not ORM objects, which the session would
+            # keep): a page of advisories and their affected entries is all that is held.
+            rows = session.execute(
+                select(*_RECORD_COLUMNS)
+                .where(AdvisoryRow.id > last)
+                .order_by(AdvisoryRow.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            entries: dict[int, list[AffectedRecord]] = {row[0]: [] for row in rows}
+            for pk, ecosystem, key, base, name, ranges, versions in session.execute(
+                select(
+                    AdvisoryAffectedRow.advisory_pk,
+                    AdvisoryAffectedRow.ecosystem,
+                    AdvisoryAffectedRow.ecosystem_key,
+                    AdvisoryAffectedRow.ecosystem_base,
+                    AdvisoryAffectedRow.name,
+                    AdvisoryAffectedRow.ranges,
+                    AdvisoryAffectedRow.versions,
+                )
+                .where(AdvisoryAffectedRow.advisory_pk.in_(list(entries)))
+                .order_by(AdvisoryAffectedRow.id)
+            ):
+                entries[pk].append(
+                    AffectedRecord(
+                        ecosystem=ecosystem,
+                        ecosystem_key=key,
+                        ecosystem_base=base,
+                        name=name,
+                        ranges=list(ranges or []),
+                        versions=tuple(versions or ()),
+                    )
+                )
+            for pk, ident, modified, published, withdrawn, aliases, summary, severity, source, score in rows:
+                yield AdvisoryRecord(
+                    id=ident,
+                    modified=_utc(modified),
+                    published=None if published is None else _utc(published),
+                    withdrawn=None if withdrawn is None else _utc(withdrawn),
+                    aliases=tuple(aliases or ()),
+                    summary=summary,
+                    severity=Severity(severity),
+                    severity_source=source,
+                    score=score,
+                    affected=tuple(entries[pk]),
+                )
 
     # -- matches --------------------------------------------------------------------------------
     def add_matches(self, matches: Collection[AdvisoryMatch]) -> list[AdvisoryMatch]:

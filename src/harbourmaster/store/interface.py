@@ -347,6 +347,12 @@ class AdvisoryRepository(ABC):
         :attr:`BatchOutcome.changed` gives them) that are not withdrawn."""
 
     @abstractmethod
+    def records(self, *, batch_size: int = 1000) -> Iterator[AdvisoryRecord]:
+        """Every stored advisory, withdrawn ones too, with its affected entries, as :meth:`write_batch`
+        took it; in id order, read ``batch_size`` advisories at a time (one batch in memory, never the
+        whole database)."""
+
+    @abstractmethod
     def add_matches(self, matches: Collection[AdvisoryMatch]) -> list[AdvisoryMatch]:
         """Record the matches whose ``(sbom, advisory, purl)`` is not recorded yet; returns those."""
 

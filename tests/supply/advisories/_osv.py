@@ -71,3 +71,82 @@ def write_zip(path: Path, records: list[dict[str, Any]], *, junk: dict[str, byte
         for name, data in (junk or {}).items():
             archive.writestr(name, data)
     return path
+
+
+CVSS2_HIGH = "AV:N/AC:L/Au:N/C:P/I:P/A:P"  # 7.5
+CVSS30_MEDIUM = "CVSS:3.0/AV:N/AC:H/PR:N/UI:R/S:C/C:L/I:L/A:N"
+CVSS4_THREAT = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U"
+
+
+def every_shape() -> list[dict[str, Any]]:
+    """Records in every shape the importer keeps: each severity source, withdrawn, several affected
+    entries, versions lists, distro releases, PyPI names, every range event."""
+    typed_label = record("USN-1-1", "Ubuntu:22.04:LTS", "openssl", events=fixed_at("3.0.2-0ubuntu1.10"))
+    typed_label["severity"] = [{"type": "Ubuntu", "score": "medium"}]
+    bad_vector = record("GHSA-bad", "npm", "left-pad", events=fixed_at("1.3.0"), label="moderate")
+    bad_vector["severity"] = [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:X"}]
+    v2 = record("CVE-2014-0160", "Debian:7", "openssl", events=fixed_at("1.0.1e-2+deb7u5"))
+    v2["severity"] = [{"type": "CVSS_V2", "score": CVSS2_HIGH}]
+    no_published = record("GO-2024-1", "Go", "golang.org/x/net", events=fixed_at("0.23.0"), cvss=CVSS_LOW)
+    del no_published["published"]
+    return [
+        record(
+            "GHSA-crit",
+            "PyPI",
+            "Django_REST.framework",
+            events=[{"introduced": "0"}, {"fixed": "3.15.2"}],
+            cvss=CVSS_CRITICAL,
+            aliases=["CVE-2024-21520", "PYSEC-2024-1"],
+            modified="2024-06-01T12:30:45.123456Z",
+            summary="XSS in the browsable API",
+        ),
+        record("GHSA-v30", "npm", "lodash", events=fixed_at("4.17.21", "4.0.0"), cvss=CVSS30_MEDIUM),
+        record("GHSA-v4", "Maven", "org.example:lib", events=fixed_at("2.0.0"), cvss=CVSS4_HIGH),
+        record("GHSA-v4t", "crates.io", "hyper", events=fixed_at("1.0.0"), cvss=CVSS4_THREAT),
+        v2,
+        typed_label,
+        bad_vector,
+        no_published,
+        record("DSA-1", "Debian:12", "curl", events=fixed_at("7.88.1-10+deb12u5"), label="unimportant"),
+        record(
+            "ALPINE-1",
+            "Alpine:v3.19",
+            "musl",
+            events=[{"introduced": "1.2.0-r0"}, {"last_affected": "1.2.4-r2"}],
+        ),
+        record(
+            "GHSA-semver",
+            "npm",
+            "express",
+            range_type="SEMVER",
+            events=[{"introduced": "4.0.0"}, {"fixed": "4.19.2"}, {"introduced": "5.0.0"}],
+            versions=["4.18.2", "4.19.0"],
+            extra_affected=[
+                {
+                    "package": {"ecosystem": "npm", "name": "express-session"},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"limit": "2.0.0"}]}],
+                },
+                {"package": {"ecosystem": "SwiftURL", "name": "left-out"}, "versions": ["1.0"]},
+            ],
+        ),
+        record("GHSA-none", "npm", "no-severity", versions=["1.0.0"]),
+        record("GHSA-gone", "npm", "lodash", events=fixed_at("9.9.9"), withdrawn="2024-02-01T00:00:00Z"),
+    ]
+
+
+#: Packages each record of :func:`every_shape` (but the withdrawn one) affects.
+EVERY_SHAPE_SBOM = [
+    "pkg:pypi/django-rest-framework@3.14.0",
+    "pkg:npm/lodash@4.17.20",
+    "pkg:maven/org.example/lib@1.5",
+    "pkg:cargo/hyper@0.14.0",
+    "pkg:deb/debian/openssl@1.0.1e-2+deb7u4?distro=debian-7",
+    "pkg:deb/ubuntu/openssl@3.0.2-0ubuntu1.9?distro=ubuntu-22.04",
+    "pkg:npm/left-pad@1.2.0",
+    "pkg:golang/golang.org/x/net@0.22.0",
+    "pkg:deb/debian/curl@7.88.1-10+deb12u4?distro=debian-12",
+    "pkg:apk/alpine/musl@1.2.4-r1?distro=3.19.1",
+    "pkg:npm/express@4.18.2",
+    "pkg:npm/express-session@1.17.0",
+    "pkg:npm/no-severity@1.0.0",
+]
