@@ -258,6 +258,28 @@ def test_a_denied_image_stops_the_deployment_before_anything_is_touched(lab: dic
             request_deployment(
                 hm, principal, environment="dev", user=user, text=file.read_text(), source="shop.yaml"
             )
+    # A team member deploying as themselves may use named volumes but not bind a host path ("/" would be
+    # the engine's host); a platform engineer or administrator may.
+    dana = Principal("dana", Role.TEAM_MEMBER)
+    document = yaml.safe_load(file.read_text())
+    document["services"]["web"]["volumes"] = ["/:/host:ro"]
+    with pytest.raises(Forbidden) as bind:
+        request_deployment(
+            hm, dana, environment="dev", user="dana", text=yaml.safe_dump(document), source="shop.yaml"
+        )
+    assert bind.value.details == ["services.web.volumes: /:/host"]
+    document["services"]["web"]["volumes"] = ["data:/data"]
+    document["volumes"] = {"data": None}
+    accepted = request_deployment(
+        hm, dana, environment="dev", user="dana", text=yaml.safe_dump(document), source="shop.yaml"
+    )
+    assert accepted.deployment.user == "dana"
+    document["services"]["web"]["volumes"] = ["/srv/shop:/srv:ro"]
+    ops = request_deployment(
+        hm, Principal("ops", Role.ADMINISTRATOR), environment="dev", user="ops",
+        text=yaml.safe_dump(document), source="shop.yaml",
+    )  # fmt: skip
+    assert ops.deployment.user == "ops"
 
 
 def test_queued_deployment_runs_as_a_job_and_unsupported_compose_fields_are_refused(

@@ -36,7 +36,7 @@ import yaml
 
 from harbourmaster.deploy.interface import DeploymentTarget, RegistryAuth, SwarmEngine
 from harbourmaster.domain.authz import Permission, Principal, require
-from harbourmaster.domain.compose_plan import plan_compose
+from harbourmaster.domain.compose_plan import ComposePlan, plan_compose
 from harbourmaster.domain.model import Environment, EnvironmentKind, Role
 from harbourmaster.domain.pinning import pin_documents, pinned_reference, verdict_id
 from harbourmaster.domain.reference import parse_reference
@@ -132,6 +132,29 @@ def _deployment_name(name: str | None, source: str, document: object) -> str:
             "'-' and '_', starting with a letter or digit"
         )
     return name
+
+
+def _refuse_host_binds(principal: Principal, plan: ComposePlan) -> None:
+    """A bind of a host path gives the container that path on the engine's host (``/`` is the host):
+    registry operators only, never a team member.
+
+    Raises:
+        Forbidden: ``principal`` is a team member and a service binds a host path (each named).
+    """
+    if principal.role is not Role.TEAM_MEMBER:
+        return
+    binds = [
+        f"services.{c.service}.volumes: {m.source}:{m.target}"
+        for c in plan.containers
+        for m in c.mounts
+        if m.kind == "bind"
+    ]
+    if binds:
+        raise Forbidden(
+            f"{principal.name} (team-member) may not bind host paths into containers; use named volumes "
+            "or ask a platform engineer to deploy it",
+            details=binds,
+        )
 
 
 # -- step 1: judge, pin, keep -----------------------------------------------------------------------
@@ -276,9 +299,10 @@ def prepare(
             )
     if is_compose:
         pins = {i["workload"]: i["pinned"] for i in images}
-        plan_compose(
+        plan = plan_compose(
             documents[0], project=deployment_name, deployment_id="check", verdict_id="check", images=pins
         )
+        _refuse_host_binds(principal, plan)
     now = hm.clock.now()
     with hm.store.read() as tx:
         existing = tx.deployments.find(environment=env.name, tenant=place.tenant, name=deployment_name)
@@ -441,6 +465,7 @@ def _apply(
         documents[0], project=stored.name, deployment_id=stored.id, verdict_id=stored.verdict_id,
         images={i["workload"]: i["pinned"] for i in stored.images},
     )  # fmt: skip
+    _refuse_host_binds(principal, plan)
     progress(f"deploying {len(plan.containers)} service(s) to {access.address}")
     if env.kind is EnvironmentKind.SWARM:
         swarm = targets.swarm(access)
