@@ -26,6 +26,16 @@ pulls there, and a deleted or replaced one is really refused. docker-registry (d
 re-reads its htpasswd file whenever the file's modification time changes, so no restart is needed.
 Unlike Harbor, the registry's htpasswd auth does not authorise per repository: a robot's
 ``permissions`` are stored and reported, but the registry behind lets any valid robot pull and push.
+
+One host, as Harbor: given ``registry`` (that registry's ``host:port``, plain HTTP), every request whose
+path is ``/v2`` or starts with ``/v2/`` is relayed to it verbatim (method, path and query, headers
+including ``Authorization`` and the client's ``Host`` — so the registry's ``Location`` headers for blob
+uploads point back at the stand-in — and the body, streamed, chunked or not), and the registry's answer
+is relayed verbatim (status, headers, body streamed). Those requests bypass the Harbor API's auth: the
+registry authenticates them itself against the htpasswd written here. Only hop-by-hop headers
+(``Connection``, ``Transfer-Encoding``, ...) are not relayed, as HTTP requires of a proxy; the client's
+connection stays keep-alive. ``/v2`` requests are recorded in ``requests`` as (method, path, query),
+never with their headers.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import http.client
 import itertools
 import json
 import os
@@ -40,6 +51,7 @@ import secrets
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -123,10 +135,12 @@ class HarborStandIn:
         admin_password: str,
         users: dict[str, str] | None = None,
         htpasswd: Path | None = None,
+        registry: str | None = None,
     ) -> None:
         self.admin_password = admin_password
         self.users = dict(users or {})
         self.htpasswd = htpasswd
+        self.registry = registry
         self._static = [
             line
             for line in (htpasswd.read_text().splitlines() if htpasswd and htpasswd.exists() else [])
@@ -135,6 +149,10 @@ class HarborStandIn:
         self._hashes: dict[tuple[str, str], str] = {}
         self.projects: dict[int, _Project] = {}
         self.robots: dict[int, _Robot] = {}
+        #: Every robot secret handed out (created or refreshed), for canary searches.
+        self.issued_secrets: list[str] = []
+        #: Unix time now (robots' ``expires_at``); tests with a fake clock replace it.
+        self.clock: Callable[[], float] = time.time
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._ids = itertools.count(1)
         self._robot_ids = itertools.count(1)
@@ -315,7 +333,7 @@ class HarborStandIn:
         full = f"robot${projects[0].name}+{name}" if level == "project" else f"robot${name}"
         if any(r.name == full for r in self.robots.values()):
             raise HarborFault(409, f"robot account {full} already exists")
-        expires = -1 if duration == -1 else int(time.time()) + duration * 86400
+        expires = -1 if duration == -1 else int(self.clock()) + duration * 86400
         robot = _Robot(
             robot_id=next(self._robot_ids),
             name=full,
@@ -329,6 +347,7 @@ class HarborStandIn:
             project_id=projects[0].project_id if level == "project" else 0,
         )
         self.robots[robot.robot_id] = robot
+        self.issued_secrets.append(robot.secret)
         self._write_htpasswd()
         return {
             "id": robot.robot_id,
@@ -347,6 +366,7 @@ class HarborStandIn:
         if method == "PATCH":
             given = str((body or {}).get("secret") or "")
             robot.secret = given or secrets.token_urlsafe(24)
+            self.issued_secrets.append(robot.secret)
             self._write_htpasswd()
             return 200, {"secret": robot.secret}, {}
         if method == "DELETE":
@@ -365,6 +385,12 @@ def _handler(standin: HarborStandIn) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _serve(self) -> None:
+            split = urlsplit(self.path)
+            if standin.registry and (split.path == "/v2" or split.path.startswith("/v2/")):
+                query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+                standin.requests.append((self.command, split.path, query))  # never the headers
+                _relay(self, standin.registry)
+                return
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -389,6 +415,146 @@ def _handler(standin: HarborStandIn) -> type[BaseHTTPRequestHandler]:
             if data and self.command != "HEAD":
                 self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
     return Handler
+
+
+# -- /v2: the distribution API, relayed to the real registry ---------------------------------------
+
+# Hop-by-hop headers (RFC 9110 7.6.1) are the connection's, not the message's: a proxy drops them.
+# ``Expect`` is answered to the client by BaseHTTPRequestHandler (100 Continue) already.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    }
+)
+_CHUNK = 64 * 1024
+_UPSTREAM_TIMEOUT = 300.0
+
+
+class _ClientGone(Exception):
+    """The client hung up inside its request body, or sent a malformed chunked body."""
+
+
+def _chunks_in(rfile: Any) -> Any:
+    """The data of a chunked request body read from ``rfile`` (trailers are read and dropped)."""
+    while True:
+        line = rfile.readline(65537)
+        if not line:
+            raise _ClientGone("client closed the connection inside a chunked body")
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise _ClientGone("malformed chunk size") from None
+        if size == 0:
+            while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                pass
+            return
+        left = size
+        while left:
+            data = rfile.read(min(left, _CHUNK))
+            if not data:
+                raise _ClientGone("client closed the connection inside a chunk")
+            left -= len(data)
+            yield data
+        rfile.readline(65537)  # the CRLF closing the chunk
+
+
+def _relay(handler: BaseHTTPRequestHandler, registry: str) -> None:
+    """Relay ``handler``'s request to the registry at ``registry`` and its answer back, both streamed."""
+    host, _, port = registry.rpartition(":")
+    upstream = http.client.HTTPConnection(host, int(port), timeout=_UPSTREAM_TIMEOUT)
+    chunked_in = "chunked" in handler.headers.get("Transfer-Encoding", "").lower()
+    connection_tokens = {
+        t.strip().lower() for v in handler.headers.get_all("Connection", []) for t in v.split(",")
+    }
+    try:
+        try:
+            upstream.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
+            for key, value in handler.headers.items():
+                lower = key.lower()
+                if lower in _HOP_BY_HOP or lower in connection_tokens:
+                    continue
+                if chunked_in and lower == "content-length":
+                    continue  # RFC 9112 6.3: Transfer-Encoding overrides Content-Length
+                upstream.putheader(key, value)
+            if "Host" not in handler.headers:  # an HTTP/1.0 client: the registry must see this host
+                address = handler.server.server_address
+                upstream.putheader("Host", f"{address[0]}:{address[1]}")
+            if chunked_in:
+                upstream.putheader("Transfer-Encoding", "chunked")
+            upstream.endheaders()
+            if chunked_in:
+                for data in _chunks_in(handler.rfile):
+                    upstream.send(b"%x\r\n%b\r\n" % (len(data), data))
+                upstream.send(b"0\r\n\r\n")
+            else:
+                left = int(handler.headers.get("Content-Length") or 0)
+                while left:
+                    data = handler.rfile.read(min(left, _CHUNK))
+                    if not data:
+                        raise _ClientGone("client closed the connection inside the body")
+                    left -= len(data)
+                    upstream.send(data)
+            response = upstream.getresponse()
+        except _ClientGone:  # (before OSError: a refused upstream connection is a 502, not this)
+            handler.close_connection = True
+            return
+        except OSError as exc:
+            # The registry could not be reached: a gateway error, as a reverse proxy answers.
+            body = json.dumps(
+                {"errors": [{"code": "UNKNOWN", "message": f"registry unreachable: {type(exc).__name__}"}]}
+            ).encode()
+            handler.send_response(502)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            if handler.command != "HEAD":
+                handler.wfile.write(body)
+            return
+        try:
+            _relay_response(handler, response)
+        except OSError:  # the client hung up while the answer was streamed
+            handler.close_connection = True
+    finally:
+        upstream.close()
+
+
+def _relay_response(handler: BaseHTTPRequestHandler, response: http.client.HTTPResponse) -> None:
+    tokens = {t.strip().lower() for v in response.msg.get_all("Connection", []) or [] for t in v.split(",")}
+    headers = [
+        (k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP and k.lower() not in tokens
+    ]
+    no_body = handler.command == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200
+    framed = response.getheader("Content-Length") is not None
+    # http.client de-chunks a chunked answer; re-chunk it to the client. An answer framed by the
+    # registry closing its connection is framed for the client the same way.
+    chunked_out = not no_body and not framed and response.chunked
+    if not no_body and not framed and not chunked_out:
+        handler.close_connection = True
+    handler.send_response_only(response.status, response.reason)
+    for key, value in headers:
+        handler.send_header(key, value)
+    if chunked_out:
+        handler.send_header("Transfer-Encoding", "chunked")
+    if handler.close_connection:
+        handler.send_header("Connection", "close")
+    handler.end_headers()
+    if no_body:
+        return
+    while data := response.read1(_CHUNK):
+        if chunked_out:
+            handler.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            handler.wfile.write(data)
+    if chunked_out:
+        handler.wfile.write(b"0\r\n\r\n")
+    handler.wfile.flush()

@@ -30,7 +30,9 @@ from harbourmaster.vault.local import KeyFileVault
 if TYPE_CHECKING:
     from harbourmaster.deploy._engine_tls import EngineTls
     from harbourmaster.deploy.interface import DeploymentTarget, KubernetesCluster, SwarmEngine, TargetAccess
+    from harbourmaster.domain.secret import Secret
     from harbourmaster.registry import ClientOptions, CredentialProvider, RegistryClient, RegistryEndpoint
+    from harbourmaster.registry.harbor_api import HarborApi
     from harbourmaster.registry.interface import RegistryClientFactory
 
 __all__ = ["EngineConnectors", "build", "notifier_for"]
@@ -65,23 +67,33 @@ class _RegistryClientsAtFirstUse:
             endpoint, provider=provider, options=options, development_only=development_only
         )
 
+    def harbor_api(
+        self, endpoint: RegistryEndpoint, *, username: str, password: Secret, development_only: bool = False
+    ) -> HarborApi:
+        return self._real().harbor_api(
+            endpoint, username=username, password=password, development_only=development_only
+        )
+
     async def resolve_host(self, host: str, port: int) -> None:
         await self._real().resolve_host(host, port)
 
 
-def notifier_for(settings: Settings) -> Notifier:
-    """The vulnerability webhook of ``settings``, or a notifier that sends nothing when none is set.
+def notifier_for(settings: Settings, *, alerts: bool = False) -> Notifier:
+    """The vulnerability webhook of ``settings`` (``alerts``: the credential alert webhook), or a notifier
+    that sends nothing when none is set.
 
     Raises:
-        NotifyError: ``HARBOURMASTER_VULN_WEBHOOK_URL`` is not an absolute http(s) URL.
+        NotifyError: ``HARBOURMASTER_VULN_WEBHOOK_URL`` (``HARBOURMASTER_CREDENTIAL_WEBHOOK_URL``) is not an
+            absolute http(s) URL.
     """
-    url = settings.vuln_webhook_url
+    url = settings.credential_webhook_url if alerts else settings.vuln_webhook_url
+    name = "HARBOURMASTER_CREDENTIAL_WEBHOOK_URL" if alerts else "HARBOURMASTER_VULN_WEBHOOK_URL"
     if not url:
         return DisabledNotifier()
     try:
         return WebhookNotifier(url)
     except NotifyError as exc:
-        raise NotifyError(f"invalid setting: HARBOURMASTER_VULN_WEBHOOK_URL: {exc.message}") from None
+        raise NotifyError(f"invalid setting: {name}: {exc.message}") from None
 
 
 def build(
@@ -109,6 +121,7 @@ def build(
         clock=clock,
         notifier=notifier or notifier_for(settings),
         targets=EngineConnectors(),
+        alert_notifier=notifier_for(settings, alerts=True),
     )
 
 

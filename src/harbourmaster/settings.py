@@ -132,6 +132,25 @@ class Settings(BaseSettings):
         le=1 << 30,
         description="The largest SBOM or scanner report accepted for a scan, in bytes.",
     )
+    rotation_seconds: float = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="How often serve rotates managed robot accounts that are due, retires replaced ones "
+        "and raises expiry alerts (0: never).",
+    )
+    robot_grace_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 86400,
+        description="How long a replaced robot account keeps working after rotation. Unset: the longer of "
+        "the pull credential lifetime and the deployment timeout, plus 60 s.",
+    )
+    credential_webhook_url: str | None = Field(
+        default=None,
+        description="Where credential expiry alerts are POSTed; unset: nowhere (they are still audited "
+        "and in the harbourmaster_credential_expiry_seconds metric).",
+    )
     vuln_webhook_url: str | None = Field(
         default=None,
         description="Where newly affected images are POSTed after an advisory import; unset: nowhere.",

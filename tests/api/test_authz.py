@@ -70,6 +70,14 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("GET", f"{P}/registries/{{name}}/browse"): Call(
         Permission.REGISTRY_PROBE, 502, {"name": "dev-local"}, params={"repository": "team/app"}
     ),
+    # harbor-payments of the example is not managed: refused as bad input (422) once authorised.
+    ("POST", f"{P}/registries/{{name}}/harbor-sync"): Call(
+        Permission.GOVERNANCE_WRITE, 422, {"name": "harbor-payments"}, params={"dry_run": "true"}
+    ),
+    ("POST", f"{P}/registries/{{name}}/rotate"): Call(
+        Permission.GOVERNANCE_WRITE, 422, {"name": "harbor-payments"}
+    ),
+    ("GET", f"{P}/assessment"): Call(Permission.GOVERNANCE_READ, 200),
     ("PUT", f"{P}/registries/dockerhub-anonymous/visibility"): Call(
         Permission.GOVERNANCE_WRITE, 200, json={"hidden": True, "environment": "dev-docker"}
     ),
@@ -254,7 +262,9 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("GET", f"{P}/jobs"): Call(Permission.GOVERNANCE_READ, 200),
     # rotate: each allowed caller replaces the secret the one before made.
     ("POST", f"{P}/registries/{{name}}/notifications"): Call(
-        Permission.GOVERNANCE_WRITE, 200, {"name": "harbor-payments"},
+        Permission.GOVERNANCE_WRITE,
+        200,
+        {"name": "harbor-payments"},
         json={"url": "https://hm.corp", "rotate": True},
     ),
     # No such job (a refused caller queued none).

@@ -284,9 +284,15 @@ def test_thresholds_below_the_baseline_are_named_with_the_tier() -> None:
 
 
 def test_an_expired_credential_is_reported_with_a_rotation() -> None:
-    d08 = _decision(assess(_regs(compliant(), {"harbor-dev"}, expires_in_days=-3)), "Ch5-D-08")
+    # Not managed: the remedy is to let harbourmaster manage the Harbor project and its robots.
+    d08 = _decision(assess(_regs(compliant(), {"harbor-dev"}, expires_in_days=-3, managed=False)), "Ch5-D-08")
     assert any("harbor-dev" in s and "expired 3d ago" in s for s in d08.shortfalls)
-    assert "harbourmaster credentials rotate harbor-dev" in d08.remedies
+    assert "harbourmaster harbor sync --registry harbor-dev" in d08.remedies
+    assert any("manage: true" in r for r in d08.remedies)
+    # Managed (its robots synced): rotate them.
+    managed = _decision(assess(_regs(compliant(), {"harbor-dev"}, expires_in_days=-3, managed=True)),
+                        "Ch5-D-08")  # fmt: skip
+    assert managed.remedies == ("harbourmaster credentials rotate harbor-dev",)
 
 
 def test_an_air_gapped_environment_needs_approved_content() -> None:

@@ -15,6 +15,7 @@ recorded once.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
@@ -37,10 +38,12 @@ from harbourmaster.store.interface import (
     StoreError,
     TokenRepository,
 )
+from harbourmaster.store.robot_interface import robot_field
 from harbourmaster.store.values import AuditEvent, SealedBlobs, SealedUpdates, StoredToken
 from tests.fakes.store_approved_content import ApprovedContentTables, MemoryApprovedContentRepository
 from tests.fakes.store_deployments import DeploymentTables, MemoryDeploymentRepository
 from tests.fakes.store_jobs import JobTables, MemoryJobRepository
+from tests.fakes.store_robots import MemoryRobotRepository, RobotTables
 from tests.fakes.store_scans import MemoryScanRepository, ScanTables
 from tests.fakes.store_signing import MemorySigningRepository, SigningTables
 from tests.fakes.store_supply import MemoryAdvisoryRepository, MemorySbomRepository, SupplyTables
@@ -83,6 +86,7 @@ class _Tables:
     jobs: JobTables = field(default_factory=JobTables)
     deployments: DeploymentTables = field(default_factory=DeploymentTables)
     approved_content: ApprovedContentTables = field(default_factory=ApprovedContentTables)
+    robots: RobotTables = field(default_factory=RobotTables)
     scans: ScanTables = field(default_factory=ScanTables)
 
 
@@ -215,6 +219,10 @@ class _Governance(GovernanceRepository):
             for field_name, blob in fields.items():
                 fields[field_name] = rewrap(f"environment/{name}", field_name, blob)
                 count += 1
+        for robot in list(self._t.robots.rows.values()):
+            blob = rewrap(robot.registry, robot_field(robot.name, robot.generation), robot.sealed)
+            self._t.robots.rows[robot.id] = dataclasses.replace(robot, sealed=blob)
+            count += 1
         return count
 
     def environment_secret(self, environment: str, field: str) -> bytes | None:
@@ -378,6 +386,7 @@ def _repositories(tables: _Tables, clock: Clock) -> Repositories:
         scans=MemoryScanRepository(tables.scans),
         deployments=MemoryDeploymentRepository(tables.deployments),
         approved_content=MemoryApprovedContentRepository(tables.approved_content),
+        robots=MemoryRobotRepository(tables.robots),
     )
 
 

@@ -287,6 +287,11 @@ def sweep_api(p: Planted, sweep: Sweep) -> int:
     )  # fmt: skip
     assert refused.status_code == 422, refused.text
     sweep.add("POST deployments", refused.content)
+    # The assessment names every registry and credential (the sweep below sends it format=kyverno: 422).
+    for report in (f"{P}/assessment", f"{P}/assessment?format=html"):
+        answer = p.client.get(report, headers=p.admin)
+        assert answer.status_code == 200, answer.text
+        sweep.add(f"GET {report}", answer.content)
     spec = p.client.get(f"{P}/openapi.json").json()
     sweep.add("openapi.json", json.dumps(spec))
     count = 0

@@ -46,6 +46,10 @@ EXEMPT = {
     # serve's scheduler (no caller): queues the model's due mirrors as scheduler:<name>, whose rights
     # job_principal checks when each job runs, only while the schedule is defined as it was.
     ("mirror_schedule", "enqueue_due"),
+    # serve's rotation loop (no caller): rotates the managed robots that are due as harbourmaster, audited.
+    ("robot_rotation", "rotation_tick"),
+    # The harbourmaster_credential_expiry_seconds metric: registry and credential names and times only.
+    ("robot_rotation", "credential_expiries"),
 }
 
 

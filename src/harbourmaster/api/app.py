@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from harbourmaster import __version__
 from harbourmaster.api.gate import BODY_LIMITS, ROUTE_SCOPE_KEY, RequestGate, RequestIds, RouteTable
 from harbourmaster.api.lifespan import lifespan
 from harbourmaster.api.problems import document_problems, install_problem_handlers
 from harbourmaster.api.routes import (
+    assessment,
     deployments,
     environments,
     grants,
@@ -28,9 +32,13 @@ from harbourmaster.api.routes import (
     tokens,
     vulns,
 )
+from harbourmaster.errors import Error
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.robot_rotation import credential_expiries
 
 __all__ = ["API_PREFIX", "create_app"]
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
@@ -61,7 +69,7 @@ def create_app(hm: Harbourmaster, *, embedded_worker: bool = False) -> FastAPI:
     )
     modules = (
         registries, environments, identities, grants, operations, tokens, sboms, vulns, signatures, jobs,
-        registry_events, pull_credentials, deployments,
+        registry_events, pull_credentials, deployments, assessment,
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)
@@ -76,6 +84,8 @@ def create_app(hm: Harbourmaster, *, embedded_worker: bool = False) -> FastAPI:
         registry=metrics,
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     )
+
+    metrics.register(CredentialExpiryCollector(hm))
 
     @app.middleware("http")
     async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -105,3 +115,28 @@ def create_app(hm: Harbourmaster, *, embedded_worker: bool = False) -> FastAPI:
     # Outermost: every log line of a request, and its response, carry the request id.
     app.add_middleware(RequestIds)
     return app
+
+
+class CredentialExpiryCollector(Collector):
+    """``harbourmaster_credential_expiry_seconds``: the seconds until each credential expires (negative:
+    expired), labelled by registry, credential (a user or robot name, ``token``) and kind (``static``,
+    ``robot``, ``token``).  Read at each scrape; names and times only."""
+
+    def __init__(self, hm: Harbourmaster) -> None:
+        self._hm = hm
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "harbourmaster_credential_expiry_seconds",
+            "Seconds until a registry credential, managed robot account or minted provider token expires",
+            labels=["registry", "credential", "kind"],
+        )
+        now = self._hm.clock.now()
+        try:
+            expiries = credential_expiries(self._hm)
+        except Error as exc:  # the store is down: the scrape still answers the other metrics
+            log.warning("credential expiry metric unavailable: %s", exc.message)
+            expiries = []
+        for c in expiries:
+            gauge.add_metric([c.registry, c.credential, c.kind], c.seconds_left(now))
+        yield gauge

@@ -19,7 +19,7 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.jit import JitReaper
 from harbourmaster.services.jobs import WorkerThreads
 
-__all__ = ["PeriodicLoop", "lifespan", "mirror_scheduler_loop", "reaper_loop"]
+__all__ = ["PeriodicLoop", "lifespan", "mirror_scheduler_loop", "reaper_loop", "rotation_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,9 @@ def lifespan(
     The just-in-time Secret reaper passes over the Kubernetes environments every
     ``HARBOURMASTER_JIT_REAP_SECONDS`` (0 disables it); it is on ``app.state.jit_reaper``.  The mirror
     scheduler queues the scheduled mirrors that are due every ``HARBOURMASTER_MIRROR_SCHEDULER_SECONDS``
-    (0 disables it); it is on ``app.state.mirror_scheduler``.
+    (0 disables it); it is on ``app.state.mirror_scheduler``.  Managed robot accounts are rotated, replaced
+    ones retired and expiry alerts raised every ``HARBOURMASTER_ROTATION_SECONDS`` (0 disables it); on
+    ``app.state.credential_rotation``.
 
     The writer is on ``app.state.checkpoint_writer`` (``None`` when disabled), the worker on
     ``app.state.job_workers`` (``None`` without one).
@@ -49,20 +51,23 @@ def lifespan(
             log.info("periodic audit checkpoints are off (HARBOURMASTER_AUDIT_CHECKPOINT_INTERVAL=0)")
         else:
             writer.start()
-        reap_every = hm.settings.jit_reap_seconds
-        reaper = reaper_loop(hm, interval=reap_every) if reap_every > 0 else None
-        app.state.jit_reaper = reaper
-        if reaper is None:
-            log.info("the just-in-time Secret reaper is off (HARBOURMASTER_JIT_REAP_SECONDS=0)")
-        else:
-            reaper.start()
-        schedule_every = hm.settings.mirror_scheduler_seconds
-        scheduler = mirror_scheduler_loop(hm, interval=schedule_every) if schedule_every > 0 else None
-        app.state.mirror_scheduler = scheduler
-        if scheduler is None:
-            log.info("scheduled mirrors are off (HARBOURMASTER_MIRROR_SCHEDULER_SECONDS=0)")
-        else:
-            scheduler.start()
+        loops: list[PeriodicLoop] = []
+        s = hm.settings
+        for attribute, every, make, off in (
+            ("jit_reaper", s.jit_reap_seconds, reaper_loop,
+             "the just-in-time Secret reaper is off (HARBOURMASTER_JIT_REAP_SECONDS=0)"),
+            ("mirror_scheduler", s.mirror_scheduler_seconds, mirror_scheduler_loop,
+             "scheduled mirrors are off (HARBOURMASTER_MIRROR_SCHEDULER_SECONDS=0)"),
+            ("credential_rotation", s.rotation_seconds, rotation_loop,
+             "robot rotation and expiry alerts are off (HARBOURMASTER_ROTATION_SECONDS=0)"),
+        ):  # fmt: skip
+            loop = make(hm, interval=every) if every > 0 else None
+            setattr(app.state, attribute, loop)
+            if loop is None:
+                log.info(off)
+            else:
+                loop.start()
+                loops.append(loop)
         name = f"{socket.gethostname()}:{os.getpid()}:serve"
         workers = WorkerThreads(hm, name=name, concurrency=1) if embedded_worker else None
         app.state.job_workers = workers
@@ -77,10 +82,8 @@ def lifespan(
             await to_thread.run_sync(hm.stop_watching_model)
             if workers is not None:
                 await to_thread.run_sync(workers.stop)
-            if reaper is not None:
-                await to_thread.run_sync(reaper.stop)
-            if scheduler is not None:
-                await to_thread.run_sync(scheduler.stop)
+            for loop in loops:
+                await to_thread.run_sync(loop.stop)
             if writer is not None:
                 # Joining waits for a checkpoint being written; not on the event loop.
                 await to_thread.run_sync(writer.stop)
@@ -145,3 +148,22 @@ def mirror_scheduler_loop(hm: Harbourmaster, *, interval: float) -> PeriodicLoop
                      queued.slot.isoformat())  # fmt: skip
 
     return PeriodicLoop(name="mirror-scheduler", interval=interval, work=work, what="mirror scheduler")
+
+
+def rotation_loop(hm: Harbourmaster, *, interval: float) -> PeriodicLoop:
+    """:func:`~harbourmaster.services.robot_rotation.rotation_tick` every ``interval`` seconds."""
+
+    def work() -> None:
+        from harbourmaster.services.robot_rotation import rotation_tick
+
+        report = rotation_tick(hm)
+        for line in report.rotated:
+            log.info("robot rotated: %s", line)
+        for line in report.failed:
+            log.warning("robot rotation failed (the old secret is kept): %s", line)
+        for line in report.retired:
+            log.info("replaced robot retired: %s", line)
+        for line in report.alerts:
+            log.warning("credential expiring: %s", line)
+
+    return PeriodicLoop(name="credential-rotation", interval=interval, work=work, what="robot rotation")

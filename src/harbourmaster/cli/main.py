@@ -144,6 +144,11 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "registry": LazyCommand("harbourmaster.cli.registry:app", None, "Approved registries."),
     "audit": LazyCommand("harbourmaster.cli.audit:app", None, "The tamper-evident audit log."),
+    "assess": LazyCommand(
+        "harbourmaster.cli.assess:app",
+        "assess",
+        "Assess the configuration against the key decisions Ch5-D-01..D-09 and maturity levels 1-4.",
+    ),
     "keys": LazyCommand("harbourmaster.cli.keys:app", None, "The master key."),
     "deploy": LazyCommand(
         "harbourmaster.cli.deploy:deploy_app",
@@ -162,6 +167,11 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "credentials": LazyCommand(
         "harbourmaster.cli.credentials:app", None, "Registry credentials (write-only: never shown)."
+    ),
+    "harbor": LazyCommand(
+        "harbourmaster.cli.harbor:app",
+        None,
+        "Managed Harbor registries (manage: true): projects, security settings, robot accounts.",
     ),
     "sbom": LazyCommand(
         "harbourmaster.cli.sbom:app",

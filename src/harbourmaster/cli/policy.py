@@ -120,6 +120,9 @@ def diff(
     webhook: str | None = typer.Option(None, "--webhook", help="The admission webhook's base URL."),
     gate: str | None = typer.Option(None, "--gate", help="The pull gate's base URL."),
     ca_bundle: Path | None = typer.Option(None, "--ca-bundle", help="CA certificates of the webhook/gate."),
+    harbor: bool = typer.Option(
+        False, "--harbor", help="Read the security settings of the managed Harbor projects granted to it."
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Compare what each layer enforces with the governance model; exit 1 on any mismatch."""
@@ -144,6 +147,7 @@ def diff(
             (str(gatekeeper), read_text(gatekeeper, "--gatekeeper")) if gatekeeper is not None else None
         ),
         answers=answers,
+        harbor=harbor,
     )
     if json_output:
         emit_json(json_of(result))

@@ -174,7 +174,9 @@ def registry_unusable(reg: Registry, env: Environment, today: dt.date) -> str | 
         return f"registry {reg.name} is public and cannot be used on {env.tier.value} environments (D-06)"
     if reg.tls.insecure and env.tier is not Tier.DEVELOPMENT:
         return f"registry {reg.name} is insecure and allowed on development tier only"
-    if reg.credential is not None and reg.credential.expired(today):
+    # A managed Harbor pulls with its robots (their expiry is checked when one is opened); its own
+    # credential is the administrator's, for Harbor's API only.
+    if reg.credential is not None and reg.management is None and reg.credential.expired(today):
         assert reg.credential.expires is not None
         return f"the credential of registry {reg.name} expired on {reg.credential.expires.isoformat()}"
     return None

@@ -108,6 +108,19 @@ def grant_problems(
                     "(rule D-08: robot and service credentials must expire)",
                 )
             )
+        if reg.management is not None and env.tier is not Tier.DEVELOPMENT:
+            never = [r.name for r in reg.management.robots if r.lifetime_days is None]
+            if reg.management.robot_lifetime_days is None:
+                never[:0] = ["harbourmaster-pull", "harbourmaster-push"]
+            if never:
+                problems.append(
+                    (
+                        where,
+                        f"registry {reg.name}'s robot account(s) {', '.join(never)} never expire "
+                        f"and cannot be granted to {env.tier.value} environment {env.name} "
+                        "(rule D-08: robot accounts must expire; set lifetime_days)",
+                    )
+                )
         _check_grantee(access, grant, env, where, users, teams, problems, unchecked)
     return problems
 

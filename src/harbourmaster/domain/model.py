@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from harbourmaster.domain.harbor_management import HarborManagement
 from harbourmaster.domain.matching import RegistryLocation
 
 __all__ = [
@@ -151,6 +152,13 @@ class Registry:
     #: Marked public by the administrator (in addition to the known public hosts).
     declared_public: bool = False
     builtin: bool = False
+    #: ``provider: harbor`` with ``manage: true``: harbourmaster manages its project and robot accounts,
+    #: and ``credential`` is the Harbor API's (administrator or project administrator).
+    management: HarborManagement | None = None
+
+    @property
+    def managed(self) -> bool:
+        return self.management is not None
 
     @property
     def public(self) -> bool:

@@ -14,8 +14,10 @@ import asyncio
 
 import httpx
 
+from harbourmaster.domain.secret import Secret
 from harbourmaster.registry._session import ClientOptions
 from harbourmaster.registry.client import RegistryClient, RegistryEndpoint
+from harbourmaster.registry.harbor_api import HarborApi
 from harbourmaster.registry.interface import CredentialProvider, RegistryClientFactory
 
 __all__ = ["HttpxClientFactory"]
@@ -46,6 +48,12 @@ class HttpxClientFactory(RegistryClientFactory):
             development_only=development_only,
             transport=self._transport,
         )
+
+    def harbor_api(
+        self, endpoint: RegistryEndpoint, *, username: str, password: Secret, development_only: bool = False
+    ) -> HarborApi:
+        return HarborApi(endpoint, username=username, password=password, development_only=development_only,
+                         transport=self._transport)  # fmt: skip
 
     async def resolve_host(self, host: str, port: int) -> None:
         if self._transport is not None:

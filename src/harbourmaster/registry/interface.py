@@ -31,6 +31,7 @@ from harbourmaster.registry.challenge import Challenge
 if TYPE_CHECKING:
     from harbourmaster.registry._session import ClientOptions
     from harbourmaster.registry.client import RegistryClient, RegistryEndpoint
+    from harbourmaster.registry.harbor_api import HarborApi
 
 __all__ = [
     "BearerToken",
@@ -120,6 +121,16 @@ class RegistryClientFactory(Protocol):
         Raises:
             InsecureTransportRefused: plain HTTP / unverified TLS without ``development_only``, or
                 the CA bundle or client certificate cannot be loaded.
+        """
+        ...
+
+    def harbor_api(
+        self, endpoint: RegistryEndpoint, *, username: str, password: Secret, development_only: bool = False
+    ) -> HarborApi:
+        """A client of the Harbor management API (``/api/v2.0``) at ``endpoint``.
+
+        Raises:
+            InsecureTransportRefused: as :meth:`client`.
         """
         ...
 

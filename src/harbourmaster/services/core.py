@@ -90,6 +90,7 @@ class Harbourmaster:
         clock: Clock,
         notifier: Notifier,
         targets: TargetConnectors | None = None,
+        alert_notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         #: Connects to Docker engines, Swarm managers and Kubernetes API servers (None: this core
@@ -100,6 +101,8 @@ class Harbourmaster:
         self.registry_clients = registry_clients
         self.clock = clock
         self.notifier = notifier
+        #: Where credential expiry alerts go (None: nowhere; they are audited either way).
+        self.alert_notifier = alert_notifier
         self._snapshot: GovernanceSnapshot | None = None
         #: The model the snapshot was built from (immutable), for hot paths that need more of it.
         self._snapshot_state: GovernanceState | None = None

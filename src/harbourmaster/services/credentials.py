@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from harbourmaster.domain import durations
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.durations import MAX_WINDOW
-from harbourmaster.domain.model import Environment, Registry
+from harbourmaster.domain.harbor import PULL_ROBOT, robot_for_purpose
+from harbourmaster.domain.model import CredentialInfo, CredentialKind, Environment, Registry
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, NotFound
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.results import ExpiringCredentialPublic
+from harbourmaster.store.robot_interface import ManagedRobot, robot_field
 from harbourmaster.vault.interface import SealedSecret, VaultError
 
 __all__ = [
@@ -27,11 +29,14 @@ __all__ = [
     "expiring_credentials",
     "open_environment_secret",
     "open_registry_secret",
+    "open_robot_secret",
     "parse_duration",
+    "pull_credential_info",
     "same_environment_secret",
     "same_registry_secret",
     "seal_environment_secret",
     "seal_registry_secret",
+    "seal_robot_secret",
     "use_client_key",
     "use_credential",
 ]
@@ -67,7 +72,19 @@ def expiring_credentials(
     today = hm.clock.today()
     limit = today + within
     out = []
-    for reg in hm.state().registries:
+    state = hm.state()
+    managed = {r.name for r in state.registries if r.management is not None}
+    with hm.store.read() as tx:
+        robots = [r for r in tx.robots.robots() if r.registry in managed and r.retire_after is None]
+    for robot in robots:
+        if robot.expires_at is None or robot.expires_at.date() > limit:
+            continue
+        day = robot.expires_at.date()
+        out.append(
+            ExpiringCredential(registry=robot.registry, kind="robot", username=robot.harbor_name,
+                               expires=day, days_left=(day - today).days, expired=day < today)
+        )  # fmt: skip
+    for reg in state.registries:
         cred = reg.credential
         if cred is None or cred.expires is None or cred.expires > limit:
             continue
@@ -194,6 +211,8 @@ def use_credential(
         VaultError: the sealed secret cannot be opened (altered, or bound to another origin).
     """
     reg = _registry(hm, registry)
+    if reg.management is not None:
+        return _use_robot(hm, reg, actor=actor, purpose=purpose)
     cred = reg.credential
     with hm.store.transaction() as tx:
         blob = tx.governance.sealed_blobs(reg.name).credential
@@ -225,6 +244,72 @@ def use_credential(
             "expired credentials are refused"
         )
     return use
+
+
+def open_robot_secret(hm: Harbourmaster, registry: Registry, robot: ManagedRobot) -> Secret:
+    """Open a managed robot's sealed secret, bound to ``registry``'s origin as it is now.
+
+    Raises:
+        DecryptionError: the secret was sealed for another origin (or altered).
+    """
+    return hm.vault.open(
+        SealedSecret.from_bytes(robot.sealed), record=registry.name,
+        field=robot_field(robot.name, robot.generation), origin=registry.credential_origin,
+    )  # fmt: skip
+
+
+def seal_robot_secret(
+    hm: Harbourmaster, registry: Registry, name: str, generation: int, secret: Secret
+) -> bytes:
+    """A robot generation's secret sealed for ``registry``'s origin."""
+    sealed = hm.vault.seal(
+        secret, record=registry.name, field=robot_field(name, generation), origin=registry.credential_origin
+    )
+    return sealed.to_bytes()
+
+
+def pull_credential_info(hm: Harbourmaster, registry: Registry) -> CredentialInfo | None:
+    """What may be known of the credential pulls from ``registry`` use: its own, or for a managed Harbor
+    its pull robot (None until ``harbor sync`` made one; the administrator's is Harbor's API's only)."""
+    if registry.management is None:
+        return registry.credential
+    with hm.store.read() as tx:
+        robot = tx.robots.active(registry.name, PULL_ROBOT)
+    if robot is None:
+        return None
+    expires = robot.expires_at.date() if robot.expires_at is not None else None
+    return CredentialInfo(CredentialKind.ROBOT, robot.harbor_name, expires, secret_set=True)
+
+
+def _use_robot(hm: Harbourmaster, reg: Registry, *, actor: str, purpose: str) -> CredentialUse:
+    """A managed Harbor's robot for one operation (pull robot, or push robot for pushes); audited.
+
+    Its administrator credential never leaves for a pull or a deployment: that is Harbor's API's only.
+    """
+    name = robot_for_purpose(purpose)
+    today = hm.clock.now()
+    refusal = None
+    with hm.store.transaction() as tx:
+        robot = tx.robots.active(reg.name, name)
+        if robot is None:
+            refusal = (f"registry {reg.name} is managed and has no {name} robot account yet; "
+                       f"run: harbourmaster harbor sync --registry {reg.name}")  # fmt: skip
+            reason = "no robot"
+        elif robot.expires_at is not None and robot.expires_at <= today:
+            refusal = (f"the {name} robot account of registry {reg.name} expired on "
+                       f"{robot.expires_at.date().isoformat()}; expired credentials are refused")  # fmt: skip
+            reason = "expired"
+        if refusal is not None:
+            tx.audit.append(actor=actor, action="credential.use", target=reg.name, result="refused",
+                            details={"purpose": purpose, "robot": name, "reason": reason})  # fmt: skip
+        else:
+            assert robot is not None
+            secret = open_robot_secret(hm, reg, robot)
+            tx.audit.append(actor=actor, action="credential.use", target=reg.name,
+                            details={"purpose": purpose, "username": robot.harbor_name})  # fmt: skip
+    if refusal is not None or robot is None:
+        raise BadInput(refusal or f"registry {reg.name} has no {name} robot account")
+    return CredentialUse(reg.name, robot.harbor_name, secret)
 
 
 def use_client_key(hm: Harbourmaster, *, registry: Registry | str, actor: str, purpose: str) -> Secret | None:

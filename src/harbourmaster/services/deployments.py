@@ -43,6 +43,7 @@ from harbourmaster.domain.reference import parse_reference
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import BadInput, Error, Forbidden, NotFound
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.credentials import pull_credential_info
 from harbourmaster.services.decisions import ContentDecision, check_content, check_images
 from harbourmaster.services.deployment_results import DeploymentAccepted, DeploymentPublic
 from harbourmaster.services.environment_access import authorise_environment, named_environment
@@ -187,7 +188,11 @@ def _credential_checks(hm: Harbourmaster, registries: Sequence[str]) -> dict[str
     names: dict[str, str | None] = {}
     for name in registries:
         reg = snapshot.registries[name]
-        cred = reg.credential
+        # A managed Harbor is pulled from with its pull robot, never the administrator's credential.
+        cred = pull_credential_info(hm, reg)
+        if reg.management is not None and cred is None:
+            raise BadInput(f"registry {reg.name} is managed and has no pull robot yet; nothing was deployed: "
+                           f"run harbourmaster harbor sync --registry {reg.name}")  # fmt: skip
         if cred is not None and cred.expired(hm.clock.today()):
             assert cred.expires is not None
             raise BadInput(

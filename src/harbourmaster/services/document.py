@@ -18,6 +18,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harbourmaster.domain.harbor_management import (
+    DEFAULT_ALERT_DAYS,
+    DEFAULT_ROBOT_LIFETIME_DAYS,
+    DEFAULT_ROTATE_AT,
+    RobotAccess,
+)
 from harbourmaster.domain.model import (
     AdmissionMode,
     CredentialKind,
@@ -84,6 +90,35 @@ class CredentialSpec(_Spec):
     """The day the credential expires (YYYY-MM-DD); an expired credential is refused."""
 
 
+class RobotAccountSpec(_Spec):
+    """A CI robot account harbourmaster keeps on a managed Harbor: least privilege on the registry's
+    project only, with an expiry, its secret kept in the vault and never shown."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    """The robot's name in Harbor (Harbor calls it ``robot$<project>+<name>``)."""
+    access: RobotAccess = RobotAccess.PUSH
+    """``pull`` or ``push`` (push includes pull) on the registry's project."""
+    lifetime_days: int | None = Field(default=None, ge=-1, le=3650)
+    """Days until it expires; -1: never (development-only registries).  Omitted: the management's
+    ``robot_lifetime_days``."""
+    description: str = Field(default="", max_length=255)
+    """What the robot is for."""
+
+
+class ManagementSpec(_Spec):
+    """How harbourmaster manages a Harbor registry (``manage: true``)."""
+
+    robot_lifetime_days: int = Field(default=DEFAULT_ROBOT_LIFETIME_DAYS, ge=-1, le=3650)
+    """Days until each robot account expires; -1: never, refused while the registry is granted to a
+    staging or production environment (D-08)."""
+    rotate_at: float = Field(default=DEFAULT_ROTATE_AT, gt=0, lt=1)
+    """Rotate each robot's secret when this fraction of its lifetime has passed."""
+    alert_days: int = Field(default=DEFAULT_ALERT_DAYS, ge=0, le=365)
+    """Alert (audit record, metric, webhook) when a robot expires within this many days."""
+    robots: list[RobotAccountSpec] = Field(default_factory=list)
+    """CI robots, beyond harbourmaster's own ``harbourmaster-pull`` and ``harbourmaster-push``."""
+
+
 class TlsSpec(_Spec):
     """How the registry's TLS is trusted, and the client certificate it asks for."""
 
@@ -136,9 +171,15 @@ class RegistrySpec(_Spec, ProviderFieldsSpec):
     oci_artifacts: bool = False
     """The registry stores OCI artifacts (SBOMs are attached to images there)."""
     credential: CredentialSpec | None = None
-    """The credential to use.  Omitted: anonymous."""
+    """The credential to use.  Omitted: anonymous.  With ``manage: true``: the Harbor administrator's or
+    project administrator's, used only for Harbor's API; pulls and pushes use the robot accounts."""
     tls: TlsSpec | None = None
     """TLS trust and client certificate.  Omitted: verified against the system's CAs."""
+    manage: bool = False
+    """``provider: harbor`` only: harbourmaster manages the Harbor project ``scope`` names, its
+    security settings (from the tier policy) and its robot accounts (``harbor sync``)."""
+    management: ManagementSpec | None = None
+    """With ``manage: true``: robot lifetimes, rotation and CI robots.  Omitted: the defaults."""
 
 
 class EnvironmentSpec(_Spec):

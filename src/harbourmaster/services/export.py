@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.harbor_management import management_document
 from harbourmaster.domain.mirror_schedules import MirrorSchedule
 from harbourmaster.domain.model import (
     AdmissionMode,
@@ -47,7 +48,11 @@ def registry_document(reg: Registry) -> dict[str, Any]:
     tls = _tls_document(reg.tls)
     if tls:
         out["tls"] = tls
+    if reg.management is not None:
+        out["manage"] = True
+        out["management"] = management_document(reg.management)
     return out
+
 
 
 def _tls_document(settings: TlsSettings) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from harbourmaster.domain.exports.kyverno import kyverno_policy
 from harbourmaster.errors import BadInput
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.environment_access import named_environment
+from harbourmaster.services.harbor_drift import harbor_drift
 
 __all__ = [
     "ExportFormat",
@@ -196,9 +197,12 @@ def diff_policy(
     kyverno: tuple[str, str] | None = None,
     gatekeeper: tuple[str, str] | None = None,
     answers: Sequence[LayerAnswer] = (),
+    harbor: bool = False,
 ) -> PolicyDiffPublic:
     """Compare each layer with the governance model: ``kyverno`` and ``gatekeeper`` are (file name,
-    text) of exported or hand-edited policies, ``answers`` what running layers reported.
+    text) of exported or hand-edited policies, ``answers`` what running layers reported; ``harbor``
+    reads the security settings of the Harbor projects of the managed registries granted to the
+    environment (opening their administrator credential: registry operators only).
 
     Raises:
         Forbidden, NotFound: as :func:`environment_rules`.
@@ -206,8 +210,12 @@ def diff_policy(
             environment that is not Kubernetes.
     """
     require(principal, Permission.GOVERNANCE_READ)
-    if kyverno is None and gatekeeper is None and not answers:
-        raise BadInput("name at least one layer to compare: --kyverno, --gatekeeper, --webhook or --gate")
+    if harbor:
+        require(principal, Permission.REGISTRY_PROBE)
+    if kyverno is None and gatekeeper is None and not answers and not harbor:
+        raise BadInput(
+            "name at least one layer to compare: --kyverno, --gatekeeper, --webhook, --gate or --harbor"
+        )
     env = named_environment(hm.snapshot(), environment)
     policy = effective_policy(hm.state(), tier=env.tier, environment=env, today=hm.today())
     drifts: list[Drift] = []
@@ -240,6 +248,9 @@ def diff_policy(
     for answer in answers:
         layers.append(answer.layer)
         drifts += _layer_drift(answer, environment, env.tier.value, policy.fingerprint)
+    if harbor:
+        layers.append("harbor")
+        drifts += harbor_drift(hm, principal, environment)
     return PolicyDiffPublic(
         environment=environment,
         fingerprint=policy.fingerprint,

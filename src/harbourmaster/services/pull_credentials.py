@@ -42,6 +42,7 @@ from harbourmaster.domain.model import Environment, EnvironmentKind, Registry
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import Conflict, Error, Forbidden, NotFound
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.credentials import pull_credential_info
 from harbourmaster.services.decisions import check_images
 from harbourmaster.services.environment_access import named_environment
 from harbourmaster.services.registry_endpoints import mint_credentials
@@ -137,8 +138,9 @@ def _issue(
             details=list(decision.reasons),
         )
     registry = snapshot.registries[decision.registry]
-    if registry.credential is not None:
-        facts["credential"] = registry.credential.username
+    pulling = pull_credential_info(hm, registry)
+    if pulling is not None:
+        facts["credential"] = pulling.username
     return _mint(hm, principal, registry)
 
 

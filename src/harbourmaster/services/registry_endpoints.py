@@ -46,6 +46,7 @@ from harbourmaster.registry.providers import (
 )
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.credentials import use_client_key, use_credential
+from harbourmaster.services.token_states import record_token
 
 __all__ = [
     "OPERATION_OPTIONS",
@@ -227,4 +228,11 @@ def mint_credentials(
         ) as client:
             return await client.credentials()
 
-    return run_sync(mint())
+    minted = run_sync(mint())
+    if minted is not None and registry.provider in _TOKEN_PROVIDERS:
+        record_token(registry.name, minted.expires_at)
+    return minted
+
+
+#: The providers whose stored credential is exchanged for a short-lived token at each pull.
+_TOKEN_PROVIDERS = frozenset({Provider.ECR, Provider.ACR, Provider.GAR})

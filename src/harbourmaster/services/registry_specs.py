@@ -13,12 +13,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harbourmaster.domain.harbor_management import OWN_ROBOTS, HarborManagement, RobotSpec
 from harbourmaster.domain.matching import LocationError, parse_registry_location
 from harbourmaster.domain.model import CredentialInfo, Provider, Registry, TlsSettings
 from harbourmaster.domain.secret import Secret, SecretReferenceError, parse_secret_reference
 from harbourmaster.domain.state import StateInvalid, Violation
 from harbourmaster.errors import BadInput, Conflict, NotFound
-from harbourmaster.services.document import PROVIDER_FIELDS, RegistrySpec
+from harbourmaster.services.document import PROVIDER_FIELDS, ManagementSpec, RegistrySpec
 from harbourmaster.services.export import registry_document
 from harbourmaster.vault.interface import UnresolvedSecretError
 from harbourmaster.vault.references import HostFiles, read_host_file
@@ -163,6 +164,49 @@ def registry_from_spec(
         tls=tls,
         credential=credential,
         declared_public=spec.public,
+        management=_management(spec, path=path, problems=problems),
+    )
+
+
+def _management(spec: RegistrySpec, *, path: str, problems: list[Violation]) -> HarborManagement | None:
+    """The Harbor management a spec asks for (None: not managed); problems name their field."""
+    if not spec.manage:
+        if spec.management is not None:
+            problems.append(Violation(f"{path}.management", "only with manage: true"))
+        return None
+    if spec.provider is not Provider.HARBOR:
+        problems.append(Violation(f"{path}.manage", "only a provider: harbor registry can be managed"))
+        return None
+    if not spec.scope:
+        problems.append(
+            Violation(f"{path}.scope", "required with manage: true: the Harbor project harbourmaster manages")
+        )
+    if spec.credential is None:
+        problems.append(
+            Violation(
+                f"{path}.credential",
+                "required with manage: true: a Harbor administrator or project administrator for its API",
+            )
+        )
+    m = spec.management or ManagementSpec()
+    robots: list[RobotSpec] = []
+    for i, r in enumerate(m.robots):
+        if r.name in OWN_ROBOTS or r.name in {x.name for x in robots}:
+            taken = f"{r.name} is taken (by harbourmaster or another robot of this registry)"
+            problems.append(Violation(f"{path}.management.robots[{i}].name", taken))
+            continue
+        lifetime = r.lifetime_days if r.lifetime_days is not None else m.robot_lifetime_days
+        if lifetime == 0:
+            where = f"{path}.management.robots[{i}].lifetime_days"
+            problems.append(Violation(where, "must be -1 or positive"))
+        robots.append(RobotSpec(r.name, r.access, None if lifetime == -1 else lifetime, r.description))
+    if m.robot_lifetime_days == 0:
+        problems.append(Violation(f"{path}.management.robot_lifetime_days", "must be -1 or positive"))
+    return HarborManagement(
+        robot_lifetime_days=None if m.robot_lifetime_days == -1 else m.robot_lifetime_days,
+        rotate_at=m.rotate_at,
+        alert_days=m.alert_days,
+        robots=tuple(robots),
     )
 
 

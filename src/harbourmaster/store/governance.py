@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from harbourmaster.clock import Clock, SystemClock
+from harbourmaster.domain.harbor_management import management_document
 from harbourmaster.domain.model import Registry, User
 from harbourmaster.domain.state import GovernanceState
 from harbourmaster.store.environment_connections import (
@@ -33,6 +34,7 @@ from harbourmaster.store.models import (
     AccessRow,
     EnvironmentRow,
     GrantRow,
+    ManagedRobotRow,
     NamespaceRow,
     RegistryRow,
     TeamMemberRow,
@@ -40,6 +42,7 @@ from harbourmaster.store.models import (
     TierPolicyRow,
     UserRow,
 )
+from harbourmaster.store.robot_interface import robot_field
 from harbourmaster.store.signing_trust import save_signing
 from harbourmaster.store.values import SealedBlobs, SealedUpdates
 
@@ -87,6 +90,7 @@ def _apply_registry(row: RegistryRow, reg: Registry) -> None:
         row.credential_sealed = None
     if not reg.tls.client_key_set:
         row.client_key_sealed = None
+    row.management = management_document(reg.management) if reg.management is not None else None
 
 
 def _sync_registries(
@@ -311,6 +315,10 @@ class SqlGovernanceRepository(GovernanceRepository):
                 count += 1
         if connections:
             save_environment_secrets(self._session, connections)
+        for robot in self._session.scalars(select(ManagedRobotRow).with_for_update()):
+            robot.secret_sealed = rewrap(robot.registry_name, robot_field(robot.name, robot.generation),
+                                         robot.secret_sealed)  # fmt: skip
+            count += 1
         self._session.flush()
         return count
 

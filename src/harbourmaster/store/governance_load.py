@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from harbourmaster.domain.harbor_management import management_from_document
 from harbourmaster.domain.kinds import KindSelector
 from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import (
@@ -92,6 +93,7 @@ def _registry_from_row(row: RegistryRow) -> Registry:
         credential=credential,
         declared_public=row.declared_public,
         builtin=row.builtin,
+        management=management_from_document(row.management) if row.management else None,
     )
 
 

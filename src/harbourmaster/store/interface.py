@@ -35,6 +35,7 @@ from harbourmaster.errors import Error
 from harbourmaster.store.approved_content_interface import ApprovedContentRepository
 from harbourmaster.store.deployment_interface import DeploymentRepository
 from harbourmaster.store.job_interface import JobRepository
+from harbourmaster.store.robot_interface import RobotRepository
 from harbourmaster.store.scan_interface import ScanRepository
 from harbourmaster.store.values import (
     AdvisoryMatch,
@@ -419,6 +420,7 @@ class Repositories:
     scans: ScanRepository
     deployments: DeploymentRepository
     approved_content: ApprovedContentRepository
+    robots: RobotRepository
 
 
 class Store(ABC):

@@ -78,6 +78,8 @@ class RegistryRow(Base):
     credential_expires: Mapped[dt.date | None] = mapped_column(Date)
     credential_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     credential_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: ``manage: true`` (migration 0015): the Harbor management settings; None: not managed.
+    management: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class EnvironmentRow(Base):
@@ -434,3 +436,25 @@ class ApprovedContentRow(Base):
     __table_args__ = (
         UniqueConstraint("registry", "repository", "digest", name="uq_approved_content_image"),
     )
+
+
+class ManagedRobotRow(Base):
+    """One generation of a robot account on a managed Harbor, its secret sealed (migration 0015)."""
+
+    __tablename__ = "managed_robots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registry_name: Mapped[str] = mapped_column("registry", String(128))
+    name: Mapped[str] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(Integer)
+    access: Mapped[str] = mapped_column(String(8))
+    harbor_id: Mapped[int] = mapped_column(Integer)
+    harbor_name: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str] = mapped_column(String(255))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    retire_after: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    alerted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("registry", "name", "generation", name="uq_managed_robot_generation"),)

@@ -17,7 +17,16 @@ from harbourmaster.api.schemas import (
 )
 from harbourmaster.domain.authz import Permission, Principal
 from harbourmaster.domain.secret import Secret
-from harbourmaster.services import governance, governance_reads, registry_browse, registry_probe
+from harbourmaster.services import (
+    governance,
+    governance_reads,
+    harbor_sync,
+    registry_browse,
+    registry_probe,
+    robot_rotation,
+)
+from harbourmaster.services.harbor_sync import HarborSyncPublic
+from harbourmaster.services.robot_rotation import RotationPublic
 
 router = APIRouter(prefix="/registries", tags=["registries"])
 
@@ -99,3 +108,28 @@ def browse_registry(
 ) -> BrowsePublic:
     """Repositories (no ``repository``), tags (no ``reference``), or an image summary."""
     return registry_browse.browse(hm, principal, name, repository or None, reference or None)
+
+
+@router.post("/{name}/harbor-sync", response_model=HarborSyncPublic, responses=REGISTRY_PROBLEMS)
+def sync_harbor(
+    name: Annotated[str, Path(examples=["harbor-payments"])],
+    hm: CoreDep,
+    principal: Writer,
+    dry_run: Annotated[bool, Query()] = False,
+) -> HarborSyncPublic:
+    """A managed Harbor's project, security settings and robots made to match the model (``dry_run``:
+    only the actions it would take)."""
+    return harbor_sync.harbor_sync(hm, principal, name, dry_run=dry_run)
+
+
+@router.post("/{name}/rotate", response_model=RotationPublic, responses=REGISTRY_PROBLEMS)
+def rotate_robots(
+    name: Annotated[str, Path(examples=["harbor-payments"])],
+    hm: CoreDep,
+    principal: Writer,
+    robot: Annotated[str | None, Query(max_length=64)] = None,
+    refresh: Annotated[bool, Query()] = False,
+) -> RotationPublic:
+    """Rotate a managed Harbor's robot accounts; a robot Harbor refused is ``failed`` with its reason (the
+    old secret is kept)."""
+    return robot_rotation.rotate_credential(hm, principal, name, robot=robot, refresh=refresh)
