@@ -71,6 +71,7 @@ class _Tables:
     blobs: dict[str, list[bytes | None]] = field(default_factory=dict)
     #: registry name -> sealed event-notification secret
     event_secrets: dict[str, bytes] = field(default_factory=dict)
+    web_session_key: bytes | None = None
     #: environment name -> {field -> sealed connection secret}
     environment_secrets: dict[str, dict[str, bytes]] = field(default_factory=dict)
     #: scheduled mirror name -> (cron expression, the slot whose job was last queued)
@@ -219,6 +220,9 @@ class _Governance(GovernanceRepository):
             for field_name, blob in fields.items():
                 fields[field_name] = rewrap(f"environment/{name}", field_name, blob)
                 count += 1
+        if self._t.web_session_key is not None:
+            self._t.web_session_key = rewrap("web-session", "signing_key", self._t.web_session_key)
+            count += 1
         for robot in list(self._t.robots.rows.values()):
             blob = rewrap(robot.registry, robot_field(robot.name, robot.generation), robot.sealed)
             self._t.robots.rows[robot.id] = dataclasses.replace(robot, sealed=blob)
@@ -227,6 +231,16 @@ class _Governance(GovernanceRepository):
 
     def environment_secret(self, environment: str, field: str) -> bytes | None:
         return self._t.environment_secrets.get(environment, {}).get(field)
+
+    def web_session_key(self) -> bytes | None:
+        return self._t.web_session_key
+
+    def claim_web_session_key(self, sealed: bytes, *, replacing: bytes | None) -> bytes:
+        if self._t.web_session_key != replacing:
+            assert self._t.web_session_key is not None
+            return self._t.web_session_key
+        self._t.web_session_key = sealed
+        return sealed
 
     def event_secret(self, registry: str) -> bytes | None:
         return self._t.event_secrets.get(registry)

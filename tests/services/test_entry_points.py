@@ -1,7 +1,7 @@
 """Every rule and permission check sits behind a service that takes a ``Principal``.
 
 The entry points are found, not listed: every function of ``harbourmaster.services`` that a
-surface (``api``, ``cli``) calls.  Each must take a ``Principal`` and call ``require`` (itself,
+surface (``api``, ``cli``, ``web``) calls.  Each must take a ``Principal`` and call ``require`` (itself,
 or through a services function that does), unless it is named below with the reason it
 touches no governance data.
 """
@@ -50,13 +50,18 @@ EXEMPT = {
     ("robot_rotation", "rotation_tick"),
     # The harbourmaster_credential_expiry_seconds metric: registry and credential names and times only.
     ("robot_rotation", "credential_expiries"),
+    # Establish who is signed in to the web UI (from an API token, then from the session's token id).
+    ("web_sessions", "sign_in"),
+    ("web_sessions", "session_principal"),
+    # The key that signs web session cookies (never shown; no data of anyone's).
+    ("web_sessions", "session_key"),
 }
 
 
 def _surface_calls() -> set[tuple[str, str]]:
     """(services module, function) for every services name a surface imports or uses as ``module.name``."""
     used: set[tuple[str, str]] = set()
-    for path in [*PACKAGE.glob("api/**/*.py"), *PACKAGE.glob("cli/**/*.py")]:
+    for path in [*PACKAGE.glob("api/**/*.py"), *PACKAGE.glob("cli/**/*.py"), *PACKAGE.glob("web/**/*.py")]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         aliases: dict[str, str] = {}
         for node in ast.walk(tree):

@@ -35,6 +35,7 @@ from harbourmaster.api.routes import (
 from harbourmaster.errors import Error
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.robot_rotation import credential_expiries
+from harbourmaster.web import mount_ui
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -75,6 +76,8 @@ def create_app(hm: Harbourmaster, *, embedded_worker: bool = False) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
         routes.add(API_PREFIX, module.router.routes)
     document_problems(app)
+    # The web UI under /ui: outside the API prefix, so the bearer-token gate leaves it to its sessions.
+    mount_ui(app, hm)
 
     metrics = CollectorRegistry()
     latency = Histogram(

@@ -315,6 +315,11 @@ class SqlGovernanceRepository(GovernanceRepository):
                 count += 1
         if connections:
             save_environment_secrets(self._session, connections)
+        web_key = self.web_session_key()
+        if web_key is not None:
+            rewrapped = base64.b64encode(rewrap(WEB_SESSION_KEY_RECORD, WEB_SESSION_KEY_FIELD, web_key))
+            set_meta(self._session, WEB_SESSION_KEY_META, {"sealed": rewrapped.decode("ascii")})
+            count += 1
         for robot in self._session.scalars(select(ManagedRobotRow).with_for_update()):
             robot.secret_sealed = rewrap(robot.registry_name, robot_field(robot.name, robot.generation),
                                          robot.secret_sealed)  # fmt: skip
@@ -336,6 +341,21 @@ class SqlGovernanceRepository(GovernanceRepository):
             secrets[registry] = sealed
         _save_event_secrets(self._session, secrets)
 
+    def web_session_key(self) -> bytes | None:
+        value = get_meta(self._session, WEB_SESSION_KEY_META)
+        sealed = value.get("sealed") if isinstance(value, dict) else None
+        return base64.b64decode(sealed) if isinstance(sealed, str) else None
+
+    def claim_web_session_key(self, sealed: bytes, *, replacing: bytes | None) -> bytes:
+        _lock_model(self._session)  # one maker at a time across processes (PostgreSQL)
+        current = self.web_session_key()
+        if current != replacing:
+            assert current is not None
+            return current
+        set_meta(self._session, WEB_SESSION_KEY_META, {"sealed": base64.b64encode(sealed).decode("ascii")})
+        self._session.flush()
+        return sealed
+
     def mirror_slot(self, name: str, *, schedule: str) -> dt.datetime | None:
         return mirror_slot(self._session, name, schedule=schedule)
 
@@ -344,6 +364,11 @@ class SqlGovernanceRepository(GovernanceRepository):
     ) -> bool:
         return claim_mirror_slot(self._session, name, schedule=schedule, previous=previous, slot=slot)
 
+
+#: The ``meta`` row of the web UI's session signing key, and the vault binding it is sealed under.
+WEB_SESSION_KEY_META = "web_session_key"
+WEB_SESSION_KEY_RECORD = "web-session"
+WEB_SESSION_KEY_FIELD = "signing_key"
 
 #: The field the registries' event-notification secrets are sealed for, and their ``meta`` row
 #: (``{registry: base64 of the sealed secret}``; a handful of registries, so one row).

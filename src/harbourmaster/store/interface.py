@@ -147,6 +147,15 @@ class GovernanceRepository(ABC):
         """Keep (None: drop) the sealed event-notification secret of ``registry``."""
 
     @abstractmethod
+    def web_session_key(self) -> bytes | None:
+        """The sealed key that signs web UI session cookies, or None (none made yet)."""
+
+    @abstractmethod
+    def claim_web_session_key(self, sealed: bytes, *, replacing: bytes | None) -> bytes:
+        """Keep ``sealed`` as the web session key if the stored one is still ``replacing`` (None: none);
+        the key stored afterwards: another process's when it made one first."""
+
+    @abstractmethod
     def mirror_slot(self, name: str, *, schedule: str) -> dt.datetime | None:
         """The time (slot) whose job the scheduled mirror ``name`` last queued while its cron
         expression was ``schedule``; None when none was (or under another expression)."""
