@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # binary:Debian package; a package is installed only when its binary is absent.
 NEEDS="docker-registry:docker-registry skopeo:skopeo umoci:umoci podman:podman htpasswd:apache2-utils
 pg_ctlcluster:postgresql dpkg-query:dpkg rpm:rpm rpmbuild:rpm mvn:maven openssl:openssl node:nodejs npm:npm
-go:golang-go ruby:ruby gem:ruby jq:jq java:default-jre-headless dockerd:docker.io"
+go:golang-go ruby:ruby gem:ruby jq:jq java:default-jre-headless dockerd:docker.io chromium:chromium"
 missing=""
 for need in $NEEDS; do
   command -v "${need%%:*}" >/dev/null 2>&1 || missing="$missing ${need#*:}"

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from harbourmaster.deploy._engine_tls import EngineTls
     from harbourmaster.deploy.interface import DeploymentTarget, KubernetesCluster, SwarmEngine, TargetAccess
     from harbourmaster.domain.secret import Secret
+    from harbourmaster.identity.interface import IdentityHttp
     from harbourmaster.registry import ClientOptions, CredentialProvider, RegistryClient, RegistryEndpoint
     from harbourmaster.registry.harbor_api import HarborApi
     from harbourmaster.registry.interface import RegistryClientFactory
@@ -122,7 +123,17 @@ def build(
         notifier=notifier or notifier_for(settings),
         targets=EngineConnectors(),
         alert_notifier=notifier_for(settings, alerts=True),
+        identity_http=_identity_http(settings),
     )
+
+
+def _identity_http(settings: Settings) -> IdentityHttp | None:
+    """HTTP to the OpenID provider, when one is configured (httpx loads only then)."""
+    if not settings.oidc_issuer:
+        return None
+    from harbourmaster.identity.http import HttpxIdentityHttp
+
+    return HttpxIdentityHttp()
 
 
 class EngineConnectors:

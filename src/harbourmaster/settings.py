@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from harbourmaster.errors import BadInput
@@ -168,6 +168,30 @@ class Settings(BaseSettings):
         default=False,
         description="Show the traceback of an unexpected error on the CLI (as --debug does), "
         "instead of one line naming it.",
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="The OpenID Connect issuer the web UI offers sign-in with (its discovery document is "
+        "ISSUER/.well-known/openid-configuration; https, or http on a loopback host); "
+        "unset: API tokens only.",
+    )
+    oidc_client_id: str | None = Field(
+        default=None, description="The web UI's client id at the OpenID Connect issuer."
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The web UI's client secret at the OpenID Connect issuer (never logged or shown); "
+        "unset: a public client (PKCE only).",
+    )
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        description="The ID token claim that names the governance model's user "
+        "(whose role the session takes).",
+    )
+    oidc_redirect_base: str | None = Field(
+        default=None,
+        description="The web UI's external base URL, e.g. https://harbourmaster.corp: the issuer sends the "
+        "browser back to BASE/ui/oidc/callback; unset: the URL the request came in on.",
     )
     #: The environment the settings came from (the vault reads key material from it).
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harbourmaster.clock import Clock
+from harbourmaster.identity.http import HttpxIdentityHttp
 from harbourmaster.notify.interface import Notifier
 from harbourmaster.registry.interface import RegistryClientFactory
 from harbourmaster.services.core import Harbourmaster
@@ -45,6 +46,8 @@ def unit_core(
         registry_clients=clients or registry_clients(*registries),
         clock=clock,
         notifier=notifier or RecordingNotifier(),
+        # Real HTTP, to a local stand-in OpenID provider in the OIDC tests (nothing else uses it).
+        identity_http=HttpxIdentityHttp(),
     )
     hm.prepare_model(target="memory", details={"store": "memory"})
     return hm

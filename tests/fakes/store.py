@@ -39,7 +39,7 @@ from harbourmaster.store.interface import (
     TokenRepository,
 )
 from harbourmaster.store.robot_interface import robot_field
-from harbourmaster.store.values import AuditEvent, SealedBlobs, SealedUpdates, StoredToken
+from harbourmaster.store.values import AuditEvent, AuditFilter, SealedBlobs, SealedUpdates, StoredToken
 from tests.fakes.store_approved_content import ApprovedContentTables, MemoryApprovedContentRepository
 from tests.fakes.store_deployments import DeploymentTables, MemoryDeploymentRepository
 from tests.fakes.store_jobs import JobTables, MemoryJobRepository
@@ -292,6 +292,23 @@ class _Audit(AuditRepository):
     def head(self) -> tuple[int, str] | None:
         return self._t.head
 
+    def search(self, where: AuditFilter, *, limit: int) -> list[AuditEntry]:
+        since = format_audit_time(where.since) if where.since is not None else None
+        until = format_audit_time(where.until) if where.until is not None else None
+
+        def selected(e: AuditEntry) -> bool:
+            return ((where.actor is None or e.actor == where.actor)
+                    and (where.action is None or e.action == where.action
+                         or e.action.startswith(where.action + "."))
+                    and (where.target is None or where.target in e.target)
+                    and (where.result is None or e.result == where.result)
+                    and (since is None or e.time >= since)
+                    and (until is None or e.time < until)
+                    and (where.before is None or e.seq < where.before))
+
+        newest_first = sorted(self._t.audit, key=lambda e: e.seq, reverse=True)
+        return [e for e in newest_first if selected(e)][:max(0, limit)]
+
     def checkpoint_key(self) -> bytes | None:
         return self._t.checkpoint_key
 
@@ -416,6 +433,14 @@ class MemoryStore(Store):
 
     def __repr__(self) -> str:
         return f"MemoryStore(revision={self._tables.revision}, audit={len(self._tables.audit)})"
+
+    def rewrite_audit(self, seq: int, **fields: object) -> None:
+        """Change record ``seq``'s fields around the store, as someone who can write the database would
+        (the chain and its head are left as they were: the tampering is for the verifier to find)."""
+        with self._committed:
+            audit = self._tables.audit
+            index = next(i for i, e in enumerate(audit) if e.seq == seq)
+            audit[index] = replace(audit[index], **fields)  # type: ignore[arg-type]
 
     def _copy(self) -> _Tables:
         with self._committed:

@@ -252,6 +252,14 @@ class MemoryAdvisoryRepository(AdvisoryRepository):
             if advisory is not None and advisory.record.withdrawn is None:
                 yield from _affected(advisory.record)
 
+    def affected_by_name(self, name: str) -> Iterator[AffectedEntry]:
+        wanted = name.strip().upper()
+        for pk in sorted(self._t.advisories):
+            record = self._t.advisories[pk].record
+            names = {record.id.upper(), *(a.upper() for a in record.aliases)}
+            if record.withdrawn is None and wanted in names:
+                yield from _affected(record)
+
     def records(self, *, batch_size: int = 1000) -> Iterator[AdvisoryRecord]:
         for pk in sorted(self._t.advisories):
             yield self._t.advisories[pk].record

@@ -55,6 +55,11 @@ EXEMPT = {
     ("web_sessions", "session_principal"),
     # The key that signs web session cookies (never shown; no data of anyone's).
     ("web_sessions", "session_key"),
+    # OpenID sign-in: establishes who signs in (from the provider's ID token), then who the session is.
+    ("web_oidc", "oidc_client"),
+    ("web_oidc", "start_sign_in"),
+    ("web_oidc", "finish_sign_in"),
+    ("web_oidc", "user_session_principal"),
 }
 
 

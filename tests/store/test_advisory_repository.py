@@ -144,3 +144,19 @@ def test_matches_are_recorded_once_and_read_back_with_their_image(hm: Harbourmas
         ImageMatch(f"sha256:{1:064x}", "r.example/app1:1", late[0]),
     ]
     assert [m.match for m in everything] == [early, late[1], late[0]]
+
+
+def test_affected_by_name_finds_an_advisory_by_its_id_or_an_alias_exactly(hm: Harbourmaster) -> None:
+    with hm.store.transaction() as tx:
+        first = tx.advisories.begin_import(source="one.zip", actor="t", started_at=T0)
+        tx.advisories.write_batch(first, [
+            _record("GHSA-1", "PyPI", "pypi", "django"),
+            _record("GHSA-10", "npm", "npm", "lodash"),  # alias CVE-GHSA-10 contains "CVE-GHSA-1"
+            _record("GHSA-2", "npm", "npm", "left-pad", withdrawn=T0),
+        ])
+    with hm.store.read() as tx:
+        assert [e.name for e in tx.advisories.affected_by_name("cve-ghsa-1")] == ["django"]
+        assert [e.name for e in tx.advisories.affected_by_name("GHSA-10")] == ["lodash"]
+        assert list(tx.advisories.affected_by_name("CVE-GHSA-2")) == []  # withdrawn
+        assert list(tx.advisories.affected_by_name('%"')) == []
+        assert list(tx.advisories.affected_by_name("")) == []

@@ -27,6 +27,7 @@ from harbourmaster.domain.matching import parse_registry_location
 from harbourmaster.domain.model import ANONYMOUS_DOCKERHUB, Provider, Registry
 from harbourmaster.domain.origins import drop_moved_secrets
 from harbourmaster.domain.state import GovernanceState, StateInvalid, Unchecked, Violation, validate_state
+from harbourmaster.identity.interface import IdentityHttp
 from harbourmaster.notify.interface import Notifier
 from harbourmaster.settings import Settings
 from harbourmaster.store.database import Database
@@ -91,6 +92,7 @@ class Harbourmaster:
         notifier: Notifier,
         targets: TargetConnectors | None = None,
         alert_notifier: Notifier | None = None,
+        identity_http: IdentityHttp | None = None,
     ) -> None:
         self.settings = settings
         #: Connects to Docker engines, Swarm managers and Kubernetes API servers (None: this core
@@ -103,6 +105,8 @@ class Harbourmaster:
         self.notifier = notifier
         #: Where credential expiry alerts go (None: nowhere; they are audited either way).
         self.alert_notifier = alert_notifier
+        #: HTTP to an OpenID provider for web sign-in (None: this core signs no one in with OIDC).
+        self.identity_http = identity_http
         self._snapshot: GovernanceSnapshot | None = None
         #: The model the snapshot was built from (immutable), for hot paths that need more of it.
         self._snapshot_state: GovernanceState | None = None
@@ -240,7 +244,15 @@ class Harbourmaster:
 
     # -- reading ------------------------------------------------------------
     def state(self) -> GovernanceState:
+        """The governance model as committed now.  The store's revision is read on every call (never a
+        notification that may lag a commit); the model the snapshot was built from is reused when it is
+        of that revision, so a large model is loaded once per change, not once per call."""
         with self.store.read() as tx:
+            revision = tx.governance.revision()
+            with self._lock:
+                cached, cached_state = self._snapshot, self._snapshot_state
+            if cached is not None and cached_state is not None and cached.revision == revision:
+                return cached_state
             return tx.governance.load()
 
     def snapshot(self) -> GovernanceSnapshot:

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from harbourmaster.domain.osv_ranges import InvalidRange
 from harbourmaster.domain.versions import InvalidVersion, UnknownEcosystem
 from harbourmaster.services.advisories import compiled_entry
 from harbourmaster.store.interface import Repositories
-from harbourmaster.store.values import AdvisoryMatch
+from harbourmaster.store.values import AdvisoryMatch, AffectedEntry, StoredComponent
 from harbourmaster.supply.advisories import component_ecosystem, ecosystem_base
 
-__all__ = ["NewlyAffected", "correlate_changed", "purl_hash"]
+__all__ = ["NewlyAffected", "affected_components", "correlate_changed", "purl_hash"]
 
 #: The purl type of the components each OSV ecosystem base concerns.
 _PURL_TYPES = {
@@ -70,16 +70,16 @@ def _purl_parts(purl_type: str, name: str) -> tuple[str | None, str]:
     return None, name
 
 
-def correlate_changed(
-    tx: Repositories, changed: Sequence[int], *, import_id: int, now: dt.datetime
-) -> list[NewlyAffected]:
-    """Record and return the stored SBOMs newly affected by the advisories with row ids ``changed``
-    (inside ``tx``'s unit of work).
+def affected_components(
+    tx: Repositories, entries: Iterable[AffectedEntry]
+) -> Iterator[tuple[AffectedEntry, StoredComponent]]:
+    """Each stored SBOM component (looked up on the purl index) whose version an affected entry's
+    ranges match, with the entry.
 
-    Never raises for a stored component whose version does not parse (it is skipped).
+    Never raises for a stored component whose version does not parse (it is skipped), nor for an entry
+    whose ranges do not compile (it matches nothing).
     """
-    found: dict[tuple[int, str, str], AdvisoryMatch] = {}
-    for entry in tx.advisories.affected_by_id(changed):
+    for entry in entries:
         base = ecosystem_base(entry.ecosystem_key)
         purl_type = _PURL_TYPES.get(base)
         if purl_type is None:
@@ -107,18 +107,31 @@ def correlate_changed(
                     continue
             except InvalidVersion:
                 continue
-            key = purl_hash(comp.purl)
-            if (comp.sbom_id, entry.advisory_id, key) not in found:
-                found[(comp.sbom_id, entry.advisory_id, key)] = AdvisoryMatch(
-                    sbom_id=comp.sbom_id,
-                    advisory_id=entry.advisory_id,
-                    purl=comp.purl,
-                    purl_hash=key,
-                    version=comp.version,
-                    severity=entry.severity,
-                    first_seen=now,
-                    import_id=import_id,
-                )
+            yield entry, comp
+
+
+def correlate_changed(
+    tx: Repositories, changed: Sequence[int], *, import_id: int, now: dt.datetime
+) -> list[NewlyAffected]:
+    """Record and return the stored SBOMs newly affected by the advisories with row ids ``changed``
+    (inside ``tx``'s unit of work).
+
+    Never raises for a stored component whose version does not parse (it is skipped).
+    """
+    found: dict[tuple[int, str, str], AdvisoryMatch] = {}
+    for entry, comp in affected_components(tx, tx.advisories.affected_by_id(changed)):
+        key = purl_hash(comp.purl)
+        if (comp.sbom_id, entry.advisory_id, key) not in found:
+            found[(comp.sbom_id, entry.advisory_id, key)] = AdvisoryMatch(
+                sbom_id=comp.sbom_id,
+                advisory_id=entry.advisory_id,
+                purl=comp.purl,
+                purl_hash=key,
+                version=comp.version,
+                severity=entry.severity,
+                first_seen=now,
+                import_id=import_id,
+            )
     new = tx.advisories.add_matches(list(found.values()))
     if not new:
         return []

@@ -7,6 +7,7 @@ and answers with the public models of :mod:`harbourmaster.services.results`.
 from __future__ import annotations
 
 from harbourmaster.domain.authz import Permission, Principal, require
+from harbourmaster.domain.model import RegistryGrant
 from harbourmaster.domain.spelling import did_you_mean
 from harbourmaster.errors import NotFound
 from harbourmaster.services.core import Harbourmaster
@@ -38,7 +39,11 @@ def list_registries(hm: Harbourmaster, principal: Principal) -> list[RegistryPub
     """Every registry with its grants (never a secret). Raises Forbidden without ``governance.read``."""
     require(principal, Permission.GOVERNANCE_READ)
     state, today = hm.state(), hm.today()
-    return [RegistryPublic.of(r, state=state, today=today) for r in state.registries]
+    by_registry: dict[str, list[RegistryGrant]] = {}
+    for grant in state.grants:  # once, not once per registry: 1,000 registries x 20,000 grants
+        by_registry.setdefault(grant.registry, []).append(grant)
+    return [RegistryPublic.of(r, state=state, today=today, grants=by_registry.get(r.name, []))
+            for r in state.registries]  # fmt: skip
 
 
 def registry(hm: Harbourmaster, principal: Principal, name: str) -> RegistryPublic:

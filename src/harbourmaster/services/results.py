@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harbourmaster.domain.model import Registry
+from harbourmaster.domain.model import Registry, RegistryGrant
 from harbourmaster.domain.state import GovernanceState
 
 if TYPE_CHECKING:  # services import this module: no cycle at run time
@@ -107,8 +107,10 @@ class RegistryPublic(BaseModel):
     grants: list[GrantPublic] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, reg: Registry, *, state: GovernanceState, today: dt.date) -> RegistryPublic:
-        """``reg`` with its grants in ``state``; its credential ``expired`` before ``today`` or not."""
+    def of(cls, reg: Registry, *, state: GovernanceState, today: dt.date,
+           grants: Sequence[RegistryGrant] | None = None) -> RegistryPublic:  # fmt: skip
+        """``reg`` with its grants in ``state`` (``grants``: already picked out, for a list of many);
+        its credential ``expired`` before ``today`` or not."""
         cred = reg.credential
         return cls(
             name=reg.name,
@@ -136,8 +138,9 @@ class RegistryPublic(BaseModel):
                 expired=cred.expired(today),
             ),
             hidden=state.hide_dockerhub_anonymous if reg.builtin else False,
-            grants=[GrantPublic.model_validate(g) for g in state.grants if g.registry == reg.name],
-        )
+            grants=[GrantPublic.model_validate(g) for g in (
+                grants if grants is not None else [g for g in state.grants if g.registry == reg.name])],
+        )  # fmt: skip
 
 
 # Each model below is its domain value's attributes (``model_validate(value)``, from attributes). The

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, insert, select, update
+from sqlalchemy import String, cast, delete, distinct, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from harbourmaster.domain.severity import Severity
@@ -262,6 +262,27 @@ class SqlAdvisoryRepository(AdvisoryRepository):
                 .where(AdvisoryAffectedRow.advisory_pk.in_(chunk), AdvisoryRow.withdrawn.is_(None))
             ):
                 yield _affected_entry(row)
+
+    def affected_by_name(self, name: str) -> Iterator[AffectedEntry]:
+        wanted = name.strip().upper()
+        if not wanted:
+            return
+        # Aliases are a JSON list: its text holding the quoted name narrows the rows, and the exact
+        # comparison below keeps only true matches (a longer id that merely contains it is dropped).
+        aliases = func.upper(cast(AdvisoryRow.aliases, String))
+        for row in self._session.execute(
+            select(*_AFFECTED_COLUMNS)
+            .join(AdvisoryRow, AdvisoryRow.id == AdvisoryAffectedRow.advisory_pk)
+            .where(
+                or_(func.upper(AdvisoryRow.advisory_id) == wanted,
+                    aliases.contains(f'"{wanted}"', autoescape=True)),
+                AdvisoryRow.withdrawn.is_(None),
+            )
+            .order_by(AdvisoryAffectedRow.id)
+        ):
+            entry = _affected_entry(row)
+            if wanted in {entry.advisory_id.upper(), *(a.upper() for a in entry.aliases)}:
+                yield entry
 
     def records(self, *, batch_size: int = 1000) -> Iterator[AdvisoryRecord]:
         session = self._session

@@ -18,7 +18,7 @@ import base64
 import binascii
 from collections.abc import Iterator, Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, insert, or_, select
 from sqlalchemy.orm import Session
 
 from harbourmaster.clock import Clock, SystemClock
@@ -26,7 +26,7 @@ from harbourmaster.domain.audit import AuditEntry, chain_all, format_audit_time
 from harbourmaster.store.interface import AuditLogBroken, AuditRepository, StoreError
 from harbourmaster.store.meta import get_meta, set_meta
 from harbourmaster.store.models import AuditRow, MetaRow
-from harbourmaster.store.values import AuditEvent
+from harbourmaster.store.values import AuditEvent, AuditFilter
 
 __all__ = ["CHECKPOINT_KEY_META", "SqlAuditRepository"]
 
@@ -109,6 +109,29 @@ class SqlAuditRepository(AuditRepository):
             for row in rows:
                 yield _entry(row)
             last = rows[-1].seq
+
+    def search(self, where: AuditFilter, *, limit: int) -> list[AuditEntry]:
+        conditions: list[ColumnElement[bool]] = []
+        if where.actor is not None:
+            conditions.append(AuditRow.actor == where.actor)
+        if where.action is not None:
+            conditions.append(or_(AuditRow.action == where.action,
+                                  AuditRow.action.startswith(where.action + ".", autoescape=True)))
+        if where.target is not None:
+            conditions.append(AuditRow.target.contains(where.target, autoescape=True))
+        if where.result is not None:
+            conditions.append(AuditRow.result == where.result)
+        # Record times are one fixed-width UTC format, so their text order is their time order.
+        if where.since is not None:
+            conditions.append(AuditRow.time >= format_audit_time(where.since))
+        if where.until is not None:
+            conditions.append(AuditRow.time < format_audit_time(where.until))
+        if where.before is not None:
+            conditions.append(AuditRow.seq < where.before)
+        rows = self._session.scalars(
+            select(AuditRow).where(*conditions).order_by(AuditRow.seq.desc()).limit(max(0, limit))
+        )
+        return [_entry(row) for row in rows]
 
     def head(self) -> tuple[int, str] | None:
         value = get_meta(self._session, _HEAD)

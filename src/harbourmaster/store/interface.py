@@ -42,6 +42,7 @@ from harbourmaster.store.values import (
     AdvisoryRecord,
     AffectedEntry,
     AuditEvent,
+    AuditFilter,
     BatchOutcome,
     CachedVerification,
     ImageMatch,
@@ -209,6 +210,14 @@ class AuditRepository(ABC):
         """``(seq, hash)`` of the newest record as kept beside the chain (None: nothing recorded)."""
 
     @abstractmethod
+    def search(self, where: AuditFilter, *, limit: int) -> list[AuditEntry]:
+        """At most ``limit`` records that ``where`` selects, newest first.
+
+        Raises:
+            AuditRecordError: a time bound of ``where`` has no time zone.
+        """
+
+    @abstractmethod
     def checkpoint_key(self) -> bytes | None:
         """The sealed checkpoint signing key, or None when none was made (or it was deleted).
 
@@ -355,6 +364,11 @@ class AdvisoryRepository(ABC):
     def affected_by_id(self, advisory_ids: Sequence[int]) -> Iterator[AffectedEntry]:
         """The affected entries of the advisories with row ids ``advisory_ids`` (as
         :attr:`BatchOutcome.changed` gives them) that are not withdrawn."""
+
+    @abstractmethod
+    def affected_by_name(self, name: str) -> Iterator[AffectedEntry]:
+        """The affected entries of the advisories that are not withdrawn whose id, or one of whose
+        aliases, is ``name`` (case-insensitively): ``CVE-2021-44228`` finds its GHSA and distro records."""
 
     @abstractmethod
     def records(self, *, batch_size: int = 1000) -> Iterator[AdvisoryRecord]:

@@ -26,6 +26,7 @@ __all__ = [
     "AffectedEntry",
     "AffectedRecord",
     "AuditEvent",
+    "AuditFilter",
     "BatchOutcome",
     "CachedVerification",
     "ImageMatch",
@@ -81,6 +82,24 @@ class AuditEvent:
     target: str
     result: str = "ok"
     details: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit records to list: each field given narrows the list (all of them together).
+
+    ``actor`` and ``result`` match exactly; ``action`` matches exactly or as a dotted prefix (``job``
+    matches ``job.enqueued``); ``target`` matches as a substring; ``since``/``until`` bound the record's
+    time (inclusive, exclusive; timezone-aware); ``before`` lists only records below that sequence number
+    (the next page, newest first)."""
+
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None
+    result: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    before: int | None = None
 
 
 # -- SBOMs --------------------------------------------------------------------------------------

@@ -15,7 +15,22 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.web import auth, environments, overview, registries
+from harbourmaster.web import (
+    artifacts,
+    assessment,
+    audit,
+    auth,
+    decisions,
+    environments,
+    grants,
+    jobs,
+    oidc,
+    overview,
+    registries,
+    registry_browse,
+    registry_forms,
+    vulns,
+)
 from harbourmaster.web.pages import SECURITY_HEADERS, UI_PREFIX
 from harbourmaster.web.sessions import SessionCodec
 
@@ -44,7 +59,11 @@ class _StaticWithHeaders:
 def mount_ui(app: FastAPI, hm: Harbourmaster) -> None:
     """Serve the web UI on ``app`` (whose ``state.hm`` is ``hm``)."""
     app.state.ui_sessions = SessionCodec(hm)
+    app.state.ui_oidc_issuer = hm.settings.oidc_issuer  # the sign-in page offers it
     app.mount(STATIC_PREFIX, _StaticWithHeaders(), name="ui-static")
-    for module in (auth, overview, registries, environments):
+    app.include_router(oidc.router)
+    for module in (auth, overview, registries, environments, jobs, audit, assessment,
+                   decisions, vulns, artifacts,
+                   registry_forms, registry_browse, grants):
         app.include_router(module.router)
     app.include_router(overview.not_found_router)

@@ -1,4 +1,5 @@
-"""Environments: the list (tier, kind, namespaces, access) and one environment with its grants."""
+"""Environments: the list (tier, kind, namespaces, access) and one environment with its grants (the
+forms that change its grants and access: :mod:`harbourmaster.web.grants`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from starlette.responses import Response
 
 from harbourmaster.services import governance_reads
 from harbourmaster.web.access import core, viewing
+from harbourmaster.web.grants import environment_context
 from harbourmaster.web.pages import ENVIRONMENTS, Viewer, render
 from harbourmaster.web.route import UiRoute
 
@@ -30,11 +32,8 @@ def environments_page(request: Request, viewer: Annotated[Viewer, Depends(viewin
 
 @router.get(ENVIRONMENTS.path + "/{name}")
 def environment_page(request: Request, name: str,
-                     viewer: Annotated[Viewer, Depends(viewing(ENVIRONMENTS.permission))]) -> Response:
-    hm, principal = core(request), viewer.principal
-    assert principal is not None
-    env = governance_reads.environment(hm, principal, name)  # NotFound names the closest
-    grants = [g for g in governance_reads.list_grants(hm, principal) if g.environment == env.name]
-    access = [a for a in governance_reads.list_access(hm, principal) if a.environment == env.name]
+                     viewer: Annotated[Viewer, Depends(viewing(ENVIRONMENTS.permission))],
+                     changed: str = "") -> Response:
+    # The page with its grant and access forms (shown only to a viewer who may use them).
     return render(request, viewer, "environment.html",
-                  {"page": ENVIRONMENTS, "environment": env, "grants": grants, "access": access})
+                  environment_context(core(request), viewer, name, changed=changed or None))

@@ -22,12 +22,17 @@ from harbourmaster.domain.authz import PERMISSIONS, Permission, Principal
 from harbourmaster.web.sessions import CSRF_FIELD, Session
 
 __all__ = [
+    "ASSESSMENT",
+    "AUDIT",
+    "DECISIONS",
     "ENVIRONMENTS",
+    "JOBS",
     "NAVIGATION",
     "OVERVIEW",
     "REGISTRIES",
     "SECURITY_HEADERS",
     "UI_PREFIX",
+    "VULNERABILITIES",
     "Page",
     "Viewer",
     "render",
@@ -46,8 +51,13 @@ class Page:
 OVERVIEW: Final = Page("Overview", f"{UI_PREFIX}/", Permission.GOVERNANCE_READ)
 REGISTRIES: Final = Page("Registries", f"{UI_PREFIX}/registries", Permission.GOVERNANCE_READ)
 ENVIRONMENTS: Final = Page("Environments", f"{UI_PREFIX}/environments", Permission.GOVERNANCE_READ)
+JOBS: Final = Page("Jobs", f"{UI_PREFIX}/jobs", Permission.GOVERNANCE_READ)
+AUDIT: Final = Page("Audit", f"{UI_PREFIX}/audit", Permission.AUDIT_READ)
+ASSESSMENT: Final = Page("Assessment", f"{UI_PREFIX}/assessment", Permission.GOVERNANCE_READ)
+DECISIONS: Final = Page("Decisions", f"{UI_PREFIX}/decisions", Permission.DECISION_CHECK)
+VULNERABILITIES: Final = Page("Vulnerabilities", f"{UI_PREFIX}/vulnerabilities", Permission.GOVERNANCE_READ)
 #: The main navigation, in order; each link is shown only to a viewer whose role holds its permission.
-NAVIGATION: Final = (OVERVIEW, REGISTRIES, ENVIRONMENTS)
+NAVIGATION: Final = (OVERVIEW, REGISTRIES, ENVIRONMENTS, JOBS, AUDIT, ASSESSMENT, DECISIONS, VULNERABILITIES)
 
 #: Every answer under /ui: no script or style from anywhere but here, no framing, no referrer.
 SECURITY_HEADERS: Final[Mapping[str, str]] = {
@@ -96,6 +106,7 @@ def render(request: Request, viewer: Viewer, template: str, context: Mapping[str
         csrf=viewer.session.csrf,
         path=request.url.path,
         hx=request.headers.get("HX-Request") == "true",
+        oidc_issuer=getattr(request.app.state, "ui_oidc_issuer", None),
         **(context or {}),
     )
     return HTMLResponse(html, status_code=status)

@@ -2,6 +2,8 @@
 
 A session holds a CSRF token and, once signed in, the id of the API token it was opened with: never the
 token itself (see :mod:`harbourmaster.services.web_sessions`, which checks that token again on every
+request).  A session opened by OpenID Connect names the model's user instead, and its own expiry (see
+:func:`harbourmaster.services.web_oidc.user_session_principal`, which checks that user on every
 request).  A visitor who is not signed in gets a session too, so that the sign-in form carries a CSRF
 token like every other form.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -39,10 +42,16 @@ class Session:
     token_id: int | None = None
     #: True when the cookie must be (re)sent with this response.
     changed: bool = False
+    #: The model's user a session opened by OpenID Connect stands on (it names no token), and when that
+    #: session ends (Unix time); None: not such a session.
+    user: str | None = None
+    expires_at: int | None = None
 
     @classmethod
-    def new(cls, *, token_id: int | None = None) -> Session:
-        return cls(csrf=secrets.token_urlsafe(32), token_id=token_id, changed=True)
+    def new(cls, *, token_id: int | None = None, user: str | None = None) -> Session:
+        expires_at = int(time.time()) + SESSION_SECONDS if user is not None else None
+        return cls(csrf=secrets.token_urlsafe(32), token_id=token_id, changed=True, user=user,
+                   expires_at=expires_at)
 
     def csrf_matches(self, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(presented.encode(), self.csrf.encode())
@@ -77,7 +86,11 @@ class SessionCodec:
                 data = None
             if isinstance(data, dict) and isinstance(data.get("c"), str):
                 token_id = data.get("t")
-                if token_id is None or (isinstance(token_id, int) and not isinstance(token_id, bool)):
+                user, expires_at = data.get("u"), data.get("x")
+                if token_id is None and isinstance(user, str) and isinstance(expires_at, int):
+                    if expires_at > time.time():
+                        return Session(csrf=data["c"], user=user, expires_at=expires_at)
+                elif token_id is None or (isinstance(token_id, int) and not isinstance(token_id, bool)):
                     return Session(csrf=data["c"], token_id=token_id)
         return Session.new()
 
@@ -85,7 +98,10 @@ class SessionCodec:
         """Set the cookie on ``response`` when ``session`` changed."""
         if not session.changed:
             return
-        value = self._signer().dumps({"c": session.csrf, "t": session.token_id})
+        payload: dict[str, object] = {"c": session.csrf, "t": session.token_id}
+        if session.user is not None:
+            payload.update(u=session.user, x=session.expires_at)
+        value = self._signer().dumps(payload)
         response.set_cookie(
             COOKIE, value, max_age=SESSION_SECONDS, path="/ui", httponly=True, samesite="strict",
             secure=request.url.scheme == "https",
