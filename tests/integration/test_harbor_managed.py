@@ -366,8 +366,9 @@ def test_no_secret_reaches_any_output_and_the_metric_names_each_credential(site:
     assert answers[0].json()["actions"] == []
     assert answers[1].json()["robots"][0]["outcome"] == "rotated"
     metrics = answers[3].text
-    assert ('harbourmaster_credential_expiry_seconds{credential="robot$payments+ci-3",kind="robot",'
+    assert ('harbourmaster_credential_expiry_seconds{credential="ci",kind="robot",'
             'registry="harbor-payments"}') in metrics  # fmt: skip
+    assert "robot$payments" not in metrics, "/metrics needs no token: no Harbor account name in it"
     assert 'credential="admin",kind="static"' not in metrics, "the admin credential has no expiry"
     outputs += [a.text for a in answers]
     secrets = {ADMIN_PASSWORD, *site.harbor.issued_secrets}

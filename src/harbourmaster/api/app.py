@@ -122,8 +122,9 @@ def create_app(hm: Harbourmaster, *, embedded_worker: bool = False) -> FastAPI:
 
 class CredentialExpiryCollector(Collector):
     """``harbourmaster_credential_expiry_seconds``: the seconds until each credential expires (negative:
-    expired), labelled by registry, credential (a user or robot name, ``token``) and kind (``static``,
-    ``robot``, ``token``).  Read at each scrape; names and times only."""
+    expired), labelled by registry, credential (a managed robot's harbourmaster name, ``static`` or
+    ``token``) and kind.  /metrics needs no token: no user name, access key id or Harbor account name is
+    in a label.  Read at each scrape."""
 
     def __init__(self, hm: Harbourmaster) -> None:
         self._hm = hm
@@ -141,5 +142,5 @@ class CredentialExpiryCollector(Collector):
             log.warning("credential expiry metric unavailable: %s", exc.message)
             expiries = []
         for c in expiries:
-            gauge.add_metric([c.registry, c.credential, c.kind], c.seconds_left(now))
+            gauge.add_metric([c.registry, c.label, c.kind], c.seconds_left(now))
         yield gauge

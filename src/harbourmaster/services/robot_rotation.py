@@ -275,6 +275,9 @@ class CredentialExpiry:
     kind: str
     expires_at: dt.datetime
     alert_days: int
+    #: What the unauthenticated /metrics endpoint may call it: the robot's harbourmaster name
+    #: (``harbourmaster-pull``, ``ci``), ``static`` or ``token`` — never an account or key id.
+    label: str = ""
 
     def seconds_left(self, now: dt.datetime) -> float:
         return (self.expires_at - now).total_seconds()
@@ -289,7 +292,7 @@ def credential_expiries(hm: Harbourmaster) -> list[CredentialExpiry]:
         cred = reg.credential
         if cred is not None and cred.expires is not None:
             end = dt.datetime.combine(cred.expires + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-            out.append(CredentialExpiry(reg.name, cred.username, "static", end, STATIC_ALERT_DAYS))
+            out.append(CredentialExpiry(reg.name, cred.username, "static", end, STATIC_ALERT_DAYS, "static"))
     with hm.store.read() as tx:
         robots = tx.robots.robots()
     alert_days = {r.name: r.management.alert_days for r in state.registries if r.management is not None}
@@ -302,11 +305,14 @@ def credential_expiries(hm: Harbourmaster) -> list[CredentialExpiry]:
                     "robot",
                     robot.expires_at,
                     alert_days.get(robot.registry, STATIC_ALERT_DAYS),
+                    robot.name,
                 )
             )
     tokens = minted_tokens()
     out.extend(
-        CredentialExpiry(name, "token", "token", end, 0) for name, end in tokens.items() if name in known
+        CredentialExpiry(name, "token", "token", end, 0, "token")
+        for name, end in tokens.items()
+        if name in known
     )
     return sorted(out, key=lambda c: (c.expires_at, c.registry, c.credential))
 

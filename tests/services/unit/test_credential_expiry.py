@@ -59,6 +59,9 @@ def test_static_credentials_robots_and_minted_tokens_each_have_their_seconds_lef
     line = ('harbourmaster_credential_expiry_seconds{credential="token",kind="token",registry="ecr-prod"} '
             f"{12 * 3600:.1f}")  # fmt: skip
     assert line in metrics
-    assert 'credential="robot$web+harbourmaster-pull-1",kind="robot",registry="harbor-web"' in metrics
+    assert 'credential="harbourmaster-pull",kind="robot",registry="harbor-web"' in metrics
+    assert 'credential="static",kind="static",registry="ecr-prod"' in metrics
+    # /metrics answers without a token: no account name or access key id is in it.
+    assert "robot$web" not in metrics and "AKIAEXAMPLEDEPLOYER" not in metrics
     for secret in EXAMPLE_SECRETS.values():
         assert secret not in metrics
