@@ -273,6 +273,8 @@ def test_verify_the_audit_chain_and_export_it(stack: Stack, admin: Page, shots: 
     assert not re.search(r"broken|tamper|fail", status.first.inner_text(), re.I)
     assert stack.cli("audit", "verify").returncode == 0  # the CLI agrees
     page.screenshot(path=shots / shot_name("administrator", "/ui/audit-verified", 1280), full_page=True)
+    nav_to(page, "^audit", "the audit page")  # the whole verification is a page of its own
+    assert page.get_by_text(re.compile(r"verified up to record \d+", re.I)).count()
     # The export: a download of every record (kept for the canary check), which names the flows above.
     with page.expect_download() as started:
         page.get_by_role("button", name=re.compile(r"download", re.I)).first.click()

@@ -56,6 +56,7 @@ def make_chain(n: int, *, start: AuditEntry | None = None) -> list[AuditEntry]:
 def test_exported_names_are_pinned() -> None:
     assert set(audit_module.__all__) == {
         "FIRST_SEQ", "GENESIS_HASH", "AuditEntry", "AuditEventFields", "AuditRecordError", "ChainVerdict",
+        "VerifiedPrefix",
         "chain_all", "chain_next",
         "entry_hash", "format_audit_time", "from_json_line", "to_json_line", "verify_chain",
     }

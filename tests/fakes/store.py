@@ -43,6 +43,7 @@ from harbourmaster.store.values import AuditEvent, AuditFilter, SealedBlobs, Sea
 from tests.fakes.store_approved_content import ApprovedContentTables, MemoryApprovedContentRepository
 from tests.fakes.store_deployments import DeploymentTables, MemoryDeploymentRepository
 from tests.fakes.store_jobs import JobTables, MemoryJobRepository
+from tests.fakes.store_registry_tests import MemoryRegistryTestRepository, RegistryTestTables
 from tests.fakes.store_robots import MemoryRobotRepository, RobotTables
 from tests.fakes.store_scans import MemoryScanRepository, ScanTables
 from tests.fakes.store_signing import MemorySigningRepository, SigningTables
@@ -88,6 +89,7 @@ class _Tables:
     deployments: DeploymentTables = field(default_factory=DeploymentTables)
     approved_content: ApprovedContentTables = field(default_factory=ApprovedContentTables)
     robots: RobotTables = field(default_factory=RobotTables)
+    registry_tests: RegistryTestTables = field(default_factory=RegistryTestTables)
     scans: ScanTables = field(default_factory=ScanTables)
 
 
@@ -245,6 +247,9 @@ class _Governance(GovernanceRepository):
     def event_secret(self, registry: str) -> bytes | None:
         return self._t.event_secrets.get(registry)
 
+    def registries_with_event_secret(self) -> frozenset[str]:
+        return frozenset(self._t.event_secrets)
+
     def set_event_secret(self, registry: str, sealed: bytes | None) -> None:
         if sealed is None:
             self._t.event_secrets.pop(registry, None)
@@ -288,6 +293,10 @@ class _Audit(AuditRepository):
     def entries(self, *, after: int = -1, batch: int = 1000) -> Iterator[AuditEntry]:
         del batch  # all in memory already
         yield from (e for e in list(self._t.audit) if e.seq > after)
+
+    def entries_at(self, seqs: Sequence[int]) -> list[AuditEntry]:
+        wanted = set(seqs)
+        return [e for e in list(self._t.audit) if e.seq in wanted]
 
     def head(self) -> tuple[int, str] | None:
         return self._t.head
@@ -418,6 +427,7 @@ def _repositories(tables: _Tables, clock: Clock) -> Repositories:
         deployments=MemoryDeploymentRepository(tables.deployments),
         approved_content=MemoryApprovedContentRepository(tables.approved_content),
         robots=MemoryRobotRepository(tables.robots),
+        registry_tests=MemoryRegistryTestRepository(tables.registry_tests),
     )
 
 

@@ -21,5 +21,8 @@ class MemoryApprovedContentRepository(ApprovedContentRepository):
         for image in images:
             self._tables.rows[(image.registry, image.repository, image.digest)] = image
 
+    def registries_with_content(self) -> frozenset[str]:
+        return frozenset(key[0] for key in self._tables.rows)
+
     def approved(self, registry: str) -> list[ApprovedImage]:
         return [row for key, row in sorted(self._tables.rows.items()) if key[0] == registry]

@@ -87,6 +87,29 @@ def test_a_watching_core_follows_another_cores_changes(
         watcher.db.dispose()
 
 
+def test_a_watching_core_reads_its_own_writes_before_the_announcement(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A change this core commits is what it decides on next, even when the store's announcement of
+    that revision has not arrived yet (the announcement may lag the commit)."""
+    hm = core_on(postgres_url, tmp_path / "own")
+    try:
+        assert hm.watch_model()
+        hm.state()  # the model of the current revision is cached, as page views cache it
+        announced = hm.current()[0].revision
+        _until(lambda: hm.announced_revision() == announced, within=5)
+        hm.stop_watching_model()  # nothing is announced from now on: only the core's own bookkeeping
+        hm._on_revision(announced)  # ...yet it still trusts the last announcement, as a slow one leaves it
+        for name in ("mine-1", "mine-2"):
+            env = Environment(name, EnvironmentKind.SWARM, Tier.DEVELOPMENT)
+            put_environment(hm, local_principal(hm), env, create=True)
+            assert name in hm.current()[0].environments
+            assert name in {e.name for e in hm.state().environments}
+    finally:
+        hm.stop_watching_model()
+        hm.db.dispose()
+
+
 def test_sqlite_has_no_watch_and_reads_the_revision(tmp_path: Path) -> None:
     hm = core_on(f"sqlite:///{tmp_path / 'hm.db'}", tmp_path / "home")
     try:

@@ -106,3 +106,21 @@ def test_the_assessment_needs_a_signed_in_viewer(web: Web) -> None:
     for path in ("/ui/assessment", "/ui/assessment/report.html", "/ui/assessment/report.json"):
         answer = web.client.get(path)
         assert answer.status_code == 401 and "Ch5-D-01" not in answer.text
+
+
+def test_long_evidence_is_cut_on_the_page_and_whole_in_the_downloads(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harbourmaster.web.assessment as page_module
+
+    monkeypatch.setattr(page_module, "SHOWN_LINES", 1)
+    expected = assessment(web.hm, AUDITOR)
+    long = next(d for d in expected.decisions if len(d.evidence) > 1)
+    web.sign_in("auditor")
+    section = _decision(web.client.get("/ui/assessment").text, long.id)
+    evidence = section.split("<h4>Evidence</h4>", 1)[1]
+    assert str(escape(long.evidence[0])) in evidence
+    assert str(escape(long.evidence[1])) not in evidence
+    assert f"and {len(long.evidence) - 1} more" in evidence and "/ui/assessment/report.html" in evidence
+    report = web.client.get("/ui/assessment/report.html").text
+    assert all(str(escape(line)) in report for line in long.evidence)

@@ -37,6 +37,7 @@ __all__ = [
     "AuditEventFields",
     "AuditRecordError",
     "ChainVerdict",
+    "VerifiedPrefix",
     "chain_all",
     "chain_next",
     "entry_hash",
@@ -83,6 +84,18 @@ class AuditEntry:
 
     def __hash__(self) -> int:
         return hash((self.seq, self.hash))
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPrefix:
+    """How far the chain is known good: records up to ``seq`` (``hash`` there, ``count`` of them), as
+    established by a verification from the first record at ``full_at`` and carried forward by checking
+    each later stretch after it (:func:`verify_chain` with ``after``)."""
+
+    seq: int
+    hash: str
+    count: int
+    full_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,8 @@ def assessment(
             NotFound: an environment of ``egress_restricted`` does not exist.
     """
     require(principal, Permission.GOVERNANCE_READ)
-    with hm.one_view() as (snapshot, _):
-        gathered = gather_facts(hm, answers=answers or {}, egress_restricted=egress_restricted)
+    with hm.one_view() as (snapshot, state):
+        gathered = gather_facts(hm, state, answers=answers or {}, egress_restricted=egress_restricted)
         revision = snapshot.revision
     return AssessmentPublic.of(
         assess(gathered.facts),

@@ -195,6 +195,7 @@ def _coverage(
 
 def gather_facts(
     hm: Harbourmaster,
+    state: GovernanceState,
     *,
     answers: Mapping[str, Sequence[LayerAnswer]],
     egress_restricted: Collection[str] = (),
@@ -208,9 +209,9 @@ def gather_facts(
     now = hm.clock.now()
     today = hm.today()
     with hm.store.read() as tx:
-        state = tx.governance.load()
-        notified = {r.name for r in state.registries if tx.governance.event_secret(r.name) is not None}
-        approved = tuple(r.name for r in state.registries if tx.approved_content.approved(r.name))
+        notified = tx.governance.registries_with_event_secret()
+        with_content = tx.approved_content.registries_with_content()
+        approved = tuple(r.name for r in state.registries if r.name in with_content)
         stored = tx.deployments.list()
         robots = tx.robots.robots()
         coverage = _coverage(hm, tx, state, stored)
@@ -220,6 +221,11 @@ def gather_facts(
         if name not in names:
             raise NotFound(f"--egress-restricted {name}: no such environment ({', '.join(sorted(names))})")
     registries = tuple(_registry(hm, state, r, robots, notified=r.name in notified) for r in state.registries)
+    grants_of: dict[str, list[GrantFacts]] = {}
+    for g in state.grants:
+        grants_of.setdefault(g.environment, []).append(
+            GrantFacts(g.registry, namespace=g.namespace, user=g.user, team=g.team)
+        )
     environments = []
     for env in state.environments:
         seen = answers.get(env.name, ())
@@ -237,14 +243,10 @@ def gather_facts(
                 ).fingerprint,
                 webhook_fingerprint=_seen(seen, "webhook", env.name),
                 gate_fingerprint=_seen(seen, "gate", env.name),
-                grants=tuple(
-                    GrantFacts(g.registry, namespace=g.namespace, user=g.user, team=g.team)
-                    for g in state.grants
-                    if g.environment == env.name
-                ),
+                grants=tuple(grants_of.get(env.name, ())),
             )
         )
-    verified = verify_audit_log(hm)
+    verified = verify_audit_log(hm, incremental=True)
     facts = AssessmentFacts(
         registries=registries,
         environments=tuple(environments),

@@ -13,13 +13,22 @@ first need, sealed by the vault, and kept by the store's audit repository.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Final
 
-from harbourmaster.domain.audit import AuditEntry, ChainVerdict, format_audit_time, to_json_line, verify_chain
+from harbourmaster.domain.audit import (
+    AuditEntry,
+    ChainVerdict,
+    VerifiedPrefix,
+    format_audit_time,
+    to_json_line,
+    verify_chain,
+)
 from harbourmaster.domain.audit_checkpoint import (
     Checkpoint,
     CheckpointVerdict,
@@ -55,6 +64,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: An incremental verification (page views) verifies the whole chain again once its last whole
+#: verification in this process is older than this; ``audit verify`` always verifies all of it.
+FULL_VERIFY_EVERY: Final = dt.timedelta(hours=1)
 
 
 #: One emission at a time in this process.
@@ -184,6 +197,10 @@ class AuditVerification:
     chain: ChainVerdict
     checkpoints: CheckpointVerdict
     sources: tuple[str, ...]
+    #: When the whole chain was last verified from its first record (None: not known to be); records
+    #: after ``incremental_after`` were verified now, as a stretch after that verified record.
+    full_at: dt.datetime | None = None
+    incremental_after: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -196,6 +213,7 @@ def verify_audit_log(
     checkpoint_files: Sequence[Path] = (),
     public_key: CheckpointPublicKey | None = None,
     include_configured: bool = True,
+    incremental: bool = False,
 ) -> AuditVerification:
     """Check the chain, and every checkpoint in ``checkpoint_files`` and (with
     ``include_configured``, when it exists) the configured checkpoint file.
@@ -204,6 +222,12 @@ def verify_audit_log(
     key the vault holds; the vault is not opened when ``public_key`` is
     given), and its record must still be in the chain with the same hash.
     A damaged configured file is reported as a checkpoint problem.
+
+    With ``incremental``, a chain this process verified from its first record within
+    :data:`FULL_VERIFY_EVERY` is checked from the last record it found good (whose hash must be
+    unchanged), and the checkpoints at or before that record against those records alone: a page
+    view costs the records added since, not the whole log.  Every other call, and one after the
+    interval, verifies from the first record; each good verification moves the known-good record on.
 
     Raises:
         CheckpointFileError: a file in ``checkpoint_files`` cannot be read, is
@@ -227,15 +251,44 @@ def verify_audit_log(
     if key is None and located:
         key, no_key = stored_public_key(hm)
     watch = CheckpointWatch(located, key=key, no_key=no_key)
+    now = hm.clock.now()
+    known = hm.verified_audit_prefix() if incremental else None
+    if known is not None and now - known.full_at > FULL_VERIFY_EVERY:
+        known = None
     with hm.store.read() as tx:
-        stream = watch.watch(tx.audit.entries())
-        chain = verify_chain(stream, expected_head=tx.audit.head())
+        head = tx.audit.head()
+        if known is not None:
+            # The known-good record must be there unchanged, and the chain must not have shrunk.
+            earlier = [c.checkpoint.seq for c in located if c.checkpoint.seq <= known.seq]
+            kept = tx.audit.entries_at([*earlier, known.seq])
+            anchor = next((e for e in kept if e.seq == known.seq), None)
+            if (anchor is None or anchor.hash != known.hash or not verify_chain(
+                    [anchor], after=(known.seq - 1, anchor.prev_hash)).ok  # its content still hashes to it
+                    or head is None or head[0] < known.seq
+                    or (head[0] == known.seq and head[1] != known.hash)):  # fmt: skip
+                known = None
+            else:
+                for _ in watch.watch(kept):  # the earlier checkpoints' records, and the known-good one
+                    pass
+        stream = watch.watch(tx.audit.entries(after=known.seq if known is not None else -1))
+        chain = verify_chain(stream, expected_head=head,
+                             after=(known.seq, known.hash) if known is not None else None)
         for _ in stream:  # the checkpoints look past a break in the chain too
             pass
+    full_at = known.full_at if known is not None else now
+    if known is not None:
+        chain = replace(chain, count=known.count + chain.count)
+    if chain.ok and chain.head is not None:
+        hm.keep_verified_audit_prefix(VerifiedPrefix(seq=chain.head[0], hash=chain.head[1], count=chain.count,
+                                                     full_at=full_at))
+    elif not chain.ok:
+        hm.keep_verified_audit_prefix(None)  # the next look verifies from the first record
     verdict = watch.verdict()
     if damaged is not None:
         verdict = replace(verdict, ok=False, problems=(damaged, *verdict.problems))
-    return AuditVerification(chain=chain, checkpoints=verdict, sources=tuple(sources))
+    return AuditVerification(chain=chain, checkpoints=verdict, sources=tuple(sources),
+                             full_at=full_at if chain.ok else None,
+                             incremental_after=known.seq if known is not None else None)
 
 
 # -- the periodic writer --------------------------------------------------------

@@ -29,16 +29,20 @@ def verify(
     *,
     checkpoint_files: Sequence[Path] = (),
     key: CheckpointPublicKey | None = None,
+    incremental: bool = False,
 ) -> AuditVerifyPublic:
     """The chain and every checkpoint checked (see :func:`verify_audit_log`), with every checkpoint
-    problem; ``ok`` only when the chain and every checkpoint are.
+    problem; ``ok`` only when the chain and every checkpoint are.  ``incremental``: records this process
+    already found good are not read again (page views; see :func:`verify_audit_log`).
 
     Raises:
         Forbidden: the principal may not read the audit log.
         CheckpointFileError: a checkpoint file cannot be read or is malformed.
     """
     require(principal, Permission.AUDIT_READ)
-    return AuditVerifyPublic.of(verify_audit_log(hm, checkpoint_files=checkpoint_files, public_key=key))
+    return AuditVerifyPublic.of(
+        verify_audit_log(hm, checkpoint_files=checkpoint_files, public_key=key, incremental=incremental)
+    )
 
 
 def export_lines(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -33,6 +34,11 @@ class AuditVerifyPublic(BaseModel):
     checkpoint_problem: str | None
     checkpoint_sources: list[str]
     checkpoint_problems: list[str]
+    #: When the whole chain was last verified from its first record (now, unless the caller asked for
+    #: an incremental check); None when the chain is broken.
+    full_verified_at: dt.datetime | None = None
+    #: An incremental check: the chain up to this record was known good, records after it were verified.
+    verified_after: int | None = None
 
     @classmethod
     def of(cls, result: AuditVerification) -> AuditVerifyPublic:
@@ -47,6 +53,8 @@ class AuditVerifyPublic(BaseModel):
             checkpoint_problem=checked.problem,
             checkpoint_sources=list(result.sources),
             checkpoint_problems=list(checked.problems),
+            full_verified_at=result.full_at,
+            verified_after=result.incremental_after,
         )
 
     @property

@@ -16,11 +16,12 @@ import contextlib
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from harbourmaster.clock import Clock
+from harbourmaster.domain.audit import VerifiedPrefix
 from harbourmaster.domain.decision import GovernanceSnapshot
 from harbourmaster.domain.diff import describe_changes
 from harbourmaster.domain.matching import parse_registry_location
@@ -41,6 +42,8 @@ from harbourmaster.vault.references import HostFiles
 if TYPE_CHECKING:
     from harbourmaster.deploy.interface import TargetConnectors
     from harbourmaster.registry.interface import RegistryClientFactory
+
+T = TypeVar("T")
 
 __all__ = ["Change", "Harbourmaster", "InitReport", "Sealer"]
 
@@ -110,6 +113,10 @@ class Harbourmaster:
         self._snapshot: GovernanceSnapshot | None = None
         #: The model the snapshot was built from (immutable), for hot paths that need more of it.
         self._snapshot_state: GovernanceState | None = None
+        #: How far this process knows the audit chain is good (services.audit_checkpoints).
+        self._audit_prefix: VerifiedPrefix | None = None
+        #: Values derived from one model (:meth:`derived`): the model they came from, and them by key.
+        self._derived: tuple[GovernanceState | None, dict[Hashable, object]] = (None, {})
         #: The model revision the store announced last (None: not watched, or the watch is down).
         self._watched_revision: int | None = None
         self._watch: ModelWatcher | None = None
@@ -246,14 +253,45 @@ class Harbourmaster:
     def state(self) -> GovernanceState:
         """The governance model as committed now.  The store's revision is read on every call (never a
         notification that may lag a commit); the model the snapshot was built from is reused when it is
-        of that revision, so a large model is loaded once per change, not once per call."""
+        of that revision, so a large model is loaded once per change, not once per call (a model loaded
+        here becomes the snapshot's)."""
+        today = self.clock.today()
         with self.store.read() as tx:
             revision = tx.governance.revision()
             with self._lock:
                 cached, cached_state = self._snapshot, self._snapshot_state
             if cached is not None and cached_state is not None and cached.revision == revision:
                 return cached_state
-            return tx.governance.load()
+            state = tx.governance.load()
+        self._keep(state, revision=revision, today=today)
+        return state
+
+    def derived(self, state: GovernanceState, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, a value computed from ``state`` alone (and ``key``, which names it and whatever
+        else it depends on, such as the day), kept while ``state`` is the latest model asked for: large
+        read models (1,000 registries with their grants) are built once per change, not once per page.
+        The value is shared: callers must not change it."""
+        with self._lock:
+            held, values = self._derived
+            if held is state and key in values:
+                return values[key]  # type: ignore[return-value]
+        value = build()
+        with self._lock:
+            held, values = self._derived
+            if held is not state:
+                values = {}
+                self._derived = (state, values)
+            values[key] = value
+        return value
+
+    def verified_audit_prefix(self) -> VerifiedPrefix | None:
+        """How far this process last found the audit chain good (None: not known)."""
+        with self._lock:
+            return self._audit_prefix
+
+    def keep_verified_audit_prefix(self, prefix: VerifiedPrefix | None) -> None:
+        with self._lock:
+            self._audit_prefix = prefix
 
     def snapshot(self) -> GovernanceSnapshot:
         """The decision snapshot for the current model revision (rebuilt when the model changed)."""
@@ -304,10 +342,15 @@ class Harbourmaster:
             ):
                 return cached, cached_state
             state = tx.governance.load()
+        return self._keep(state, revision=revision, today=today), state
+
+    def _keep(self, state: GovernanceState, *, revision: int, today: dt.date) -> GovernanceSnapshot:
+        """Make ``state`` (of ``revision``) the cached model and its snapshot (each read compares the
+        revision, so a model overtaken meanwhile is replaced at the next read)."""
         snap = snapshot_of(state, revision=revision, today=today)
         with self._lock:
             self._snapshot, self._snapshot_state = snap, state
-        return snap, state
+        return snap
 
     def watch_model(self) -> bool:
         """Keep :meth:`current` in step with the store's announcements of new model revisions (on
@@ -405,7 +448,15 @@ class Harbourmaster:
                 target=target,
                 details={"revision": revision, **(details or {}), "changes": list(changes)},
             )
-            return Change(revision, changes, applied=True)
+        self._committed(revision)
+        return Change(revision, changes, applied=True)
+
+    def _committed(self, revision: int) -> None:
+        """This process committed model ``revision``: what it reads next is at least that new, even
+        before the store's announcement of it arrives (read your own writes)."""
+        with self._lock:
+            if self._watched_revision is not None and revision > self._watched_revision:
+                self._watched_revision = revision
 
 
 def snapshot_of(state: GovernanceState, *, revision: int, today: dt.date) -> GovernanceSnapshot:

@@ -6,6 +6,8 @@ and answers with the public models of :mod:`harbourmaster.services.results`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.model import RegistryGrant
 from harbourmaster.domain.spelling import did_you_mean
@@ -23,7 +25,9 @@ from harbourmaster.services.results import (
 )
 
 __all__ = [
+    "ModelNames",
     "environment",
+    "environment_grants",
     "list_access",
     "list_environments",
     "list_grants",
@@ -31,19 +35,60 @@ __all__ = [
     "list_teams",
     "list_tiers",
     "list_users",
+    "model_names",
     "registry",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelNames:
+    registries: tuple[str, ...]
+    environments: tuple[str, ...]
+    users: tuple[str, ...]
+    teams: tuple[str, ...]
 
 
 def list_registries(hm: Harbourmaster, principal: Principal) -> list[RegistryPublic]:
     """Every registry with its grants (never a secret). Raises Forbidden without ``governance.read``."""
     require(principal, Permission.GOVERNANCE_READ)
     state, today = hm.state(), hm.today()
-    by_registry: dict[str, list[RegistryGrant]] = {}
-    for grant in state.grants:  # once, not once per registry: 1,000 registries x 20,000 grants
-        by_registry.setdefault(grant.registry, []).append(grant)
-    return [RegistryPublic.of(r, state=state, today=today, grants=by_registry.get(r.name, []))
-            for r in state.registries]  # fmt: skip
+
+    def build() -> tuple[RegistryPublic, ...]:
+        by_registry: dict[str, list[RegistryGrant]] = {}
+        for grant in state.grants:  # once, not once per registry: 1,000 registries x 20,000 grants
+            by_registry.setdefault(grant.registry, []).append(grant)
+        return tuple(RegistryPublic.of(r, state=state, today=today, grants=by_registry.get(r.name, []))
+                     for r in state.registries)  # fmt: skip
+
+    return list(hm.derived(state, ("registries", today), build))
+
+
+def model_names(hm: Harbourmaster, principal: Principal) -> ModelNames:
+    """The names of the registries, environments, users and teams (for choices and counts), without
+    building their public models.  Raises Forbidden without ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    state = hm.state()
+    return hm.derived(state, "names", lambda: ModelNames(
+        registries=tuple(r.name for r in state.registries),
+        environments=tuple(e.name for e in state.environments),
+        users=tuple(u.name for u in state.users),
+        teams=tuple(t.name for t in state.teams),
+    ))
+
+
+def environment_grants(hm: Harbourmaster, principal: Principal, environment: str) -> list[GrantPublic]:
+    """The registry grants of ``environment`` (none for an unknown one).  Raises Forbidden without
+    ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    state = hm.state()
+
+    def build() -> dict[str, tuple[GrantPublic, ...]]:
+        grouped: dict[str, list[GrantPublic]] = {}
+        for g in state.grants:
+            grouped.setdefault(g.environment, []).append(GrantPublic.model_validate(g))
+        return {name: tuple(grants) for name, grants in grouped.items()}
+
+    return list(hm.derived(state, "grants-by-environment", build).get(environment, ()))
 
 
 def registry(hm: Harbourmaster, principal: Principal, name: str) -> RegistryPublic:

@@ -4,7 +4,8 @@ API version, referrers support and latency), audited as ``registry.test``.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import datetime as dt
+from dataclasses import dataclass, replace
 
 from harbourmaster.domain.authz import Permission, Principal, require
 from harbourmaster.domain.model import Registry
@@ -22,8 +23,44 @@ from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_endpoints import OPERATION_OPTIONS, endpoint_for, provider_for, run_sync
 from harbourmaster.services.registry_scope import named_registry, split_repository, within_scope
 from harbourmaster.services.results import ProbeReportPublic
+from harbourmaster.store.registry_test_interface import LastTest
 
-__all__ = ["test_registry"]
+__all__ = ["LastTestPublic", "last_tests", "test_registry"]
+
+
+@dataclass(frozen=True, slots=True)
+class LastTestPublic:
+    """A registry's last "test connection": when, by whom, and what it found."""
+
+    tested_at: dt.datetime
+    tested_by: str
+    ok: bool
+    summary: str
+    latency_ms: float | None
+
+
+def _summary(report: ProbeReportPublic) -> str:
+    """What a test found, in words: its first failure, or what worked."""
+    if report.failures:
+        first = report.failures[0]
+        more = f" (and {len(report.failures) - 1} more)" if len(report.failures) > 1 else ""
+        return f"{first.kind}: {first.message}{more}"
+    return f"reachable, TLS {report.tls}, authentication {report.authentication}"
+
+
+def last_tests(hm: Harbourmaster, principal: Principal) -> dict[str, LastTestPublic]:
+    """Each registry's last whole-registry test, by name; a registry not tested since it was defined at
+    its URL has none.  Raises Forbidden without ``governance.read``."""
+    require(principal, Permission.GOVERNANCE_READ)
+    state = hm.state()
+    urls = {r.name: str(r.url) for r in state.registries}
+    with hm.store.read() as tx:
+        stored = tx.registry_tests.latest()
+    return {
+        name: LastTestPublic(tested_at=t.tested_at, tested_by=t.tested_by, ok=t.ok, summary=t.summary,
+                             latency_ms=t.latency_ms)
+        for name, t in stored.items() if urls.get(name) == t.url
+    }  # fmt: skip
 
 
 async def _probe(
@@ -90,6 +127,11 @@ def test_registry(
         )
     public = ProbeReportPublic.model_validate(report)
     with hm.store.transaction() as tx:
+        if repository is None:  # the whole registry's test: what its list shows as the last result
+            tx.registry_tests.record(LastTest(
+                registry=name, url=str(registry.url), tested_at=hm.clock.now(), tested_by=actor,
+                ok=report.ok, summary=_summary(public), latency_ms=public.latency_ms,
+            ))  # fmt: skip
         tx.audit.append(
             actor=actor,
             action="registry.test",

@@ -69,6 +69,9 @@ class SqlApprovedContentRepository(ApprovedContentRepository):
             found.update((registry, digest) for registry, digest in rows)
         return frozenset(pair for pair in wanted if pair in found)
 
+    def registries_with_content(self) -> frozenset[str]:
+        return frozenset(self._session.scalars(select(ApprovedContentRow.registry_name).distinct()))
+
     def approved(self, registry: str) -> list[ApprovedImage]:
         rows = self._session.scalars(
             select(ApprovedContentRow)

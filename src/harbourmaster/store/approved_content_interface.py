@@ -39,6 +39,10 @@ class ApprovedContentRepository(ABC):
     def approved(self, registry: str) -> list[ApprovedImage]:
         """The approved images of ``registry``, by repository then digest."""
 
+    @abstractmethod
+    def registries_with_content(self) -> frozenset[str]:
+        """The registries with at least one approved image (one read for all of them)."""
+
     def approved_digests(self, registry: str) -> frozenset[str]:
         """The digests approved for ``registry`` (what a verdict "approved by import" would ask)."""
         return frozenset(image.digest for image in self.approved(registry))

@@ -133,6 +133,16 @@ class SqlAuditRepository(AuditRepository):
         )
         return [_entry(row) for row in rows]
 
+    def entries_at(self, seqs: Sequence[int]) -> list[AuditEntry]:
+        wanted = sorted(set(seqs))
+        found: list[AuditEntry] = []
+        for start in range(0, len(wanted), 500):  # bounded IN lists
+            rows = self._session.scalars(
+                select(AuditRow).where(AuditRow.seq.in_(wanted[start : start + 500])).order_by(AuditRow.seq)
+            )
+            found += (_entry(row) for row in rows)
+        return found
+
     def head(self) -> tuple[int, str] | None:
         value = get_meta(self._session, _HEAD)
         return (int(value["seq"]), str(value["hash"])) if value is not None else None  # type: ignore[call-overload]

@@ -333,6 +333,9 @@ class SqlGovernanceRepository(GovernanceRepository):
     def event_secret(self, registry: str) -> bytes | None:
         return _event_secrets(self._session).get(registry)
 
+    def registries_with_event_secret(self) -> frozenset[str]:
+        return frozenset(_event_secrets(self._session))
+
     def set_event_secret(self, registry: str, sealed: bytes | None) -> None:
         secrets = _event_secrets(self._session)
         if sealed is None:

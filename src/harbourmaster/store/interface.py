@@ -35,6 +35,7 @@ from harbourmaster.errors import Error
 from harbourmaster.store.approved_content_interface import ApprovedContentRepository
 from harbourmaster.store.deployment_interface import DeploymentRepository
 from harbourmaster.store.job_interface import JobRepository
+from harbourmaster.store.registry_test_interface import RegistryTestRepository
 from harbourmaster.store.robot_interface import RobotRepository
 from harbourmaster.store.scan_interface import ScanRepository
 from harbourmaster.store.values import (
@@ -144,6 +145,10 @@ class GovernanceRepository(ABC):
         """The sealed secret that authenticates ``registry``'s event notifications, or None."""
 
     @abstractmethod
+    def registries_with_event_secret(self) -> frozenset[str]:
+        """The registries that hold an event-notification secret (one read for all of them)."""
+
+    @abstractmethod
     def set_event_secret(self, registry: str, sealed: bytes | None) -> None:
         """Keep (None: drop) the sealed event-notification secret of ``registry``."""
 
@@ -204,6 +209,11 @@ class AuditRepository(ABC):
     def entries(self, *, after: int = -1, batch: int = 1000) -> Iterator[AuditEntry]:
         """Every record with a sequence number above ``after``, in order, read ``batch`` at a time
         (bounded memory); iterate inside the unit of work."""
+
+    @abstractmethod
+    def entries_at(self, seqs: Sequence[int]) -> list[AuditEntry]:
+        """The records with these sequence numbers that exist, in order (for checking a few records
+        without reading the chain)."""
 
     @abstractmethod
     def head(self) -> tuple[int, str] | None:
@@ -444,6 +454,7 @@ class Repositories:
     deployments: DeploymentRepository
     approved_content: ApprovedContentRepository
     robots: RobotRepository
+    registry_tests: RegistryTestRepository
 
 
 class Store(ABC):

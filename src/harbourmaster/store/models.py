@@ -438,6 +438,19 @@ class ApprovedContentRow(Base):
     )
 
 
+class RegistryTestRow(Base):
+    """The last "test connection" result of a registry (migration 0016)."""
+
+    __tablename__ = "registry_tests"
+    registry_name: Mapped[str] = mapped_column("registry", String(128), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    tested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    tested_by: Mapped[str] = mapped_column(String(255))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    summary: Mapped[str] = mapped_column(Text)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+
+
 class ManagedRobotRow(Base):
     """One generation of a robot account on a managed Harbor, its secret sealed (migration 0015)."""
 

@@ -17,6 +17,7 @@ from harbourmaster.store.governance import SqlGovernanceRepository
 from harbourmaster.store.interface import ModelWatcher, Repositories, Store
 from harbourmaster.store.jobs import SqlJobRepository
 from harbourmaster.store.model_watch import ModelWatch
+from harbourmaster.store.registry_tests import SqlRegistryTestRepository
 from harbourmaster.store.robots import SqlRobotRepository
 from harbourmaster.store.sboms import SqlSbomRepository
 from harbourmaster.store.scans import SqlScanRepository
@@ -39,6 +40,7 @@ def _repositories(session: Session, clock: Clock) -> Repositories:
         deployments=SqlDeploymentRepository(session),
         approved_content=SqlApprovedContentRepository(session),
         robots=SqlRobotRepository(session),
+        registry_tests=SqlRegistryTestRepository(session),
     )
 
 

@@ -29,6 +29,7 @@ from harbourmaster.web import (
     registries,
     registry_browse,
     registry_forms,
+    robots,
     vulns,
 )
 from harbourmaster.web.pages import SECURITY_HEADERS, UI_PREFIX
@@ -64,6 +65,6 @@ def mount_ui(app: FastAPI, hm: Harbourmaster) -> None:
     app.include_router(oidc.router)
     for module in (auth, overview, registries, environments, jobs, audit, assessment,
                    decisions, vulns, artifacts,
-                   registry_forms, registry_browse, grants):
+                   registry_forms, registry_browse, grants, robots):
         app.include_router(module.router)
     app.include_router(overview.not_found_router)

@@ -21,6 +21,8 @@ from harbourmaster.web.route import UiRoute
 __all__ = ["HTML_FILENAME", "JSON_FILENAME", "router"]
 
 HTML_FILENAME: Final = "harbourmaster-assessment.html"
+#: Lines of evidence and shortfalls the page shows per decision and control; the downloads hold them all.
+SHOWN_LINES: Final = 25
 JSON_FILENAME: Final = "harbourmaster-assessment.json"
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
@@ -45,10 +47,10 @@ def assessment_page(request: Request, viewer: Annotated[Viewer, Depends(viewing(
                     ) -> Response:
     result = _assess(request, viewer, egress_restricted)  # NotFound: an unknown environment
     assert viewer.principal is not None
-    environments = [e.name for e in governance_reads.list_environments(core(request), viewer.principal)]
+    environments = governance_reads.model_names(core(request), viewer.principal).environments
     return render(request, viewer, "assessment.html", {
         "page": ASSESSMENT, "a": result, "environments": environments, "attested": set(egress_restricted),
-        "query": [("egress_restricted", name) for name in egress_restricted],
+        "query": [("egress_restricted", name) for name in egress_restricted], "shown": SHOWN_LINES,
     })
 
 

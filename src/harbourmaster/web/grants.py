@@ -50,7 +50,7 @@ def environment_context(hm: Harbourmaster, viewer: Viewer, name: str, *,
     env = governance_reads.environment(hm, principal, name)  # NotFound names the closest
     context: dict[str, Any] = {
         "page": ENVIRONMENTS, "environment": env,
-        "grants": [g for g in governance_reads.list_grants(hm, principal) if g.environment == env.name],
+        "grants": governance_reads.environment_grants(hm, principal, env.name),
         "access": [a for a in governance_reads.list_access(hm, principal) if a.environment == env.name],
         "grant_permission": GRANT_PERMISSION, "grant_problems": grant_problems or FormProblems(),
         "access_problems": access_problems or FormProblems(), "values": values or {},
@@ -58,9 +58,8 @@ def environment_context(hm: Harbourmaster, viewer: Viewer, name: str, *,
         "changed": changed if changed in ("grants", "access") else None,
     }
     if viewer.can(GRANT_PERMISSION):
-        context["registry_names"] = [r.name for r in governance_reads.list_registries(hm, principal)]
-        context["users"] = [u.name for u in governance_reads.list_users(hm, principal)]
-        context["teams"] = [t.name for t in governance_reads.list_teams(hm, principal)]
+        names = governance_reads.model_names(hm, principal)
+        context.update(registry_names=names.registries, users=names.users, teams=names.teams)
     return context
 
 

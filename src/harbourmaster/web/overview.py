@@ -32,11 +32,10 @@ def overview_page(request: Request, viewer: Annotated[Viewer, Depends(viewing(OV
                   ) -> Response:
     hm, principal = core(request), viewer.principal
     assert principal is not None
-    registries = governance_reads.list_registries(hm, principal)
-    environments = governance_reads.list_environments(hm, principal)
+    names = governance_reads.model_names(hm, principal)
     attention = expiring_credentials(hm, principal, within=EXPIRY_NOTICE)
     return render(request, viewer, "overview.html", {
-        "page": OVERVIEW, "registries": len(registries), "environments": len(environments),
+        "page": OVERVIEW, "registries": len(names.registries), "environments": len(names.environments),
         "attention": attention, "notice_days": EXPIRY_NOTICE.days,
     })
 

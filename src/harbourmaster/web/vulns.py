@@ -44,7 +44,7 @@ def overview_page(request: Request, viewer: Reader, cve: _Filter = "", package: 
     hm, principal = core(request), viewer.principal
     assert principal is not None
     overview = security_overview(hm, principal, cve=cve, package=package, registry=registry)
-    registries = [r.name for r in governance_reads.list_registries(hm, principal)]
+    registries = governance_reads.model_names(hm, principal).registries
     return render(request, viewer, "vulns.html", {
         "page": VULNERABILITIES, "sections": _sections(), "overview": overview,
         "severities": [s.value for s in SEVERITIES], "registries": registries,

@@ -24,6 +24,7 @@ class Tally:
         self.passes: list[str] = []
         self.shortfalls: list[str] = []
         self.remedies: list[str] = []
+        self._remedies: set[str] = set()
 
     def judge(self, aspect: str, ok: bool, good: str, bad: str, *remedies: str, some: bool = False) -> None:
         self.aspects[aspect] = self.aspects.get(aspect, False) or ok or some
@@ -31,7 +32,10 @@ class Tally:
             self.passes.append(good)
         else:
             self.shortfalls.append(bad)
-            self.remedies.extend(r for r in remedies if r not in self.remedies)
+            for r in remedies:
+                if r not in self._remedies:
+                    self._remedies.add(r)
+                    self.remedies.append(r)
 
     def outcome(self) -> Outcome:
         if not self.shortfalls:

@@ -133,12 +133,32 @@ class AssessmentFacts:
     mirror_schedules: tuple[MirrorScheduleFacts, ...] = ()
     deployments: tuple[DeploymentFacts, ...] = ()
 
+    #: Indexes built once (the facts are immutable): registry by name with its position, and the
+    #: registries each environment grants.  Not part of equality or the representation.
+    _by_name: dict[str, tuple[int, RegistryFacts]] = field(init=False, repr=False, compare=False)
+    _granted: dict[str, tuple[EnvironmentFacts, tuple[RegistryFacts, ...]]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, tuple[int, RegistryFacts]] = {}
+        for i, r in enumerate(self.registries):
+            by_name.setdefault(r.name, (i, r))
+        object.__setattr__(self, "_by_name", by_name)
+        object.__setattr__(self, "_granted", {e.name: (e, self._grants_of(e)) for e in self.environments})
+
     def registry(self, name: str) -> RegistryFacts | None:
-        return next((r for r in self.registries if r.name == name), None)
+        found = self._by_name.get(name)
+        return found[1] if found is not None else None
 
     def tier(self, tier: Tier) -> TierPolicy | None:
         return next((t for t in self.tiers if t.tier == tier), None)
 
     def granted(self, env: EnvironmentFacts) -> list[RegistryFacts]:
-        names = dict.fromkeys(g.registry for g in env.grants)
-        return [r for r in self.registries if r.name in names]
+        """The registries ``env`` grants, in the order of :attr:`registries`."""
+        known = self._granted.get(env.name)
+        return list(known[1] if known is not None and known[0] is env else self._grants_of(env))
+
+    def _grants_of(self, env: EnvironmentFacts) -> tuple[RegistryFacts, ...]:
+        positions = sorted({found[0] for g in env.grants if (found := self._by_name.get(g.registry))})
+        return tuple(self.registries[i] for i in positions)

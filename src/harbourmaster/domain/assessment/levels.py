@@ -98,8 +98,12 @@ def _single_registry_per_tier(facts: AssessmentFacts) -> Outcome:
             f"environment {env.name}: one registry {hosts[0] if hosts else ''}",
             f"environment {env.name}: {len(hosts)} registries ({', '.join(hosts) or 'none'})",
         )
+    tiers_of: dict[str, set[str]] = {}
+    for env in facts.environments:
+        for reg in facts.granted(env):
+            tiers_of.setdefault(reg.name, set()).add(env.tier.value)
     for reg in facts.registries:
-        tiers = sorted({e.tier.value for e in facts.environments if reg in facts.granted(e)})
+        tiers = sorted(tiers_of.get(reg.name, ()))
         t.judge(
             "-",
             len(tiers) <= 1,
