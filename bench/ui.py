@@ -10,16 +10,21 @@ Run on demand (not part of the test suite)::
    through the services (``apply_document``, so the model obeys the model's rules): 1,000 Harbor
    registries (100 hosts x 10 project scopes), 100 Kubernetes environments of 20 namespaces each and 100
    docker-standalone environments, 50 teams of 10 users, and 20,000 grants (10,000 per namespace on
-   Kubernetes, 10,000 per team on docker-standalone, with the access entries those need).
+   Kubernetes, 10,000 per team on docker-standalone, with the access entries those need).  Then adds
+   ``--audit-records`` (default 100,000) audit records: a long-running installation's log, which the
+   audit and assessment pages must not read whole on every view.
 2. Signs in once through the sign-in form with an administrator's API token (the role that sees every
    page), then GETs each UI page ``--rounds`` times in process with the TestClient (no network noise):
    every parameterless ``GET /ui/...`` route the application has when this runs (found from its routes,
    so pages other sessions add are measured too), plus one environment, one registry's edit and delete
-   pages and one job, when those routes exist.  Registry browsing is left out: it asks the registry
-   itself, and these 1,000 hosts are fictitious.
+   pages and one job, when those routes exist, the list's last page and a filtered list.  Registry
+   browsing is left out: it asks the registry itself, and these 1,000 hosts are fictitious.  The
+   application is made as ``serve`` makes it (``freeze_heap``); every page is fetched once and the heap
+   frozen before timing, as the freezer's pass does within 30 s of a model change in ``serve``.
 3. The baseline, measured in the same run and the same way: the JSON API's GETs of the same data
-   (``/api/v1/registries``, ``/api/v1/environments``, ``/api/v1/environments/{name}``, ``/api/v1/grants``)
-   with the same token, through the same services and the same per-request token check and audit record.
+   (``/api/v1/registries``, ``/api/v1/environments``, ``/api/v1/environments/{name}``, ``/api/v1/grants``,
+   ``/api/v1/assessment`` for the assessment pages) with the same token, through the same services and
+   the API's per-request token check and audit record.
    The ratio says what rendering HTML costs over serialising the same answer as JSON.
 
 Prints per page p50, p95 and max in milliseconds, and the ratio of its p95 to its baseline's p95.
@@ -51,6 +56,9 @@ TEAMS, USERS_PER_TEAM = 50, 10
 K8S_REGISTRIES_PER_ENV = 5  # x 20 namespaces x 100 environments = 10,000 grants
 DOCKER_REGISTRIES_PER_ENV, DOCKER_TEAMS_PER_ENV = 10, 10  # x 100 environments = 10,000 grants
 TARGET_MS = 100.0
+#: Downloads of the whole audit log: as long as the log, like ``audit export``; timed as throughput
+#: against the API's export of the same records, not against the page target.
+DOWNLOADS = {"/ui/audit/export": "/api/v1/audit/export?checkpoint=false"}
 print = functools.partial(print, flush=True)  # progress shows while pages are slow
 
 
@@ -94,6 +102,22 @@ def governance_document() -> str:
     })
 
 
+def add_audit_records(hm, count: int) -> float:  # type: ignore[no-untyped-def]
+    """``count`` more audit records (a long-running installation's log), chained as the services chain
+    them; the seconds it took."""
+    from harbourmaster.store.values import AuditEvent
+
+    t0 = time.perf_counter()
+    for start in range(0, count, 5000):
+        with hm.store.transaction() as tx:
+            tx.audit.append_many([
+                AuditEvent(actor=f"u{i % 500}", action="token.use", target=f"token {i % 700}",
+                           details={"route": "/api/v1/registries", "method": "GET"})
+                for i in range(start, min(count, start + 5000))
+            ])
+    return time.perf_counter() - t0
+
+
 def build(workdir: Path):  # type: ignore[no-untyped-def]
     from harbourmaster.domain.authz import Principal
     from harbourmaster.domain.model import Role
@@ -135,8 +159,11 @@ def pages(app) -> list[str]:  # type: ignore[no-untyped-def]
         "/ui/environments/{name}": "/ui/environments/k8s-42",
         "/ui/registries/{name}/edit": "/ui/registries/reg-42-3/edit",
         "/ui/registries/{name}/delete": "/ui/registries/reg-42-3/delete",
+        "/ui/registries/{name}/robots": "/ui/registries/reg-42-3/robots",
     }
     found += [path for template, path in wanted.items() if template in templates]
+    if "/ui/registries" in found:  # the list's last page, and a filter that matches one host's ten
+        found += ["/ui/registries?page=21", "/ui/registries?q=reg42.corp"]
     return found
 
 
@@ -152,6 +179,8 @@ def _routes(routes: list[object], prefix: str) -> list[tuple[str, set[str]]]:
 
 
 def baseline_of(page: str) -> str:
+    if page.startswith("/ui/assessment"):
+        return "/api/v1/assessment"  # the same report as JSON
     if page.startswith("/ui/environments/"):
         return "/api/v1/environments/k8s-42"
     if page.startswith("/ui/environments"):
@@ -182,6 +211,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of the slowest page")
     parser.add_argument("--only", default=None, help="time only pages whose path contains this")
+    parser.add_argument("--audit-records", type=int, default=100_000,
+                        help="audit records added before timing (the audit page must not read them all)")
     args = parser.parse_args()
 
     from harbourmaster.api.app import create_app
@@ -191,7 +222,11 @@ def main() -> None:
         hm, token, applied = build(Path(tmp))
         print(f"model applied through the services in {applied:.1f} s: 1,000 registries, 200 environments, "
               f"20,000 grants (SQLite)")
-        with TestClient(create_app(hm), base_url="http://testserver") as client:
+        if args.audit_records:
+            took = add_audit_records(hm, args.audit_records)
+            print(f"{args.audit_records:,} audit records added in {took:.1f} s")
+        # As serve makes it: with the heap freezer (serve owns its process; see api.lifespan.HeapFreezer).
+        with TestClient(create_app(hm, freeze_heap=True), base_url="http://testserver") as client:
             form = client.get("/ui/sign-in").text
             csrf = re.search(rf'name="{CSRF_FIELD}" value="([^"]+)"', form)
             assert csrf is not None
@@ -199,7 +234,11 @@ def main() -> None:
                                  follow_redirects=False)
             assert signed.status_code == 303, signed.text
             bearer = {"Authorization": f"Bearer {token}"}
-            to_time = [p for p in pages(client.app) if args.only is None or args.only in p]
+            chosen = [p for p in pages(client.app) if args.only is None or args.only in p]
+            to_time = [p for p in chosen if p not in DOWNLOADS]
+            for path in to_time:  # every page once: its read models built, then frozen as serve does
+                client.get(path)
+            client.app.state.heap_freezer.freeze()  # type: ignore[attr-defined]
 
             baselines: dict[str, float] = {}
             print(f"\n{'baseline (JSON API, same token)':<44} {'p50':>8} {'p95':>8} {'max':>8}  {'bytes':>9}")
@@ -224,6 +263,17 @@ def main() -> None:
             missed = [p for p, v in results.items() if v > TARGET_MS]
             print(f"\n{len(results) - len(missed)} of {len(results)} pages within p95 <= {TARGET_MS:.0f} ms"
                   + (f"; missed: {', '.join(missed)}" if missed else ""))
+            downloads = [p for p in chosen if p in DOWNLOADS]
+            if downloads:
+                print(f"\n{'download (whole log), 3 rounds':<44} {'p50 s':>8} {'MB/s':>8}  {'bytes':>13}  "
+                      f"ratio to {'the API export':<14}")
+            for path in downloads:
+                ui_samples, status, size = time_gets(client, path, 3)
+                api_samples, api_status, _ = time_gets(client, DOWNLOADS[path], 3, bearer)
+                assert status == api_status == 200, (path, status, api_status)
+                ui_s, api_s = statistics.median(ui_samples) / 1000, statistics.median(api_samples) / 1000
+                print(f"{path:<44} {ui_s:8.2f} {size / 1e6 / ui_s:8.1f}  {size:13,}  {ui_s / api_s:5.2f}x "
+                      f"{DOWNLOADS[path]} ({api_s:.2f} s)")
             if args.profile is not None and results:
                 slowest = max(results, key=lambda p: results[p])
                 profiler = cProfile.Profile()

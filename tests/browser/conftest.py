@@ -243,7 +243,11 @@ class Traffic:
             if not (300 <= response.status < 400):
                 self.unreadable.append(response.url)
             body = b""
-        headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items()).encode()
+        try:  # every header, Set-Cookie among them (``response.headers`` leaves those out)
+            pairs = [(h["name"], h["value"]) for h in response.headers_array()]
+        except Exception:  # a response whose headers are gone: the ones Playwright kept
+            pairs = list(response.headers.items())
+        headers = "\n".join(f"{k}: {v}" for k, v in pairs).encode()
         self.bodies.append((response.url, response.status, headers + b"\n\n" + body))
 
     def add(self, url: str, status: int, headers: dict[str, str], body: bytes) -> None:

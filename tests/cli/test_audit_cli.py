@@ -50,10 +50,13 @@ def test_checkpoint_public_key_and_verify(initialised: Any, tmp_path: Path) -> N
     assert verified.exit_code == 0, verified.output
     assert f"checkpoints: 3 of 3 verified ({out}, {home() / 'audit-checkpoints.jsonl'})" in verified.stdout
     report = json.loads(cli("audit", "verify", "--json").stdout)
+    verified_at = report.pop("full_verified_at")  # audit verify reads the whole chain: now
+    assert isinstance(verified_at, str) and verified_at.endswith("Z")
     assert report == {
         "ok": True, "count": 1, "first_bad_seq": None, "problem": None, "checkpoints": 2,
         "checkpoints_checked": 2, "checkpoint_problem": None,
         "checkpoint_sources": [str(home() / "audit-checkpoints.jsonl")], "checkpoint_problems": [],
+        "verified_after": None,
     }
 
 

@@ -48,6 +48,7 @@ from tests.fakes.store_robots import MemoryRobotRepository, RobotTables
 from tests.fakes.store_scans import MemoryScanRepository, ScanTables
 from tests.fakes.store_signing import MemorySigningRepository, SigningTables
 from tests.fakes.store_supply import MemoryAdvisoryRepository, MemorySbomRepository, SupplyTables
+from tests.fakes.store_web_sessions import MemoryWebSessionRepository, WebSessionTables
 
 __all__ = ["MemoryStore"]
 
@@ -90,6 +91,7 @@ class _Tables:
     approved_content: ApprovedContentTables = field(default_factory=ApprovedContentTables)
     robots: RobotTables = field(default_factory=RobotTables)
     registry_tests: RegistryTestTables = field(default_factory=RegistryTestTables)
+    web_sessions: WebSessionTables = field(default_factory=WebSessionTables)
     scans: ScanTables = field(default_factory=ScanTables)
 
 
@@ -428,6 +430,7 @@ def _repositories(tables: _Tables, clock: Clock) -> Repositories:
         approved_content=MemoryApprovedContentRepository(tables.approved_content),
         robots=MemoryRobotRepository(tables.robots),
         registry_tests=MemoryRegistryTestRepository(tables.registry_tests),
+        web_sessions=MemoryWebSessionRepository(tables.web_sessions),
     )
 
 

@@ -212,3 +212,17 @@ def test_the_writer_thread_runs_every_interval_and_stops(core: Harbourmaster) ->
     _record(core)
     time.sleep(0.2)
     assert len(path.read_text().splitlines()) == 2  # stopped: nothing more is written
+
+
+def test_a_chunked_export_is_the_same_lines_joined_at_line_ends(core: Harbourmaster) -> None:
+    from harbourmaster.cli._common import local_principal
+    from harbourmaster.services import audit_log
+
+    _record(core, 300)
+    me = local_principal(core)
+    lines = list(audit_log.export_lines(core, me, checkpoint=False))
+    pieces = list(audit_log.export_lines(core, me, checkpoint=False, chunk_bytes=4096))
+    assert "".join(pieces) == "".join(lines) and len(lines) >= 300
+    assert 1 < len(pieces) < len(lines)
+    assert all(piece.endswith("\n") for piece in pieces)  # whole lines only
+    assert all(len(piece) < 4096 + max(len(line) for line in lines) for piece in pieces)

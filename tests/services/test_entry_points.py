@@ -50,16 +50,18 @@ EXEMPT = {
     ("robot_rotation", "rotation_tick"),
     # The harbourmaster_credential_expiry_seconds metric: registry and credential names and times only.
     ("robot_rotation", "credential_expiries"),
-    # Establish who is signed in to the web UI (from an API token, then from the session's token id).
+    # Establish who is signed in to the web UI (from an API token, then from the server-side session),
+    # open the session of the one who just signed in, and end the caller's own session (sign-out).
     ("web_sessions", "sign_in"),
     ("web_sessions", "session_principal"),
+    ("web_sessions", "open_session"),
+    ("web_sessions", "end_session"),
     # The key that signs web session cookies (never shown; no data of anyone's).
     ("web_sessions", "session_key"),
     # OpenID sign-in: establishes who signs in (from the provider's ID token), then who the session is.
     ("web_oidc", "oidc_client"),
     ("web_oidc", "start_sign_in"),
     ("web_oidc", "finish_sign_in"),
-    ("web_oidc", "user_session_principal"),
 }
 
 

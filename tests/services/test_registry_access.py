@@ -352,7 +352,7 @@ def test_repository_arguments_split_and_respect_the_scope(
 
 def test_the_public_api_is_pinned() -> None:
     operations = {
-        registry_probe: ["test_registry"],
+        registry_probe: ["LastTestPublic", "last_tests", "test_registry"],
         registry_browse: ["BrowseResult", "CatalogUnavailable", "browse"],
         registry_resolve: ["ResolveRefused", "ResolvedImage", "resolve_image"],
         registry_scope: [

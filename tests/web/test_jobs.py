@@ -153,14 +153,14 @@ def test_the_polled_fragment_stops_polling_once_the_job_is_done(web: Web, kind: 
     assert _POLL not in web.client.get("/ui/jobs", headers=_HX).text
 
 
-def test_each_poll_is_one_audited_page_view(web: Web, kind: str) -> None:
+def test_polling_writes_no_audit_record(web: Web, kind: str) -> None:
+    """A page polled every two seconds is a read: it writes nothing (thousands of records an hour)."""
     job_id = _running(web.hm, progress=0.1, message="starting")
     web.sign_in("payments-dev")
     before = len(audit_actions(web.hm))
-    for _ in range(3):
-        web.client.get(f"/ui/jobs/{job_id}", headers=_HX)
-    added = audit_actions(web.hm)[before:]
-    assert [a[0] for a in added] == ["token.use"] * 3
+    for _ in range(30):
+        assert web.client.get(f"/ui/jobs/{job_id}", headers=_HX).status_code == 200
+    assert audit_actions(web.hm)[before:] == []
 
 
 def test_an_unknown_job_is_a_404_page(web: Web) -> None:

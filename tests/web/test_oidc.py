@@ -5,6 +5,7 @@ are followed by hand."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -99,7 +100,10 @@ def test_the_full_flow_signs_in_as_the_models_user_with_its_role(web: Web, stand
     assert standin.token_requests == [("client_secret_basic", "ok")]
     assert PENDING_COOKIE not in web.client.cookies  # used once
     session = _payload(web.client.cookies[COOKIE])
-    assert session["u"] == "platform" and session["t"] is None
+    assert set(session) == {"c", "s"} and "platform" not in json.dumps(session)
+    with web.hm.store.read() as tx:
+        stored = tx.web_sessions.get(hashlib.sha256(str(session["s"]).encode()).hexdigest())
+    assert stored is not None and (stored.user, stored.method, stored.token_id) == ("platform", "oidc", None)
 
     overview = web.client.get("/ui/")
     assert overview.status_code == 200

@@ -132,11 +132,12 @@ def test_the_robots_are_listed_after_a_sync_with_permission_generation_state_and
 
 def test_expiry_is_counted_down_and_an_expired_robot_says_so(web: Web, clock: FixedClock) -> None:
     harbor_sync(web.hm, ADMIN, REGISTRY)
-    web.sign_in("auditor")
     clock.advance(dt.timedelta(days=29))
+    web.sign_in("auditor")  # a session ends after an hour unused: signed in after the clock moved
     ci = rows(web.client.get(PAGE).text)["robot$payments+ci-1"]
     assert ci[6].endswith("expires in 1 day") and ci[7] == "due now"
     clock.advance(dt.timedelta(days=2))
+    web.sign_in("auditor")
     assert rows(web.client.get(PAGE).text)["robot$payments+ci-1"][6].endswith("expired")
 
 
@@ -185,8 +186,8 @@ def test_refresh_in_place_keeps_the_generation_and_account(web: Web, standin: Ha
     harbor_sync(web.hm, ADMIN, REGISTRY)
     (before,) = [r for r in standin.robots.values() if r.name.endswith("+ci-1")]
     old_secret = before.secret
-    web.sign_in("admin")
     clock.advance(dt.timedelta(days=3))
+    web.sign_in("admin")  # a session ends after an hour unused: signed in after the clock moved
     answer = post(web, "rotate", robot="ci", refresh="on")
     page = text_of(answer)
     assert "Refresh of ci: done" in page

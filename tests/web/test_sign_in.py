@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 
 from harbourmaster.services.tokens import issue_node_token, revoke_token
@@ -55,8 +56,8 @@ def test_revoking_the_token_ends_the_session(web: Web) -> None:
     ended = web.client.get("/ui/environments")
     assert ended.status_code == 401
     assert "its API token was revoked" in ended.text
-    # The session is replaced by one that names no token.
-    assert _cookie_payload(web.client.cookies[COOKIE])["t"] is None
+    # The session is replaced by one that names no session, and the old one is ended in the store.
+    assert _cookie_payload(web.client.cookies[COOKIE])["s"] is None
     assert ("token.use", f"token {web.token_ids['auditor']}", "refused") in audit_actions(web.hm)
 
 
@@ -86,15 +87,25 @@ def test_the_session_cookie_is_secure_over_https(web: Web) -> None:
     assert "secure" in {part.strip().lower() for part in answer.headers["set-cookie"].split(";")}
 
 
-def test_the_session_holds_the_token_id_never_the_token(web: Web) -> None:
+def _stored(web: Web, sid: object):  # type: ignore[no-untyped-def]
+    with web.hm.store.read() as tx:
+        return tx.web_sessions.get(hashlib.sha256(str(sid).encode()).hexdigest())
+
+
+def test_the_cookie_holds_a_session_id_the_store_knows_only_by_its_hash(web: Web) -> None:
     answer = web.sign_in("admin")
     value = web.client.cookies[COOKIE]
     token = web.tokens["admin"]
     assert token not in answer.headers["set-cookie"]
     payload = _cookie_payload(value)
-    assert payload["t"] == web.token_ids["admin"]
-    assert set(payload) == {"c", "t"}
-    assert token not in json.dumps(payload)
+    assert set(payload) == {"c", "s"}
+    assert token not in json.dumps(payload) and "admin" not in json.dumps(payload)
+    stored = _stored(web, payload["s"])
+    assert stored is not None and stored.id_hash != payload["s"]
+    assert (stored.user, stored.token_id, stored.method, stored.ended_at) == (
+        "admin", web.token_ids["admin"], "token", None)
+    with web.hm.store.read() as tx:
+        assert tx.web_sessions.get(str(payload["s"])) is None  # the id itself is no key
 
 
 def test_a_forged_session_is_not_signed_in(web: Web) -> None:
@@ -102,7 +113,7 @@ def test_a_forged_session_is_not_signed_in(web: Web) -> None:
     value = web.client.cookies[COOKIE]
     data, rest = value.split(".", 1)
     payload = _cookie_payload(value)
-    payload["t"] = payload["t"] + 1  # type: ignore[operator]
+    payload["s"] = str(payload["s"])[:-1] + ("A" if str(payload["s"])[-1] != "A" else "B")
     encoded = json.dumps(payload, separators=(",", ":")).encode()
     forged = base64.urlsafe_b64encode(encoded).decode().rstrip("=")
     web.client.cookies.set(COOKIE, f"{forged}.{rest}", path="/ui")
@@ -119,13 +130,22 @@ def test_a_node_token_cannot_sign_in(web: Web) -> None:
     assert "node token cannot sign in" in answer.text
 
 
-def test_signing_out_ends_the_session(web: Web) -> None:
+def test_signing_out_ends_the_session_even_for_a_copy_of_its_cookie(web: Web) -> None:
     web.sign_in("admin")
+    copied = web.client.cookies[COOKIE]
+    sid = _cookie_payload(copied)["s"]
     answer = web.client.post("/ui/sign-out", data={CSRF_FIELD: web.csrf()}, follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/ui/sign-in"
-    assert _cookie_payload(web.client.cookies[COOKIE])["t"] is None
+    assert _cookie_payload(web.client.cookies[COOKIE])["s"] is None
     assert web.client.get("/ui/").status_code == 401
+    # Whoever kept the signed-in cookie (a stolen copy, a shared machine) is signed out too.
+    web.client.cookies.set(COOKIE, copied, path="/ui")
+    replayed = web.client.get("/ui/")
+    assert replayed.status_code == 401 and "signed out" in replayed.text
+    stored = _stored(web, sid)
+    assert stored is not None and stored.ended_reason == "signed out"
+    assert ("web.sign-out", "user admin", "ok") in audit_actions(web.hm)
 
 
 def test_signing_in_changes_the_csrf_token(web: Web) -> None:
@@ -150,9 +170,41 @@ def test_after_sign_in_the_page_asked_for_is_shown_but_never_another_site(web: W
         assert answer.headers["location"] == "/ui/", elsewhere
 
 
-def test_every_page_view_is_audited_as_a_use_of_the_token(web: Web) -> None:
+def test_forms_are_audited_as_uses_of_the_token_and_page_views_are_not(web: Web) -> None:
+    web.sign_in("platform")
+    use = ("token.use", f"token {web.token_ids['platform']}", "ok")
+    before = audit_actions(web.hm).count(use)
+    for _ in range(5):
+        assert web.client.get("/ui/registries").status_code == 200
+    assert audit_actions(web.hm).count(use) == before
+    web.client.post("/ui/registries/harbor-payments/test", data={CSRF_FIELD: web.csrf()})
+    assert audit_actions(web.hm).count(use) == before + 1
+    with web.hm.store.read() as tx:
+        last = [e for e in tx.audit.entries() if e.action == "token.use"][-1]
+    assert last.details["route"] == "/ui/registries/{name}/test" and last.details["session"] == "web"
+
+
+def test_a_session_ends_after_an_hour_unused_and_after_eight_hours(web: Web, clock: FixedClock) -> None:
     web.sign_in("auditor")
-    before = audit_actions(web.hm).count(("token.use", f"token {web.token_ids['auditor']}", "ok"))
-    web.client.get("/ui/registries")
-    after = audit_actions(web.hm).count(("token.use", f"token {web.token_ids['auditor']}", "ok"))
-    assert after == before + 1
+    for _ in range(8):  # used every 55 minutes: it lives, up to 7 h 20 min after sign-in
+        clock.advance(dt.timedelta(minutes=55))
+        assert web.client.get("/ui/").status_code == 200
+    clock.advance(dt.timedelta(minutes=55))  # 8 h 15 min after sign-in
+    ended = web.client.get("/ui/")
+    assert ended.status_code == 401 and "expired" in ended.text
+    web.sign_in("auditor")
+    clock.advance(dt.timedelta(minutes=61))
+    idle = web.client.get("/ui/")
+    assert idle.status_code == 401 and "without use" in idle.text
+
+
+def test_page_views_write_the_last_use_at_most_once_a_minute(web: Web, clock: FixedClock) -> None:
+    web.sign_in("auditor")
+    sid = _cookie_payload(web.client.cookies[COOKIE])["s"]
+    signed_in = clock.now()
+    clock.advance(dt.timedelta(seconds=30))
+    web.client.get("/ui/")
+    assert _stored(web, sid).last_seen_at == signed_in
+    clock.advance(dt.timedelta(seconds=31))
+    web.client.get("/ui/")
+    assert _stored(web, sid).last_seen_at == clock.now()

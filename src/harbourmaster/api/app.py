@@ -44,16 +44,18 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 
 
-def create_app(hm: Harbourmaster, *, embedded_worker: bool = False) -> FastAPI:
+def create_app(hm: Harbourmaster, *, embedded_worker: bool = False, freeze_heap: bool = False) -> FastAPI:
     """The API on ``hm``; with ``embedded_worker`` a job worker runs beside it while it serves
-    (``serve`` on SQLite, where no separate worker process is needed)."""
+    (``serve`` on SQLite, where no separate worker process is needed); with ``freeze_heap`` the process's
+    long-lived objects are kept out of the garbage collector's full passes (``serve``, which owns its
+    process: see :class:`~harbourmaster.api.lifespan.HeapFreezer`)."""
     app = FastAPI(
         title="harbourmaster",
         version=__version__,
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
-        lifespan=lifespan(hm, embedded_worker=embedded_worker),
+        lifespan=lifespan(hm, embedded_worker=embedded_worker, freeze_heap=freeze_heap),
     )
     app.state.hm = hm
     install_problem_handlers(app)

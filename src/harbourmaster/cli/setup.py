@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 import typer
@@ -65,11 +64,9 @@ def serve(
             raise BadInput(f"{flag} {path}: no such file")
     hm = open_core()
     configure_logging(level=hm.settings.log_level or "info", fmt=hm.settings.log_format)
-    app = create_app(hm, embedded_worker=hm.db.dialect == "sqlite")
-    # Move what start-up allocated out of the collector's reach: full collections then
-    # scan only request-time objects, which keeps latency tails short.
-    gc.collect()
-    gc.freeze()
+    app = create_app(hm, embedded_worker=hm.db.dialect == "sqlite", freeze_heap=True)
+    # freeze_heap: start-up's objects, the model and the read models built from it are kept out of the
+    # collector's full passes (api.lifespan.HeapFreezer), which keeps latency tails short.
     # log_config=None: uvicorn keeps the one logging configuration set up above.
     uvicorn.run(
         app,

@@ -46,9 +46,11 @@ def verify(
 
 
 def export_lines(
-    hm: Harbourmaster, principal: Principal, *, since: int = 0, checkpoint: bool = True
+    hm: Harbourmaster, principal: Principal, *, since: int = 0, checkpoint: bool = True, chunk_bytes: int = 0
 ) -> Iterator[str]:
-    """Records above ``since`` as JSON lines, then (with ``checkpoint``) a signed checkpoint line.
+    """Records above ``since`` as JSON lines, then (with ``checkpoint``) a signed checkpoint line.  With
+    ``chunk_bytes``, whole lines are joined into pieces of about that size (a streamed HTTP answer sends
+    one piece per write: one per line would cost more than the lines).
 
     The permission is checked, and the checkpoint emitted, before the first line.
 
@@ -57,7 +59,21 @@ def export_lines(
         CheckpointRefused, CheckpointWriteError: as :func:`emit_checkpoint`.
     """
     require(principal, Permission.AUDIT_READ)
-    return audit_export_lines(hm, since=since, checkpoint=checkpoint, actor=principal.audit_name)
+    lines = audit_export_lines(hm, since=since, checkpoint=checkpoint, actor=principal.audit_name)
+    return _joined(lines, chunk_bytes) if chunk_bytes > 0 else lines
+
+
+def _joined(lines: Iterator[str], size: int) -> Iterator[str]:
+    piece: list[str] = []
+    held = 0
+    for line in lines:
+        piece.append(line)
+        held += len(line)
+        if held >= size:
+            yield "".join(piece)
+            piece, held = [], 0
+    if piece:
+        yield "".join(piece)
 
 
 def checkpoint(hm: Harbourmaster, principal: Principal) -> CheckpointPublic:

@@ -7,8 +7,9 @@ the ID token (signature against the issuer's JWKS, ``iss``, ``aud``, ``exp``, ``
 username claim to a user of the governance model, whose role the session takes; the sign-in is audited
 as ``web.sign-in`` (``method: oidc``), and so is a refusal once the issuer has answered.
 
-A session opened this way names the user, not a token: :func:`user_session_principal` checks on every
-request that the user is still in the model, and answers its role as it is now.
+A session opened this way stands on the user, not a token:
+:func:`~harbourmaster.services.web_sessions.session_principal` checks on every request that the user is
+still in the model, and answers its role as it is now.
 
 The client secret, the authorization code and the tokens appear in no error, log line or audit record.
 Issuer URLs must be ``https`` (TLS verified), except on a loopback host.
@@ -31,11 +32,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from harbourmaster.domain.authz import Principal
-from harbourmaster.domain.model import Role
 from harbourmaster.domain.secret import Secret
 from harbourmaster.errors import Error, Forbidden, NotFound, Unauthenticated
 from harbourmaster.identity.interface import IdentityHttp, ProviderUnreachable
 from harbourmaster.services.core import Harbourmaster
+from harbourmaster.services.web_sessions import role_of
 from harbourmaster.settings import Settings
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "finish_sign_in",
     "oidc_client",
     "start_sign_in",
-    "user_session_principal",
 ]
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def finish_sign_in(
         _audit(hm, client, actor="anonymous", target="user unknown", result="refused",
                extra={"reason": message, "subject": subject})
         raise OidcRefused(message)
-    role = _role_of(hm, name)
+    role = role_of(hm, name)
     if role is None:
         message = (f"{client.issuer} signed you in as {name}, but no user {name} is defined in the "
                    "governance model: ask an administrator to add it")
@@ -203,27 +203,6 @@ def finish_sign_in(
         raise OidcUnknownUser(message)
     _audit(hm, client, actor=name, target=f"user {name}", result="ok", extra={"subject": subject})
     return Principal(name, role)
-
-
-def user_session_principal(hm: Harbourmaster, user: str) -> Principal:
-    """The principal of a web session opened for ``user`` (by OpenID Connect), with its role as the model
-    says now.
-
-    Raises:
-        Unauthenticated: ``user`` is no longer in the model (the session ends).
-    """
-    role = _role_of(hm, user)
-    if role is None:
-        raise Unauthenticated(f"your session has ended: user {user} is no longer defined")
-    return Principal(user, role)
-
-
-def _role_of(hm: Harbourmaster, name: str) -> Role | None:
-    _, state = hm.current()  # cached per model revision: no store read when nothing changed
-    for user in state.users:
-        if user.name == name:
-            return user.role
-    return None
 
 
 def _audit(hm: Harbourmaster, client: OidcClient, *, actor: str, target: str, result: str,

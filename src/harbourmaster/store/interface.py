@@ -60,6 +60,7 @@ from harbourmaster.store.values import (
     StoredToken,
     VulnDbStatus,
 )
+from harbourmaster.store.web_session_interface import WebSessionRepository
 
 __all__ = [
     "AdvisoryRepository",
@@ -455,6 +456,7 @@ class Repositories:
     approved_content: ApprovedContentRepository
     robots: RobotRepository
     registry_tests: RegistryTestRepository
+    web_sessions: WebSessionRepository
 
 
 class Store(ABC):

@@ -451,6 +451,21 @@ class RegistryTestRow(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
 
 
+class WebSessionRow(Base):
+    """A web UI session, known by the SHA-256 of its id (migration 0017)."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_reason: Mapped[str | None] = mapped_column(String(64))
+
+
 class ManagedRobotRow(Base):
     """One generation of a robot account on a managed Harbor, its secret sealed (migration 0015)."""
 

@@ -23,6 +23,7 @@ from harbourmaster.store.sboms import SqlSbomRepository
 from harbourmaster.store.scans import SqlScanRepository
 from harbourmaster.store.signing import SqlSigningRepository
 from harbourmaster.store.tokens import SqlTokenRepository
+from harbourmaster.store.web_sessions import SqlWebSessionRepository
 
 __all__ = ["SqlStore"]
 
@@ -41,6 +42,7 @@ def _repositories(session: Session, clock: Clock) -> Repositories:
         approved_content=SqlApprovedContentRepository(session),
         robots=SqlRobotRepository(session),
         registry_tests=SqlRegistryTestRepository(session),
+        web_sessions=SqlWebSessionRepository(session),
     )
 
 

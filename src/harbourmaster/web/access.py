@@ -18,7 +18,6 @@ from starlette.requests import Request
 from harbourmaster.domain.authz import Permission, require
 from harbourmaster.errors import BadInput, Error, Forbidden
 from harbourmaster.services.core import Harbourmaster
-from harbourmaster.services.web_oidc import user_session_principal
 from harbourmaster.services.web_sessions import session_principal
 from harbourmaster.web.pages import Viewer
 from harbourmaster.web.sessions import CSRF_FIELD, Session, SessionCodec
@@ -79,15 +78,11 @@ def session(request: Request) -> Session:
 
 
 def _principal_of(request: Request, current: Session) -> Viewer:
-    if current.token_id is None and current.user is None:
+    if current.sid is None:
         raise SignInRequired("sign in to continue")
     route = getattr(request.scope.get("route"), "path", None)
     try:
-        if current.token_id is None:
-            assert current.user is not None
-            principal = user_session_principal(core(request), current.user)  # opened by OpenID Connect
-        else:
-            principal = session_principal(core(request), current.token_id, method=request.method, route=route)
+        principal = session_principal(core(request), current.sid, method=request.method, route=route)
     except Error as exc:
         request.state.ui_session = current.signed_out()
         raise SessionEnded(exc.message) from exc

@@ -25,6 +25,8 @@ __all__ = ["EXPORT_FILENAME", "PAGE_SIZE", "router"]
 #: Records on one page unless asked otherwise (at most MAX_PAGE).
 PAGE_SIZE: Final = 50
 EXPORT_FILENAME: Final = "harbourmaster-audit.jsonl"
+#: The download is streamed in pieces of about this many characters of whole lines.
+CHUNK: Final = 64 * 1024
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 
@@ -100,7 +102,7 @@ def audit_export(request: Request, viewer: Annotated[Viewer, Depends(viewing(AUD
     """The records only: a link may be followed by anyone's browser at any time, so it signs nothing."""
     principal = viewer.principal
     assert principal is not None
-    return _download(audit_log.export_lines(core(request), principal, checkpoint=False))
+    return _download(audit_log.export_lines(core(request), principal, checkpoint=False, chunk_bytes=CHUNK))
 
 
 @router.post(AUDIT.path + "/export")
@@ -111,4 +113,4 @@ def audit_export_signed(request: Request, act: Annotated[Acting, Depends(acting(
     principal = act.viewer.principal
     assert principal is not None
     # The checkpoint is signed before the first line (CheckpointRefused on a broken chain: a page).
-    return _download(audit_log.export_lines(core(request), principal, checkpoint=True))
+    return _download(audit_log.export_lines(core(request), principal, checkpoint=True, chunk_bytes=CHUNK))

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from harbourmaster.errors import Forbidden, Unauthenticated
-from harbourmaster.services.web_sessions import sign_in
+from harbourmaster.services.web_sessions import end_session, open_session, sign_in
 from harbourmaster.web.access import Form, checked_form, core, session
 from harbourmaster.web.pages import OVERVIEW, UI_PREFIX, Viewer, render
 from harbourmaster.web.route import UiRoute
@@ -47,11 +47,16 @@ async def sign_in_form(request: Request, form: Annotated[Form, Depends(checked_f
         return render(request, Viewer(session=session(request)), "sign_in.html",
                       {"message": exc.message, "next": form.get("next")}, status=exc.status)
     # A new session: a new CSRF token, so none known before signing in is of use after.
-    request.state.ui_session = Session.new(token_id=principal.token_id)
+    sid = await to_thread.run_sync(lambda: open_session(core(request), principal, method="token"))
+    request.state.ui_session = Session.new(sid=sid)
     return RedirectResponse(_next_page(form.get("next")), status_code=303)
 
 
 @router.post(SIGN_OUT)
 async def sign_out(request: Request, form: Annotated[Form, Depends(checked_form)]) -> Response:
-    request.state.ui_session = session(request).signed_out()
+    current = session(request)
+    if current.sid is not None:
+        sid = current.sid
+        await to_thread.run_sync(lambda: end_session(core(request), sid))
+    request.state.ui_session = current.signed_out()
     return RedirectResponse(SIGN_IN, status_code=303)

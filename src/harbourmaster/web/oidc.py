@@ -30,7 +30,7 @@ from harbourmaster.services.web_oidc import (
     oidc_client,
     start_sign_in,
 )
-from harbourmaster.services.web_sessions import session_key
+from harbourmaster.services.web_sessions import open_session, session_key
 from harbourmaster.web.access import core, session
 from harbourmaster.web.auth import _next_page
 from harbourmaster.web.pages import UI_PREFIX, Viewer, render
@@ -119,7 +119,7 @@ def oidc_callback(request: Request) -> Response:
         return _failed(request, exc)
     assert pending is not None
     # A new session: a new CSRF token, so none known before signing in is of use after.
-    opened = Session.new(user=principal.name)
+    opened = Session.new(sid=open_session(core(request), principal, method="oidc"))
     request.state.ui_session = opened
     response = render(request, Viewer(session=opened, principal=principal), "oidc_signed_in.html",
                       {"next": pending.next})

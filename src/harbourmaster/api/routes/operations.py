@@ -113,7 +113,7 @@ def audit_export(
     """Records above ``since`` as JSON lines, ending with a signed checkpoint line
     (``"type": "audit.checkpoint"``) of the last record exported, unless ``checkpoint=false``."""
     return StreamingResponse(
-        audit_log.export_lines(hm, principal, since=since, checkpoint=checkpoint),
+        audit_log.export_lines(hm, principal, since=since, checkpoint=checkpoint, chunk_bytes=64 * 1024),
         media_type="application/x-ndjson",
     )
 
