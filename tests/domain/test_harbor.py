@@ -160,3 +160,24 @@ def test_the_management_document_round_trips() -> None:
     doc = management_document(m)
     assert doc["robot_lifetime_days"] == -1
     assert management_from_document(doc) == m
+
+
+def test_one_harbor_project_is_managed_from_one_registry_only() -> None:
+    from harbourmaster.domain.state import GovernanceState, validate_state
+
+    first = _registry("payments/team-a")
+    second = replace(_registry("payments/team-b"), name="harbor-payments-b")
+    elsewhere = replace(_registry("payments"), name="other-harbor", url="https://harbor2.corp",
+                        location=parse_registry_location("https://harbor2.corp", "payments"))
+    unmanaged = replace(_registry("payments/team-c"), name="harbor-payments-c", management=None)
+    state = GovernanceState(registries=(first, second, elsewhere, unmanaged))
+    problems = [v for v in validate_state(state, today=TODAY) if "both manage" in v.message]
+    assert [v.message for v in problems] == [
+        "registries harbor-payments and harbor-payments-b both manage Harbor project payments on "
+        "harbor.corp: a project has one set of settings and robot accounts; manage it from harbor-payments "
+        "only (set "
+        "manage: false on harbor-payments-b, which then uses its own credential)"
+    ]
+    assert problems[0].path.endswith(".manage")
+    alone = GovernanceState(registries=(first, elsewhere, unmanaged))
+    assert not [v for v in validate_state(alone, today=TODAY) if "both manage" in v.message]

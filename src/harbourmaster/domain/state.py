@@ -208,6 +208,24 @@ def _check_registries(state: GovernanceState, out: list[Violation], loc: Locator
                     "tls.insecure: true to allow it (development tier only)",
                 )
             )
+    _check_managed_projects(state, out, loc)
+
+
+def _check_managed_projects(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
+    """One Harbor project is managed from one registry: two would fight over its settings and robots."""
+    managing: dict[tuple[str, str], str] = {}
+    for reg in state.registries:
+        if reg.management is None or not reg.location.scope:
+            continue
+        key = (reg.location.host, reg.location.scope[0])
+        first = managing.setdefault(key, reg.name)
+        if first != reg.name:
+            out.append(Violation(
+                f"{loc(reg)}.manage",
+                f"registries {first} and {reg.name} both manage Harbor project {key[1]} on {key[0]}: a "
+                f"project has one set of settings and robot accounts; manage it from {first} only (set "
+                f"manage: false on {reg.name}, which then uses its own credential)",
+            ))  # fmt: skip
 
 
 def _check_environments(state: GovernanceState, out: list[Violation], loc: Locator) -> None:
