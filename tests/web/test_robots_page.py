@@ -304,12 +304,15 @@ def test_an_unknown_registry_is_not_found(web: Web) -> None:
     assert posted.status_code == 404
 
 
-def test_the_registries_page_links_each_harbor_registry_to_its_robots(web: Web) -> None:
-    web.sign_in("admin")
-    page = web.client.get("/ui/registries").text
-    assert f'href="{PAGE}"' in page
-    assert 'href="/ui/registries/harbor-payments/robots"' in page
-    assert 'href="/ui/registries/ecr-prod/robots"' not in page
+def test_the_registries_page_links_each_managed_registry_to_its_robots_for_every_role(web: Web) -> None:
+    for user in ("admin", "auditor", "payments-dev"):
+        web.sign_in(user)
+        page = web.client.get("/ui/registries").text
+        assert f'href="{PAGE}"' in page, user  # managed: its robot accounts, for whoever reads the list
+        assert 'href="/ui/registries/ecr-prod/robots"' not in page
+        # An unmanaged Harbor: how to manage it, for those who may change the model (and probe) only.
+        unmanaged = 'href="/ui/registries/harbor-payments/robots"' in page
+        assert unmanaged == (user == "admin"), user
 
 
 def test_no_robot_secret_nor_the_harbor_password_appears_on_any_page(web: Web, standin: HarborStandIn

@@ -104,6 +104,8 @@ class RegistryPublic(BaseModel):
     tls: TlsPublic
     credential: CredentialPublic | None
     hidden: bool = False
+    #: ``manage: true``: harbourmaster manages this Harbor's project and robot accounts.
+    managed: bool = False
     grants: list[GrantPublic] = Field(default_factory=list)
 
     @classmethod
@@ -138,6 +140,7 @@ class RegistryPublic(BaseModel):
                 expired=cred.expired(today),
             ),
             hidden=state.hide_dockerhub_anonymous if reg.builtin else False,
+            managed=reg.management is not None,
             grants=[GrantPublic.model_validate(g) for g in (
                 grants if grants is not None else [g for g in state.grants if g.registry == reg.name])],
         )  # fmt: skip
