@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         le=1 << 30,
         description="The largest SBOM or scanner report accepted for a scan, in bytes.",
     )
+    job_retry_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="How long a background job waits after its first failed attempt before the next; "
+        "doubled after each further failure, at most 15 minutes (0: retry at once).",
+    )
     rotation_seconds: float = Field(
         default=300,
         ge=0,

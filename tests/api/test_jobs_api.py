@@ -29,6 +29,13 @@ P = "/api/v1"
 UNREACHABLE_IMAGE = "127.0.0.1:5000/team/app:v1"
 
 
+
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed attempt waits 0.2 s, then 0.4 s, before the next (30 s by default): these tests follow
+    a failing job through its three attempts on the real clock."""
+    monkeypatch.setenv("HARBOURMASTER_JOB_RETRY_SECONDS", "0.2")
+
 @pytest.fixture
 def worker(api: Api) -> Iterator[None]:
     stop = threading.Event()

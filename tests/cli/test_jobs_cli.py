@@ -35,7 +35,8 @@ def _handler(hm: Harbourmaster, job: StoredJob, progress: JobProgress) -> object
 
 
 @pytest.fixture
-def core(applied: Path) -> Iterator[Harbourmaster]:
+def core(applied: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harbourmaster]:
+    monkeypatch.setenv("HARBOURMASTER_JOB_RETRY_SECONDS", "0")  # these tests run three attempts back to back
     register_job_kind(JobKind(name="test.cli", handler=_handler, permission=Permission.GOVERNANCE_WRITE))
     hm = Harbourmaster.from_environ()
     yield hm

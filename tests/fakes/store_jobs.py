@@ -45,6 +45,8 @@ class MemoryJobRepository(JobRepository):
                 and job.lease_expires_at < now
             if job.state is not JobState.QUEUED and not expired:
                 continue
+            if job.state is JobState.QUEUED and job.run_after is not None and job.run_after > now:
+                continue  # queued again after a failure: not yet
             error = job.error
             if expired:
                 error = abandoned_error(owner=job.lease_owner, attempt=job.attempts,
@@ -55,7 +57,7 @@ class MemoryJobRepository(JobRepository):
                     continue
             claimed = replace(job, state=JobState.RUNNING, attempts=job.attempts + 1, lease_owner=owner,
                               lease_expires_at=now + dt.timedelta(seconds=lease_seconds), progress=0.0,
-                              progress_message=None, error=error, updated_at=now)
+                              progress_message=None, error=error, updated_at=now, run_after=None)
             self._t.jobs[job_id] = claimed
             return claimed
         return None
@@ -86,13 +88,15 @@ class MemoryJobRepository(JobRepository):
                                        updated_at=now)
         return True
 
-    def fail(self, job_id: int, *, owner: str, now: dt.datetime, error: str) -> JobState | None:
+    def fail(self, job_id: int, *, owner: str, now: dt.datetime, error: str,
+             retry_at: dt.datetime | None = None) -> JobState | None:
         job = self._held(job_id, owner)
         if job is None:
             return None
         state = JobState.QUEUED if job.attempts < job.max_attempts else JobState.FAILED
+        run_after = retry_at if state is JobState.QUEUED else None
         self._t.jobs[job_id] = replace(job, state=state, error=error, lease_owner=None, lease_expires_at=None,
-                                       updated_at=now)
+                                       updated_at=now, run_after=run_after)
         return state
 
     def get(self, job_id: int) -> StoredJob | None:

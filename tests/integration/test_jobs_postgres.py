@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,13 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
         time.sleep(0.05)
     pytest.fail(f"timed out waiting for {what}")
 
+
+
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed attempt waits 0.2 s, then 0.4 s, before the next (30 s by default): these tests follow
+    a failing job through its three attempts on the real clock."""
+    monkeypatch.setenv("HARBOURMASTER_JOB_RETRY_SECONDS", "0.2")
 
 @pytest.fixture
 def pg(postgres_url: str, tmp_path: Path) -> Iterator[Harbourmaster]:
@@ -160,3 +168,22 @@ def test_a_poison_job_ends_failed_after_three_tries(pg: Harbourmaster, workers: 
     assert job.error == f"job {job_id} cannot be digested (attempt 3)"
     assert [int(a) for j, a in workers.lines("tried") if int(j) == job_id] == [1, 2, 3]
     assert [a for a, _ in _audit(pg, job_id)] == ["job.started", "job.failed"] * 3
+
+
+def test_a_failed_attempt_waits_before_the_next_on_postgresql(pg: Harbourmaster, workers: Workers) -> None:
+    workers.start(lease=10)
+    (job_id,) = _enqueue(pg, "test.poison")
+    wait_for(lambda: _job(pg, job_id).state is JobState.FAILED, "the poison job to fail")
+    with pg.store.read() as tx:
+        failed = [(e.time, e.details) for e in tx.audit.entries()
+                  if e.target == f"job/{job_id}" and e.action == "job.failed"]
+        started = [datetime.fromisoformat(e.time) for e in tx.audit.entries()
+                   if e.target == f"job/{job_id}" and e.action == "job.started"]
+    assert [d["retry"] for _, d in failed] == [True, True, False]
+    # Each retry started no earlier than the failure's retry_at: 0.2 s, then 0.4 s, after the failure.
+    for (_, details), begun in zip(failed[:2], started[1:], strict=True):
+        retry_at = datetime.fromisoformat(str(details["retry_at"]))
+        assert begun >= retry_at, (begun, retry_at)
+    waits = [(datetime.fromisoformat(str(d["retry_at"])) - datetime.fromisoformat(t)).total_seconds()
+             for t, d in failed[:2]]
+    assert [round(w, 1) for w in waits] == [0.2, 0.4]

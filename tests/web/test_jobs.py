@@ -15,8 +15,9 @@ from harbourmaster.errors import Error
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.job_kinds import JobKind, JobProgress
 from harbourmaster.services.job_requests import submit_job
-from harbourmaster.services.jobs import register_job_kind, run_one, unregister_job_kind
-from harbourmaster.store.values import StoredJob
+from harbourmaster.services.jobs import MAX_RETRY_DELAY, register_job_kind, run_one, unregister_job_kind
+from harbourmaster.store.values import JobState, StoredJob
+from tests.fakes.clock import FixedClock
 from tests.web.conftest import CANARIES, ROLE_USERS, Web, audit_actions
 
 ADMIN = Principal("admin", Role.ADMINISTRATOR)
@@ -125,10 +126,11 @@ def test_a_finished_job_shows_its_result_and_does_not_poll(web: Web, three: dict
     assert _POLL not in page and "hx-get" not in page
 
 
-def test_a_failed_job_shows_its_error(web: Web, kind: str) -> None:
+def test_a_failed_job_shows_its_error(web: Web, kind: str, clock: FixedClock) -> None:
     job_id = submit_job(web.hm, ADMIN, kind, {"fail": True}).id
-    for _ in range(3):  # every attempt fails
+    for _ in range(3):  # every attempt fails, each after the wait the one before asked for
         run_one(web.hm, owner="w")
+        clock.advance(MAX_RETRY_DELAY)
     web.sign_in("auditor")
     page = web.client.get(f"/ui/jobs/{job_id}").text
     assert ">failed</span>" in page
@@ -192,3 +194,15 @@ def test_times_are_shown(web: Web, three: dict[str, int]) -> None:
     web.sign_in("auditor")
     when = web.hm.clock.now().astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     assert when in web.client.get(f"/ui/jobs/{three['queued']}").text
+
+
+def test_a_job_waiting_to_be_tried_again_says_from_when(web: Web, kind: str) -> None:
+    job_id = _running(web.hm, progress=0.2, message="reading")
+    retry_at = web.hm.clock.now() + dt.timedelta(seconds=30)
+    with web.hm.store.transaction() as tx:
+        assert tx.jobs.fail(job_id, owner="w", now=web.hm.clock.now(), error="registry down",
+                            retry_at=retry_at) is JobState.QUEUED
+    web.sign_in("auditor")
+    page = web.client.get(f"/ui/jobs/{job_id}").text
+    assert "registry down" in page
+    assert f"the next starts no earlier than <time datetime=\"{retry_at.isoformat()}\">" in page

@@ -58,6 +58,8 @@ class JobPublic(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     created_by: str
+    #: Queued again after a failed attempt: not started before this (None: as soon as a worker is free).
+    run_after: dt.datetime | None = None
 
     @classmethod
     def of(cls, job: StoredJob) -> JobPublic:

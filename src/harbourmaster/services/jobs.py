@@ -14,6 +14,7 @@ runs one embedded on SQLite); :class:`WorkerThreads` runs loops on threads and s
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -27,10 +28,12 @@ from harbourmaster.store.values import JobState, StoredJob
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
+    "MAX_RETRY_DELAY",
     "WorkerThreads",
     "job_kind",
     "job_kinds",
     "register_job_kind",
+    "retry_delay",
     "run_one",
     "run_worker",
     "unregister_job_kind",
@@ -40,6 +43,17 @@ log = logging.getLogger(__name__)
 
 #: How long a claim holds a job without a heartbeat (the heartbeat renews it every third of it).
 DEFAULT_LEASE_SECONDS = 60.0
+#: The longest wait between two attempts, however many failed before.
+MAX_RETRY_DELAY = dt.timedelta(minutes=15)
+
+
+def retry_delay(first_seconds: float, failed_attempts: int) -> dt.timedelta:
+    """How long a job waits after its ``failed_attempts``-th failed attempt: ``first_seconds``, doubled
+    after each further failure, at most :data:`MAX_RETRY_DELAY` (a registry that is down for a minute
+    does not use up every attempt in a second)."""
+    if first_seconds <= 0:
+        return dt.timedelta(0)
+    return min(dt.timedelta(seconds=first_seconds * 2 ** max(0, failed_attempts - 1)), MAX_RETRY_DELAY)
 #: Progress is written at most this often (a handler may report it on every chunk it reads).
 PROGRESS_WRITE_INTERVAL = 0.25
 
@@ -200,12 +214,16 @@ def run_one(hm: Harbourmaster, *, owner: str, kinds: Collection[str] | None = No
                 tx.audit.append(actor=job.created_by, action="job.succeeded", target=f"job/{job.id}",
                                 details=_audit_details(job, owner, seconds=round(took, 3)))
         else:
-            state = tx.jobs.fail(job.id, owner=owner, now=now, error=error)
+            retry_at = now + retry_delay(hm.settings.job_retry_seconds, job.attempts)
+            state = tx.jobs.fail(job.id, owner=owner, now=now, error=error, retry_at=retry_at)
             done = state is not None
             if done:
                 retry = state is JobState.QUEUED
+                more: dict[str, object] = {"error": error, "retry": retry}
+                if retry:
+                    more["retry_at"] = retry_at.isoformat()
                 tx.audit.append(actor=job.created_by, action="job.failed", target=f"job/{job.id}",
-                                result="failed", details=_audit_details(job, owner, error=error, retry=retry))
+                                result="failed", details=_audit_details(job, owner, **more))
         ended = tx.jobs.get(job.id)
     if not done:
         log.warning("job %d (%s): worker %s no longer held it; its outcome was dropped", job.id, job.kind,

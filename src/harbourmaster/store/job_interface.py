@@ -44,9 +44,10 @@ class JobRepository(ABC):
         """Mark ``owner``'s job succeeded with ``result`` (JSON); False when ``owner`` lost the lease."""
 
     @abstractmethod
-    def fail(self, job_id: int, *, owner: str, now: dt.datetime, error: str) -> JobState | None:
-        """Record ``error`` on ``owner``'s job: queued again while attempts remain, else failed.  The new
-        state, or None when ``owner`` lost the lease."""
+    def fail(self, job_id: int, *, owner: str, now: dt.datetime, error: str,
+             retry_at: dt.datetime | None = None) -> JobState | None:
+        """Record ``error`` on ``owner``'s job: queued again while attempts remain (not claimed before
+        ``retry_at``), else failed.  The new state, or None when ``owner`` lost the lease."""
 
     @abstractmethod
     def get(self, job_id: int) -> StoredJob | None:

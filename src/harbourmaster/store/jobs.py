@@ -35,7 +35,7 @@ def _job(row: JobRow) -> StoredJob:
         lease_expires_at=None if row.lease_expires_at is None else _utc(row.lease_expires_at),
         progress=row.progress, progress_message=row.progress_message, result=row.result,
         error=row.error, created_at=_utc(row.created_at), updated_at=_utc(row.updated_at),
-        created_by=row.created_by,
+        created_by=row.created_by, run_after=None if row.run_after is None else _utc(row.run_after),
     )
 
 
@@ -56,8 +56,9 @@ class SqlJobRepository(JobRepository):
     def claim(self, *, owner: str, now: dt.datetime, lease_seconds: float,
               kinds: Collection[str] | None = None) -> StoredJob | None:
         now = _utc(now)
+        due = or_(JobRow.run_after.is_(None), JobRow.run_after <= now)
         claimable = or_(
-            JobRow.state == JobState.QUEUED.value,
+            and_(JobRow.state == JobState.QUEUED.value, due),
             and_(JobRow.state == JobState.RUNNING.value, JobRow.lease_expires_at < now),
         )
         query = select(JobRow).where(claimable)
@@ -75,6 +76,7 @@ class SqlJobRepository(JobRepository):
                     self._session.flush()
                     continue
             row.state = JobState.RUNNING.value
+            row.run_after = None
             row.attempts += 1
             row.lease_owner = owner
             row.lease_expires_at = now + dt.timedelta(seconds=lease_seconds)
@@ -117,13 +119,15 @@ class SqlJobRepository(JobRepository):
         self._session.flush()
         return True
 
-    def fail(self, job_id: int, *, owner: str, now: dt.datetime, error: str) -> JobState | None:
+    def fail(self, job_id: int, *, owner: str, now: dt.datetime, error: str,
+             retry_at: dt.datetime | None = None) -> JobState | None:
         row = self._held(job_id, owner)
         if row is None:
             return None
         state = JobState.QUEUED if row.attempts < row.max_attempts else JobState.FAILED
         row.state = state.value
         row.error = error
+        row.run_after = _utc(retry_at) if state is JobState.QUEUED and retry_at is not None else None
         row.lease_owner, row.lease_expires_at, row.updated_at = None, None, _utc(now)
         self._session.flush()
         return state

@@ -413,6 +413,8 @@ class JobRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(256))
+    #: A job queued again after a failed attempt is not claimed before this (migration 0018).
+    run_after: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Claiming looks for the oldest queued (or lease-expired running) job.
     __table_args__ = (Index("ix_jobs_state_id", "state", "id"),)
 

@@ -376,7 +376,8 @@ class StoredJob:
     """A background job as stored: what to do (``kind``, ``payload``), who asked, and how far it got.
 
     ``attempts`` counts the claims (a worker that died mid-way used one up); ``error`` is the last
-    attempt's error, kept when the job is queued again.
+    attempt's error, kept when the job is queued again; ``run_after``: a job queued again after a failed
+    attempt is not claimed before then (None: at once).
     """
 
     id: int
@@ -394,6 +395,7 @@ class StoredJob:
     created_at: dt.datetime
     updated_at: dt.datetime
     created_by: str
+    run_after: dt.datetime | None = None
 
 
 def abandoned_error(*, owner: str | None, attempt: int, max_attempts: int, previous: str | None) -> str:

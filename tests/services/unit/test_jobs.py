@@ -25,9 +25,11 @@ from harbourmaster.services.job_requests import (
     wait_for_job,
 )
 from harbourmaster.services.jobs import (
+    MAX_RETRY_DELAY,
     WorkerThreads,
     job_kinds,
     register_job_kind,
+    retry_delay,
     run_one,
     run_worker,
     unregister_job_kind,
@@ -119,26 +121,43 @@ def test_submitting_needs_the_kinds_permission_and_a_known_kind(
     assert list_jobs(applied, ADMIN) == []
 
 
-def test_a_failed_attempt_is_retried_and_audited(applied: Harbourmaster, script: Script) -> None:
+def test_a_failed_attempt_is_retried_after_a_wait_and_audited(
+    applied: Harbourmaster, script: Script, clock: FixedClock
+) -> None:
     script.outcomes = [Flaky("the registry blinked"), {"ok": True}]
     job_id = submit_job(applied, ADMIN, "test.script", {}).id
     first = run_one(applied, owner="w1")
-    assert first is not None and (first.state, first.attempts, first.error) == (
-        JobState.QUEUED, 1, "the registry blinked")
+    wait = dt.timedelta(seconds=applied.settings.job_retry_seconds)
+    assert wait == dt.timedelta(seconds=30)  # the default
+    assert first is not None and (first.state, first.attempts, first.error, first.run_after) == (
+        JobState.QUEUED, 1, "the registry blinked", clock.now() + wait)
+    retry_at = clock.now() + wait
+    clock.advance(wait - dt.timedelta(seconds=1))
+    assert run_one(applied, owner="w2") is None  # not before its time
+    clock.advance(dt.timedelta(seconds=1))
     second = run_one(applied, owner="w2")
     assert second is not None and (second.state, second.attempts, second.result, second.error) == (
         JobState.SUCCEEDED, 2, {"ok": True}, None)
     failed = [d for a, _, r, d in _actions(applied) if a == "job.failed"]
     assert failed == [{"id": job_id, "kind": "test.script", "attempt": 1, "max_attempts": 3, "worker": "w1",
-                       "error": "the registry blinked", "retry": True}]
+                       "error": "the registry blinked", "retry": True, "retry_at": retry_at.isoformat()}]
+
+
+def test_the_wait_doubles_after_each_failure_up_to_fifteen_minutes() -> None:
+    assert [retry_delay(30, n).total_seconds() for n in range(1, 8)] == [30, 60, 120, 240, 480, 900, 900]
+    assert retry_delay(0, 3) == dt.timedelta(0)  # 0: at once
+    assert retry_delay(1, 1) == dt.timedelta(seconds=1)
 
 
 def test_a_poison_job_ends_failed_after_three_tries_with_its_last_error(
-    applied: Harbourmaster, script: Script
+    applied: Harbourmaster, script: Script, clock: FixedClock
 ) -> None:
     script.outcomes = [Flaky(f"bad payload, try {n}") for n in range(1, 4)]
     job_id = submit_job(applied, ADMIN, "test.script", {"poison": True}).id
-    ends = [run_one(applied, owner="w") for _ in range(3)]
+    ends = []
+    for _ in range(3):
+        ends.append(run_one(applied, owner="w"))
+        clock.advance(MAX_RETRY_DELAY)
     assert [(j.state, j.attempts) for j in ends if j is not None] == [
         (JobState.QUEUED, 1), (JobState.QUEUED, 2), (JobState.FAILED, 3)]
     assert run_one(applied, owner="w") is None  # never tried a fourth time
@@ -150,11 +169,12 @@ def test_a_poison_job_ends_failed_after_three_tries_with_its_last_error(
 
 
 def test_an_unexpected_exception_or_a_result_that_is_not_json_fails_the_attempt(
-    applied: Harbourmaster, script: Script
+    applied: Harbourmaster, script: Script, clock: FixedClock
 ) -> None:
     script.outcomes = [RuntimeError("a defect"), {"when": dt.datetime(2026, 1, 1)}]
     submit_job(applied, ADMIN, "test.script", {})
     first = run_one(applied, owner="w")
+    clock.advance(MAX_RETRY_DELAY)
     second = run_one(applied, owner="w")
     assert first is not None and first.error == "unexpected RuntimeError (a harbourmaster defect): a defect"
     assert second is not None and second.error is not None
