@@ -16,8 +16,8 @@ Run on demand (not part of the test suite)::
 2. Signs in once through the sign-in form with an administrator's API token (the role that sees every
    page), then GETs each UI page ``--rounds`` times in process with the TestClient (no network noise):
    every parameterless ``GET /ui/...`` route the application has when this runs (found from its routes,
-   so pages other sessions add are measured too), plus one environment, one registry's edit and delete
-   pages and one job, when those routes exist, the list's last page and a filtered list.  Registry
+   so pages other sessions add are measured too), plus one environment and one registry's edit, delete
+   and robot accounts pages, when those routes exist, the list's last page and a filtered list.  Registry
    browsing is left out: it asks the registry itself, and these 1,000 hosts are fictitious.  The
    application is made as ``serve`` makes it (``freeze_heap``); every page is fetched once and the heap
    frozen before timing, as the freezer's pass does within 30 s of a model change in ``serve``.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from harbourmaster.store.registry_test_interface import LastTest, RegistryTestRepository
@@ -20,6 +19,5 @@ class MemoryRegistryTestRepository(RegistryTestRepository):
     def record(self, test: LastTest) -> None:
         self._tables.rows[test.registry] = test
 
-    def latest(self, registries: Collection[str] | None = None) -> dict[str, LastTest]:
-        wanted = None if registries is None else set(registries)
-        return {name: t for name, t in self._tables.rows.items() if wanted is None or name in wanted}
+    def latest(self) -> dict[str, LastTest]:
+        return dict(self._tables.rows)

@@ -37,12 +37,6 @@ class MemoryWebSessionRepository(WebSessionRepository):
         self._tables.rows[id_hash] = replace(found, ended_at=at, ended_reason=reason)
         return True
 
-    def end_for_user(self, user: str, *, at: dt.datetime, reason: str) -> int:
-        ended = [h for h, s in self._tables.rows.items() if s.user == user and s.ended_at is None]
-        for id_hash in ended:
-            self.end(id_hash, at=at, reason=reason)
-        return len(ended)
-
     def prune(self, *, before: dt.datetime) -> int:
         gone = [h for h, s in self._tables.rows.items()
                 if s.expires_at < before or (s.ended_at is not None and s.ended_at < before)]

@@ -60,6 +60,7 @@ __all__ = [
     "project_settings",
     "robot_for_purpose",
     "rotation_due",
+    "rotation_time",
     "settings_changes",
 ]
 
@@ -220,12 +221,17 @@ class RobotLife:
     expires_at: dt.datetime | None = field(default=None)
 
 
+def rotation_time(life: RobotLife, *, rotate_at: float) -> dt.datetime | None:
+    """When ``rotate_at`` of the robot's lifetime has passed (a robot that never expires: never, None)."""
+    if life.expires_at is None:
+        return None
+    return life.issued_at + (life.expires_at - life.issued_at) * rotate_at
+
+
 def rotation_due(life: RobotLife, *, rotate_at: float, now: dt.datetime) -> bool:
     """Whether ``rotate_at`` of the robot's lifetime has passed (a robot that never expires: never)."""
-    if life.expires_at is None:
-        return False
-    lifetime = life.expires_at - life.issued_at
-    return now >= life.issued_at + lifetime * rotate_at
+    at = rotation_time(life, rotate_at=rotate_at)
+    return at is not None and now >= at
 
 
 _GUARDED = (Tier.STAGING, Tier.PRODUCTION)

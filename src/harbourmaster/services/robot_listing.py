@@ -16,7 +16,7 @@ import datetime as dt
 from pydantic import BaseModel
 
 from harbourmaster.domain.authz import Permission, Principal, require
-from harbourmaster.domain.harbor import RobotLife, desired_robots, harbor_project, rotation_due
+from harbourmaster.domain.harbor import RobotLife, desired_robots, harbor_project, rotation_time
 from harbourmaster.domain.model import Provider, Registry
 from harbourmaster.services.core import Harbourmaster
 from harbourmaster.services.registry_scope import named_registry
@@ -97,9 +97,9 @@ def _public(robot: ManagedRobot, *, in_model: bool, rotate_at: float, now: dt.da
     expires = robot.expires_at
     days_left = None if expires is None else (expires.date() - now.date()).days
     active = robot.retire_after is None
-    due_at = None
-    if active and expires is not None:  # the point :func:`rotation_due` (serve's rotation loop) waits for
-        due_at = robot.issued_at + (expires - robot.issued_at) * rotate_at
+    life = RobotLife(robot.issued_at, expires)
+    # The point serve's rotation loop waits for (:func:`rotation_due`); a retiring robot is not rotated.
+    due_at = rotation_time(life, rotate_at=rotate_at) if active else None
     return ManagedRobotPublic(
         name=robot.name,
         harbor_name=robot.harbor_name,
@@ -112,8 +112,7 @@ def _public(robot: ManagedRobot, *, in_model: bool, rotate_at: float, now: dt.da
         expired=expires is not None and expires <= now,
         retires_at=robot.retire_after,
         rotation_due_at=due_at,
-        rotation_due=active
-        and rotation_due(RobotLife(robot.issued_at, expires), rotate_at=rotate_at, now=now),
+        rotation_due=due_at is not None and now >= due_at,
         in_model=in_model,
         last_error=robot.last_error,
         last_error_at=robot.last_error_at,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Collection
 from dataclasses import dataclass
 
 __all__ = ["LastTest", "RegistryTestRepository"]
@@ -35,5 +34,5 @@ class RegistryTestRepository(ABC):
         """Keep ``test`` as its registry's last, replacing the one before."""
 
     @abstractmethod
-    def latest(self, registries: Collection[str] | None = None) -> dict[str, LastTest]:
-        """The last test of each of ``registries`` that has one (None: of every registry), by name."""
+    def latest(self) -> dict[str, LastTest]:
+        """The last test of each registry that has one, by name."""

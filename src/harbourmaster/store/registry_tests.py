@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -12,9 +11,6 @@ from harbourmaster.store.models import RegistryTestRow
 from harbourmaster.store.registry_test_interface import LastTest, RegistryTestRepository
 
 __all__ = ["SqlRegistryTestRepository"]
-
-#: Bounded IN lists (PostgreSQL takes more; SQLite's default limit is 32,766 variables).
-_CHUNK = 500
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -39,14 +35,5 @@ class SqlRegistryTestRepository(RegistryTestRepository):
         ))  # fmt: skip
         self._session.flush()
 
-    def latest(self, registries: Collection[str] | None = None) -> dict[str, LastTest]:
-        if registries is None:
-            return {row.registry_name: _test(row) for row in self._session.scalars(select(RegistryTestRow))}
-        names = sorted(set(registries))
-        found: dict[str, LastTest] = {}
-        for start in range(0, len(names), _CHUNK):
-            chunk = names[start : start + _CHUNK]
-            wanted = RegistryTestRow.registry_name.in_(chunk)
-            rows = self._session.scalars(select(RegistryTestRow).where(wanted))
-            found.update((row.registry_name, _test(row)) for row in rows)
-        return found
+    def latest(self) -> dict[str, LastTest]:
+        return {row.registry_name: _test(row) for row in self._session.scalars(select(RegistryTestRow))}

@@ -48,9 +48,5 @@ class WebSessionRepository(ABC):
         """End the session (False: there is no such session, or it had ended)."""
 
     @abstractmethod
-    def end_for_user(self, user: str, *, at: dt.datetime, reason: str) -> int:
-        """End every open session of ``user``; how many were."""
-
-    @abstractmethod
     def prune(self, *, before: dt.datetime) -> int:
         """Forget the sessions that expired or ended before ``before``; how many."""

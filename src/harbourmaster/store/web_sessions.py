@@ -55,14 +55,6 @@ class SqlWebSessionRepository(WebSessionRepository):
         )
         return bool(getattr(done, "rowcount", 0))
 
-    def end_for_user(self, user: str, *, at: dt.datetime, reason: str) -> int:
-        done = self._session.execute(
-            update(WebSessionRow)
-            .where(WebSessionRow.user == user, WebSessionRow.ended_at.is_(None))
-            .values(ended_at=_utc(at), ended_reason=reason)
-        )
-        return int(getattr(done, "rowcount", 0))
-
     def prune(self, *, before: dt.datetime) -> int:
         gone = self._session.execute(
             delete(WebSessionRow).where(
